@@ -1,0 +1,94 @@
+# certguard: engine library, CLI, nginx dynamic modules, tests.
+#
+#   make            build/certguard and the nginx modules
+#   make test       everything in t/ (prove), unit tests with ASan/UBSan, fuzz smoke
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 60)
+#   make bench      benchmarks (bench/), never part of the pass/fail suite
+
+SHELL      := /bin/bash
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+CG_CFLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+              -Wshadow -Isrc
+LIBS        = -lssl -lcrypto -lpcre2-8 -lmaxminddb
+NGX_SRC    ?= /usr/share/nginx/src
+B           = build
+
+ENGINE_SRCS = $(sort $(wildcard src/cg_*.c))
+ENGINE_HDRS = src/certguard.h src/cg_internal.h $(wildcard src/cg_*.h)
+ENGINE_OBJS = $(ENGINE_SRCS:src/%.c=$(B)/obj/%.o)
+UNIT_SRCS   = $(sort $(wildcard t/unit/*.c))
+UNIT_BINS   = $(UNIT_SRCS:t/unit/%.c=$(B)/unit/%)
+UNIT_ASAN   = $(UNIT_SRCS:t/unit/%.c=$(B)/unit-asan/%)
+MODULE_SRCS = ngx_http_certguard_module.c $(wildcard src/ngx_stream_*.c)
+MODULES     = $(B)/ngx_http_certguard_module.so \
+              $(if $(wildcard src/ngx_stream_certguard_module.c),\
+                   $(B)/ngx_stream_certguard_module.so)
+
+.PHONY: all deps cli modules unit test fuzz bench clean run stop
+
+all: cli modules
+
+deps:
+	./scripts/deps.sh
+
+cli: $(B)/certguard
+
+$(B)/obj/%.o: src/%.c $(ENGINE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CG_CFLAGS) -c -o $@ $<
+
+$(B)/libcertguard.a: $(ENGINE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/certguard: $(wildcard src/cli/*.c) $(B)/libcertguard.a
+	$(CC) $(CFLAGS) $(CG_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libcertguard.a $(LIBS)
+
+# The modules are built through Debian's nginx build files with Debian's own
+# configure flags, so that load_module accepts them (same compat signature).
+$(B)/nginx/objs/Makefile: config
+	rm -rf $(B)/nginx
+	mkdir -p $(B)
+	cp -r $(NGX_SRC) $(B)/nginx
+	cd $(B)/nginx && source ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-stream=dynamic --with-stream_ssl_module \
+	    --add-dynamic-module=$(CURDIR) > configure.log 2>&1 \
+	    || { tail -20 configure.log; exit 1; }
+
+$(B)/%.so: $(B)/nginx/objs/Makefile $(MODULE_SRCS) $(ENGINE_SRCS) $(ENGINE_HDRS)
+	$(MAKE) -s -C $(B)/nginx -f objs/Makefile objs/$*.so
+	cp $(B)/nginx/objs/$*.so $@
+
+modules: $(MODULES)
+
+# Unit tests are C programs that print TAP; prove runs them with the .t files.
+$(B)/unit/%: t/unit/%.c t/unit/tap.h $(B)/libcertguard.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CG_CFLAGS) -It/unit -o $@ $< $(B)/libcertguard.a $(LIBS)
+
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+$(B)/unit-asan/%: t/unit/%.c t/unit/tap.h $(ENGINE_SRCS) $(ENGINE_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) $(CG_CFLAGS) -It/unit -o $@ $< $(ENGINE_SRCS) $(LIBS)
+
+unit: $(UNIT_BINS) $(UNIT_ASAN)
+
+test: all unit
+	./scripts/test.sh
+
+fuzz:
+	./scripts/fuzz.sh $${FUZZ_SECONDS:-60}
+
+bench: all
+	./bench/run.sh
+
+run: all
+	./scripts/run.sh
+
+stop:
+	./scripts/run.sh stop
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Installs, with apt-get and only when missing, what building, running and
+# testing certguard needs.  Idempotent: a second run installs nothing.
+set -eu
+
+pkgs="nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev
+      libmaxminddb-dev zlib1g-dev make gcc clang openssl curl perl
+      liblognorm-utils rsyslog libmaxmind-db-writer-perl libnet-ssleay-perl
+      libio-socket-ssl-perl mmdb-bin"
+
+if [ "${1:-}" = "--bench" ]; then
+    pkgs="$pkgs wrk hyperfine"
+fi
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"
+    then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "deps.sh: missing packages:$missing (run as root to install)" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# policy-rc.d keeps Debian's nginx and rsyslog services from starting: the
+# project runs its own instances on loopback ports.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get install -y -qq --no-install-recommends $missing

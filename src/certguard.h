@@ -1,0 +1,170 @@
+/*
+ * certguard engine: scores a TLS server certificate chain against a policy.
+ *
+ * Plain C11, OpenSSL 3, PCRE2 and libmaxminddb; no nginx types.  The shape
+ * follows libmaxminddb: objects opened once (policy, trust store, GeoIP),
+ * an evaluation that fills a caller's struct, formatters that write into a
+ * caller's buffer, *_free to close.  Objects are immutable after they are
+ * loaded, so one policy serves every nginx worker and thread at once.
+ *
+ * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
+ */
+
+#ifndef CERTGUARD_H
+#define CERTGUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#define CG_VERSION          "0.1.0"
+
+#define CG_OK               0
+#define CG_ERR_NOMEM        1
+#define CG_ERR_IO           2       /* a file could not be opened or read */
+#define CG_ERR_SYNTAX       3       /* policy or list syntax; err->line set */
+#define CG_ERR_INPUT        4       /* malformed certificate or chain */
+#define CG_ERR_ARG          5       /* a caller's argument is invalid */
+
+/* Sizes of the flat result: it is copied as-is into nginx shared memory. */
+#define CG_ID_MAX           32
+#define CG_DETAIL_MAX       96
+#define CG_MAX_HITS         24
+#define CG_DN_MAX           256
+#define CG_SERIAL_MAX       84      /* 40 bytes as hex and NUL */
+#define CG_NAME_MAX         256
+
+
+typedef struct cg_policy_s  cg_policy_t;    /* parsed policy file */
+typedef struct cg_trust_s   cg_trust_t;     /* trust anchors (CA bundle) */
+typedef struct cg_geoip_s   cg_geoip_t;     /* country and ASN databases */
+
+
+typedef struct {
+    char          file[CG_NAME_MAX];        /* file the error is in, or "" */
+    unsigned      line;                     /* 1-based, 0 when not known */
+    char          msg[256];
+} cg_error_t;
+
+
+typedef enum {
+    CG_ALLOW = 0,
+    CG_TAG,
+    CG_BLOCK
+} cg_verdict_t;
+
+
+/* One fired signal: a built-in signal or a custom rule of the policy. */
+typedef struct {
+    char          id[CG_ID_MAX];
+    int           weight;                   /* counted in score; 0 if exempt */
+    unsigned      exempt:1;                 /* suppressed by an exemption */
+    char          detail[CG_DETAIL_MAX];    /* short, printable UTF-8 */
+} cg_hit_t;
+
+
+/*
+ * Everything a caller needs after an evaluation, flat (no pointers) so that
+ * it can be cached in shared memory with memcpy.  Strings are NUL-terminated
+ * and truncated to fit; they are attacker-controlled text and must be escaped
+ * by whoever prints them (the formatters below do).
+ */
+typedef struct {
+    cg_verdict_t  verdict;
+    int           score;
+    unsigned      nhits;
+    unsigned      hits_dropped;             /* fired beyond CG_MAX_HITS */
+    cg_hit_t      hits[CG_MAX_HITS];
+
+    char          subject[CG_DN_MAX];       /* leaf, RFC 2253, UTF-8 */
+    char          issuer[CG_DN_MAX];
+    char          serial[CG_SERIAL_MAX];    /* hex, upper case */
+    char          sha256[65];               /* leaf DER, hex, lower case */
+    char          sha1[41];
+    int64_t       not_before;               /* unix seconds */
+    int64_t       not_after;
+    int           key_bits;
+    char          key_type[16];             /* "RSA", "EC", "ED25519", ... */
+    char          sig_alg[48];              /* e.g. "sha256WithRSAEncryption" */
+    unsigned      chain_len;                /* certificates the server sent */
+    unsigned      trusted:1;                /* chain verifies to an anchor */
+    char          name[CG_NAME_MAX];        /* name checked (SNI), or "" */
+    char          policy[64];               /* the policy's name */
+} cg_result_t;
+
+
+/* What is being evaluated: the chain as the server sent it, and where. */
+typedef struct {
+    const cg_policy_t  *policy;             /* required */
+    const cg_trust_t   *trust;              /* NULL: untrusted_chain always */
+    const cg_geoip_t   *geoip;              /* NULL: no geo signals */
+
+    X509               *leaf;               /* required */
+    STACK_OF(X509)     *chain;              /* as sent; may hold the leaf;
+                                               NULL for a lone leaf */
+
+    const char         *name;               /* SNI or host name checked
+                                               against the SANs; NULL: none;
+                                               an IP literal checks IP SANs */
+    const char         *client_sni;         /* SNI the client sent inside a
+                                               tunnel; NULL: not known */
+    const char         *dst_addr;           /* destination IP as text, or NULL */
+    unsigned            dst_port;           /* 0: not known */
+    int64_t             now;                /* unix seconds */
+} cg_input_t;
+
+
+/* Context of the connection for a CEF record; every field may be NULL/0. */
+typedef struct {
+    const char   *action;       /* "blocked", "tagged", "allowed",
+                                   "would-block" (monitor mode) */
+    const char   *src_addr;
+    unsigned      src_port;
+    const char   *dst_addr;
+    unsigned      dst_port;
+    const char   *request;      /* URL or CONNECT target */
+    int64_t       rt_ms;        /* event time, unix milliseconds */
+} cg_event_t;
+
+
+/* Policy: parsed once, with file:line errors.  Includes resolve relative
+ * to the including file's directory. */
+int cg_policy_load(cg_policy_t **policy, const char *path, cg_error_t *err);
+void cg_policy_free(cg_policy_t *policy);
+const char *cg_policy_name(const cg_policy_t *policy);
+
+/* Trust anchors: a PEM bundle, or NULL for OpenSSL's default paths (the
+ * system bundle). */
+int cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err);
+void cg_trust_free(cg_trust_t *trust);
+
+/* GeoIP: either path may be NULL. */
+int cg_geoip_open(cg_geoip_t **geoip, const char *country_db,
+    const char *asn_db, cg_error_t *err);
+void cg_geoip_free(cg_geoip_t *geoip);
+
+/* Evaluation: fills *res; CG_OK when a verdict was reached.  Reentrant. */
+int cg_evaluate(const cg_input_t *in, cg_result_t *res);
+
+/* Formatters: write at most len bytes including a NUL, and return the
+ * length the full output has (like snprintf), so a return >= len means
+ * truncated.  CEF records are capped well below 2 KB by field limits. */
+size_t cg_format_json(const cg_result_t *res, char *buf, size_t len);
+size_t cg_format_cef(const cg_result_t *res, const cg_event_t *ev,
+    char *buf, size_t len);
+size_t cg_format_text(const cg_result_t *res, char *buf, size_t len);
+
+/* Comma-separated ids of the hits that counted, e.g. "self_signed,expired". */
+size_t cg_format_signal_ids(const cg_result_t *res, char *buf, size_t len);
+
+const char *cg_verdict_name(cg_verdict_t v);
+const char *cg_strerror(int status);
+
+/* Chains from PEM or DER bytes, leaf first; for the CLI and the fuzzers.
+ * On success *chain holds at least one certificate; free with
+ * sk_X509_pop_free(chain, X509_free). */
+int cg_chain_parse(const unsigned char *data, size_t len,
+    STACK_OF(X509) **chain, cg_error_t *err);
+
+#endif /* CERTGUARD_H */
