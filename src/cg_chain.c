@@ -1,0 +1,315 @@
+/*
+ * Chains and trust anchors: certificate chains from PEM or DER bytes (the
+ * CLI and the fuzzers), and the X509_STORE every evaluation verifies
+ * against, loaded into memory once so that verification does no file I/O.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "cg_facts.h"
+
+
+static int cg_chain_parse_pem(const unsigned char *data, size_t len,
+    STACK_OF(X509) *chain, cg_error_t *err);
+static int cg_chain_parse_der(const unsigned char *data, size_t len,
+    STACK_OF(X509) *chain, cg_error_t *err);
+static const char *cg_openssl_reason(void);
+static void cg_err_reset(void);
+
+
+int
+cg_chain_parse(const unsigned char *data, size_t len,
+    STACK_OF(X509) **chain, cg_error_t *err)
+{
+    int              rc;
+    STACK_OF(X509)  *sk;
+
+    if (chain == NULL) {
+        return cg_errorf(err, CG_ERR_ARG, NULL, 0, "no chain to fill");
+    }
+
+    *chain = NULL;
+
+    if (data == NULL || len == 0) {
+        return cg_errorf(err, CG_ERR_INPUT, NULL, 0,
+                         "empty input: no certificate");
+    }
+
+    if (len > INT_MAX) {
+        return cg_errorf(err, CG_ERR_INPUT, NULL, 0,
+                         "input too large (%zu bytes)", len);
+    }
+
+    sk = sk_X509_new_null();
+    if (sk == NULL) {
+        return cg_errorf(err, CG_ERR_NOMEM, NULL, 0, "out of memory");
+    }
+
+    /* OpenSSL's error queue belongs to the caller (nginx reads it) */
+    ERR_set_mark();
+
+    if (memmem(data, len, "-----BEGIN", 10) != NULL) {
+        rc = cg_chain_parse_pem(data, len, sk, err);
+
+    } else {
+        rc = cg_chain_parse_der(data, len, sk, err);
+    }
+
+    ERR_pop_to_mark();
+
+    if (rc != CG_OK) {
+        sk_X509_pop_free(sk, X509_free);
+        return rc;
+    }
+
+    *chain = sk;
+
+    return CG_OK;
+}
+
+
+/*
+ * Certificate blocks in order; other blocks (a key left in the file, a
+ * CRL) and text between blocks (openssl s_client -showcerts) are skipped.
+ */
+
+static int
+cg_chain_parse_pem(const unsigned char *data, size_t len,
+    STACK_OF(X509) *chain, cg_error_t *err)
+{
+    int                   nblock;
+    long                  dlen;
+    char                 *name, *header;
+    unsigned char        *der;
+    const unsigned char  *p;
+    BIO                  *bio;
+    X509                 *x;
+    unsigned long         e;
+
+    bio = BIO_new_mem_buf(data, (int) len);
+    if (bio == NULL) {
+        return cg_errorf(err, CG_ERR_NOMEM, NULL, 0, "out of memory");
+    }
+
+    for (nblock = 1; /* void */; nblock++) {
+        name = NULL;
+        header = NULL;
+        der = NULL;
+        dlen = 0;
+
+        cg_err_reset();
+
+        if (PEM_read_bio(bio, &name, &header, &der, &dlen) != 1) {
+            e = ERR_peek_last_error();
+
+            if (ERR_GET_LIB(e) == ERR_LIB_PEM
+                && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+            {
+                break;      /* no more blocks */
+            }
+
+            BIO_free(bio);
+            return cg_errorf(err, CG_ERR_INPUT, NULL, 0,
+                             "PEM block %d is malformed (%s)", nblock,
+                             cg_openssl_reason());
+        }
+
+        if (strcmp(name, PEM_STRING_X509) != 0
+            && strcmp(name, PEM_STRING_X509_OLD) != 0)
+        {
+            OPENSSL_free(name);
+            OPENSSL_free(header);
+            OPENSSL_free(der);
+            continue;
+        }
+
+        p = der;
+        x = d2i_X509(NULL, &p, dlen);
+
+        if (x == NULL || p != der + dlen) {
+            X509_free(x);
+            OPENSSL_free(name);
+            OPENSSL_free(header);
+            OPENSSL_free(der);
+            BIO_free(bio);
+            return cg_errorf(err, CG_ERR_INPUT, NULL, 0,
+                             "PEM block %d is not a valid X.509 "
+                             "certificate (%s)", nblock,
+                             x ? "trailing bytes" : cg_openssl_reason());
+        }
+
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(der);
+
+        if (!sk_X509_push(chain, x)) {
+            X509_free(x);
+            BIO_free(bio);
+            return cg_errorf(err, CG_ERR_NOMEM, NULL, 0, "out of memory");
+        }
+    }
+
+    BIO_free(bio);
+
+    if (sk_X509_num(chain) == 0) {
+        return cg_errorf(err, CG_ERR_INPUT, NULL, 0,
+                         "no CERTIFICATE block in PEM input");
+    }
+
+    return CG_OK;
+}
+
+
+/* One DER certificate or several concatenated. */
+
+static int
+cg_chain_parse_der(const unsigned char *data, size_t len,
+    STACK_OF(X509) *chain, cg_error_t *err)
+{
+    size_t                off;
+    const unsigned char  *p;
+    X509                 *x;
+
+    off = 0;
+
+    while (off < len) {
+        p = data + off;
+        cg_err_reset();
+
+        x = d2i_X509(NULL, &p, (long) (len - off));
+        if (x == NULL) {
+            return cg_errorf(err, CG_ERR_INPUT, NULL, 0,
+                             "not a PEM or DER certificate chain: "
+                             "certificate %d at byte %zu is malformed (%s)",
+                             sk_X509_num(chain) + 1, off,
+                             cg_openssl_reason());
+        }
+
+        if (!sk_X509_push(chain, x)) {
+            X509_free(x);
+            return cg_errorf(err, CG_ERR_NOMEM, NULL, 0, "out of memory");
+        }
+
+        off = (size_t) (p - data);
+    }
+
+    return CG_OK;
+}
+
+
+/* Drops our errors and keeps the caller's: ERR_clear_error would not. */
+
+static void
+cg_err_reset(void)
+{
+    ERR_pop_to_mark();
+    ERR_set_mark();
+}
+
+
+static const char *
+cg_openssl_reason(void)
+{
+    const char  *r;
+
+    r = ERR_reason_error_string(ERR_peek_last_error());
+
+    return r ? r : "unknown error";
+}
+
+
+int
+cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err)
+{
+    int           rc;
+    const char   *file;
+    struct stat   st;
+    cg_trust_t   *t;
+
+    if (trust == NULL) {
+        return cg_errorf(err, CG_ERR_ARG, NULL, 0, "no trust to fill");
+    }
+
+    *trust = NULL;
+
+    t = calloc(1, sizeof(cg_trust_t));
+    if (t == NULL) {
+        return cg_errorf(err, CG_ERR_NOMEM, ca_file, 0, "out of memory");
+    }
+
+    t->store = X509_STORE_new();
+    if (t->store == NULL) {
+        free(t);
+        return cg_errorf(err, CG_ERR_NOMEM, ca_file, 0, "out of memory");
+    }
+
+    ERR_set_mark();
+    rc = CG_OK;
+
+    if (ca_file) {
+        if (stat(ca_file, &st) != 0) {
+            rc = cg_errorf(err, CG_ERR_IO, ca_file, 0, "cannot open: %s",
+                           strerror(errno));
+
+        } else if (X509_STORE_load_file(t->store, ca_file) != 1) {
+            rc = cg_errorf(err, CG_ERR_INPUT, ca_file, 0,
+                           "no usable CA certificate (%s)",
+                           cg_openssl_reason());
+        }
+
+    } else {
+        /*
+         * The system bundle as one file, read into memory now: the hashed
+         * directory would mean file lookups during every verification.
+         * SSL_CERT_FILE overrides it as it does for OpenSSL itself.
+         */
+        file = getenv(X509_get_default_cert_file_env());
+        if (file == NULL || file[0] == '\0') {
+            file = X509_get_default_cert_file();
+        }
+
+        if (stat(file, &st) != 0
+            || X509_STORE_load_file(t->store, file) != 1)
+        {
+            cg_err_reset();
+
+            if (X509_STORE_set_default_paths(t->store) != 1) {
+                rc = cg_errorf(err, CG_ERR_IO, file, 0,
+                               "cannot load the default CA bundle (%s)",
+                               cg_openssl_reason());
+            }
+        }
+    }
+
+    ERR_pop_to_mark();
+
+    if (rc != CG_OK) {
+        cg_trust_free(t);
+        return rc;
+    }
+
+    *trust = t;
+
+    return CG_OK;
+}
+
+
+void
+cg_trust_free(cg_trust_t *trust)
+{
+    if (trust == NULL) {
+        return;
+    }
+
+    X509_STORE_free(trust->store);
+    free(trust);
+}

@@ -1,0 +1,123 @@
+/*
+ * Certificate facts: everything the signals look at, computed once per
+ * evaluation (cg_facts.c) so that no signal parses, prints, hashes or
+ * verifies anything itself.  Internal to the engine: cg_eval.c builds the
+ * facts, cg_signals.c reads them.
+ */
+
+#ifndef CG_FACTS_H
+#define CG_FACTS_H
+
+#include <openssl/x509v3.h>
+
+#include "cg_internal.h"
+
+
+#define CG_VERIFY_ERR_MAX   8
+
+
+/* Trust anchors (cg_chain.c): loaded into memory once, read-only after. */
+struct cg_trust_s {
+    X509_STORE     *store;
+};
+
+
+/* One certificate as the server sent it. */
+typedef struct {
+    X509           *x;
+    char           *subject;        /* RFC 2253, UTF-8, NUL-terminated */
+    size_t          subject_len;
+    char           *issuer;
+    size_t          issuer_len;
+
+    unsigned char   sha1[20];
+    unsigned char   sha256[32];
+
+    int64_t         not_before;     /* unix seconds; valid if has_* */
+    int64_t         not_after;
+
+    int             key_id;         /* EVP_PKEY_get_base_id, or NID_undef */
+    int             key_bits;       /* 0 when the key is not understood */
+
+    int             sig_mdnid;      /* NID_undef when not known */
+    int             sig_pknid;
+    int             sig_secbits;    /* 0 when not known */
+
+    unsigned        digests:1;      /* sha1 and sha256 are set */
+    unsigned        has_not_before:1;
+    unsigned        has_not_after:1;
+    unsigned        self_signed:1;  /* leaf: X509_self_signed(x, 1);
+                                       above: names and key ids only */
+    unsigned        sig_known:1;
+} cg_cert_facts_t;
+
+
+typedef struct {
+    int             depth;
+    int             code;           /* X509_V_ERR_* */
+} cg_verify_err_t;
+
+
+typedef struct {
+    const cg_input_t   *in;
+    const cg_policy_t  *policy;
+    int64_t             now;
+
+    cg_cert_facts_t    *certs;      /* [0] is the leaf, then as sent */
+    unsigned            ncerts;
+
+    GENERAL_NAMES      *san;        /* leaf; NULL: none or malformed */
+    char                serial[CG_SERIAL_MAX];
+
+    unsigned            san_dns_ip:1;   /* a DNS or IP SAN is present */
+    unsigned            has_sct:1;      /* embedded SCT list extension */
+    unsigned            trusted:1;      /* no path errors */
+    unsigned            geo_done:1;
+    unsigned            geo_ok:1;
+
+    /* chain verification: every error the verify callback saw */
+    unsigned            nerrors;        /* all of them, counted */
+    unsigned            npath_errors;   /* other than time validity */
+    cg_verify_err_t     errors[CG_VERIFY_ERR_MAX];
+    cg_verify_err_t     first_path_error;
+
+    cg_geo_t            geo;
+} cg_facts_t;
+
+
+/* CG_OK or CG_ERR_NOMEM / CG_ERR_ARG; cg_facts_free in every case. */
+int cg_facts_init(cg_facts_t *f, const cg_input_t *in);
+void cg_facts_free(cg_facts_t *f);
+
+/* The destination's GeoIP record, looked up once; NULL when unknown. */
+const cg_geo_t *cg_facts_geo(cg_facts_t *f);
+
+/* 1 when the certificate's SHA-1 or SHA-256 is in the set. */
+const cg_digest_t *cg_facts_digest_find(const cg_cert_facts_t *c,
+    const cg_digestset_t *s);
+
+/*
+ * Copies at most len bytes of src into dst (size bytes with the NUL) as
+ * printable UTF-8: control characters and invalid sequences become '?',
+ * and truncation never splits a character.  Returns the bytes written.
+ */
+size_t cg_utf8_copy(char *dst, size_t size, const char *src, size_t len);
+
+/* snprintf through cg_utf8_copy: details are short, printable UTF-8. */
+void cg_detailf(char *dst, size_t size, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* "2026-11-25T15:09:55Z" into buf (at least 24 bytes). */
+void cg_time_format(int64_t t, char *buf, size_t size);
+
+
+/* Signal table (cg_signals.c), for cg_eval.c. */
+int cg_signal_check(unsigned index, cg_facts_t *f, char *detail,
+    size_t size, int *weight);
+int64_t cg_signal_window(const cg_policy_t *p, unsigned index,
+    unsigned which);
+
+#endif /* CG_FACTS_H */

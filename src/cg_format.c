@@ -1,0 +1,830 @@
+/*
+ * Formatters: a result as JSON, as a CEF record, as human text.
+ *
+ * Every string in a result may be attacker-controlled (a certificate's
+ * subject, issuer, the name a client asked for), so every formatter escapes
+ * everything it prints and none of them can be made to emit a raw newline.
+ * All of them follow snprintf: they write at most len bytes including the
+ * NUL and return the length the full output has.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cg_internal.h"
+
+
+typedef struct {
+    char           *buf;
+    size_t          len;            /* size of buf */
+    size_t          pos;            /* length of the full output so far */
+} cg_out_t;
+
+
+/* Caps for CEF extension values, in bytes after escaping.  With every value
+ * at its cap the record is still below 2048 bytes (t/unit/format.c checks
+ * the worst case), so one record always fits one syslog message. */
+#define CG_CEF_CAP_ACT      16
+#define CG_CEF_CAP_ADDR     46
+#define CG_CEF_CAP_HOST     128
+#define CG_CEF_CAP_REQUEST  96
+#define CG_CEF_CAP_REASON   120
+#define CG_CEF_CAP_MSG      120
+#define CG_CEF_CAP_DN       224
+#define CG_CEF_CAP_HASH     64
+#define CG_CEF_CAP_SERIAL   84
+#define CG_CEF_CAP_SIGNALS  120
+#define CG_CEF_CAP_POLICY   64
+#define CG_CEF_CAP_MAX      224
+
+#define CG_TIME_LIMIT       ((int64_t) 1 << 43)     /* seconds */
+
+
+static void cg_out_mem(cg_out_t *o, const char *s, size_t n);
+static void cg_out_str(cg_out_t *o, const char *s);
+static void cg_out_fmt(cg_out_t *o, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static size_t cg_out_done(cg_out_t *o);
+static size_t cg_strnlen(const char *s, size_t max);
+static size_t cg_utf8_seq(const unsigned char *p, size_t n, uint32_t *cp);
+static int cg_is_control(uint32_t cp);
+static void cg_json_str(cg_out_t *o, const char *s, size_t max);
+static void cg_text_str(cg_out_t *o, const char *s, size_t max);
+static size_t cg_cef_escape(char *dst, size_t cap, const char *s, size_t n,
+    int header, int *all);
+static void cg_cef_value(cg_out_t *o, const char *key, const char *s,
+    size_t max, size_t cap);
+static void cg_cef_label(cg_out_t *o, const char *key, const char *label,
+    const char *s, size_t max, size_t cap);
+static void cg_iso_time(char *buf, size_t len, int64_t t);
+static int64_t cg_floor_div(int64_t a, int64_t b);
+static int64_t cg_clamp(int64_t v, int64_t limit);
+static const char *cg_verdict_str(cg_verdict_t v);
+static unsigned cg_nhits(const cg_result_t *res);
+static size_t cg_ids(const cg_result_t *res, char *buf, size_t len,
+    int all);
+
+
+static const char  cg_hex[] = "0123456789abcdef";
+
+
+static void
+cg_out_mem(cg_out_t *o, const char *s, size_t n)
+{
+    size_t  room;
+
+    if (o->pos < o->len) {
+        room = o->len - 1 - o->pos;
+        memcpy(o->buf + o->pos, s, n < room ? n : room);
+    }
+
+    o->pos += n;
+}
+
+
+static void
+cg_out_str(cg_out_t *o, const char *s)
+{
+    cg_out_mem(o, s, strlen(s));
+}
+
+
+static void
+cg_out_fmt(cg_out_t *o, const char *fmt, ...)
+{
+    int      n;
+    char     tmp[128];
+    va_list  ap;
+
+    /* only numbers and fixed words come through here, well below 128 */
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+
+    if (n > 0) {
+        cg_out_mem(o, tmp, (size_t) n < sizeof(tmp) ? (size_t) n
+                                                      : sizeof(tmp) - 1);
+    }
+}
+
+
+static size_t
+cg_out_done(cg_out_t *o)
+{
+    if (o->len) {
+        o->buf[o->pos < o->len ? o->pos : o->len - 1] = '\0';
+    }
+
+    return o->pos;
+}
+
+
+/* strnlen is POSIX, not C11: the engine also builds with strict flags */
+static size_t
+cg_strnlen(const char *s, size_t max)
+{
+    const char  *p;
+
+    p = memchr(s, '\0', max);
+
+    return p ? (size_t) (p - s) : max;
+}
+
+
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 if p does not start
+ * one.  *cp receives the code point.
+ */
+static size_t
+cg_utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    unsigned char  c, lo, hi;
+    size_t         len, i;
+
+    c = p[0];
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        *cp = c & 0x1f;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        *cp = c & 0x0f;
+        if (c == 0xe0) {
+            lo = 0xa0;
+        } else if (c == 0xed) {
+            hi = 0x9f;
+        }
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        *cp = c & 0x07;
+        if (c == 0xf0) {
+            lo = 0x90;
+        } else if (c == 0xf4) {
+            hi = 0x8f;
+        }
+
+    } else {
+        return 0;
+    }
+
+    if (n < len) {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        c = p[i];
+
+        if (c < lo || c > hi) {
+            return 0;
+        }
+
+        lo = 0x80;
+        hi = 0xbf;
+        *cp = (*cp << 6) | (c & 0x3f);
+    }
+
+    return len;
+}
+
+
+/* C0, DEL, C1 and the Unicode line and paragraph separators: anything a
+ * log pipeline might take for the end of a line or a terminal command. */
+static int
+cg_is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)
+           || cp == 0x2028 || cp == 0x2029;
+}
+
+
+static void
+cg_json_str(cg_out_t *o, const char *s, size_t max)
+{
+    char                  esc[8];
+    size_t                n, i, k;
+    uint32_t              cp;
+    const unsigned char  *p;
+
+    p = (const unsigned char *) s;
+    n = cg_strnlen(s, max);
+
+    cg_out_mem(o, "\"", 1);
+
+    for (i = 0; i < n; i += k) {
+        k = cg_utf8_seq(p + i, n - i, &cp);
+
+        if (k == 0) {
+            cg_out_mem(o, "\\ufffd", 6);
+            k = 1;
+            continue;
+        }
+
+        if (cp == '"' || cp == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char) cp;
+            cg_out_mem(o, esc, 2);
+
+        } else if (cg_is_control(cp)) {
+            esc[0] = '\\';
+            esc[1] = 'u';
+            esc[2] = cg_hex[(cp >> 12) & 0xf];
+            esc[3] = cg_hex[(cp >> 8) & 0xf];
+            esc[4] = cg_hex[(cp >> 4) & 0xf];
+            esc[5] = cg_hex[cp & 0xf];
+            cg_out_mem(o, esc, 6);
+
+        } else {
+            cg_out_mem(o, s + i, k);
+        }
+    }
+
+    cg_out_mem(o, "\"", 1);
+}
+
+
+/* Human text: printable UTF-8 stays, control characters become \xNN (C1
+ * and separators \u{NNNN}), so a subject cannot start a line of its own. */
+static void
+cg_text_str(cg_out_t *o, const char *s, size_t max)
+{
+    char                  esc[16];
+    size_t                n, i, k;
+    uint32_t              cp;
+    const unsigned char  *p;
+
+    p = (const unsigned char *) s;
+    n = cg_strnlen(s, max);
+
+    for (i = 0; i < n; i += k) {
+        k = cg_utf8_seq(p + i, n - i, &cp);
+
+        if (k == 0) {
+            cg_out_mem(o, "\xef\xbf\xbd", 3);
+            k = 1;
+
+        } else if (cg_is_control(cp)) {
+            snprintf(esc, sizeof(esc), cp < 0x80 ? "\\x%02X" : "\\u{%04X}",
+                     (unsigned) cp);
+            cg_out_str(o, esc);
+
+        } else {
+            cg_out_mem(o, s + i, k);
+        }
+    }
+}
+
+
+/*
+ * Escapes n bytes of s for CEF into dst, at most cap bytes, never splitting
+ * an escape or a UTF-8 sequence.  Header values escape \ and |; extension
+ * values escape \ and =, and write CR and LF as \r and \n.  Other control
+ * characters become a space and invalid UTF-8 becomes U+FFFD, so the record
+ * stays one line of valid UTF-8.  *all is set when s fitted whole.
+ */
+static size_t
+cg_cef_escape(char *dst, size_t cap, const char *s, size_t n, int header,
+    int *all)
+{
+    char                  tok[4];
+    size_t                i, k, t, out;
+    uint32_t              cp;
+    const unsigned char  *p;
+
+    p = (const unsigned char *) s;
+    out = 0;
+
+    for (i = 0; i < n; i += k) {
+        k = cg_utf8_seq(p + i, n - i, &cp);
+
+        if (k == 0) {
+            memcpy(tok, "\xef\xbf\xbd", 3);
+            t = 3;
+            k = 1;
+
+        } else if (cp == '\\' || (header && cp == '|')
+                   || (!header && cp == '='))
+        {
+            tok[0] = '\\';
+            tok[1] = (char) cp;
+            t = 2;
+
+        } else if (cp == '\n' || cp == '\r') {
+            tok[0] = '\\';
+            tok[1] = cp == '\n' ? 'n' : 'r';
+            t = 2;
+
+            if (header) {
+                tok[0] = ' ';
+                t = 1;
+            }
+
+        } else if (cg_is_control(cp)) {
+            tok[0] = ' ';
+            t = 1;
+
+        } else {
+            memcpy(tok, s + i, k);
+            t = k;
+        }
+
+        if (out + t > cap) {
+            *all = 0;
+            return out;
+        }
+
+        memcpy(dst + out, tok, t);
+        out += t;
+    }
+
+    *all = 1;
+    return out;
+}
+
+
+/* " key=value", the value escaped and capped; nothing for an empty value
+ * (an absent key is clearer to a SIEM than an empty one). */
+static void
+cg_cef_value(cg_out_t *o, const char *key, const char *s, size_t max,
+    size_t cap)
+{
+    int     all;
+    char    tmp[CG_CEF_CAP_MAX];
+    size_t  n, m;
+
+    if (s == NULL) {
+        return;
+    }
+
+    n = cg_strnlen(s, max);
+    if (n == 0) {
+        return;
+    }
+
+    m = cg_cef_escape(tmp, cap, s, n, 0, &all);
+
+    if (!all) {
+        /* room for the mark that tells a reader the value was cut */
+        m = cg_cef_escape(tmp, cap - 3, s, n, 0, &all);
+        memcpy(tmp + m, "...", 3);
+        m += 3;
+    }
+
+    cg_out_mem(o, " ", 1);
+    cg_out_str(o, key);
+    cg_out_mem(o, "=", 1);
+    cg_out_mem(o, tmp, m);
+}
+
+
+/* "csNLabel=label csN=value" pairs, both or neither. */
+static void
+cg_cef_label(cg_out_t *o, const char *key, const char *label, const char *s,
+    size_t max, size_t cap)
+{
+    if (s == NULL || cg_strnlen(s, max) == 0) {
+        return;
+    }
+
+    cg_out_fmt(o, " %sLabel=%s", key, label);
+    cg_cef_value(o, key, s, max, cap);
+}
+
+
+static int64_t
+cg_floor_div(int64_t a, int64_t b)
+{
+    int64_t  q;
+
+    q = a / b;
+
+    if ((a % b != 0) && ((a < 0) != (b < 0))) {
+        q--;
+    }
+
+    return q;
+}
+
+
+static int64_t
+cg_clamp(int64_t v, int64_t limit)
+{
+    return v > limit ? limit : v < -limit ? -limit : v;
+}
+
+
+/* ISO 8601 in UTC from unix seconds, without gmtime's time_t range or
+ * locale: days to civil date after H. Hinnant's public-domain algorithm. */
+static void
+cg_iso_time(char *buf, size_t len, int64_t t)
+{
+    int64_t  days, secs, era, doe, yoe, y, doy, mp, d, m;
+
+    t = cg_clamp(t, CG_TIME_LIMIT);
+    days = cg_floor_div(t, 86400);
+    secs = t - days * 86400;
+
+    days += 719468;
+    era = cg_floor_div(days, 146097);
+    doe = days - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+
+    snprintf(buf, len, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ",
+             (long long) y, (long long) m, (long long) d,
+             (long long) (secs / 3600), (long long) (secs / 60 % 60),
+             (long long) (secs % 60));
+}
+
+
+static const char *
+cg_verdict_str(cg_verdict_t v)
+{
+    switch (v) {
+    case CG_ALLOW:
+        return "allow";
+    case CG_TAG:
+        return "tag";
+    case CG_BLOCK:
+        return "block";
+    }
+
+    return "unknown";
+}
+
+
+static unsigned
+cg_nhits(const cg_result_t *res)
+{
+    return res->nhits < CG_MAX_HITS ? res->nhits : CG_MAX_HITS;
+}
+
+
+/* Comma-separated hit ids: the counted ones, or all with "(exempt)" marks
+ * and a "+N" for hits beyond CG_MAX_HITS. */
+static size_t
+cg_ids(const cg_result_t *res, char *buf, size_t len, int all)
+{
+    unsigned        i, n, first;
+    cg_out_t        o;
+    const cg_hit_t *h;
+
+    o.buf = buf;
+    o.len = len;
+    o.pos = 0;
+
+    n = cg_nhits(res);
+    first = 1;
+
+    for (i = 0; i < n; i++) {
+        h = &res->hits[i];
+
+        if (h->exempt && !all) {
+            continue;
+        }
+
+        if (!first) {
+            cg_out_mem(&o, ",", 1);
+        }
+
+        first = 0;
+        cg_out_mem(&o, h->id, cg_strnlen(h->id, sizeof(h->id)));
+
+        if (h->exempt) {
+            cg_out_str(&o, "(exempt)");
+        }
+    }
+
+    if (all && res->hits_dropped) {
+        cg_out_fmt(&o, "%s+%u", first ? "" : ",", res->hits_dropped);
+    }
+
+    return cg_out_done(&o);
+}
+
+
+size_t
+cg_format_signal_ids(const cg_result_t *res, char *buf, size_t len)
+{
+    return cg_ids(res, buf, len, 0);
+}
+
+
+size_t
+cg_format_json(const cg_result_t *res, char *buf, size_t len)
+{
+    char            tm[64];
+    unsigned        i, n;
+    cg_out_t        o;
+    const cg_hit_t *h;
+
+    o.buf = buf;
+    o.len = len;
+    o.pos = 0;
+
+    cg_out_fmt(&o, "{\"verdict\":\"%s\",\"score\":%d,\"signals\":[",
+               cg_verdict_str(res->verdict), res->score);
+
+    n = cg_nhits(res);
+
+    for (i = 0; i < n; i++) {
+        h = &res->hits[i];
+
+        cg_out_str(&o, i ? ",{\"id\":" : "{\"id\":");
+        cg_json_str(&o, h->id, sizeof(h->id));
+        cg_out_fmt(&o, ",\"weight\":%d", h->weight);
+
+        if (h->exempt) {
+            cg_out_str(&o, ",\"exempt\":true");
+        }
+
+        cg_out_str(&o, ",\"detail\":");
+        cg_json_str(&o, h->detail, sizeof(h->detail));
+        cg_out_mem(&o, "}", 1);
+    }
+
+    cg_out_mem(&o, "]", 1);
+
+    if (res->hits_dropped) {
+        cg_out_fmt(&o, ",\"signals_dropped\":%u", res->hits_dropped);
+    }
+
+    cg_out_str(&o, ",\"subject\":");
+    cg_json_str(&o, res->subject, sizeof(res->subject));
+    cg_out_str(&o, ",\"issuer\":");
+    cg_json_str(&o, res->issuer, sizeof(res->issuer));
+    cg_out_str(&o, ",\"serial\":");
+    cg_json_str(&o, res->serial, sizeof(res->serial));
+    cg_out_str(&o, ",\"sha256\":");
+    cg_json_str(&o, res->sha256, sizeof(res->sha256));
+    cg_out_str(&o, ",\"sha1\":");
+    cg_json_str(&o, res->sha1, sizeof(res->sha1));
+
+    cg_iso_time(tm, sizeof(tm), res->not_before);
+    cg_out_str(&o, ",\"not_before\":");
+    cg_json_str(&o, tm, sizeof(tm));
+    cg_iso_time(tm, sizeof(tm), res->not_after);
+    cg_out_str(&o, ",\"not_after\":");
+    cg_json_str(&o, tm, sizeof(tm));
+
+    cg_out_str(&o, ",\"key_type\":");
+    cg_json_str(&o, res->key_type, sizeof(res->key_type));
+    cg_out_fmt(&o, ",\"key_bits\":%d", res->key_bits);
+    cg_out_str(&o, ",\"sig_alg\":");
+    cg_json_str(&o, res->sig_alg, sizeof(res->sig_alg));
+    cg_out_fmt(&o, ",\"chain_len\":%u,\"trusted\":%s", res->chain_len,
+               res->trusted ? "true" : "false");
+    cg_out_str(&o, ",\"name\":");
+    cg_json_str(&o, res->name, sizeof(res->name));
+    cg_out_str(&o, ",\"policy\":");
+    cg_json_str(&o, res->policy, sizeof(res->policy));
+    cg_out_mem(&o, "}", 1);
+
+    return cg_out_done(&o);
+}
+
+
+/*
+ * One CEF record.  The class of event follows the verdict, except that a
+ * block in monitor mode (action "would-block") is its own event, so a SIEM
+ * can tell enforced blocks from the ones a policy under tuning would make.
+ * Severity rates the certificate, not the enforcement: a would-block is as
+ * severe as a block.  docs/cef.md documents the table.
+ */
+size_t
+cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
+    size_t len)
+{
+    int                  all, sev;
+    char                 ids[CG_MAX_HITS * (CG_ID_MAX + 9) + 16];
+    char                 msg[CG_DETAIL_MAX + 64];
+    char                 hdr[64];
+    size_t               m;
+    int64_t              now, v;
+    unsigned             i, n;
+    cg_out_t             o;
+    const char          *cls, *name, *action;
+    const cg_hit_t      *h, *top;
+    static const cg_event_t  none;
+
+    if (ev == NULL) {
+        ev = &none;
+    }
+
+    o.buf = buf;
+    o.len = len;
+    o.pos = 0;
+
+    action = ev->action;
+
+    if (action && strcmp(action, "would-block") == 0) {
+        cls = "cert-would-block";
+        name = "TLS certificate would be blocked";
+        sev = 8;
+
+    } else if (res->verdict == CG_BLOCK) {
+        cls = "cert-block";
+        name = "TLS certificate blocked";
+        sev = 8;
+
+    } else if (res->verdict == CG_TAG) {
+        cls = "cert-tag";
+        name = "TLS certificate tagged";
+        sev = 5;
+
+    } else {
+        cls = "cert-allow";
+        name = "TLS certificate allowed";
+        sev = 1;
+    }
+
+    cg_out_str(&o, "CEF:0|certguard|certguard|");
+    m = cg_cef_escape(hdr, sizeof(hdr), CG_VERSION, strlen(CG_VERSION), 1,
+                      &all);
+    cg_out_mem(&o, hdr, m);
+    /* the space after the seventh pipe: liblognorm's CEF parser otherwise
+     * loses the first character of the first key */
+    cg_out_fmt(&o, "|%s|%s|%d| ", cls, name, sev);
+
+    /* a constant first key: the extension never starts with escaped text */
+    cg_out_str(&o, "deviceDirection=1");
+
+    if (ev->rt_ms > 0) {
+        cg_out_fmt(&o, " rt=%lld", (long long) ev->rt_ms);
+    }
+
+    cg_cef_value(&o, "act", action, CG_CEF_CAP_MAX, CG_CEF_CAP_ACT);
+    cg_cef_value(&o, "src", ev->src_addr, CG_CEF_CAP_MAX, CG_CEF_CAP_ADDR);
+
+    if (ev->src_port) {
+        cg_out_fmt(&o, " spt=%u", ev->src_port & 0xffff);
+    }
+
+    cg_cef_value(&o, "dst", ev->dst_addr, CG_CEF_CAP_MAX, CG_CEF_CAP_ADDR);
+
+    if (ev->dst_port) {
+        cg_out_fmt(&o, " dpt=%u", ev->dst_port & 0xffff);
+    }
+
+    cg_cef_value(&o, "dhost", res->name, sizeof(res->name),
+                 CG_CEF_CAP_HOST);
+    cg_cef_value(&o, "request", ev->request, 4096, CG_CEF_CAP_REQUEST);
+    cg_cef_value(&o, "outcome", cg_verdict_str(res->verdict), 16, 16);
+
+    cg_ids(res, ids, sizeof(ids), 0);
+    cg_cef_value(&o, "reason", ids, sizeof(ids), CG_CEF_CAP_REASON);
+
+    /* msg: the score and the detail of the heaviest counted signal */
+    top = NULL;
+    n = cg_nhits(res);
+
+    for (i = 0; i < n; i++) {
+        h = &res->hits[i];
+
+        if (!h->exempt && (top == NULL || h->weight > top->weight)) {
+            top = h;
+        }
+    }
+
+    if (top) {
+        snprintf(msg, sizeof(msg), "score %d: %.*s: %.*s", res->score,
+                 (int) cg_strnlen(top->id, sizeof(top->id)), top->id,
+                 (int) cg_strnlen(top->detail, sizeof(top->detail)),
+                 top->detail);
+    } else {
+        snprintf(msg, sizeof(msg), "score %d: no signals", res->score);
+    }
+
+    cg_cef_value(&o, "msg", msg, sizeof(msg), CG_CEF_CAP_MSG);
+
+    cg_cef_label(&o, "cs1", "subject", res->subject, sizeof(res->subject),
+                 CG_CEF_CAP_DN);
+    cg_cef_label(&o, "cs2", "issuer", res->issuer, sizeof(res->issuer),
+                 CG_CEF_CAP_DN);
+    cg_cef_label(&o, "cs3", "sha256", res->sha256, sizeof(res->sha256),
+                 CG_CEF_CAP_HASH);
+    cg_cef_label(&o, "cs4", "serial", res->serial, sizeof(res->serial),
+                 CG_CEF_CAP_SERIAL);
+
+    cg_ids(res, ids, sizeof(ids), 1);
+    cg_cef_label(&o, "cs5", "signals", ids, sizeof(ids), CG_CEF_CAP_SIGNALS);
+    cg_cef_label(&o, "cs6", "policy", res->policy, sizeof(res->policy),
+                 CG_CEF_CAP_POLICY);
+
+    cg_out_fmt(&o, " cn1Label=score cn1=%d", res->score);
+
+    if (res->key_bits > 0) {
+        cg_out_fmt(&o, " cn2Label=keyBits cn2=%d", res->key_bits);
+    }
+
+    if (res->not_after != 0) {
+        now = ev->rt_ms > 0 ? ev->rt_ms / 1000 : (int64_t) time(NULL);
+
+        /* garbage times must not overflow the subtraction: clamp both to
+         * about +-300000 years first */
+        v = cg_clamp(res->not_after, CG_TIME_LIMIT)
+            - cg_clamp(now, CG_TIME_LIMIT);
+        v = cg_floor_div(v, 86400);
+        cg_out_fmt(&o, " cn3Label=daysToExpiry cn3=%lld", (long long) v);
+    }
+
+    if (res->not_before != 0) {
+        v = cg_clamp(res->not_before, CG_TIME_LIMIT);
+        cg_out_fmt(&o, " deviceCustomDate1Label=notBefore"
+                   " deviceCustomDate1=%lld", (long long) (v * 1000));
+    }
+
+    if (res->not_after != 0) {
+        v = cg_clamp(res->not_after, CG_TIME_LIMIT);
+        cg_out_fmt(&o, " deviceCustomDate2Label=notAfter"
+                   " deviceCustomDate2=%lld", (long long) (v * 1000));
+    }
+
+    return cg_out_done(&o);
+}
+
+
+size_t
+cg_format_text(const cg_result_t *res, char *buf, size_t len)
+{
+    char            nb[64], na[64];
+    unsigned        i, n;
+    cg_out_t        o;
+    const cg_hit_t *h;
+
+    o.buf = buf;
+    o.len = len;
+    o.pos = 0;
+
+    cg_out_fmt(&o, "verdict: %s (score %d, policy ",
+               cg_verdict_str(res->verdict), res->score);
+    cg_text_str(&o, res->policy, sizeof(res->policy));
+    cg_out_str(&o, ")\n");
+
+    n = cg_nhits(res);
+
+    for (i = 0; i < n; i++) {
+        h = &res->hits[i];
+
+        cg_out_str(&o, "  signal: ");
+        cg_text_str(&o, h->id, sizeof(h->id));
+        cg_out_fmt(&o, " %+d%s: ", h->weight, h->exempt ? " (exempt)" : "");
+        cg_text_str(&o, h->detail, sizeof(h->detail));
+        cg_out_mem(&o, "\n", 1);
+    }
+
+    if (res->hits_dropped) {
+        cg_out_fmt(&o, "  (%u more signals)\n", res->hits_dropped);
+    }
+
+    if (n == 0) {
+        cg_out_str(&o, "  no signals\n");
+    }
+
+    cg_out_str(&o, "subject: ");
+    cg_text_str(&o, res->subject, sizeof(res->subject));
+    cg_out_str(&o, "\nissuer: ");
+    cg_text_str(&o, res->issuer, sizeof(res->issuer));
+
+    cg_iso_time(nb, sizeof(nb), res->not_before);
+    cg_iso_time(na, sizeof(na), res->not_after);
+    cg_out_fmt(&o, "\nvalidity: %s to %s\n", nb, na);
+
+    cg_out_str(&o, "key: ");
+    cg_text_str(&o, res->key_type, sizeof(res->key_type));
+    cg_out_fmt(&o, " %d bits, ", res->key_bits);
+    cg_text_str(&o, res->sig_alg, sizeof(res->sig_alg));
+    cg_out_fmt(&o, "; chain of %u, %s\n", res->chain_len,
+               res->trusted ? "trusted" : "not trusted");
+
+    if (res->name[0]) {
+        cg_out_str(&o, "name: ");
+        cg_text_str(&o, res->name, sizeof(res->name));
+        cg_out_mem(&o, "\n", 1);
+    }
+
+    cg_out_str(&o, "sha256: ");
+    cg_text_str(&o, res->sha256, sizeof(res->sha256));
+
+    return cg_out_done(&o);
+}

@@ -1,0 +1,844 @@
+/*
+ * The built-in signals.  Each lives in one place: its entry in the table at
+ * the end of this file (id, one-line doc, default weight and windows) and
+ * its check function, which reads only the precomputed facts.  Adding a
+ * signal is a check function and a table line, plus its section in
+ * docs/signals.md.  Ids are a stable contract: never rename one.
+ *
+ * A check returns 1 when the signal fires and writes a short detail; it
+ * may change *weight (the geo signals fire with their list's weight).
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include "cg_facts.h"
+
+
+#define CG_DAY              86400
+
+/* CT became mandatory for publicly trusted certificates in Chrome for
+ * those issued from 2018-05-01T00:00:00Z on. */
+#define CG_CT_REQUIRED_FROM 1525132800
+
+
+typedef int (*cg_check_pt)(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+
+typedef struct {
+    const char     *id;
+    const char     *doc;
+    int             weight;         /* default weight */
+    int64_t         window[2];      /* default windows, seconds */
+    cg_check_pt     check;
+} cg_signal_t;
+
+
+/* "leaf" or "depth N": which certificate, as sent, a detail is about. */
+
+static const char *
+cg_which(unsigned i, char *buf, size_t size)
+{
+    if (i == 0) {
+        return "leaf";
+    }
+
+    snprintf(buf, size, "depth %u", i);
+
+    return buf;
+}
+
+
+static void
+cg_duration(int64_t s, char *buf, size_t size)
+{
+    if (s < 0) {
+        snprintf(buf, size, "%llds", (long long) s);
+
+    } else if (s >= 2 * CG_DAY) {
+        snprintf(buf, size, "%lldd", (long long) (s / CG_DAY));
+
+    } else if (s >= 3600) {
+        snprintf(buf, size, "%lldh", (long long) (s / 3600));
+
+    } else {
+        snprintf(buf, size, "%llds", (long long) s);
+    }
+}
+
+
+int64_t
+cg_signal_window(const cg_policy_t *p, unsigned index, unsigned which)
+{
+    if (index >= CG_SIG_MAX || which > 1) {
+        return 0;
+    }
+
+    if (p && p->window[index][which] > 0) {
+        return p->window[index][which];
+    }
+
+    return cg_signal_default_window(index, which);
+}
+
+
+static int
+cg_check_untrusted_chain(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    if (f->in->trust == NULL) {
+        cg_detailf(detail, size, "no trust anchors configured");
+        return 1;
+    }
+
+    if (f->npath_errors == 0) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "%s (depth %d; %u error%s)",
+               X509_verify_cert_error_string(f->first_path_error.code),
+               f->first_path_error.depth, f->npath_errors,
+               f->npath_errors == 1 ? "" : "s");
+
+    return 1;
+}
+
+
+static int
+cg_check_self_signed(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    if (!f->certs[0].self_signed) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "issuer is subject, signed by its own key");
+
+    return 1;
+}
+
+
+/* Shared by expired and not_yet_valid: every certificate as sent. */
+
+static int
+cg_check_validity(cg_facts_t *f, char *detail, size_t size, int after)
+{
+    int               unreadable;
+    unsigned          i, n, first;
+    int64_t           t;
+    const char       *name;
+    char              when[32], which[24];
+    cg_cert_facts_t  *c;
+
+    n = 0;
+    first = 0;
+    unreadable = 0;
+    t = 0;
+
+    for (i = 0; i < f->ncerts; i++) {
+        c = &f->certs[i];
+
+        if (after ? !c->has_not_after : !c->has_not_before) {
+            /* a date that cannot be read cannot be shown to be valid */
+            if (n++ == 0) {
+                first = i;
+                unreadable = 1;
+            }
+
+            continue;
+        }
+
+        if (after ? c->not_after < f->now : c->not_before > f->now) {
+            if (n++ == 0) {
+                first = i;
+                t = after ? c->not_after : c->not_before;
+            }
+        }
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    name = cg_which(first, which, sizeof(which));
+
+    if (unreadable) {
+        cg_detailf(detail, size, "%s %s unreadable", name,
+                   after ? "notAfter" : "notBefore");
+
+    } else {
+        cg_time_format(t, when, sizeof(when));
+        cg_detailf(detail, size, "%s %s %s", name,
+                   after ? "expired" : "not valid before", when);
+    }
+
+    if (n > 1) {
+        size_t  len = strlen(detail);
+
+        cg_detailf(detail + len, size - len, " (+%u more)", n - 1);
+    }
+
+    return 1;
+}
+
+
+static int
+cg_check_expired(cg_facts_t *f, unsigned index, char *detail, size_t size,
+    int *weight)
+{
+    return cg_check_validity(f, detail, size, 1);
+}
+
+
+static int
+cg_check_not_yet_valid(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    return cg_check_validity(f, detail, size, 0);
+}
+
+
+static int
+cg_weak_md(int nid)
+{
+    return nid == NID_md5 || nid == NID_sha1 || nid == NID_md5_sha1
+           || nid == NID_md4 || nid == NID_md2 || nid == NID_mdc2;
+}
+
+
+static int
+cg_check_weak_signature(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    unsigned          i;
+    const char       *alg;
+    char              which[24];
+    cg_cert_facts_t  *c;
+
+    for (i = 0; i < f->ncerts; i++) {
+        c = &f->certs[i];
+
+        if (i > 0 && c->self_signed) {
+            continue;       /* a root's own signature does not matter */
+        }
+
+        if (cg_weak_md(c->sig_mdnid)
+            || (c->sig_known && c->sig_secbits > 0 && c->sig_secbits < 80))
+        {
+            alg = OBJ_nid2ln(X509_get_signature_nid(c->x));
+
+            cg_detailf(detail, size, "%s signed with %s",
+                       cg_which(i, which, sizeof(which)),
+                       alg ? alg : "a weak digest");
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+cg_check_weak_key(cg_facts_t *f, unsigned index, char *detail, size_t size,
+    int *weight)
+{
+    int               min;
+    unsigned          i;
+    const char       *type;
+    char              which[24];
+    cg_cert_facts_t  *c;
+
+    for (i = 0; i < f->ncerts; i++) {
+        c = &f->certs[i];
+
+        switch (c->key_id) {
+
+        case EVP_PKEY_RSA:
+        case EVP_PKEY_RSA_PSS:
+            type = "RSA";
+            min = 2048;
+            break;
+
+        case EVP_PKEY_DSA:
+            type = "DSA";
+            min = 2048;
+            break;
+
+        case EVP_PKEY_DH:
+        case EVP_PKEY_DHX:
+            type = "DH";
+            min = 2048;
+            break;
+
+        case EVP_PKEY_EC:
+        case EVP_PKEY_SM2:
+            type = "EC";
+            min = 256;
+            break;
+
+        default:
+            continue;
+        }
+
+        if (c->key_bits > 0 && c->key_bits < min) {
+            cg_detailf(detail, size, "%s %s key of %d bits",
+                       cg_which(i, which, sizeof(which)), type, c->key_bits);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+cg_check_hostname_mismatch(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    int             rc;
+    size_t          len;
+    const char     *name;
+    char            buf[CG_NAME_MAX];
+    unsigned char   addr[16];
+
+    name = f->in->name;
+    if (name == NULL || name[0] == '\0') {
+        return 0;
+    }
+
+    len = strlen(name);
+
+    /* "[::1]" as in a Host header */
+    if (name[0] == '[' && len > 2 && len < sizeof(buf)
+        && name[len - 1] == ']')
+    {
+        memcpy(buf, name + 1, len - 2);
+        buf[len - 2] = '\0';
+
+    } else {
+        cg_strlcpy(buf, name, sizeof(buf));
+    }
+
+    if (inet_pton(AF_INET, buf, addr) == 1
+        || inet_pton(AF_INET6, buf, addr) == 1)
+    {
+        rc = X509_check_ip_asc(f->in->leaf, buf, 0);
+
+    } else {
+        len = strlen(name);
+        if (len > 1 && name[len - 1] == '.') {
+            len--;          /* a fully qualified "example.com." */
+        }
+
+        rc = X509_check_host(f->in->leaf, name, len,
+                             X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+    }
+
+    if (rc == 1) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "%s not in the certificate's names", name);
+
+    return 1;
+}
+
+
+static int
+cg_check_no_san(cg_facts_t *f, unsigned index, char *detail, size_t size,
+    int *weight)
+{
+    if (f->san_dns_ip) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "no DNS or IP subjectAltName");
+
+    return 1;
+}
+
+
+static int
+cg_check_issued_recently(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    int64_t           age;
+    char              dur[32], when[32];
+    cg_cert_facts_t  *c;
+
+    c = &f->certs[0];
+
+    if (!c->has_not_before) {
+        return 0;
+    }
+
+    age = f->now - c->not_before;
+
+    if (age < 0 || age >= cg_signal_window(f->policy, index, 0)) {
+        return 0;
+    }
+
+    cg_duration(age, dur, sizeof(dur));
+    cg_time_format(c->not_before, when, sizeof(when));
+    cg_detailf(detail, size, "issued %s ago (%s)", dur, when);
+
+    return 1;
+}
+
+
+static int
+cg_check_short_validity(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    int64_t           life, w;
+    char              dur[32], max[32];
+    cg_cert_facts_t  *c;
+
+    c = &f->certs[0];
+
+    if (!c->has_not_before || !c->has_not_after) {
+        return 0;
+    }
+
+    life = c->not_after - c->not_before;
+    w = cg_signal_window(f->policy, index, 0);
+
+    if (life >= w) {
+        return 0;
+    }
+
+    cg_duration(life, dur, sizeof(dur));
+    cg_duration(w, max, sizeof(max));
+    cg_detailf(detail, size, "lifetime %s < %s", dur, max);
+
+    return 1;
+}
+
+
+static int
+cg_check_long_validity(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    int64_t           life, w;
+    char              dur[32], max[32];
+    cg_cert_facts_t  *c;
+
+    c = &f->certs[0];
+
+    if (!c->has_not_before || !c->has_not_after) {
+        return 0;
+    }
+
+    life = c->not_after - c->not_before;
+    w = cg_signal_window(f->policy, index, f->trusted ? 0 : 1);
+
+    if (w <= 0 || life <= w) {
+        return 0;
+    }
+
+    cg_duration(life, dur, sizeof(dur));
+    cg_duration(w, max, sizeof(max));
+    cg_detailf(detail, size, "lifetime %s > %s (%s chain)", dur, max,
+               f->trusted ? "trusted" : "untrusted");
+
+    return 1;
+}
+
+
+/*
+ * A list against the leaf issuer DN and, when all is set, every sent
+ * certificate's subject and issuer DNs.
+ */
+
+static int
+cg_check_dn_list(cg_facts_t *f, const cg_patlist_t *l, int all,
+    int leaf_subject, char *detail, size_t size)
+{
+    unsigned             i;
+    char                 which[24];
+    cg_cert_facts_t     *c;
+    const cg_pattern_t  *p;
+
+    if (l->n == 0) {
+        return 0;
+    }
+
+    c = &f->certs[0];
+
+    p = cg_patlist_match(l, c->issuer, c->issuer_len);
+    if (p) {
+        cg_detailf(detail, size, "leaf issuer matches \"%s\"", p->text);
+        return 1;
+    }
+
+    if (leaf_subject) {
+        p = cg_patlist_match(l, c->subject, c->subject_len);
+        if (p) {
+            cg_detailf(detail, size, "leaf subject matches \"%s\"",
+                       p->text);
+            return 1;
+        }
+    }
+
+    for (i = 0; all && i < f->ncerts; i++) {
+        c = &f->certs[i];
+
+        p = cg_patlist_match(l, c->subject, c->subject_len);
+        if (p) {
+            cg_detailf(detail, size, "%s subject matches \"%s\"",
+                       cg_which(i, which, sizeof(which)), p->text);
+            return 1;
+        }
+
+        p = cg_patlist_match(l, c->issuer, c->issuer_len);
+        if (p) {
+            cg_detailf(detail, size, "%s issuer matches \"%s\"",
+                       cg_which(i, which, sizeof(which)), p->text);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+cg_check_staging_issuer(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    return cg_check_dn_list(f, &f->policy->lists[CG_LIST_STAGING], 1, 0,
+                            detail, size);
+}
+
+
+static int
+cg_check_free_dv_issuer(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    return cg_check_dn_list(f, &f->policy->lists[CG_LIST_FREE_DV], 0, 0,
+                            detail, size);
+}
+
+
+static int
+cg_check_mimicked_ca(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    size_t  len;
+
+    if (f->trusted) {
+        return 0;
+    }
+
+    if (!cg_check_dn_list(f, &f->policy->lists[CG_LIST_PUBLIC_CA], 1, 0,
+                          detail, size))
+    {
+        return 0;
+    }
+
+    len = strlen(detail);
+    cg_detailf(detail + len, size - len, ", untrusted");
+
+    return 1;
+}
+
+
+static int
+cg_check_default_subject(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    return cg_check_dn_list(f, &f->policy->lists[CG_LIST_DEFAULT_SUBJECT],
+                            0, 1, detail, size);
+}
+
+
+static int
+cg_check_no_sct(cg_facts_t *f, unsigned index, char *detail, size_t size,
+    int *weight)
+{
+    char              when[32];
+    cg_cert_facts_t  *c;
+
+    c = &f->certs[0];
+
+    if (!f->trusted || f->has_sct || !c->has_not_before
+        || c->not_before < CG_CT_REQUIRED_FROM)
+    {
+        return 0;
+    }
+
+    cg_time_format(c->not_before, when, sizeof(when));
+    cg_detailf(detail, size, "trusted leaf issued %s without embedded SCTs",
+               when);
+
+    return 1;
+}
+
+
+static int
+cg_check_blocklisted(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    unsigned            i;
+    char                which[24];
+    const cg_digest_t  *d;
+
+    for (i = 0; i < f->ncerts; i++) {
+        d = cg_facts_digest_find(&f->certs[i], &f->policy->blocklist);
+        if (d == NULL) {
+            continue;
+        }
+
+        cg_detailf(detail, size, "%s %s listed%s%s",
+                   cg_which(i, which, sizeof(which)),
+                   d->len == 20 ? "SHA-1" : "SHA-256",
+                   d->reason[0] ? ": " : "", d->reason);
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static int
+cg_check_geo_country(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    size_t           i;
+    const cg_geo_t  *g;
+
+    if (f->policy->ngeo_country == 0) {
+        return 0;
+    }
+
+    g = cg_facts_geo(f);
+    if (g == NULL || g->country[0] == '\0') {
+        return 0;
+    }
+
+    for (i = 0; i < f->policy->ngeo_country; i++) {
+        if (strncasecmp(f->policy->geo_country[i].cc, g->country, 2) == 0) {
+            *weight = f->policy->geo_country[i].weight;
+            cg_detailf(detail, size, "destination in %.2s", g->country);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+cg_check_geo_asn(cg_facts_t *f, unsigned index, char *detail, size_t size,
+    int *weight)
+{
+    size_t           i;
+    const cg_geo_t  *g;
+
+    if (f->policy->ngeo_asn == 0) {
+        return 0;
+    }
+
+    g = cg_facts_geo(f);
+    if (g == NULL || g->asn == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < f->policy->ngeo_asn; i++) {
+        if (f->policy->geo_asn[i].asn == g->asn) {
+            *weight = f->policy->geo_asn[i].weight;
+            cg_detailf(detail, size, "destination in AS%u%s%.*s",
+                       (unsigned) g->asn, g->as_org[0] ? " " : "",
+                       (int) sizeof(g->as_org), g->as_org);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+cg_check_sni_mismatch(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    const char  *sni, *name;
+
+    sni = f->in->client_sni;
+    name = f->in->name;
+
+    if (sni == NULL || name == NULL || sni[0] == '\0' || name[0] == '\0'
+        || strcasecmp(sni, name) == 0)
+    {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "client SNI %.40s, destination %.40s", sni,
+               name);
+
+    return 1;
+}
+
+
+/* The table: order is the order hits are reported in. */
+
+static const cg_signal_t  cg_signals[] = {
+
+    { "untrusted_chain",
+      "no path from the chain to an anchor of the configured CA bundle",
+      30, { 0, 0 }, cg_check_untrusted_chain },
+
+    { "self_signed",
+      "the leaf is signed by its own key (issuer equals subject)",
+      30, { 0, 0 }, cg_check_self_signed },
+
+    { "expired",
+      "a certificate as sent is past its notAfter",
+      30, { 0, 0 }, cg_check_expired },
+
+    { "not_yet_valid",
+      "a certificate as sent is before its notBefore",
+      30, { 0, 0 }, cg_check_not_yet_valid },
+
+    { "weak_signature",
+      "MD5 or SHA-1 (under 80 bits) signs the leaf or an intermediate",
+      20, { 0, 0 }, cg_check_weak_signature },
+
+    { "weak_key",
+      "RSA, DSA or DH key under 2048 bits, or EC under 256 bits",
+      20, { 0, 0 }, cg_check_weak_key },
+
+    { "hostname_mismatch",
+      "the name (SNI) is not in the leaf's SANs (RFC 6125)",
+      30, { 0, 0 }, cg_check_hostname_mismatch },
+
+    { "no_san",
+      "the leaf has no DNS or IP subjectAltName",
+      10, { 0, 0 }, cg_check_no_san },
+
+    { "issued_recently",
+      "the leaf's notBefore is within the window (default 3d)",
+      10, { 3 * CG_DAY, 0 }, cg_check_issued_recently },
+
+    { "short_validity",
+      "the leaf's lifetime is under the window (default 7d)",
+      10, { 7 * CG_DAY, 0 }, cg_check_short_validity },
+
+    { "long_validity",
+      "the leaf's lifetime exceeds 398d (trusted) or 825d (untrusted)",
+      15, { 398 * CG_DAY, 825 * CG_DAY }, cg_check_long_validity },
+
+    { "staging_issuer",
+      "a certificate is from a staging/test CA (certbot --dry-run)",
+      40, { 0, 0 }, cg_check_staging_issuer },
+
+    { "free_dv_issuer",
+      "the leaf is from a free DV CA (Let's Encrypt, ZeroSSL, ...)",
+      5, { 0, 0 }, cg_check_free_dv_issuer },
+
+    { "mimicked_ca",
+      "an untrusted chain names a well-known public CA",
+      70, { 0, 0 }, cg_check_mimicked_ca },
+
+    { "default_subject",
+      "leaf subject or issuer is a tool or placeholder default",
+      60, { 0, 0 }, cg_check_default_subject },
+
+    { "no_sct",
+      "a trusted leaf issued from May 2018 on has no embedded SCTs",
+      10, { 0, 0 }, cg_check_no_sct },
+
+    { "blocklisted",
+      "SHA-1 or SHA-256 of a sent certificate is on a blocklist",
+      100, { 0, 0 }, cg_check_blocklisted },
+
+    { "geo_country",
+      "the destination's country is listed (weight from geo_country)",
+      1, { 0, 0 }, cg_check_geo_country },
+
+    { "geo_asn",
+      "the destination's AS is listed (weight from geo_asn)",
+      1, { 0, 0 }, cg_check_geo_asn },
+
+    { "sni_mismatch",
+      "the SNI inside the tunnel is not the CONNECT host",
+      40, { 0, 0 }, cg_check_sni_mismatch },
+};
+
+
+int
+cg_signal_check(unsigned index, cg_facts_t *f, char *detail, size_t size,
+    int *weight)
+{
+    if (index >= cg_nelem(cg_signals)) {
+        return 0;
+    }
+
+    detail[0] = '\0';
+
+    return cg_signals[index].check(f, index, detail, size, weight);
+}
+
+
+int
+cg_signal_find(const char *id)
+{
+    unsigned  i;
+
+    if (id == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < cg_nelem(cg_signals); i++) {
+        if (strcmp(cg_signals[i].id, id) == 0) {
+            return (int) i;
+        }
+    }
+
+    return -1;
+}
+
+
+unsigned
+cg_signal_count(void)
+{
+    return cg_nelem(cg_signals);
+}
+
+
+const char *
+cg_signal_id(unsigned index)
+{
+    return index < cg_nelem(cg_signals) ? cg_signals[index].id : NULL;
+}
+
+
+const char *
+cg_signal_doc(unsigned index)
+{
+    return index < cg_nelem(cg_signals) ? cg_signals[index].doc : NULL;
+}
+
+
+int
+cg_signal_default_weight(unsigned index)
+{
+    return index < cg_nelem(cg_signals) ? cg_signals[index].weight : 0;
+}
+
+
+int64_t
+cg_signal_default_window(unsigned index, unsigned which)
+{
+    if (index >= cg_nelem(cg_signals) || which > 1) {
+        return 0;
+    }
+
+    return cg_signals[index].window[which];
+}

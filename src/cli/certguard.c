@@ -1,0 +1,896 @@
+/*
+ * certguard: the command-line tool for scoring certificate chains against a
+ * policy, the way the nginx module would score them.
+ *
+ *   certguard check --policy FILE [--ca-file FILE] [--sni NAME]
+ *       [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
+ *       [--geoip-country FILE] [--geoip-asn FILE] CHAIN.pem...
+ *   certguard lint FILE...
+ *   certguard signals
+ *   certguard version
+ *
+ * Exit status: 0 when every input reached a verdict (or every policy linted
+ * clean), 2 for usage errors and unreadable or malformed input, each such
+ * problem reported as one line on stderr.  The other inputs are still
+ * evaluated.  The output formats are a contract other tools parse: see
+ * docs/cef.md and the README.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+
+#include <maxminddb.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "cg_internal.h"
+
+
+#define CLI_MAX_INPUT   (64 * 1024 * 1024)
+#define CLI_EXIT_OK     0
+#define CLI_EXIT_ERR    2
+
+
+typedef enum {
+    CLI_JSON = 0,
+    CLI_CEF,
+    CLI_TEXT
+} cli_format_t;
+
+
+typedef struct {
+    const char     *policy_file;
+    const char     *ca_file;
+    const char     *sni;
+    const char     *geoip_country;
+    const char     *geoip_asn;
+    char            dst_addr[64];       /* without brackets */
+    unsigned        dst_port;
+    unsigned        has_dst:1;
+    int64_t         at;
+    cli_format_t    format;
+
+    cg_policy_t    *policy;
+    cg_trust_t     *trust;
+    cg_geoip_t     *geoip;
+
+    char           *out;                /* formatter buffer, grown on need */
+    size_t          out_len;
+} cli_check_t;
+
+
+static void cli_usage(FILE *f);
+static int cli_usage_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+static const char *cli_safe(const char *s, char *buf, size_t len);
+static void cli_json_str(FILE *f, const char *s);
+static int cli_read_file(const char *path, unsigned char **data,
+    size_t *len, const char **problem);
+static int cli_parse_dst(cli_check_t *c, const char *arg);
+static int cli_parse_at(cli_check_t *c, const char *arg);
+static int cli_option(int argc, char **argv, int *i, const char *name,
+    const char **value);
+static int cli_check(int argc, char **argv);
+static int cli_check_file(cli_check_t *c, const char *path, int many);
+static int cli_format(cli_check_t *c, const cg_result_t *res,
+    const cg_event_t *ev);
+static int cli_lint(int argc, char **argv);
+static int cli_signals(void);
+static int cli_version(void);
+
+
+static void
+cli_usage(FILE *f)
+{
+    fputs(
+"usage: certguard check --policy FILE [--ca-file FILE] [--sni NAME]\n"
+"                       [--dst IP[:PORT]] [--at UNIXTIME]\n"
+"                       [--format json|cef|text]\n"
+"                       [--geoip-country FILE] [--geoip-asn FILE]\n"
+"                       CHAIN.pem...\n"
+"       certguard lint POLICY...\n"
+"       certguard signals\n"
+"       certguard version\n"
+"\n"
+"check   score each chain (PEM or DER, leaf first; \"-\" reads stdin) and\n"
+"        print one result per file: JSON (default; one object a line, with\n"
+"        a \"file\" key when there are several files), the CEF record the\n"
+"        proxy would log, or text for people.  --at evaluates at that unix\n"
+"        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443.\n"
+"lint    check policy files; \"FILE: ok\" or file:line: message.\n"
+"signals list the built-in signals: id, default weight, description.\n"
+"\n"
+"Exit status: 0 when every file got a verdict; 2 on usage errors and on\n"
+"unreadable or malformed input (one line on stderr per problem).\n", f);
+}
+
+
+static int
+cli_usage_error(const char *fmt, ...)
+{
+    va_list  ap;
+
+    fputs("certguard: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see certguard --help)\n", stderr);
+
+    return CLI_EXIT_ERR;
+}
+
+
+/* A file name or message made safe for one line of stderr: a name with a
+ * newline in it must not split the one-line error contract. */
+static const char *
+cli_safe(const char *s, char *buf, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; s[i] && i < len - 1; i++) {
+        buf[i] = ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    }
+
+    buf[i] = '\0';
+
+    return buf;
+}
+
+
+/* RFC 8259 string; bytes that are not UTF-8 become U+FFFD so the line
+ * stays valid JSON whatever the file name is. */
+static void
+cli_json_str(FILE *f, const char *s)
+{
+    size_t                i, k, n;
+    unsigned              c;
+    const unsigned char  *p;
+
+    p = (const unsigned char *) s;
+    n = strlen(s);
+
+    fputc('"', f);
+
+    for (i = 0; i < n; i += k) {
+        c = p[i];
+        k = 1;
+
+        if (c == '"' || c == '\\') {
+            fprintf(f, "\\%c", c);
+            continue;
+        }
+
+        if (c < 0x20 || c == 0x7f) {
+            fprintf(f, "\\u%04x", c);
+            continue;
+        }
+
+        if (c < 0x80) {
+            fputc((int) c, f);
+            continue;
+        }
+
+        k = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+            : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+
+        if (k == 0 || i + k > n
+            || (c == 0xe0 && p[i + 1] < 0xa0)
+            || (c == 0xed && p[i + 1] > 0x9f)
+            || (c == 0xf0 && p[i + 1] < 0x90)
+            || (c == 0xf4 && p[i + 1] > 0x8f)
+            || (p[i + 1] & 0xc0) != 0x80
+            || (k > 2 && (p[i + 2] & 0xc0) != 0x80)
+            || (k > 3 && (p[i + 3] & 0xc0) != 0x80))
+        {
+            fputs("\\ufffd", f);
+            k = 1;
+            continue;
+        }
+
+        fwrite(p + i, 1, k, f);
+    }
+
+    fputc('"', f);
+}
+
+
+static int
+cli_read_file(const char *path, unsigned char **data, size_t *len,
+    const char **problem)
+{
+    FILE           *f;
+    size_t          n, size, got;
+    unsigned char  *buf, *nb;
+
+    *data = NULL;
+    *len = 0;
+
+    if (strcmp(path, "-") == 0) {
+        f = stdin;
+
+    } else {
+        f = fopen(path, "rb");
+        if (f == NULL) {
+            *problem = strerror(errno);
+            return -1;
+        }
+    }
+
+    buf = NULL;
+    size = 0;
+    n = 0;
+
+    for ( ;; ) {
+        if (n == size) {
+            if (size >= CLI_MAX_INPUT) {
+                *problem = "file too large (over 64 MB)";
+                goto failed;
+            }
+
+            size = size ? size * 2 : 16384;
+            nb = realloc(buf, size);
+            if (nb == NULL) {
+                *problem = "out of memory";
+                goto failed;
+            }
+            buf = nb;
+        }
+
+        got = fread(buf + n, 1, size - n, f);
+        n += got;
+
+        if (got == 0) {
+            break;
+        }
+    }
+
+    if (ferror(f)) {
+        *problem = strerror(errno ? errno : EIO);
+        goto failed;
+    }
+
+    if (f != stdin) {
+        fclose(f);
+    }
+
+    *data = buf;
+    *len = n;
+
+    return 0;
+
+failed:
+
+    free(buf);
+
+    if (f != stdin) {
+        fclose(f);
+    }
+
+    return -1;
+}
+
+
+/* 1.2.3.4, 1.2.3.4:443, ::1, [::1], [::1]:443 */
+static int
+cli_parse_dst(cli_check_t *c, const char *arg)
+{
+    char            *end;
+    const char      *addr, *port, *close;
+    size_t           alen;
+    unsigned long    p;
+    unsigned char    bin[16];
+
+    port = NULL;
+
+    if (arg[0] == '[') {
+        close = strchr(arg, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
+            return -1;
+        }
+
+        addr = arg + 1;
+        alen = (size_t) (close - addr);
+        port = close[1] == ':' ? close + 2 : NULL;
+
+        if (alen == 0 || alen >= sizeof(c->dst_addr)) {
+            return -1;
+        }
+
+        memcpy(c->dst_addr, addr, alen);
+        c->dst_addr[alen] = '\0';
+
+        if (inet_pton(AF_INET6, c->dst_addr, bin) != 1) {
+            return -1;
+        }
+
+    } else if (strchr(arg, ':') != strrchr(arg, ':')) {
+        /* two colons or more: a bare IPv6 address, no port */
+        if (strlen(arg) >= sizeof(c->dst_addr)
+            || inet_pton(AF_INET6, arg, bin) != 1)
+        {
+            return -1;
+        }
+
+        strcpy(c->dst_addr, arg);
+
+    } else {
+        close = strchr(arg, ':');
+        alen = close ? (size_t) (close - arg) : strlen(arg);
+        port = close ? close + 1 : NULL;
+
+        if (alen == 0 || alen >= sizeof(c->dst_addr)) {
+            return -1;
+        }
+
+        memcpy(c->dst_addr, arg, alen);
+        c->dst_addr[alen] = '\0';
+
+        if (inet_pton(AF_INET, c->dst_addr, bin) != 1) {
+            return -1;
+        }
+    }
+
+    c->dst_port = 0;
+
+    if (port) {
+        if (*port < '0' || *port > '9') {
+            return -1;
+        }
+
+        errno = 0;
+        p = strtoul(port, &end, 10);
+
+        if (errno || *end != '\0' || p == 0 || p > 65535) {
+            return -1;
+        }
+
+        c->dst_port = (unsigned) p;
+    }
+
+    c->has_dst = 1;
+
+    return 0;
+}
+
+
+static int
+cli_parse_at(cli_check_t *c, const char *arg)
+{
+    char       *end;
+    long long   v;
+
+    if (!((arg[0] >= '0' && arg[0] <= '9')
+          || (arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9')))
+    {
+        return -1;
+    }
+
+    errno = 0;
+    v = strtoll(arg, &end, 10);
+
+    /* keep rt = at * 1000 representable */
+    if (errno || *end != '\0' || v > INT64_MAX / 1000
+        || v < INT64_MIN / 1000)
+    {
+        return -1;
+    }
+
+    c->at = v;
+
+    return 0;
+}
+
+
+/*
+ * Matches "--name VALUE" and "--name=VALUE" at argv[*i]; 1 on a match (and
+ * *i moved past the value), 0 when argv[*i] is another option, -1 when the
+ * value is missing.
+ */
+static int
+cli_option(int argc, char **argv, int *i, const char *name,
+    const char **value)
+{
+    size_t       n;
+    const char  *a;
+
+    a = argv[*i];
+    n = strlen(name);
+
+    if (strncmp(a, name, n) != 0) {
+        return 0;
+    }
+
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+
+    if (a[n] != '\0') {
+        return 0;
+    }
+
+    if (*i + 1 >= argc) {
+        return -1;
+    }
+
+    *value = argv[++*i];
+
+    return 1;
+}
+
+
+static int
+cli_check(int argc, char **argv)
+{
+    int           i, rc, status, nfiles, files_at, opts_done, m;
+    unsigned      k;
+    char          safe[512];
+    const char   *v, *dst, *at, *fmt, **files;
+    cg_error_t    err;
+    cli_check_t   c;
+
+    static const char  *names[] = {
+        "--policy", "--ca-file", "--sni", "--dst", "--at", "--format",
+        "--geoip-country", "--geoip-asn"
+    };
+
+    memset(&c, 0, sizeof(c));
+    dst = NULL;
+    at = NULL;
+    fmt = "json";
+
+    files = calloc((size_t) argc + 1, sizeof(char *));
+    if (files == NULL) {
+        fputs("certguard: out of memory\n", stderr);
+        return CLI_EXIT_ERR;
+    }
+
+    nfiles = 0;
+    opts_done = 0;
+
+    for (i = 2; i < argc; i++) {
+        if (opts_done || argv[i][0] != '-' || strcmp(argv[i], "-") == 0) {
+            files[nfiles++] = argv[i];
+            continue;
+        }
+
+        if (strcmp(argv[i], "--") == 0) {
+            opts_done = 1;
+            continue;
+        }
+
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            cli_usage(stdout);
+            free(files);
+            return CLI_EXIT_OK;
+        }
+
+        m = 0;
+        v = NULL;
+
+        for (k = 0; k < cg_nelem(names); k++) {
+            m = cli_option(argc, argv, &i, names[k], &v);
+            if (m != 0) {
+                break;
+            }
+        }
+
+        if (m == 0) {
+            free(files);
+            return cli_usage_error("check: unknown option \"%s\"",
+                                   cli_safe(argv[i], safe, sizeof(safe)));
+        }
+
+        if (m < 0) {
+            free(files);
+            return cli_usage_error("check: %s needs a value", names[k]);
+        }
+
+        switch (k) {
+        case 0: c.policy_file = v; break;
+        case 1: c.ca_file = v; break;
+        case 2: c.sni = v; break;
+        case 3: dst = v; break;
+        case 4: at = v; break;
+        case 5: fmt = v; break;
+        case 6: c.geoip_country = v; break;
+        default: c.geoip_asn = v; break;
+        }
+    }
+
+    rc = CLI_EXIT_ERR;
+
+    if (c.policy_file == NULL) {
+        cli_usage_error("check: --policy FILE is required");
+        goto done;
+    }
+
+    if (nfiles == 0) {
+        cli_usage_error("check: no CHAIN.pem given");
+        goto done;
+    }
+
+    if (strcmp(fmt, "json") == 0) {
+        c.format = CLI_JSON;
+
+    } else if (strcmp(fmt, "cef") == 0) {
+        c.format = CLI_CEF;
+
+    } else if (strcmp(fmt, "text") == 0) {
+        c.format = CLI_TEXT;
+
+    } else {
+        cli_usage_error("check: --format must be json, cef or text, not "
+                        "\"%s\"", cli_safe(fmt, safe, sizeof(safe)));
+        goto done;
+    }
+
+    if (dst && cli_parse_dst(&c, dst) != 0) {
+        cli_usage_error("check: --dst \"%s\" is not IP, IP:PORT, IPv6 or "
+                        "[IPv6]:PORT", cli_safe(dst, safe, sizeof(safe)));
+        goto done;
+    }
+
+    if (at) {
+        if (cli_parse_at(&c, at) != 0) {
+            cli_usage_error("check: --at \"%s\" is not a unix time in "
+                            "seconds", cli_safe(at, safe, sizeof(safe)));
+            goto done;
+        }
+
+    } else {
+        c.at = (int64_t) time(NULL);
+    }
+
+    memset(&err, 0, sizeof(err));
+
+    if (cg_policy_load(&c.policy, c.policy_file, &err) != CG_OK) {
+        if (err.line) {
+            fprintf(stderr, "%s:%u: ",
+                    cli_safe(err.file[0] ? err.file : c.policy_file, safe,
+                             sizeof(safe)), err.line);
+        } else {
+            fprintf(stderr, "certguard: %s: ",
+                    cli_safe(err.file[0] ? err.file : c.policy_file, safe,
+                             sizeof(safe)));
+        }
+
+        fprintf(stderr, "%s\n", cli_safe(err.msg, safe, sizeof(safe)));
+        goto done;
+    }
+
+    memset(&err, 0, sizeof(err));
+
+    if (cg_trust_load(&c.trust, c.ca_file, &err) != CG_OK) {
+        fprintf(stderr, "certguard: %s: ",
+                c.ca_file ? cli_safe(c.ca_file, safe, sizeof(safe))
+                          : "system CA bundle");
+        fprintf(stderr, "%s\n", cli_safe(err.msg, safe, sizeof(safe)));
+        goto done;
+    }
+
+    if (c.geoip_country || c.geoip_asn) {
+        memset(&err, 0, sizeof(err));
+
+        if (cg_geoip_open(&c.geoip, c.geoip_country, c.geoip_asn, &err)
+            != CG_OK)
+        {
+            /* the message already names the file */
+            fprintf(stderr, "certguard: %s\n",
+                    cli_safe(err.msg, safe, sizeof(safe)));
+            goto done;
+        }
+    }
+
+    status = CLI_EXIT_OK;
+
+    for (files_at = 0; files_at < nfiles; files_at++) {
+        if (cli_check_file(&c, files[files_at], nfiles > 1) != 0) {
+            status = CLI_EXIT_ERR;
+        }
+    }
+
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "certguard: writing the results: %s\n",
+                strerror(errno));
+        status = CLI_EXIT_ERR;
+    }
+
+    rc = status;
+
+done:
+
+    free(files);
+    free(c.out);
+    cg_geoip_free(c.geoip);
+    cg_trust_free(c.trust);
+    cg_policy_free(c.policy);
+
+    return rc;
+}
+
+
+static int
+cli_check_file(cli_check_t *c, const char *path, int many)
+{
+    int              rc;
+    char             safe[512];
+    size_t           len;
+    cg_input_t       in;
+    cg_error_t       err;
+    cg_event_t       ev;
+    cg_result_t     *res;
+    const char      *problem;
+    unsigned char   *data;
+    STACK_OF(X509)  *chain;
+
+    cli_safe(path, safe, sizeof(safe));
+
+    problem = NULL;
+    if (cli_read_file(path, &data, &len, &problem) != 0) {
+        fprintf(stderr, "certguard: %s: %s\n", safe, problem);
+        return -1;
+    }
+
+    memset(&err, 0, sizeof(err));
+    chain = NULL;
+
+    rc = cg_chain_parse(data, len, &chain, &err);
+    free(data);
+
+    if (rc != CG_OK || chain == NULL || sk_X509_num(chain) < 1) {
+        fprintf(stderr, "certguard: %s: ", safe);
+        fprintf(stderr, "%s\n", err.msg[0] ? cli_safe(err.msg, safe,
+                                                      sizeof(safe))
+                                           : cg_strerror(rc));
+        if (chain) {
+            sk_X509_pop_free(chain, X509_free);
+        }
+        return -1;
+    }
+
+    /* the result is large (about 4 KB): keep it off small stacks */
+    res = calloc(1, sizeof(cg_result_t));
+    if (res == NULL) {
+        sk_X509_pop_free(chain, X509_free);
+        fprintf(stderr, "certguard: %s: out of memory\n", safe);
+        return -1;
+    }
+
+    memset(&in, 0, sizeof(in));
+    in.policy = c->policy;
+    in.trust = c->trust;
+    in.geoip = c->geoip;
+    in.leaf = sk_X509_value(chain, 0);
+    in.chain = chain;
+    in.name = c->sni;
+    in.dst_addr = c->has_dst ? c->dst_addr : NULL;
+    in.dst_port = c->dst_port;
+    in.now = c->at;
+
+    rc = cg_evaluate(&in, res);
+    sk_X509_pop_free(chain, X509_free);
+
+    if (rc != CG_OK) {
+        fprintf(stderr, "certguard: %s: no verdict: %s\n", safe,
+                cg_strerror(rc));
+        free(res);
+        return -1;
+    }
+
+    /* what the proxy would log: enforce mode, the destination given */
+    memset(&ev, 0, sizeof(ev));
+    ev.action = res->verdict == CG_BLOCK ? "blocked"
+                : res->verdict == CG_TAG ? "tagged" : "allowed";
+    ev.dst_addr = c->has_dst ? c->dst_addr : NULL;
+    ev.dst_port = c->dst_port;
+    ev.rt_ms = c->at * 1000;
+
+    if (cli_format(c, res, &ev) != 0) {
+        fprintf(stderr, "certguard: %s: out of memory\n", safe);
+        free(res);
+        return -1;
+    }
+
+    free(res);
+
+    switch (c->format) {
+
+    case CLI_JSON:
+        if (many) {
+            fputs("{\"file\":", stdout);
+            cli_json_str(stdout, path);
+            fputc(',', stdout);
+            fputs(c->out + 1, stdout);
+
+        } else {
+            fputs(c->out, stdout);
+        }
+        break;
+
+    case CLI_TEXT:
+        if (many) {
+            fprintf(stdout, "file: %s\n", safe);
+        }
+        fputs(c->out, stdout);
+        if (many) {
+            fputc('\n', stdout);
+        }
+        break;
+
+    default:
+        fputs(c->out, stdout);
+        break;
+    }
+
+    fputc('\n', stdout);
+
+    return 0;
+}
+
+
+/* Formats into c->out, growing it until the whole output fits. */
+static int
+cli_format(cli_check_t *c, const cg_result_t *res, const cg_event_t *ev)
+{
+    char    *nb;
+    size_t   need;
+
+    for ( ;; ) {
+        if (c->out == NULL) {
+            c->out_len = 8192;
+            c->out = malloc(c->out_len);
+            if (c->out == NULL) {
+                return -1;
+            }
+        }
+
+        switch (c->format) {
+        case CLI_JSON:
+            need = cg_format_json(res, c->out, c->out_len);
+            break;
+        case CLI_CEF:
+            need = cg_format_cef(res, ev, c->out, c->out_len);
+            break;
+        default:
+            need = cg_format_text(res, c->out, c->out_len);
+            break;
+        }
+
+        if (need < c->out_len) {
+            return 0;
+        }
+
+        nb = realloc(c->out, need + 1);
+        if (nb == NULL) {
+            return -1;
+        }
+
+        c->out = nb;
+        c->out_len = need + 1;
+    }
+}
+
+
+static int
+cli_lint(int argc, char **argv)
+{
+    int           i, status;
+    char          safe[512], msg[512];
+    cg_error_t    err;
+    cg_policy_t  *policy;
+
+    if (argc < 3) {
+        return cli_usage_error("lint: no policy FILE given");
+    }
+
+    status = CLI_EXIT_OK;
+
+    for (i = 2; i < argc; i++) {
+        memset(&err, 0, sizeof(err));
+        policy = NULL;
+
+        if (cg_policy_load(&policy, argv[i], &err) == CG_OK) {
+            printf("%s: ok\n", cli_safe(argv[i], safe, sizeof(safe)));
+            cg_policy_free(policy);
+            continue;
+        }
+
+        cli_safe(err.file[0] ? err.file : argv[i], safe, sizeof(safe));
+        cli_safe(err.msg, msg, sizeof(msg));
+
+        if (err.line) {
+            fprintf(stderr, "%s:%u: %s\n", safe, err.line, msg);
+        } else {
+            fprintf(stderr, "%s: %s\n", safe, msg);
+        }
+
+        status = CLI_EXIT_ERR;
+    }
+
+    return status;
+}
+
+
+static int
+cli_signals(void)
+{
+    unsigned  i, n;
+
+    n = cg_signal_count();
+
+    for (i = 0; i < n; i++) {
+        printf("%s\t%d\t%s\n", cg_signal_id(i), cg_signal_default_weight(i),
+               cg_signal_doc(i) ? cg_signal_doc(i) : "");
+    }
+
+    return CLI_EXIT_OK;
+}
+
+
+static int
+cli_version(void)
+{
+    printf("certguard %s (%s, PCRE2 %d.%d, libmaxminddb %s)\n", CG_VERSION,
+           OpenSSL_version(OPENSSL_VERSION), PCRE2_MAJOR, PCRE2_MINOR,
+           MMDB_lib_version());
+
+    return CLI_EXIT_OK;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    const char  *cmd;
+    char         safe[256];
+
+    if (argc < 2) {
+        cli_usage(stderr);
+        return CLI_EXIT_ERR;
+    }
+
+    cmd = argv[1];
+
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0
+        || strcmp(cmd, "help") == 0)
+    {
+        cli_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+
+    if (strcmp(cmd, "check") == 0) {
+        return cli_check(argc, argv);
+    }
+
+    if (strcmp(cmd, "lint") == 0) {
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0
+                         || strcmp(argv[2], "-h") == 0))
+        {
+            cli_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+
+        return cli_lint(argc, argv);
+    }
+
+    if (strcmp(cmd, "signals") == 0) {
+        return cli_signals();
+    }
+
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        return cli_version();
+    }
+
+    return cli_usage_error("unknown command \"%s\"",
+                           cli_safe(cmd, safe, sizeof(safe)));
+}

@@ -1,0 +1,837 @@
+/*
+ * nginx glue shared by the certguard modules: verdict cache, CEF log,
+ * engine objects at configuration time, variable values.
+ *
+ * The cache is a red-black tree (hash of the key, then the key bytes) and
+ * an LRU queue in a slab zone.  An entry holds the flat cg_result_t, so a
+ * hit is one memcpy under the zone's mutex; when the slab allocator runs out,
+ * the least recently used entries go first, so the zone stays bounded.
+ *
+ * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_certguard_shared.h"
+
+
+typedef struct {
+    ngx_rbtree_t                  rbtree;
+    ngx_rbtree_node_t             sentinel;
+    ngx_queue_t                   lru;          /* most recent first */
+    ngx_uint_t                    generation;
+} ngx_certguard_cache_sh_t;
+
+
+typedef struct {
+    ngx_certguard_cache_sh_t     *sh;
+    ngx_slab_pool_t              *shpool;
+    ngx_uint_t                    generation;   /* of this configuration */
+} ngx_certguard_cache_ctx_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t             node;         /* key: crc32 of the key */
+    ngx_queue_t                   queue;
+    time_t                        expire;
+    size_t                        keylen;
+    size_t                        bloblen;
+    cg_result_t                   result;
+    u_char                        data[1];      /* key, then blob */
+} ngx_certguard_cache_node_t;
+
+
+static ngx_int_t ngx_certguard_cache_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_certguard_cache_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_certguard_cache_node_t *ngx_certguard_cache_find(
+    ngx_certguard_cache_ctx_t *ctx, ngx_str_t *key, uint32_t hash);
+static void ngx_certguard_cache_delete(ngx_certguard_cache_ctx_t *ctx,
+    ngx_certguard_cache_node_t *cn);
+static void ngx_certguard_policy_cleanup(void *data);
+static void ngx_certguard_trust_cleanup(void *data);
+static void ngx_certguard_geoip_cleanup(void *data);
+
+
+char *
+ngx_certguard_cache_conf(ngx_conf_t *cf, void *tag,
+    ngx_certguard_cache_t *cache)
+{
+    u_char                     *p;
+    ssize_t                     size;
+    ngx_str_t                  *value, name, s;
+    ngx_int_t                   valid;
+    ngx_uint_t                  i;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_certguard_cache_ctx_t  *ctx;
+
+    if (cache->shm_zone != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        cache->shm_zone = NULL;
+        cache->valid = 0;
+        return NGX_CONF_OK;
+    }
+
+    ngx_str_null(&name);
+    size = 0;
+    valid = NGX_CERTGUARD_CACHE_VALID;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+            name.len = value[i].len - 5;
+
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p) {
+                s.data = p + 1;
+                s.len = name.data + name.len - s.data;
+                name.len = p - name.data;
+
+                size = ngx_parse_size(&s);
+
+                if (size == NGX_ERROR) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "invalid zone size \"%V\"", &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+
+                if (size < (ssize_t) (8 * ngx_pagesize)) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "zone \"%V\" is too small", &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            if (name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone name \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "valid=", 6) == 0) {
+
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            valid = ngx_parse_time(&s, 1);
+
+            if (valid == NGX_ERROR || valid == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"valid\" value \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"certguard_cache\" must have "
+                           "\"zone\" parameter");
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size, tag);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data == NULL) {
+        ctx = ngx_pcalloc(cf->pool, sizeof(ngx_certguard_cache_ctx_t));
+        if (ctx == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        shm_zone->init = ngx_certguard_cache_init_zone;
+        shm_zone->data = ctx;
+    }
+
+    cache->shm_zone = shm_zone;
+    cache->valid = valid;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_certguard_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_certguard_cache_ctx_t  *octx = data;
+
+    size_t                      len;
+    ngx_certguard_cache_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    if (octx) {
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        goto done;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+        goto done;
+    }
+
+    ctx->sh = ngx_slab_alloc(ctx->shpool, sizeof(ngx_certguard_cache_sh_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->shpool->data = ctx->sh;
+
+    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
+                    ngx_certguard_cache_rbtree_insert);
+    ngx_queue_init(&ctx->sh->lru);
+    ctx->sh->generation = 0;
+
+    len = sizeof(" in certguard zone \"\"") + shm_zone->shm.name.len;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx, " in certguard zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* running out of slab memory is normal: the LRU entries are evicted */
+    ctx->shpool->log_nomem = 0;
+
+done:
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+    ctx->generation = ++ctx->sh->generation;
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_certguard_cache_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t           **p;
+    ngx_certguard_cache_node_t   *cn, *cnt;
+
+    for ( ;; ) {
+
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            cn = (ngx_certguard_cache_node_t *) node;
+            cnt = (ngx_certguard_cache_node_t *) temp;
+
+            p = (ngx_memn2cmp(cn->data, cnt->data, cn->keylen, cnt->keylen)
+                 < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_certguard_cache_node_t *
+ngx_certguard_cache_find(ngx_certguard_cache_ctx_t *ctx, ngx_str_t *key,
+    uint32_t hash)
+{
+    ngx_int_t                    rc;
+    ngx_rbtree_node_t           *node, *sentinel;
+    ngx_certguard_cache_node_t  *cn;
+
+    node = ctx->sh->rbtree.root;
+    sentinel = ctx->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        cn = (ngx_certguard_cache_node_t *) node;
+
+        rc = ngx_memn2cmp(key->data, cn->data, key->len, cn->keylen);
+
+        if (rc == 0) {
+            return cn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_certguard_cache_delete(ngx_certguard_cache_ctx_t *ctx,
+    ngx_certguard_cache_node_t *cn)
+{
+    ngx_queue_remove(&cn->queue);
+    ngx_rbtree_delete(&ctx->sh->rbtree, &cn->node);
+    ngx_slab_free_locked(ctx->shpool, cn);
+}
+
+
+ngx_int_t
+ngx_certguard_cache_get(ngx_certguard_cache_t *cache, ngx_str_t *key,
+    cg_result_t *res, ngx_pool_t *pool, ngx_str_t *blob)
+{
+    uint32_t                     hash;
+    ngx_int_t                    rc;
+    ngx_certguard_cache_ctx_t   *ctx;
+    ngx_certguard_cache_node_t  *cn;
+
+    if (cache == NULL || cache->shm_zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = cache->shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+
+    if (blob) {
+        ngx_str_null(blob);
+    }
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_certguard_cache_find(ctx, key, hash);
+
+    if (cn == NULL) {
+        goto done;
+    }
+
+    if (cn->expire <= ngx_time()) {
+        ngx_certguard_cache_delete(ctx, cn);
+        goto done;
+    }
+
+    ngx_memcpy(res, &cn->result, sizeof(cg_result_t));
+
+    if (blob && cn->bloblen) {
+        blob->data = ngx_pnalloc(pool, cn->bloblen);
+        if (blob->data == NULL) {
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        ngx_memcpy(blob->data, cn->data + cn->keylen, cn->bloblen);
+        blob->len = cn->bloblen;
+    }
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+
+    rc = NGX_OK;
+
+done:
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_certguard_cache_put(ngx_certguard_cache_t *cache, ngx_str_t *key,
+    const cg_result_t *res, ngx_str_t *blob)
+{
+    size_t                       size, bloblen;
+    uint32_t                     hash;
+    ngx_queue_t                 *q;
+    ngx_certguard_cache_ctx_t   *ctx;
+    ngx_certguard_cache_node_t  *cn;
+
+    if (cache == NULL || cache->shm_zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = cache->shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+
+    bloblen = (blob && blob->len <= NGX_CERTGUARD_BLOB_MAX) ? blob->len : 0;
+    size = offsetof(ngx_certguard_cache_node_t, data) + key->len + bloblen;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_certguard_cache_find(ctx, key, hash);
+    if (cn) {
+        ngx_certguard_cache_delete(ctx, cn);
+    }
+
+    for ( ;; ) {
+        cn = ngx_slab_alloc_locked(ctx->shpool, size);
+        if (cn) {
+            break;
+        }
+
+        if (ngx_queue_empty(&ctx->sh->lru)) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        /* evict the least recently used entry and try again */
+
+        q = ngx_queue_last(&ctx->sh->lru);
+        ngx_certguard_cache_delete(ctx,
+                  ngx_queue_data(q, ngx_certguard_cache_node_t, queue));
+    }
+
+    cn->node.key = hash;
+    cn->expire = ngx_time() + cache->valid;
+    cn->keylen = key->len;
+    cn->bloblen = bloblen;
+    ngx_memcpy(&cn->result, res, sizeof(cg_result_t));
+    ngx_memcpy(cn->data, key->data, key->len);
+
+    if (bloblen) {
+        ngx_memcpy(cn->data + key->len, blob->data, bloblen);
+    }
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, &cn->node);
+    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_certguard_cache_generation(ngx_certguard_cache_t *cache)
+{
+    ngx_certguard_cache_ctx_t  *ctx;
+
+    if (cache == NULL || cache->shm_zone == NULL) {
+        return 0;
+    }
+
+    ctx = cache->shm_zone->data;
+
+    return ctx->generation;
+}
+
+
+char *
+ngx_certguard_log_conf(ngx_conf_t *cf, ngx_certguard_log_t **logp)
+{
+    ngx_str_t            *value, s;
+    ngx_uint_t            i;
+    ngx_certguard_log_t  *log;
+
+    if (*logp != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts != 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        *logp = NULL;
+        return NGX_CONF_OK;
+    }
+
+    log = ngx_pcalloc(cf->pool, sizeof(ngx_certguard_log_t));
+    if (log == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    log->min_verdict = CG_ALLOW;
+
+    if (ngx_strncmp(value[1].data, "syslog:", 7) == 0) {
+
+        log->syslog = ngx_pcalloc(cf->pool, sizeof(ngx_syslog_peer_t));
+        if (log->syslog == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_syslog_process_conf(cf, log->syslog) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        log->file = ngx_conf_open_file(cf->cycle, &value[1]);
+        if (log->file == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "min_verdict=", 12) == 0) {
+            s.data = value[i].data + 12;
+            s.len = value[i].len - 12;
+
+            if (s.len == 5 && ngx_strncmp(s.data, "allow", 5) == 0) {
+                log->min_verdict = CG_ALLOW;
+
+            } else if (s.len == 3 && ngx_strncmp(s.data, "tag", 3) == 0) {
+                log->min_verdict = CG_TAG;
+
+            } else if (s.len == 5 && ngx_strncmp(s.data, "block", 5) == 0) {
+                log->min_verdict = CG_BLOCK;
+
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid min_verdict \"%V\", "
+                                   "it must be allow, tag or block", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    *logp = log;
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_certguard_log_write(ngx_certguard_log_t *log, ngx_log_t *errlog,
+    const cg_result_t *res, const cg_event_t *ev)
+{
+    u_char   *p, *start;
+    size_t    n, room;
+    ssize_t   written;
+    u_char    buf[NGX_CERTGUARD_CEF_MAX + 512];
+
+    if (log == NULL || res->verdict < log->min_verdict) {
+        return;
+    }
+
+    p = buf;
+
+    if (log->syslog) {
+        /* PRI and HEADER: at most "<255>Jan 01 00:00:00 " host SP tag ": " */
+        if (ngx_cycle->hostname.len + log->syslog->tag.len + 32 > 512) {
+            return;
+        }
+
+        p = ngx_syslog_add_header(log->syslog, buf);
+    }
+
+    start = p;
+    room = buf + sizeof(buf) - p - 1;
+
+    n = cg_format_cef(res, ev, (char *) start, room);
+    if (n >= room) {
+        n = room - 1;
+    }
+
+    p = start + n;
+
+    if (log->syslog) {
+        written = ngx_syslog_send(log->syslog, buf, p - buf);
+
+        if (written == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, errlog, 0,
+                          "certguard: send() to syslog failed");
+        }
+
+        return;
+    }
+
+    *p++ = LF;
+
+    if (log->file->fd == NGX_INVALID_FILE) {
+        return;
+    }
+
+    /* one write() per record: O_APPEND keeps workers' records whole */
+
+    written = ngx_write_fd(log->file->fd, buf, p - buf);
+
+    if (written != p - buf) {
+        ngx_log_error(NGX_LOG_ALERT, errlog, ngx_errno,
+                      ngx_write_fd_n " to \"%s\" failed", log->file->name.data);
+    }
+}
+
+
+char *
+ngx_certguard_policy_conf(ngx_conf_t *cf, ngx_str_t *path,
+    cg_policy_t **policy)
+{
+    ngx_str_t            full;
+    cg_error_t           err;
+    ngx_pool_cleanup_t  *cln;
+
+    full = *path;
+
+    if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&err, sizeof(cg_error_t));
+
+    if (cg_policy_load(policy, (char *) full.data, &err) != CG_OK) {
+        if (err.line) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s:%ui: %s",
+                               err.file[0] ? err.file : (char *) full.data,
+                               (ngx_uint_t) err.line, err.msg);
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s: %s",
+                               err.file[0] ? err.file : (char *) full.data,
+                               err.msg);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_certguard_policy_cleanup;
+    cln->data = *policy;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_certguard_policy_cleanup(void *data)
+{
+    cg_policy_free(data);
+}
+
+
+char *
+ngx_certguard_trust_conf(ngx_conf_t *cf, ngx_str_t *path, cg_trust_t **trust)
+{
+    ngx_str_t            full;
+    cg_error_t           err;
+    ngx_pool_cleanup_t  *cln;
+
+    if (path) {
+        full = *path;
+
+        if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        ngx_str_null(&full);
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&err, sizeof(cg_error_t));
+
+    if (cg_trust_load(trust, (char *) full.data, &err) != CG_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s: %s",
+                           full.data ? (char *) full.data : "default CA paths",
+                           err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_certguard_trust_cleanup;
+    cln->data = *trust;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_certguard_trust_cleanup(void *data)
+{
+    cg_trust_free(data);
+}
+
+
+char *
+ngx_certguard_geoip_conf(ngx_conf_t *cf, ngx_str_t *country, ngx_str_t *asn,
+    cg_geoip_t **geoip)
+{
+    ngx_str_t            c, a;
+    cg_error_t           err;
+    ngx_pool_cleanup_t  *cln;
+
+    ngx_str_null(&c);
+    ngx_str_null(&a);
+
+    if (country && country->len) {
+        c = *country;
+        if (ngx_conf_full_name(cf->cycle, &c, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (asn && asn->len) {
+        a = *asn;
+        if (ngx_conf_full_name(cf->cycle, &a, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&err, sizeof(cg_error_t));
+
+    if (cg_geoip_open(geoip, (char *) c.data, (char *) a.data, &err)
+        != CG_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s: %s",
+                           err.file[0] ? err.file : "GeoIP", err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_certguard_geoip_cleanup;
+    cln->data = *geoip;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_certguard_geoip_cleanup(void *data)
+{
+    cg_geoip_free(data);
+}
+
+
+ngx_int_t
+ngx_certguard_variable(ngx_pool_t *pool, const cg_result_t *res,
+    const cg_event_t *ev, ngx_certguard_var_e which, ngx_variable_value_t *v)
+{
+    u_char      *p;
+    size_t       n, size;
+    const char  *s;
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    if (res == NULL) {
+        v->len = 0;
+        v->data = (u_char *) "";
+        return NGX_OK;
+    }
+
+    switch (which) {
+
+    case NGX_CERTGUARD_VAR_VERDICT:
+        s = cg_verdict_name(res->verdict);
+        break;
+
+    case NGX_CERTGUARD_VAR_SCORE:
+        p = ngx_pnalloc(pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(p, "%i", (ngx_int_t) res->score) - p;
+        v->data = p;
+        return NGX_OK;
+
+    case NGX_CERTGUARD_VAR_SHA256:
+        s = res->sha256;
+        break;
+
+    case NGX_CERTGUARD_VAR_SUBJECT:
+        s = res->subject;
+        break;
+
+    case NGX_CERTGUARD_VAR_ISSUER:
+        s = res->issuer;
+        break;
+
+    case NGX_CERTGUARD_VAR_SIGNALS:
+    case NGX_CERTGUARD_VAR_CEF:
+    default:
+        size = 512;
+
+        for ( ;; ) {
+            p = ngx_pnalloc(pool, size);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (which == NGX_CERTGUARD_VAR_SIGNALS) {
+                n = cg_format_signal_ids(res, (char *) p, size);
+
+            } else {
+                n = cg_format_cef(res, ev, (char *) p, size);
+            }
+
+            if (n < size) {
+                break;
+            }
+
+            size = n + 1;
+        }
+
+        v->len = n;
+        v->data = p;
+        return NGX_OK;
+    }
+
+    n = ngx_strlen(s);
+
+    p = ngx_pnalloc(pool, n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, s, n);
+
+    v->len = n;
+    v->data = p;
+
+    return NGX_OK;
+}

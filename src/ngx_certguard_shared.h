@@ -1,0 +1,113 @@
+/*
+ * nginx glue shared by the certguard modules (stream now, HTTP later): the
+ * shared-memory verdict cache, the CEF log writer, loading the engine's
+ * objects at configuration time, and the values of the $certguard_*
+ * variables.  Only nginx core types are used here, so the HTTP and stream
+ * modules can both call it (ngx_http_variable_value_t and
+ * ngx_stream_variable_value_t are both ngx_variable_value_t).
+ *
+ * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
+ */
+
+#ifndef NGX_CERTGUARD_SHARED_H_INCLUDED_
+#define NGX_CERTGUARD_SHARED_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "certguard.h"
+
+
+#define NGX_CERTGUARD_CACHE_VALID   600         /* seconds, valid= default */
+#define NGX_CERTGUARD_BLOB_MAX      32768       /* cached bytes beside a
+                                                   result (a DER chain) */
+#define NGX_CERTGUARD_CEF_MAX       4096
+
+
+/*
+ * A cache as a directive configured it: the zone (shared by every directive
+ * naming it) and this directive's validity.  Keys are opaque bytes built by
+ * the caller: the HTTP module keys by leaf SHA-256 + name + destination, the
+ * stream module by probe key (policy, name, address:port).
+ */
+typedef struct {
+    ngx_shm_zone_t   *shm_zone;
+    time_t            valid;
+} ngx_certguard_cache_t;
+
+
+typedef struct {
+    ngx_open_file_t    *file;
+    ngx_syslog_peer_t  *syslog;
+    cg_verdict_t        min_verdict;
+} ngx_certguard_log_t;
+
+
+/* What a variable shows of a result. */
+typedef enum {
+    NGX_CERTGUARD_VAR_VERDICT = 0,
+    NGX_CERTGUARD_VAR_SCORE,
+    NGX_CERTGUARD_VAR_SIGNALS,
+    NGX_CERTGUARD_VAR_SHA256,
+    NGX_CERTGUARD_VAR_SUBJECT,
+    NGX_CERTGUARD_VAR_ISSUER,
+    NGX_CERTGUARD_VAR_CEF
+} ngx_certguard_var_e;
+
+
+/*
+ * "certguard_cache zone=NAME[:SIZE] [valid=TIME];" with cf->args as given;
+ * tag keeps one module's zones apart from another's (pass the module).
+ * "certguard_cache off;" leaves cache->shm_zone NULL.
+ */
+char *ngx_certguard_cache_conf(ngx_conf_t *cf, void *tag,
+    ngx_certguard_cache_t *cache);
+
+/*
+ * NGX_OK and *res filled on a fresh hit (and, when blob is not NULL, a copy
+ * of the stored bytes from pool, or blob->len 0); NGX_DECLINED on a miss.
+ */
+ngx_int_t ngx_certguard_cache_get(ngx_certguard_cache_t *cache,
+    ngx_str_t *key, cg_result_t *res, ngx_pool_t *pool, ngx_str_t *blob);
+
+/* Stores (replaces) an entry, evicting the least recently used when the
+ * zone is full; blob may be NULL.  NGX_ERROR only when nothing fits. */
+ngx_int_t ngx_certguard_cache_put(ngx_certguard_cache_t *cache,
+    ngx_str_t *key, const cg_result_t *res, ngx_str_t *blob);
+
+/* Bumped each time the configuration is loaded, so keys that include it
+ * never return a verdict made under a previous policy. */
+ngx_uint_t ngx_certguard_cache_generation(ngx_certguard_cache_t *cache);
+
+
+/*
+ * "certguard_log FILE | syslog:server=...[,...] | off [min_verdict=V];"
+ * with cf->args as given (the target must be the first argument, as
+ * ngx_syslog_process_conf reads it there).  *logp is NULL for "off".
+ */
+char *ngx_certguard_log_conf(ngx_conf_t *cf, ngx_certguard_log_t **logp);
+
+/* One CEF record, unless the verdict is below min_verdict. */
+void ngx_certguard_log_write(ngx_certguard_log_t *log, ngx_log_t *errlog,
+    const cg_result_t *res, const cg_event_t *ev);
+
+
+/* Engine objects loaded at configuration time and freed with the cycle;
+ * the error names file:line as the engine reports it. */
+char *ngx_certguard_policy_conf(ngx_conf_t *cf, ngx_str_t *path,
+    cg_policy_t **policy);
+char *ngx_certguard_trust_conf(ngx_conf_t *cf, ngx_str_t *path,
+    cg_trust_t **trust);
+char *ngx_certguard_geoip_conf(ngx_conf_t *cf, ngx_str_t *country,
+    ngx_str_t *asn, cg_geoip_t **geoip);
+
+
+/* The value of a $certguard_* variable from a result (res NULL: empty);
+ * ev is only used for NGX_CERTGUARD_VAR_CEF. */
+ngx_int_t ngx_certguard_variable(ngx_pool_t *pool, const cg_result_t *res,
+    const cg_event_t *ev, ngx_certguard_var_e which,
+    ngx_variable_value_t *v);
+
+
+#endif /* NGX_CERTGUARD_SHARED_H_INCLUDED_ */

@@ -1,0 +1,857 @@
+/*
+ * Formatters (cg_format.c) on hand-built results: exact output, JSON
+ * validity, CEF structure under hostile certificate text, the 2 KB cap, and
+ * snprintf-like truncation.  The JSON and CEF checks use small parsers
+ * written here, independent of the formatters' own escaping code.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certguard.h"
+#include "tap.h"
+
+
+#define BIG  (64 * 1024)
+#define NELEM(a)  (sizeof(a) / sizeof((a)[0]))
+
+static char  buf[BIG];
+
+
+/* --- a minimal RFC 8259 validator ------------------------------------ */
+
+static const char *json_value(const char *p, int depth);
+
+
+static const char *
+json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+        p++;
+    }
+
+    return p;
+}
+
+
+static int
+utf8_ok(const unsigned char *p, size_t *len)
+{
+    unsigned  c = p[0], n, i, cp, min;
+
+    if (c < 0x80) {
+        *len = 1;
+        return 1;
+    }
+
+    if ((c & 0xe0) == 0xc0) {
+        n = 2; cp = c & 0x1f; min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3; cp = c & 0x0f; min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 4; cp = c & 0x07; min = 0x10000;
+    } else {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+
+    *len = n;
+    return 1;
+}
+
+
+static int
+utf8_valid(const char *s)
+{
+    size_t  k;
+
+    while (*s) {
+        if (!utf8_ok((const unsigned char *) s, &k)) {
+            return 0;
+        }
+        s += k;
+    }
+
+    return 1;
+}
+
+
+static const char *
+json_string(const char *p)
+{
+    size_t  k;
+    int     i;
+
+    if (*p++ != '"') {
+        return NULL;
+    }
+
+    while (*p != '"') {
+        if ((unsigned char) *p < 0x20) {
+            return NULL;
+        }
+
+        if (*p == '\\') {
+            p++;
+            if (strchr("\"\\/bfnrt", *p) && *p) {
+                p++;
+                continue;
+            }
+            if (*p != 'u') {
+                return NULL;
+            }
+            for (i = 1; i <= 4; i++) {
+                if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i]) {
+                    return NULL;
+                }
+            }
+            p += 5;
+            continue;
+        }
+
+        if (!utf8_ok((const unsigned char *) p, &k)) {
+            return NULL;
+        }
+        p += k;
+    }
+
+    return p + 1;
+}
+
+
+static const char *
+json_number(const char *p)
+{
+    if (*p == '-') {
+        p++;
+    }
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (*p >= '0' && *p <= '9') {
+            p++;
+        }
+    } else {
+        return NULL;
+    }
+    return p;
+}
+
+
+static const char *
+json_value(const char *p, int depth)
+{
+    char  close;
+
+    if (depth > 16) {
+        return NULL;
+    }
+
+    p = json_ws(p);
+
+    if (*p == '{' || *p == '[') {
+        close = *p == '{' ? '}' : ']';
+        p = json_ws(p + 1);
+        if (*p == close) {
+            return p + 1;
+        }
+        for ( ;; ) {
+            if (close == '}') {
+                p = json_string(json_ws(p));
+                if (p == NULL || *(p = json_ws(p)) != ':') {
+                    return NULL;
+                }
+                p++;
+            }
+            p = json_value(p, depth + 1);
+            if (p == NULL) {
+                return NULL;
+            }
+            p = json_ws(p);
+            if (*p == close) {
+                return p + 1;
+            }
+            if (*p++ != ',') {
+                return NULL;
+            }
+        }
+    }
+
+    if (*p == '"') {
+        return json_string(p);
+    }
+    if (strncmp(p, "true", 4) == 0) {
+        return p + 4;
+    }
+    if (strncmp(p, "false", 5) == 0) {
+        return p + 5;
+    }
+    if (strncmp(p, "null", 4) == 0) {
+        return p + 4;
+    }
+    return json_number(p);
+}
+
+
+static int
+json_valid(const char *s)
+{
+    const char  *p;
+
+    p = json_value(s, 0);
+    return p && *json_ws(p) == '\0';
+}
+
+
+/* --- an independent CEF parser ---------------------------------------- */
+
+#define MAXKV 64
+
+typedef struct {
+    char  key[64];
+    char  val[1024];
+} kv_t;
+
+static kv_t  kv[MAXKV];
+static int   nkv;
+
+
+/* Splits the header on unescaped pipes (must be exactly 7 before the
+ * extension), then the extension on unescaped '=' preceded by " key".
+ * Returns 0 when the record is malformed. */
+static int
+cef_parse(const char *rec)
+{
+    const char  *p, *ext, *eq[MAXKV + 1], *ks[MAXKV + 1];
+    int          pipes, n, i;
+    size_t       j, o;
+
+    nkv = 0;
+
+    if (strncmp(rec, "CEF:0|", 6) != 0 || strchr(rec, '\n')
+        || strchr(rec, '\r'))
+    {
+        return 0;
+    }
+
+    pipes = 0;
+    for (p = rec; *p && pipes < 7; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+        } else if (*p == '|') {
+            pipes++;
+        }
+    }
+
+    if (pipes != 7 || *p != ' ') {
+        return 0;
+    }
+
+    ext = p + 1;
+    n = 0;
+
+    for (p = ext; *p; p++) {
+        if (*p == '\\') {
+            if (p[1] == '\0') {
+                return 0;   /* a lone trailing backslash: split escape */
+            }
+            p++;
+            continue;
+        }
+        if (*p != '=') {
+            continue;
+        }
+        /* walk back over the key to a space or the start */
+        const char *k = p;
+        while (k > ext && ((k[-1] >= 'a' && k[-1] <= 'z')
+                           || (k[-1] >= 'A' && k[-1] <= 'Z')
+                           || (k[-1] >= '0' && k[-1] <= '9')))
+        {
+            k--;
+        }
+        if (k == p || (k != ext && k[-1] != ' ') || n == MAXKV) {
+            return 0;
+        }
+        ks[n] = k;
+        eq[n] = p;
+        n++;
+    }
+
+    for (i = 0; i < n; i++) {
+        const char *end = i + 1 < n ? ks[i + 1] - 1 : ext + strlen(ext);
+
+        if ((size_t) (eq[i] - ks[i]) >= sizeof(kv[i].key)) {
+            return 0;
+        }
+        memcpy(kv[i].key, ks[i], eq[i] - ks[i]);
+        kv[i].key[eq[i] - ks[i]] = '\0';
+
+        o = 0;
+        for (j = 0; eq[i] + 1 + j < end && o < sizeof(kv[i].val) - 1; j++) {
+            char c = eq[i][1 + j];
+            if (c == '\\') {
+                j++;
+                c = eq[i][1 + j];
+                c = c == 'n' ? '\n' : c == 'r' ? '\r' : c;
+            }
+            kv[i].val[o++] = c;
+        }
+        kv[i].val[o] = '\0';
+    }
+
+    nkv = n;
+    return 1;
+}
+
+
+static const char *
+cef_get(const char *key)
+{
+    int  i;
+
+    for (i = 0; i < nkv; i++) {
+        if (strcmp(kv[i].key, key) == 0) {
+            return kv[i].val;
+        }
+    }
+
+    return NULL;
+}
+
+
+static int
+cef_count(const char *key)
+{
+    int  i, c = 0;
+
+    for (i = 0; i < nkv; i++) {
+        c += strcmp(kv[i].key, key) == 0;
+    }
+
+    return c;
+}
+
+
+/* --- fixtures ---------------------------------------------------------- */
+
+static void
+add_hit(cg_result_t *r, const char *id, int weight, int exempt,
+    const char *detail)
+{
+    cg_hit_t  *h = &r->hits[r->nhits++];
+
+    snprintf(h->id, sizeof(h->id), "%s", id);
+    h->weight = weight;
+    h->exempt = exempt;
+    snprintf(h->detail, sizeof(h->detail), "%s", detail);
+}
+
+
+static void
+sample(cg_result_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->verdict = CG_BLOCK;
+    r->score = 110;
+    add_hit(r, "self_signed", 50, 0, "leaf signed by its own key");
+    add_hit(r, "default_subject", 60, 0, "O=Internet Widgits Pty Ltd");
+    add_hit(r, "untrusted_chain", 0, 1, "self-signed certificate");
+    strcpy(r->subject, "CN=example.com,O=Internet Widgits Pty Ltd");
+    strcpy(r->issuer, "CN=example.com,O=Internet Widgits Pty Ltd");
+    strcpy(r->serial, "0A1B");
+    strcpy(r->sha256, "9f86d081884c7d659a2feaa0c55ad015"
+                      "a3bf4f1b2b0b822cd15d6c15b0f00a08");
+    strcpy(r->sha1, "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3");
+    r->not_before = 1470691025;
+    r->not_after = 4102444800LL;
+    r->key_bits = 2048;
+    strcpy(r->key_type, "RSA");
+    strcpy(r->sig_alg, "sha256WithRSAEncryption");
+    r->chain_len = 1;
+    strcpy(r->name, "example.com");
+    strcpy(r->policy, "default");
+}
+
+
+static const char  hostile[] =
+    "CN=a|b=c\\d\ne\rf\tg\x01h\x7f|x=y cs1=pwn act=allowed "
+    "\xff\xc0\xaf\xed\xa0\x80\xe2\x82 \xe2\x80\xa8 \xc2\x85 end\\";
+
+
+/* --- tests ---------------------------------------------------------------- */
+
+static void
+test_json(void)
+{
+    cg_result_t  r;
+    size_t       n;
+
+    sample(&r);
+    n = cg_format_json(&r, buf, sizeof(buf));
+    is_str(buf,
+        "{\"verdict\":\"block\",\"score\":110,\"signals\":["
+        "{\"id\":\"self_signed\",\"weight\":50,"
+        "\"detail\":\"leaf signed by its own key\"},"
+        "{\"id\":\"default_subject\",\"weight\":60,"
+        "\"detail\":\"O=Internet Widgits Pty Ltd\"},"
+        "{\"id\":\"untrusted_chain\",\"weight\":0,\"exempt\":true,"
+        "\"detail\":\"self-signed certificate\"}],"
+        "\"subject\":\"CN=example.com,O=Internet Widgits Pty Ltd\","
+        "\"issuer\":\"CN=example.com,O=Internet Widgits Pty Ltd\","
+        "\"serial\":\"0A1B\","
+        "\"sha256\":\"9f86d081884c7d659a2feaa0c55ad015"
+        "a3bf4f1b2b0b822cd15d6c15b0f00a08\","
+        "\"sha1\":\"a94a8fe5ccb19ba61c4c0873d391e987982fbbd3\","
+        "\"not_before\":\"2016-08-08T21:17:05Z\","
+        "\"not_after\":\"2100-01-01T00:00:00Z\","
+        "\"key_type\":\"RSA\",\"key_bits\":2048,"
+        "\"sig_alg\":\"sha256WithRSAEncryption\",\"chain_len\":1,"
+        "\"trusted\":false,\"name\":\"example.com\",\"policy\":\"default\"}",
+        "json: exact output for a sample result");
+    is_int(n, strlen(buf), "json: return value is the length written");
+    ok(json_valid(buf), "json: sample is valid JSON");
+
+    strcpy(r.subject, hostile);
+    strcpy(r.hits[0].detail, "\"quoted\" \\ \x1f");
+    r.verdict = CG_TAG;
+    cg_format_json(&r, buf, sizeof(buf));
+    ok(json_valid(buf), "json: hostile subject still valid JSON");
+    ok(strchr(buf, '\n') == NULL && strchr(buf, '\r') == NULL,
+       "json: no raw CR or LF");
+    ok(strstr(buf, "\\ufffd\\ufffd\\ufffd") != NULL,
+       "json: invalid UTF-8 bytes become U+FFFD escapes");
+    ok(strstr(buf, "\\u2028") != NULL && strstr(buf, "\\u0085") != NULL,
+       "json: U+2028 and C1 controls escaped");
+    ok(strstr(buf, "\\u0001h\\u007f") != NULL,
+       "json: control characters as \\u00XX");
+    ok(strstr(buf, "\\\"quoted\\\" \\\\ \\u001f") != NULL,
+       "json: quotes and backslashes escaped in details");
+    ok(strstr(buf, "\"verdict\":\"tag\"") != NULL, "json: verdict tag");
+
+    /* fields without a NUL (a corrupt cache entry) stay bounded */
+    memset(r.subject, 'A', sizeof(r.subject));
+    memset(r.hits[1].id, 'B', sizeof(r.hits[1].id));
+    r.nhits = 1000;
+    r.hits_dropped = 7;
+    n = cg_format_json(&r, buf, sizeof(buf));
+    ok(n < sizeof(buf) && json_valid(buf),
+       "json: unterminated fields and nhits > max stay valid");
+    ok(strstr(buf, "\"signals_dropped\":7") != NULL,
+       "json: signals_dropped reported");
+}
+
+
+static void
+test_json_times(void)
+{
+    cg_result_t  r;
+
+    sample(&r);
+    r.not_before = -1;
+    r.not_after = INT64_MAX;
+    cg_format_json(&r, buf, sizeof(buf));
+    ok(strstr(buf, "\"not_before\":\"1969-12-31T23:59:59Z\"") != NULL,
+       "json: pre-1970 time");
+    ok(json_valid(buf), "json: extreme not_after still valid");
+
+    r.not_after = INT64_MIN;
+    cg_format_json(&r, buf, sizeof(buf));
+    ok(json_valid(buf), "json: INT64_MIN not_after still valid");
+}
+
+
+static void
+test_cef(void)
+{
+    cg_result_t  r;
+    cg_event_t   ev;
+    size_t       n;
+
+    sample(&r);
+    memset(&ev, 0, sizeof(ev));
+    ev.action = "blocked";
+    ev.src_addr = "10.0.0.5";
+    ev.src_port = 50123;
+    ev.dst_addr = "192.0.2.10";
+    ev.dst_port = 443;
+    ev.request = "https://example.com/x?a=b";
+    ev.rt_ms = 1700000000123LL;
+
+    n = cg_format_cef(&r, &ev, buf, sizeof(buf));
+    is_str(buf,
+        "CEF:0|certguard|certguard|" CG_VERSION "|cert-block|"
+        "TLS certificate blocked|8| deviceDirection=1 rt=1700000000123 "
+        "act=blocked src=10.0.0.5 spt=50123 dst=192.0.2.10 dpt=443 "
+        "dhost=example.com request=https://example.com/x?a\\=b "
+        "outcome=block reason=self_signed,default_subject "
+        "msg=score 110: default_subject: O\\=Internet Widgits Pty Ltd "
+        "cs1Label=subject cs1=CN\\=example.com,O\\=Internet Widgits Pty Ltd "
+        "cs2Label=issuer cs2=CN\\=example.com,O\\=Internet Widgits Pty Ltd "
+        "cs3Label=sha256 cs3=9f86d081884c7d659a2feaa0c55ad015"
+        "a3bf4f1b2b0b822cd15d6c15b0f00a08 "
+        "cs4Label=serial cs4=0A1B "
+        "cs5Label=signals cs5=self_signed,default_subject,"
+        "untrusted_chain(exempt) "
+        "cs6Label=policy cs6=default "
+        "cn1Label=score cn1=110 cn2Label=keyBits cn2=2048 "
+        "cn3Label=daysToExpiry cn3=27806 "
+        "deviceCustomDate1Label=notBefore deviceCustomDate1=1470691025000 "
+        "deviceCustomDate2Label=notAfter deviceCustomDate2=4102444800000",
+        "cef: exact record for a sample result");
+    is_int(n, strlen(buf), "cef: return value is the length written");
+    ok(cef_parse(buf), "cef: sample parses");
+    is_int(nkv, 34, "cef: sample has 34 keys");
+    is_str(cef_get("request"), "https://example.com/x?a=b",
+           "cef: request round-trips through escaping");
+
+    /* unknown context: keys omitted, not empty */
+    n = cg_format_cef(&r, NULL, buf, sizeof(buf));
+    ok(cef_parse(buf), "cef: NULL event parses");
+    ok(!cef_get("act") && !cef_get("src") && !cef_get("spt")
+       && !cef_get("dst") && !cef_get("dpt") && !cef_get("rt")
+       && !cef_get("request"), "cef: unknown context keys omitted");
+    ok(cef_get("cn3") != NULL, "cef: daysToExpiry against now without rt");
+    ok(strstr(buf, "=  ") == NULL && strstr(buf, "= ") == NULL,
+       "cef: no empty values");
+
+    r.name[0] = '\0';
+    r.key_bits = 0;
+    r.serial[0] = '\0';
+    cg_format_cef(&r, NULL, buf, sizeof(buf));
+    ok(cef_parse(buf) && !cef_get("dhost") && !cef_get("cn2")
+       && !cef_get("cn2Label") && !cef_get("cs4") && !cef_get("cs4Label"),
+       "cef: empty name, serial and zero key bits omitted with labels");
+
+    /* event classes */
+    sample(&r);
+    ev.action = "would-block";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strncmp(buf, "CEF:0|certguard|certguard|" CG_VERSION
+               "|cert-would-block|TLS certificate would be blocked|8| ",
+               strlen("CEF:0|certguard|certguard|" CG_VERSION) + 54) == 0,
+       "cef: would-block header");
+    ok(cef_parse(buf) && strcmp(cef_get("act"), "would-block") == 0
+       && strcmp(cef_get("outcome"), "block") == 0,
+       "cef: would-block act and outcome");
+
+    r.verdict = CG_TAG;
+    ev.action = "tagged";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, "|cert-tag|TLS certificate tagged|5| ") != NULL,
+       "cef: tag header");
+
+    r.verdict = CG_ALLOW;
+    r.nhits = 0;
+    r.score = 0;
+    ev.action = "allowed";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, "|cert-allow|TLS certificate allowed|1| ") != NULL,
+       "cef: allow header");
+    ok(cef_parse(buf) && !cef_get("reason") && !cef_get("cs5")
+       && strcmp(cef_get("msg"), "score 0: no signals") == 0,
+       "cef: allow without signals has no reason and a plain msg");
+
+    /* days to expiry: floor, negative once expired */
+    sample(&r);
+    ev.rt_ms = (r.not_after - 86400 - 43200) * 1000;
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && strcmp(cef_get("cn3"), "1") == 0,
+       "cef: 1.5 days left is 1");
+    ev.rt_ms = (r.not_after + 1) * 1000;
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && strcmp(cef_get("cn3"), "-1") == 0,
+       "cef: one second past expiry is -1");
+}
+
+
+static void
+test_cef_hostile(void)
+{
+    static const char *keys[] = {
+        "deviceDirection", "rt", "act", "src", "spt", "dst", "dpt", "dhost",
+        "request", "outcome", "reason", "msg", "cs1Label", "cs1",
+        "cs2Label", "cs2", "cs3Label", "cs3", "cs4Label", "cs4", "cs5Label",
+        "cs5", "cs6Label", "cs6", "cn1Label", "cn1", "cn2Label", "cn2",
+        "cn3Label", "cn3", "deviceCustomDate1Label", "deviceCustomDate1",
+        "deviceCustomDate2Label", "deviceCustomDate2"
+    };
+    cg_result_t  r;
+    cg_event_t   ev;
+    unsigned     i;
+    int          good;
+
+    sample(&r);
+    strcpy(r.subject, "CN=x\nCEF:0|evil|evil|1|2|3|10| act=allowed\r=|\\");
+    strcpy(r.issuer, hostile);
+    strcpy(r.name, "evil.example dhost=other.example");
+    strcpy(r.hits[0].detail, "x cs1=pwned\n|||");
+    strcpy(r.policy, "p|o=l\\icy");
+
+    memset(&ev, 0, sizeof(ev));
+    ev.action = "blocked";
+    ev.src_addr = "10.0.0.1 act=allowed";
+    ev.dst_addr = "::1";
+    ev.request = "GET /\r\nHost: x|y=z";
+    ev.rt_ms = 1;
+
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf), "cef hostile: record parses");
+    ok(strchr(buf, '\n') == NULL && strchr(buf, '\r') == NULL,
+       "cef hostile: no CR or LF in the record");
+    ok(utf8_valid(buf), "cef hostile: record is valid UTF-8");
+
+    good = 1;
+    for (i = 0; i < (unsigned) nkv; i++) {
+        unsigned j, known = 0;
+        for (j = 0; j < NELEM(keys); j++) {
+            known |= strcmp(kv[i].key, keys[j]) == 0;
+        }
+        if (!known || cef_count(kv[i].key) != 1) {
+            printf("# unexpected or repeated key '%s'\n", kv[i].key);
+            good = 0;
+        }
+    }
+    ok(good, "cef hostile: only known keys, each once");
+    is_str(cef_get("act"), "blocked", "cef hostile: act not overridden");
+    is_str(cef_get("cs1"), "CN=x\nCEF:0|evil|evil|1|2|3|10| act=allowed\r=|\\",
+           "cef hostile: subject round-trips exactly");
+    is_str(cef_get("dhost"), "evil.example dhost=other.example",
+           "cef hostile: name cannot add a dhost");
+    is_str(cef_get("cs6"), "p|o=l\\icy", "cef hostile: policy round-trips");
+    is_str(cef_get("src"), "10.0.0.1 act=allowed",
+           "cef hostile: src round-trips");
+    ok(strstr(cef_get("cs2"), "\t") == NULL
+       && strstr(cef_get("cs2"), "\x01") == NULL
+       && strstr(cef_get("cs2"), "g h") != NULL,
+       "cef hostile: tabs and other controls become spaces");
+    ok(strstr(cef_get("cs2"), "\xef\xbf\xbd") != NULL,
+       "cef hostile: invalid UTF-8 becomes U+FFFD");
+}
+
+
+static void
+fill_str(char *dst, size_t size, const char *src)
+{
+    size_t  n = strlen(src);
+
+    n = n < size - 1 ? n : size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+
+/* Every value at its worst: 3-byte expansions (invalid bytes), escapes,
+ * 10 KB strings, all hits used with the longest ids. */
+static void
+test_cef_cap(void)
+{
+    static char  huge[10 * 1024];
+    static const char *fill[] = { "\xff", "=", "\\", "\n", "\xe2\x82\xac",
+                                  "a" };
+    cg_result_t  r;
+    cg_event_t   ev;
+    unsigned     i, f;
+    size_t       n, worst;
+
+    worst = 0;
+
+    for (f = 0; f < NELEM(fill); f++) {
+        size_t  fl = strlen(fill[f]);
+
+        for (i = 0; i + fl < sizeof(huge); i += fl) {
+            memcpy(huge + i, fill[f], fl);
+        }
+        huge[i] = '\0';
+
+        memset(&r, 0, sizeof(r));
+        r.verdict = CG_BLOCK;
+        r.score = INT32_MIN;
+        for (i = 0; i < CG_MAX_HITS; i++) {
+            cg_hit_t *h = &r.hits[i];
+            memset(h->id, 'z', CG_ID_MAX - 1);
+            h->id[0] = (char) ('a' + i % 26);
+            h->weight = 1000;
+            h->exempt = i & 1;
+            fill_str(h->detail, sizeof(h->detail), huge);
+        }
+        r.nhits = CG_MAX_HITS;
+        r.hits_dropped = 4000000000u;
+        fill_str(r.subject, sizeof(r.subject), huge);
+        fill_str(r.issuer, sizeof(r.issuer), huge);
+        fill_str(r.serial, sizeof(r.serial), huge);
+        fill_str(r.sha256, sizeof(r.sha256), huge);
+        fill_str(r.name, sizeof(r.name), huge);
+        fill_str(r.policy, sizeof(r.policy), huge);
+        r.key_bits = INT32_MAX;
+        r.not_before = INT64_MIN;
+        r.not_after = INT64_MAX;
+
+        memset(&ev, 0, sizeof(ev));
+        ev.action = huge;
+        ev.src_addr = huge;
+        ev.dst_addr = huge;
+        ev.src_port = 65535;
+        ev.dst_port = 65535;
+        ev.request = huge;
+        ev.rt_ms = INT64_MAX;
+
+        n = cg_format_cef(&r, &ev, buf, sizeof(buf));
+        if (n > worst) {
+            worst = n;
+        }
+
+        ok(cef_parse(buf), "cef cap: fill %u parses", f);
+        ok(utf8_valid(buf), "cef cap: fill %u valid UTF-8 (no split "
+           "sequence)", f);
+        ok(strlen(cef_get("cs1")) > 0
+           && strcmp(cef_get("cs1") + strlen(cef_get("cs1")) - 3, "...")
+              == 0, "cef cap: fill %u subject cut with a mark", f);
+    }
+
+    printf("# worst-case CEF record: %zu bytes\n", worst);
+    ok(worst < 2048, "cef cap: worst-case record under 2 KB (%zu)", worst);
+}
+
+
+typedef size_t (*fmt_fn)(const cg_result_t *, char *, size_t);
+
+static size_t
+fmt_cef(const cg_result_t *r, char *b, size_t l)
+{
+    cg_event_t  ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.action = "blocked";
+    ev.dst_addr = "192.0.2.1";
+    ev.dst_port = 443;
+    ev.rt_ms = 1700000000000LL;
+    return cg_format_cef(r, &ev, b, l);
+}
+
+
+static void
+test_truncation(void)
+{
+    static const struct {
+        const char  *name;
+        fmt_fn       fn;
+    } fmts[] = {
+        { "json", cg_format_json },
+        { "cef", fmt_cef },
+        { "text", cg_format_text },
+        { "signal_ids", cg_format_signal_ids },
+    };
+    static char  full[BIG], small[BIG + 16];
+    cg_result_t  r;
+    unsigned     f;
+    size_t       n, l, got;
+    int          good;
+
+    sample(&r);
+    strcpy(r.subject, "CN=\xe2\x82\xac=\\|\n");
+
+    for (f = 0; f < NELEM(fmts); f++) {
+        n = fmts[f].fn(&r, full, sizeof(full));
+        ok(n > 0 && n == strlen(full), "%s: full length returned",
+           fmts[f].name);
+
+        is_int(fmts[f].fn(&r, NULL, 0), n, "%s: NULL buffer, len 0",
+               fmts[f].name);
+
+        good = 1;
+        for (l = 1; l <= n + 2; l++) {
+            memset(small, 0x5a, sizeof(small));
+            got = fmts[f].fn(&r, small, l);
+            size_t w = l - 1 < n ? l - 1 : n;
+            if (got != n || small[w] != '\0'
+                || memcmp(small, full, w) != 0
+                || small[l] != 0x5a || small[l + 1] != 0x5a)
+            {
+                printf("# %s: len %zu wrong\n", fmts[f].name, l);
+                good = 0;
+                break;
+            }
+        }
+        ok(good, "%s: every buffer size: prefix, NUL, nothing past len",
+           fmts[f].name);
+    }
+}
+
+
+static void
+test_text(void)
+{
+    cg_result_t  r;
+    size_t       lines;
+    const char  *p;
+
+    sample(&r);
+    cg_format_text(&r, buf, sizeof(buf));
+    ok(strncmp(buf, "verdict: block (score 110, policy default)\n"
+               "  signal: self_signed +50: leaf signed by its own key\n",
+               97) == 0, "text: verdict and first signal lines");
+    ok(strstr(buf, "  signal: untrusted_chain +0 (exempt): "
+              "self-signed certificate\n") != NULL,
+       "text: exempt signal marked");
+    ok(strstr(buf, "validity: 2016-08-08T21:17:05Z to "
+              "2100-01-01T00:00:00Z\n") != NULL, "text: validity line");
+
+    lines = 0;
+    for (p = buf; *p; p++) {
+        lines += *p == '\n';
+    }
+
+    strcpy(r.subject, hostile);
+    strcpy(r.hits[0].detail, "a\nb\rc");
+    cg_format_text(&r, buf, sizeof(buf));
+    for (p = buf; *p; p++) {
+        lines -= *p == '\n';
+    }
+    is_int(lines, 0, "text: hostile subject and detail add no lines");
+    ok(strstr(buf, "a\\x0Ab\\x0Dc") != NULL, "text: controls as \\xNN");
+    ok(utf8_valid(buf), "text: valid UTF-8");
+    ok(buf[strlen(buf) - 1] != '\n', "text: no trailing newline");
+}
+
+
+static void
+test_signal_ids(void)
+{
+    cg_result_t  r;
+
+    sample(&r);
+    is_int(cg_format_signal_ids(&r, buf, sizeof(buf)),
+           strlen("self_signed,default_subject"), "ids: length");
+    is_str(buf, "self_signed,default_subject", "ids: exempt left out");
+
+    r.nhits = 0;
+    is_int(cg_format_signal_ids(&r, buf, sizeof(buf)), 0, "ids: none");
+    is_str(buf, "", "ids: empty string when nothing fired");
+}
+
+
+int
+main(void)
+{
+    test_json();
+    test_json_times();
+    test_cef();
+    test_cef_hostile();
+    test_cef_cap();
+    test_truncation();
+    test_text();
+    test_signal_ids();
+
+    return done_testing();
+}
