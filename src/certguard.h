@@ -111,7 +111,7 @@ typedef struct {
                                                tunnel; NULL: not known */
     const char         *dst_addr;           /* destination IP as text, or NULL */
     unsigned            dst_port;           /* 0: not known */
-    int64_t             now;                /* unix seconds */
+    int64_t             now;                /* unix seconds; 0: the clock */
 } cg_input_t;
 
 

@@ -57,7 +57,14 @@ cg_chain_parse(const unsigned char *data, size_t len,
     /* OpenSSL's error queue belongs to the caller (nginx reads it) */
     ERR_set_mark();
 
-    if (memmem(data, len, "-----BEGIN", 10) != NULL) {
+    /*
+     * DER starts with a SEQUENCE in long length form (a certificate is
+     * longer than 127 bytes), which no PEM text does; a subject may well
+     * contain "-----BEGIN", so DER is recognised first.
+     */
+    if (!(len > 1 && data[0] == 0x30 && data[1] >= 0x81 && data[1] <= 0x84)
+        && memmem(data, len, "-----BEGIN", 10) != NULL)
+    {
         rc = cg_chain_parse_pem(data, len, sk, err);
 
     } else {

@@ -338,6 +338,8 @@ cg_patlist_load(cg_patlist_t *l, const char *path, int host, cg_error_t *err)
     char    *data;
     size_t   len;
 
+    data = NULL;
+    len = 0;
     rc = cg_file_read(path, &data, &len, err);
     if (rc != CG_OK) {
         return rc;
@@ -555,6 +557,8 @@ cg_digestset_load(cg_digestset_t *s, const char *path, cg_error_t *err)
     char    *data;
     size_t   len;
 
+    data = NULL;
+    len = 0;
     rc = cg_file_read(path, &data, &len, err);
     if (rc != CG_OK) {
         return rc;

@@ -557,6 +557,7 @@ cg_stmt_clear(cg_stmt_t *st)
     }
 
     st->nargs = 0;
+    st->end = CG_TOK_EOF;
 }
 
 
@@ -1089,6 +1090,7 @@ cg_cmd_weight(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
 {
     int  idx, w, rc;
 
+    w = 0;
     idx = cg_signal_arg(ps, src, st, 1);
     if (idx < 0) {
         return CG_ERR_SYNTAX;
@@ -1204,6 +1206,7 @@ cg_cmd_geo_country(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
     cg_policy_t       *pol = ps->pol;
     cg_geo_country_t  *items;
 
+    w = 0;
     rc = cg_weight(ps, src, st, 1, &w);
     if (rc != CG_OK) {
         return rc;
@@ -1261,6 +1264,7 @@ cg_cmd_geo_asn(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
     cg_policy_t   *pol = ps->pol;
     cg_geo_asn_t  *items;
 
+    w = 0;
     rc = cg_weight(ps, src, st, 1, &w);
     if (rc != CG_OK) {
         return rc;
@@ -1355,6 +1359,7 @@ cg_cmd_rule(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
                          "san, serial or sni", st->args[2]);
     }
 
+    w = 0;
     rc = cg_weight(ps, src, st, 4, &w);
     if (rc != CG_OK) {
         return rc;

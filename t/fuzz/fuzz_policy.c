@@ -149,7 +149,8 @@ fuzz_cidr(const char *data, size_t size)
     }
 
     if (cg_cidr_parse(&c, text) == 0) {
-        check(c.prefix <= (c.family == AF_INET ? 32u : 128u), "prefix in range");
+        check(c.prefix <= (c.family == AF_INET ? 32u : 128u),
+              "prefix in range");
         (void) cg_cidr_match(&c, addr);
         check(cg_cidr_match(&c, text) == 1 || strchr(text, '/') != NULL,
               "a bare address matches itself");

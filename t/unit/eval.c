@@ -516,6 +516,23 @@ test_chain_parse(void)
 
     ok(i >= len, "chain_parse: every DER prefix is CG_OK or CG_ERR_INPUT");
 
+    /* DER whose subject says "-----BEGIN" is still DER */
+    {
+        spec_t  s;
+        X509   *x;
+
+        memset(&s, 0, sizeof(spec_t));
+        s.subject = "/CN=-----BEGIN CERTIFICATE-----";
+        s.key = k_other;
+        x = mkcert(&s);
+        p = der;
+        i2d_X509(x, &p);
+        rc = cg_chain_parse(der, p - der, &sk, &err);
+        is_int(rc, CG_OK, "chain_parse: DER with \"-----BEGIN\" inside");
+        sk_X509_pop_free(sk, X509_free);
+        X509_free(x);
+    }
+
     rc = cg_chain_parse((unsigned char *) "", 0, &sk, &err);
     is_int(rc, CG_ERR_INPUT, "chain_parse: empty input (%s)", err.msg);
     rc = cg_chain_parse((unsigned char *) "hello world\n", 12, &sk, &err);

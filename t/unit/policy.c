@@ -471,7 +471,8 @@ test_statements(void)
     write_file("block.csv", "# c\n2026-01-01 00:00:00,"
                "1111111111111111111111111111111111111111,test\n");
     write_file("block.hex",
-               "2222222222222222222222222222222222222222222222222222222222222222\n");
+               "22222222222222222222222222222222"
+               "22222222222222222222222222222222\n");
 
     p = load_text("all.policy",
         "# every statement\n"
@@ -1081,6 +1082,16 @@ test_shipped(void)
        "public CA: ISRG");
     ok(!dn_in(def, CG_LIST_PUBLIC_CA, "CN=settings.example.org,O=Amazonia"),
        "public CA: no match inside other words");
+    ok(dn_in(def, CG_LIST_PUBLIC_CA, "CN=SSL.com RSA SSL subCA,O=SSL Corp"),
+       "public CA: SSL.com");
+    ok(!dn_in(def, CG_LIST_PUBLIC_CA,
+              "CN=edellroot.badssl.com,O=BadSSL,L=San Francisco,C=US"),
+       "public CA: badssl.com is not SSL.com");
+    ok(!dn_in(def, CG_LIST_PUBLIC_CA,
+              "CN=(STAGING) Ersatz Edamame E1,O=(STAGING) Let's Encrypt,C=US"),
+       "public CA: LE staging is left to staging_issuer");
+    ok(dn_in(def, CG_LIST_PUBLIC_CA, "CN=R11,O=Let's Encrypt,C=US"),
+       "public CA: Let's Encrypt");
 
     snprintf(path, sizeof(path), "%s/policies/strict.policy", root());
     strict = NULL;

@@ -25,6 +25,7 @@ use warnings;
 use Exporter qw(import);
 use Carp qw(croak);
 use File::Path qw(make_path);
+use File::Temp qw();
 use IO::Socket::INET;
 use JSON::PP qw();
 use POSIX qw(WNOHANG);

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every test; "make test" calls it after building (make all unit).
+#
+#   1. scripts/deps.sh: what the tests need is installed
+#   2. prove over t/: the .t files (CLI, signals, policies, CEF, badssl
+#      corpus, GeoIP, nginx modules) and t/unit.t, which runs the C unit
+#      tests, plain and under ASan/UBSan
+#   3. the libFuzzer smoke: scripts/fuzz.sh, FUZZ_SMOKE_SECONDS per target
+#
+# Exits non-zero when any step fails; the later steps still run, so one
+# report shows everything.  Environment: CERTGUARD_BUILD (default build/),
+# PROVE_JOBS (default 2), FUZZ_SMOKE_SECONDS (default 25; 0 skips).
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+
+export CERTGUARD_BUILD="${CERTGUARD_BUILD:-$PWD/build}"
+jobs="${PROVE_JOBS:-2}"
+fuzz="${FUZZ_SMOKE_SECONDS:-25}"
+status=0
+
+step() {
+    echo
+    echo "=== $* ==="
+}
+
+step "dependencies"
+if ! ./scripts/deps.sh; then
+    echo "test.sh: missing dependencies (scripts/deps.sh as root)" >&2
+    exit 1
+fi
+
+if [ ! -x "$CERTGUARD_BUILD/certguard" ]; then
+    echo "test.sh: no $CERTGUARD_BUILD/certguard: run 'make' first" >&2
+    exit 1
+fi
+
+# each .t has its own temporary directory and ports: they run in parallel
+step "prove -j$jobs -r t/"
+prove -j"$jobs" -r --timer t/ || status=1
+
+if [ "$fuzz" -gt 0 ]; then
+    step "fuzz smoke, ${fuzz}s per target"
+    ./scripts/fuzz.sh "$fuzz" || status=1
+fi
+
+echo
+if [ "$status" = 0 ]; then
+    echo "test.sh: all tests passed"
+else
+    echo "test.sh: FAILED" >&2
+fi
+exit "$status"

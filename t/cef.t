@@ -1,0 +1,219 @@
+#!/usr/bin/perl
+
+# Tests for CEF records from "certguard check --format cef", read back with
+# an independent parser (liblognorm's lognormalizer, %cef:cef%) and through
+# a real rsyslog receiver: header and fields as documented, one line, under
+# 2 KB, and hostile certificate text never adds a field, a pipe or a line.
+
+use warnings;
+use strict;
+
+use Test::More;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Certguard::Test qw(:all);
+use Certguard::Certs;
+use Certguard::Syslog qw(lognormalize);
+
+###############################################################################
+
+need_cli();
+
+plan(skip_all => 'no lognormalizer (liblognorm-utils)')
+    unless grep { -x "$_/lognormalizer" } split /:/, $ENV{PATH};
+
+my $DAY = 86400;
+my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';
+
+my ($version) = read_file(repo_root() . '/src/certguard.h')
+    =~ /#define\s+CG_VERSION\s+"([^"]+)"/;
+
+my $dir = tempdir();
+my $pki = Certguard::Certs->new("$dir/pki");
+my $root = $pki->ca('root', subject => '/CN=certguard test root');
+my $int = $pki->ca('int', issuer => $root, subject => '/CN=certguard test int');
+my $policy = policy_dir() . '/default.policy';
+
+# Keys a record may carry; anything else is a field someone injected.
+my %known = map { $_ => 1 } qw/deviceDirection rt act src spt dst dpt dhost
+    request outcome reason msg cs1 cs1Label cs2 cs2Label cs3 cs3Label cs4
+    cs4Label cs5 cs5Label cs6 cs6Label cn1 cn1Label cn2 cn2Label cn3 cn3Label
+    deviceCustomDate1 deviceCustomDate1Label deviceCustomDate2
+    deviceCustomDate2Label/;
+
+# The record for $cert, its JSON twin, and the record parsed.
+sub record {
+    my ($cert, %o) = @_;
+    my (@a, $cef, $json, $p);
+
+    @a = (policy => $policy, ca_file => $root->{cert}, at => $pki->now,
+          sni => $o{sni} // "$cert->{name}.test",
+          $o{dst} ? (dst => $o{dst}) : ());
+    $cef = check($cert->{chain}, @a, format => 'cef');
+    $json = check($cert->{chain}, @a);
+    diag("$cef->{cmd}: $cef->{err}") if $cef->{exit};
+    $p = eval { lognormalize($cef->{out} =~ s/\n\z//r) };
+
+    return ($cef, $json->{json}, $p);
+}
+
+# What every record must satisfy; returns the parsed extensions.
+sub well_formed {
+    my ($cef, $p, $name) = @_;
+    my $out = $cef->{out};
+
+    is($cef->{exit}, 0, "exit 0: $name");
+    like($out, qr/\A[^\r\n]*\n?\z/, "one line: $name");
+    ok(length($out) < 2048, "under 2 KB (" . length($out) . "): $name");
+    like($out, qr/\ACEF:0\|certguard\|certguard\|\Q$version\E\|[^|]+\|[^|]+\|\d+\| /,
+         "header as documented, a space after the seventh pipe: $name");
+    ok($p && $p->{cef}, "lognormalizer parses it: $name")
+        or diag(explain($p), $out);
+
+    my $h = $p && $p->{cef} || {};
+    is($h->{DeviceVendor}, 'certguard', "vendor: $name");
+    is($h->{DeviceProduct}, 'certguard', "product: $name");
+    is($h->{DeviceVersion}, $version, "version: $name");
+    like($h->{Severity} // '', qr/^([0-9]|10)$/, "severity 0-10: $name");
+
+    my $x = $h->{Extensions} || {};
+    my @unknown = grep { !$known{$_} } sort keys %$x;
+    is_deeply(\@unknown, [], "no unexpected keys: $name");
+    ok(!grep({ !/^[A-Za-z0-9]+$/ } keys %$x), "keys alphanumeric: $name");
+
+    return $x;
+}
+
+###############################################################################
+
+my $good = $pki->leaf('good', issuer => $int, subject => '/O=certguard/CN=good.test',
+                      san => 'DNS:good.test', not_before => -30 * $DAY,
+                      not_after => 60 * $DAY, ext => [$SCT]);
+my $bad = $pki->leaf('bad', subject => '/CN=bad.test', san => 'DNS:bad.test',
+                     not_before => -30 * $DAY, not_after => 60 * $DAY);
+my $corp = $pki->ca('corp', subject => '/CN=Example Corp Internal CA');
+my $tagged = $pki->leaf('tagged', issuer => $corp, subject => '/CN=tagged.test',
+                        san => 'DNS:tagged.test', not_before => -30 * $DAY,
+                        not_after => 60 * $DAY);
+
+my %case = (
+    allow => [$good, '192.0.2.10:443', '192.0.2.10', 443],
+    tag   => [$tagged, '[2001:db8::7]:8443', '2001:db8::7', 8443],
+    block => [$bad, '198.51.100.20', '198.51.100.20', undef],
+);
+
+my %records;
+for my $v (sort keys %case) {
+    my ($cert, $dst, $addr, $port) = @{ $case{$v} };
+    my ($cef, $j, $p) = record($cert, dst => $dst);
+    my $x = well_formed($cef, $p, "$v record");
+    $records{$v} = $cef->{out};
+
+    is($j && $j->{verdict}, $v, "the $v case is a $v");
+    is($x->{outcome}, $v, "outcome=$v");
+    is($p->{cef}{SignatureID}, "cert-$v", "event class cert-$v");
+    is($x->{cs1Label}, 'subject', "$v: cs1 is the subject");
+    is($x->{cs1}, $j->{subject}, "$v: cs1 equals the JSON subject");
+    is($x->{cs2Label}, 'issuer', "$v: cs2 is the issuer");
+    is($x->{cs2}, $j->{issuer}, "$v: cs2 equals the JSON issuer");
+    is($x->{cs3Label}, 'sha256', "$v: cs3 is the sha256");
+    is($x->{cs3}, $cert->{sha256}, "$v: cs3 is the leaf sha256");
+    is($x->{cs4Label}, 'serial', "$v: cs4 is the serial");
+    is($x->{cs4}, $cert->{serial}, "$v: cs4 is the leaf serial");
+    my $ids = join ',', map { $_->{id} } grep { !$_->{exempt} }
+                                          @{ $j->{signals} };
+    if ($ids ne '') {
+        is($x->{cs5Label}, 'signals', "$v: cs5 is the signals");
+    } else {
+        ok(!defined $x->{cs5Label}, "$v: no cs5 pair without signals");
+    }
+    is($x->{cs5} // '', $ids, "$v: cs5 lists the fired signal ids");
+    is($x->{cn1Label}, 'score', "$v: cn1 is the score");
+    is($x->{cn1}, $j->{score}, "$v: cn1 equals the score");
+    is($x->{cn2}, 2048, "$v: cn2 key bits");
+    is($x->{deviceCustomDate2}, $cert->{not_after} * 1000,
+       "$v: deviceCustomDate2 is notAfter in ms");
+    is($x->{deviceCustomDate1}, $cert->{not_before} * 1000,
+       "$v: deviceCustomDate1 is notBefore in ms");
+    is($x->{dhost}, "$cert->{name}.test", "$v: dhost is the SNI");
+    is($x->{dst}, $addr, "$v: dst");
+    is($x->{dpt}, $port, "$v: dpt");
+}
+
+is(($records{block} =~ tr/|//), 7, 'a header has seven pipes');
+my $sev = sub { ($_[0] =~ /^(?:[^|]*\|){6}(\d+)\|/)[0] // -1 };
+ok($sev->($records{block}) > $sev->($records{tag})
+   && $sev->($records{tag}) > $sev->($records{allow}),
+   'severity: block > tag > allow');
+
+# hostile subjects: attacker-controlled text stays inside its value
+
+my %hostile = (
+    'pipes'        => 'evil|host|5| cs9=x',
+    'equals'       => 'a=b c=d cs1=forged act=allowed',
+    'backslashes'  => 'back\\slash\\ \\= \\| end\\',
+    'newline'      => "line1\nCEF:0|x|x|1|x|x|1| injected=1",
+    'carriage'     => "cr\rreturn\r\nlf",
+    'spaces keys'  => ' suser=root cs2Label=issuer ',
+    'unicode'      => "\x{0455}\x{0440}\x{043E}\x{043E}\x{0493} \x{202E}txt.exe",
+);
+my $n = 0;
+for my $h (sort keys %hostile) {
+    my $text = $hostile{$h};
+    my $bytes = $text;
+    utf8::encode($bytes);
+    my $cert = $pki->leaf('hostile' . $n++, subject => [[O => $bytes],
+                                                       [CN => $bytes]],
+                          san => 'DNS:hostile.test', not_before => -30 * $DAY,
+                          not_after => 60 * $DAY);
+    my ($cef, $j, $p) = record($cert, sni => 'hostile.test');
+    my $x = well_formed($cef, $p, "hostile subject: $h");
+    is($p->{cef}{DeviceVendor}, 'certguard', "header intact: $h");
+    like($x->{cs1} // '', qr/^CN=/, "cs1 still starts with the CN: $h");
+    is($x->{cs1}, $j->{subject}, "cs1 round-trips to the JSON subject: $h");
+    is($x->{cs3}, $cert->{sha256}, "fields after the subject intact: $h");
+    is($x->{cn1}, $j->{score}, "score after the subject intact: $h");
+}
+
+# hostile SNI (dhost) and a long subject: capped, still one record
+
+my ($cef, $j, $p) = record($good, sni => 'x|y=z\\w cs1=forged');
+my $x = well_formed($cef, $p, 'hostile SNI');
+is($x->{dhost}, 'x|y=z\\w cs1=forged', 'dhost round-trips');
+is($x->{cs1}, $j->{subject}, 'cs1 not replaced by an SNI');
+
+my $long = $pki->leaf('long', subject => [ map { [OU => ('x=|\\' x 300) . $_] }
+                                           1 .. 8 ],
+                      san => 'DNS:' . join(',DNS:', map { ('a' x 60) . ".$_.test" }
+                                                    1 .. 40),
+                      not_before => -30 * $DAY, not_after => 60 * $DAY);
+($cef, $j, $p) = record($long, sni => ('b' x 250) . '.test');
+$x = well_formed($cef, $p, 'long subject, long SNI');
+is($x->{cs3}, $long->{sha256}, 'long subject: later fields still present');
+
+# the same records through a real syslog receiver (rsyslog + mmnormalize)
+
+SKIP: {
+    skip 'no rsyslogd', 4 unless -x '/usr/sbin/rsyslogd';
+
+    my $s = Certguard::Syslog->start($dir);
+    $s->send($records{$_} =~ s/\n\z//r) for qw/allow tag block/;
+    my @got = $s->wait_records(3, 10);
+    $s->stop;
+
+    is(scalar @got, 3, 'rsyslog received three records');
+    is_deeply([ map { $_->{cef} ? $_->{cef}{SignatureID} : 'unparsed' } @got ],
+              [qw/cert-allow cert-tag cert-block/],
+              'rsyslog parsed each into its event class');
+    is_deeply([ map { $_->{cef} ? $_->{cef}{Extensions}{cs3} : '' } @got ],
+              [ map { $case{$_}[0]{sha256} } qw/allow tag block/ ],
+              'rsyslog parsed the sha256 column of each');
+    ok(!grep({ !$_->{cef} || grep { !$known{$_} } keys %{ $_->{cef}{Extensions} } }
+             @got), 'rsyslog: no unexpected keys');
+}
+
+done_testing();
+
+###############################################################################

@@ -1,0 +1,190 @@
+#!/usr/bin/perl
+
+# HTTP module: handshakes that carry no certificate.  A resumed TLS session
+# (TLS 1.2 session id / TLS 1.3 ticket) takes the verdict kept with the
+# session; a session without one (saved by a location without certguard, or
+# serialized into an upstream zone) is not resumed: the handshake is a full
+# one and is scored.  A keepalive upstream connection takes the verdict kept
+# with the connection.
+
+use warnings;
+use strict;
+
+use Test::More;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Certguard::Test qw(:all);
+use Certguard::Certs;
+use Certguard::Nginx;
+
+###############################################################################
+
+plan(skip_all => 'no ' . module_path()) unless -e module_path();
+
+my $DAY = 86400;
+
+my $dir = tempdir();
+my $pki = Certguard::Certs->new("$dir/pki");
+my $root = $pki->ca('root', subject => '/CN=certguard test root');
+my $other = $pki->ca('other', subject => '/CN=Example Corp Internal CA');
+
+# an internal CA's certificate tags (untrusted_chain), so a verdict that is
+# carried over is visible as "tag"
+my %cert = map {
+    $_ => $pki->leaf($_, issuer => $other, subject => "/CN=$_.test",
+                     san => "DNS:$_.test",
+                     ext => ['1.3.6.1.4.1.11129.2.4.2=DER:0400'],
+                     not_before => -10 * $DAY, not_after => 80 * $DAY)
+} qw/s12 s13 zone mixed ka/;
+
+my @names = sort keys %cert;
+my ($port, @up) = free_ports(1 + @names);
+my %up = map { $names[$_] => $up[$_] } 0 .. $#names;
+
+my $ng = Certguard::Nginx->new("$dir/nginx");
+
+my $servers = join '', map {
+    $ng->tls_server(name => $_, port => $up{$_}, cert => $cert{$_})
+} @names;
+
+$ng->start(<<"HTTP", ports => [$port, @up]);
+    upstream s12.test { server 127.0.0.1:$up{s12}; }
+    upstream s13.test { server 127.0.0.1:$up{s13}; }
+    upstream mixed.test { server 127.0.0.1:$up{mixed}; }
+
+    upstream zone.test {
+        zone zone_test 64k;
+        server 127.0.0.1:$up{zone};
+    }
+
+    upstream ka.test {
+        server 127.0.0.1:$up{ka};
+        keepalive 4;
+    }
+
+    server {
+        listen 127.0.0.1:$port;
+
+        certguard_policy @{[ policy_dir() ]}/default.policy;
+        certguard_trusted_certificate $root->{cert};
+
+        add_header X-Verdict \$certguard_verdict always;
+        add_header X-Signals \$certguard_signals always;
+        add_header X-Cache \$certguard_cache always;
+
+        location /v12/ {
+            certguard on;
+            proxy_ssl_protocols TLSv1.2;
+            proxy_pass https://\$host;
+        }
+
+        location /v13/ {
+            certguard on;
+            proxy_ssl_protocols TLSv1.3;
+            proxy_pass https://\$host;
+        }
+
+        location /off/ {
+            certguard off;
+            proxy_ssl_protocols TLSv1.2;
+            proxy_pass https://\$host;
+        }
+
+        location /ka/ {
+            certguard on;
+            proxy_ssl_protocols TLSv1.2 TLSv1.3;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass https://\$host;
+        }
+    }
+
+$servers
+HTTP
+
+sub fetch {
+    my ($name, $path) = @_;
+
+    return $ng->get($port, $path, Host => "$name.test");
+}
+
+# upstream access log fields: protocol, reused ("r" or "."), request line,
+# connection serial, requests on that connection
+sub up_log {
+    my ($name) = @_;
+
+    return [ map { [ /^(\S+) (\S+) (.*) (\d+) (\d+)$/ ] }
+             $ng->access_log($name) ];
+}
+
+# resumption, TLS 1.2 and TLS 1.3
+
+for my $v (['s12', '/v12/', 'TLSv1.2'], ['s13', '/v13/', 'TLSv1.3']) {
+    my ($name, $path, $proto) = @$v;
+
+    my $r1 = fetch($name, $path);
+    my $r2 = fetch($name, $path);
+    my $r3 = fetch($name, $path);
+    my $log = up_log($name);
+
+    is($r1->{status}, 200, "$proto: first request passes");
+    is($r1->{headers}{'x-verdict'}, 'tag', "$proto: first request tagged");
+    is($r1->{headers}{'x-cache'}, 'BYPASS', "$proto: first request scored");
+    is($log->[0][0], $proto, "$proto: upstream saw $proto");
+    is($log->[0][1], '.', "$proto: first handshake is a full one");
+
+    is($log->[1][1], 'r', "$proto: second handshake resumed the session");
+    is($r2->{headers}{'x-verdict'}, 'tag',
+       "$proto: resumed session keeps the verdict");
+    like($r2->{headers}{'x-signals'} // '', qr/untrusted_chain/,
+         "$proto: resumed session keeps the signals");
+    is($r2->{headers}{'x-cache'}, 'SESSION', "$proto: verdict from session");
+
+    is($log->[2][1], 'r', "$proto: third handshake resumed too");
+    is($r3->{headers}{'x-verdict'}, 'tag',
+       "$proto: session of a resumed session keeps the verdict");
+}
+
+# sessions serialized into an upstream zone lose the verdict: no resumption
+
+my @zr = map { fetch('zone', '/v12/') } 1 .. 2;
+my $zlog = up_log('zone');
+
+is($zlog->[1][1], '.', 'zone upstream: second handshake is a full one');
+is($zr[1]{headers}{'x-cache'}, 'BYPASS', 'zone upstream: scored again');
+is($zr[1]{headers}{'x-verdict'}, 'tag', 'zone upstream: verdict');
+
+# a session saved where certguard is off is not resumed where it is on;
+# the control shows that session reuse works there at all
+
+my $m1 = fetch('mixed', '/off/');
+my $m2 = fetch('mixed', '/off/');
+my $m3 = fetch('mixed', '/v12/');
+my $mlog = up_log('mixed');
+
+is($mlog->[1][1], 'r', 'certguard off: sessions are resumed as usual');
+is($m2->{headers}{'x-verdict'} // '', '', 'certguard off: no verdict');
+is($mlog->[2][1], '.', 'session without verdict: full handshake');
+is($m3->{headers}{'x-verdict'}, 'tag', 'session without verdict: scored');
+is($m3->{headers}{'x-cache'}, 'BYPASS', 'session without verdict: fresh');
+
+# keepalive: the second request rides the first one's connection
+
+my $k1 = fetch('ka', '/ka/');
+my $k2 = fetch('ka', '/ka/');
+my $klog = up_log('ka');
+
+is(scalar @$klog, 2, 'keepalive: two requests');
+is($klog->[1][3], $klog->[0][3], 'keepalive: same upstream connection');
+is($klog->[1][4], 2, 'keepalive: second request on it');
+is($k1->{headers}{'x-cache'}, 'BYPASS', 'keepalive: first scored');
+is($k2->{headers}{'x-verdict'}, 'tag', 'keepalive: verdict kept');
+like($k2->{headers}{'x-signals'} // '', qr/untrusted_chain/,
+     'keepalive: signals kept');
+is($k2->{headers}{'x-cache'}, 'KEEPALIVE', 'keepalive: from the connection');
+
+$ng->stop;
+
+done_testing();
