@@ -166,6 +166,8 @@ static ngx_int_t ngx_http_certguard_format_cef(ngx_http_request_t *r,
 static const char *ngx_http_certguard_action(ngx_http_certguard_ctx_t *ctx);
 static ngx_http_certguard_ctx_t *ngx_http_certguard_get_ctx(
     ngx_http_request_t *r);
+static ngx_http_certguard_ctx_t *ngx_http_certguard_restore(
+    ngx_http_request_t *r);
 
 static ngx_int_t ngx_http_certguard_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certguard_body_filter(ngx_http_request_t *r,
@@ -454,6 +456,7 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
     SSL_SESSION                    *sess;
     ngx_connection_t               *c;
     ngx_http_request_t             *r;
+    ngx_http_certguard_ctx_t       *ctx;
     ngx_http_certguard_ssl_t       *cgs;
     ngx_http_certguard_record_t    *rec;
     ngx_http_certguard_loc_conf_t  *cglcf;
@@ -465,12 +468,9 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
         cgs->info_callback(ssl, where, ret);
     }
 
-    if (!(where & SSL_CB_HANDSHAKE_START) || SSL_is_server(ssl)) {
-        return;
-    }
-
-    sess = SSL_get_session(ssl);
-    if (sess == NULL) {
+    if (!(where & (SSL_CB_HANDSHAKE_START|SSL_CB_HANDSHAKE_DONE))
+        || SSL_is_server(ssl))
+    {
         return;
     }
 
@@ -488,6 +488,45 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
     cglcf = ngx_http_get_module_loc_conf(r, ngx_http_certguard_module);
 
     if (!cglcf->enable || cglcf->policy == NULL) {
+        return;
+    }
+
+    if (where & SSL_CB_HANDSHAKE_DONE) {
+
+        /* an abbreviated handshake is logged with the session's verdict */
+
+        if (!SSL_session_reused((SSL *) ssl)) {
+            return;
+        }
+
+        ctx = ngx_http_certguard_restore(r);
+
+        if (ctx != NULL && ctx->scored
+            && ctx->source == NGX_HTTP_CERTGUARD_SESSION)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "certguard: %s certificate of \"%s\", score %d, "
+                          "resumed session",
+                          ngx_http_certguard_action(ctx), ctx->result.name,
+                          ctx->result.score);
+
+            ngx_http_certguard_log_result(r, ctx, cglcf);
+        }
+
+        return;
+    }
+
+    /* SSL_CB_HANDSHAKE_START: a new handshake, a new verdict */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_certguard_module);
+
+    if (ctx != NULL) {
+        ctx->scored = 0;
+        ctx->blocked = 0;
+    }
+
+    sess = SSL_get_session(ssl);
+    if (sess == NULL) {
         return;
     }
 

@@ -6,7 +6,7 @@ set -eu
 pkgs="nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev
       libmaxminddb-dev zlib1g-dev make gcc clang openssl curl perl
       liblognorm-utils rsyslog libmaxmind-db-writer-perl libnet-ssleay-perl
-      libio-socket-ssl-perl mmdb-bin"
+      libio-socket-ssl-perl mmdb-bin ca-certificates libclang-rt-14-dev"
 
 if [ "${1:-}" = "--bench" ]; then
     pkgs="$pkgs wrk hyperfine"

@@ -26,6 +26,8 @@
 static int cg_substr_match(const char *needle, size_t nlen, const char *s,
     size_t len);
 static int cg_host_match(const cg_pattern_t *p, const char *s, size_t len);
+static int cg_pattern_match_md(const cg_pattern_t *p, const char *s,
+    size_t len, pcre2_match_data **md);
 static int cg_hex_value(int c);
 static int cg_digest_cmp(const void *a, const void *b);
 static int cg_line_next(const char **pos, const char *end, const char **line,
@@ -204,9 +206,30 @@ cg_pattern_free(cg_pattern_t *p)
 int
 cg_pattern_match(const cg_pattern_t *p, const char *s, size_t len)
 {
-    int                rc;
+    int                m;
     pcre2_match_data  *md;
 
+    md = NULL;
+    m = cg_pattern_match_md(p, s, len, &md);
+
+    if (md) {
+        pcre2_match_data_free(md);
+    }
+
+    return m;
+}
+
+
+/*
+ * *md is created on the first regex and reused by the caller for the next
+ * ones: a list of patterns allocates once per match, not once per regex,
+ * and nothing is shared between threads.
+ */
+
+static int
+cg_pattern_match_md(const cg_pattern_t *p, const char *s, size_t len,
+    pcre2_match_data **md)
+{
     switch (p->kind) {
 
     case CG_PAT_SUBSTR:
@@ -214,15 +237,14 @@ cg_pattern_match(const cg_pattern_t *p, const char *s, size_t len)
 
     case CG_PAT_REGEX:
         /* One pair of offsets is all a yes/no match needs. */
-        md = pcre2_match_data_create(1, NULL);
-        if (md == NULL) {
-            return 0;
+        if (*md == NULL) {
+            *md = pcre2_match_data_create(1, NULL);
+            if (*md == NULL) {
+                return 0;
+            }
         }
 
-        rc = pcre2_match(p->re, (PCRE2_SPTR) s, len, 0, 0, md, NULL);
-        pcre2_match_data_free(md);
-
-        return rc >= 0;
+        return pcre2_match(p->re, (PCRE2_SPTR) s, len, 0, 0, *md, NULL) >= 0;
 
     case CG_PAT_HOST_SUFFIX:
     case CG_PAT_HOST_EXACT:
@@ -295,15 +317,25 @@ cg_host_match(const cg_pattern_t *p, const char *s, size_t len)
 const cg_pattern_t *
 cg_patlist_match(const cg_patlist_t *l, const char *s, size_t len)
 {
-    size_t  i;
+    size_t               i;
+    pcre2_match_data    *md;
+    const cg_pattern_t  *found;
+
+    md = NULL;
+    found = NULL;
 
     for (i = 0; i < l->n; i++) {
-        if (cg_pattern_match(&l->items[i], s, len)) {
-            return &l->items[i];
+        if (cg_pattern_match_md(&l->items[i], s, len, &md)) {
+            found = &l->items[i];
+            break;
         }
     }
 
-    return NULL;
+    if (md) {
+        pcre2_match_data_free(md);
+    }
+
+    return found;
 }
 
 

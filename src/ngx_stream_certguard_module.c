@@ -419,7 +419,7 @@ static ngx_stream_variable_t  ngx_stream_certguard_vars[] = {
  * unless certguard_connect_allow names them. */
 static char  *ngx_stream_certguard_special[] = {
     "127.0.0.0/8", "0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4",
-    "255.255.255.255/32",
+    "240.0.0.0/4",
 #if (NGX_HAVE_INET6)
     "::1/128", "::/128", "fe80::/10", "ff00::/8",
     "::ffff:127.0.0.0/104", "::ffff:169.254.0.0/112", "::ffff:0.0.0.0/104",
@@ -2230,7 +2230,10 @@ ngx_stream_certguard_init_addresses(ngx_conf_t *cf,
         s.data = (u_char *) *text;
         s.len = ngx_strlen(*text);
 
-        if (ngx_ptocidr(&s, cidr) != NGX_OK) {
+        if (ngx_ptocidr(&s, cidr) == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "certguard: invalid built-in network \"%V\"",
+                               &s);
             return NGX_ERROR;
         }
     }

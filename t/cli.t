@@ -181,6 +181,15 @@ is($r->{exit}, 0, 'a DER leaf is read');
 $j = eval { decode_json($r->{out}) };
 is($j && $j->{sha256}, $leaf{one}{sha256}, 'DER leaf has the same sha256');
 
+# "-" reads the chain from stdin
+
+$r = cli({ stdin => read_file($leaf{two}{chain}) }, @base, '-');
+is($r->{exit}, 0, 'a chain on stdin: exit 0');
+$j = eval { decode_json($r->{out}) };
+is($j && $j->{sha256}, $leaf{two}{sha256}, 'a chain on stdin is scored');
+$r = cli({ stdin => "garbage\n" }, @base, '-');
+usage_error($r, 'garbage on stdin', undef);
+
 # many chains: one result per line, in order
 
 $r = cli(@base, map { $leaf{$_}{chain} } qw/one two three/);
@@ -191,6 +200,11 @@ is_deeply([ map { my $x = eval { decode_json($_) }; $x ? $x->{sha256} : '' }
             @lines ],
           [ map { $leaf{$_}{sha256} } qw/one two three/ ],
           'many chains: each line is its chain, in order');
+
+is_deeply([ map { my $x = eval { decode_json($_) }; $x ? $x->{file} : '' }
+            @lines ],
+          [ map { $leaf{$_}{chain} } qw/one two three/ ],
+          'many chains: each JSON line names its file');
 
 $r = cli(@base, '--format', 'cef', map { $leaf{$_}{chain} } qw/one two three/);
 @lines = split /\n/, $r->{out};
@@ -259,10 +273,38 @@ for my $d ('not-an-ip', '192.0.2.1:99999', '300.1.1.1', '[2001:db8::1') {
     usage_error($r, "--dst $d", undef);
 }
 
+# mutated certificates: never a crash, and every file gets exactly one line,
+# a result on stdout or a complaint naming it on stderr
+
+srand(20261125);
+my $der = read_file($leaf{one}{der});
+my $pem = read_file($leaf{one}{chain});
+my @mut;
+for my $k (1 .. 200) {
+    my $m = $k % 2 ? $der : $pem;
+    for (1 .. 1 + int(rand(4))) {
+        my $at = int(rand(length $m));
+        substr($m, $at, 1) = chr(int(rand(256)));
+    }
+    $m = substr($m, 0, int(rand(length $m))) if $k % 7 == 0;
+    push @mut, write_file("$dir/mut$k." . ($k % 2 ? 'der' : 'pem'), $m);
+}
+$r = cli(@base, @mut);
+is($r->{signal}, 0, 'mutated certificates: no crash');
+ok($r->{exit} == 0 || $r->{exit} == 2, 'mutated certificates: exit 0 or 2');
+my @out = split /\n/, $r->{out};
+my @err = split /\n/, $r->{err};
+is(@out + @err, scalar @mut, 'mutated certificates: one line per file');
+is(scalar(grep { my $f = $_; grep { index($_, $f) >= 0 } @err } @mut),
+   scalar @err, 'mutated certificates: each stderr line names its file');
+is(scalar(grep { !eval { decode_json($_) } } @out), 0,
+   'mutated certificates: every stdout line is JSON');
+
 # lint
 
 $r = cli('lint', $policy);
 is($r->{exit}, 0, 'lint the default policy: exit 0');
+is($r->{out}, "$policy: ok\n", 'lint says FILE: ok');
 $r = cli('lint', "$dir/bad.policy");
 usage_error($r, 'lint a bad policy', "$dir/bad.policy:1");
 $r = cli('lint', "$dir/missing.policy");

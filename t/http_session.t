@@ -69,6 +69,7 @@ $ng->start(<<"HTTP", ports => [$port, @up]);
 
         certguard_policy @{[ policy_dir() ]}/default.policy;
         certguard_trusted_certificate $root->{cert};
+        certguard_log $dir/nginx/logs/cef.log;
 
         add_header X-Verdict \$certguard_verdict always;
         add_header X-Signals \$certguard_signals always;
@@ -184,6 +185,17 @@ is($k2->{headers}{'x-verdict'}, 'tag', 'keepalive: verdict kept');
 like($k2->{headers}{'x-signals'} // '', qr/untrusted_chain/,
      'keepalive: signals kept');
 is($k2->{headers}{'x-cache'}, 'KEEPALIVE', 'keepalive: from the connection');
+
+# one CEF record per handshake, abbreviated ones too; none for a request
+# on a kept-alive connection
+
+my %cef;
+$cef{$_}++ for map { /dhost=(\S+)/ } $ng->log_lines('cef');
+is($cef{'s12.test'}, 3, 'CEF: three TLS 1.2 handshakes, three records');
+is($cef{'s13.test'}, 3, 'CEF: three TLS 1.3 handshakes, three records');
+is($cef{'ka.test'}, 1, 'CEF: one handshake for two keepalive requests');
+like($ng->error_log, qr/certguard: tagged certificate of "s12\.test", score \d+, resumed session/,
+     'error log: resumed session named');
 
 $ng->stop;
 

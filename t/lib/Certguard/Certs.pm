@@ -29,10 +29,20 @@ package Certguard::Certs;
 #               to ec:prime256v1
 #   fresh_key   1: a key of its own instead of the one leaves share
 #   md          signature digest of the issuer: sha256 (default), sha1, ...
-#   not_before, not_after   seconds relative to the $pki's time
+#   not_before, not_after   seconds relative to the $pki's time (new($dir,
+#               now => EPOCH) sets it); defaults: leaves -60d/+120d,
+#               CAs -5y/+10y
 #   serial      upper-case hex, default random
 #   ext         extra extension lines for the openssl config
-#   ca => 1 on leaf() is not needed: use ca(); pathlen on ca()
+#               ("1.3.6.1.4.1.11129.2.4.2=DER:0400": an empty SCT list)
+#   pathlen     ca() only: basicConstraints pathlen
+#
+# Also in the hashref: der (a DER copy of the certificate), intermediates
+# (paths, in the order sent), self_signed, is_ca, key_type.  Names are file
+# names and unique within a $pki; one $pki per directory (new() starts a
+# fresh CA database there).  $pki->bundle($name, @certs) writes a PEM file
+# of several certificates (e.g. a CA file with two anchors), and
+# Certguard::Certs::subj(CN => 'a/b', O => 'x') escapes values for -subj.
 #
 # Keys are the slow part: leaves of one $pki share one key per type (they
 # never sign anything), and CA keys default to EC, which is fast.
@@ -156,7 +166,9 @@ sub _issue {
     $keytype = $o{key} // ($is_ca ? 'ec:prime256v1' : 'rsa:2048');
     $key = $self->_key($keytype, $is_ca || $o{fresh_key} ? $name : undef);
     $subject = $o{subject} // "/CN=$name" . ($is_ca ? '' : '.test');
-    $md = $o{md} // 'sha256';
+    # Ed25519/Ed448 signers take no digest
+    $md = $o{md} // (($o{issuer} ? $o{issuer}{key_type} : $keytype)
+                     =~ /^ed/i ? 'default' : 'sha256');
 
     $nb = $self->{now} + ($o{not_before} // ($is_ca ? -5 * 365 * 86400
                                                      : -60 * 86400));

@@ -232,7 +232,7 @@ sub worker_pids {
         push @pids, $pid if $ppid == $self->{pid};
     }
 
-    return sort { $a <=> $b } @pids;
+    return wantarray ? sort { $a <=> $b } @pids : scalar @pids;
 }
 
 

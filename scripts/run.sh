@@ -1,0 +1,278 @@
+#!/bin/sh
+# The README's main job: a running certguard egress proxy on 127.0.0.1.
+#
+#   scripts/run.sh          start (or reconfigure) the demo, show both outcomes
+#   scripts/run.sh stop     stop it
+#   scripts/run.sh status   is it running
+#
+# Builds nothing: it needs build/ngx_http_certguard_module.so (make).  It
+# writes everything under $CERTGUARD_RUN_DIR (default /tmp/certguard-demo):
+# demo certificates, nginx.conf, logs.  nginx (Debian's, with load_module)
+# listens on 127.0.0.1:$CERTGUARD_PORT (default 8080) as an HTTP proxy that
+# originates TLS to the destination and scores its certificate with
+# policies/default.policy.  Two demo TLS upstreams on loopback are reachable
+# through it by name:
+#   good.certguard.test  a certificate from a demo CA the proxy trusts
+#   c2.certguard.test    self-signed, Cobalt Strike's default subject
+# Other names are resolved with the first nameserver of /etc/resolv.conf.
+#
+# Environment: CERTGUARD_RUN_DIR, CERTGUARD_PORT, CERTGUARD_MODULE,
+# CERTGUARD_POLICY, CERTGUARD_SYSLOG (host:port: CEF to syslog instead of
+# a file), NGINX (default /usr/sbin/nginx).
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+run=${CERTGUARD_RUN_DIR:-/tmp/certguard-demo}
+port=${CERTGUARD_PORT:-8080}
+good_port=$((port + 363))       # 8443 with the default port
+c2_port=$((port + 364))         # 8444
+module=${CERTGUARD_MODULE:-$root/build/ngx_http_certguard_module.so}
+policy=${CERTGUARD_POLICY:-$root/policies/default.policy}
+nginx=${NGINX:-/usr/sbin/nginx}
+pidfile=$run/nginx.pid
+
+die() {
+    echo "run.sh: $*" >&2
+    exit 1
+}
+
+running() {
+    [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+stop() {
+    if ! running; then
+        echo "certguard demo: not running"
+        return 0
+    fi
+
+    pid=$(cat "$pidfile")
+    kill -QUIT "$pid"
+
+    i=0
+    while kill -0 "$pid" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -gt 100 ] && { kill -KILL "$pid" 2>/dev/null || true; break; }
+        sleep 0.1
+    done
+
+    rm -f "$pidfile"
+    echo "certguard demo: stopped (nginx $pid)"
+}
+
+certs() {
+    d=$run/pki
+    mkdir -p "$d"
+    [ -s "$d/c2.crt" ] && [ -s "$d/good.chain.pem" ] && return 0
+
+    # a demo CA and a leaf for good.certguard.test (90 days)
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -nodes -keyout "$d/ca.key" -out "$d/ca.crt" -days 3650 \
+        -subj "/O=certguard demo/CN=certguard demo CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -new -newkey rsa:2048 -nodes -keyout "$d/good.key" \
+        -out "$d/good.csr" -subj "/CN=good.certguard.test" 2>/dev/null
+    printf '%s\n' "basicConstraints=CA:FALSE" \
+        "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth" \
+        "subjectAltName=DNS:good.certguard.test" > "$d/good.ext"
+    # issued ten days ago (openssl ca can backdate, openssl x509 cannot),
+    # so the demo's good certificate is not "issued_recently"
+    printf '%s\n' "[ca]" "default_ca = demo" "[demo]" "dir = $d" \
+        "database = $d/index.txt" "new_certs_dir = $d" "serial = $d/serial" \
+        "default_md = sha256" "policy = demo_policy" "[demo_policy]" \
+        "commonName = supplied" > "$d/ca.cnf"
+    : > "$d/index.txt"
+    openssl rand -hex 16 > "$d/serial"
+    openssl ca -batch -notext -config "$d/ca.cnf" -in "$d/good.csr" \
+        -cert "$d/ca.crt" -keyfile "$d/ca.key" -extfile "$d/good.ext" \
+        -startdate "$(date -u -d '-10 days' +%Y%m%d%H%M%SZ)" \
+        -enddate "$(date -u -d '+80 days' +%Y%m%d%H%M%SZ)" \
+        -out "$d/good.crt" 2>/dev/null
+    cat "$d/good.crt" > "$d/good.chain.pem"
+
+    # what a Cobalt Strike team server presents out of the box: self-signed,
+    # ten years, the default keystore's subject
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/c2.key" \
+        -out "$d/c2.crt" -days 3650 \
+        -subj "/ST=Cyberspace/L=Somewhere/O=cobaltstrike/OU=AdvancedPenTesting/CN=Major Cobalt Strike" \
+        -addext "subjectAltName=DNS:c2.certguard.test" 2>/dev/null
+}
+
+config() {
+    ns=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf \
+         2>/dev/null || true)
+    case "$ns" in
+        *:*) ns="[$ns]" ;;
+    esac
+
+    bundle=/etc/ssl/certs/ca-certificates.crt
+    : > "$run/trust.pem"
+    [ -r "$bundle" ] && cat "$bundle" >> "$run/trust.pem"
+    cat "$run/pki/ca.crt" >> "$run/trust.pem"
+
+    if [ -n "${CERTGUARD_SYSLOG:-}" ]; then
+        cef_log="syslog:server=$CERTGUARD_SYSLOG,tag=certguard"
+    else
+        cef_log="$run/logs/cef.log"
+    fi
+
+    user=""
+    [ "$(id -u)" = 0 ] && user="user root;"
+
+    cat > "$run/nginx.conf" <<EOF
+# written by scripts/run.sh: the certguard demo egress proxy
+load_module $module;
+$user
+worker_processes 2;
+pid $pidfile;
+error_log $run/logs/error.log notice;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    log_format certguard '\$remote_addr [\$time_local] "\$request" \$status '
+                         'certguard=\$certguard_verdict '
+                         'score=\$certguard_score '
+                         'signals=\$certguard_signals '
+                         'cache=\$certguard_cache';
+    access_log $run/logs/access.log certguard;
+
+    client_body_temp_path $run/tmp/body;
+    proxy_temp_path $run/tmp/proxy;
+    fastcgi_temp_path $run/tmp/fastcgi;
+    uwsgi_temp_path $run/tmp/uwsgi;
+    scgi_temp_path $run/tmp/scgi;
+
+    $( [ -n "$ns" ] && echo "resolver $ns valid=60s;" )
+    resolver_timeout 5s;
+
+    # the demo destinations, by name
+    upstream good.certguard.test { server 127.0.0.1:$good_port; }
+    upstream c2.certguard.test { server 127.0.0.1:$c2_port; }
+
+    # the egress proxy: clients send absolute http:// URLs, nginx fetches
+    # them over TLS and certguard scores each upstream certificate
+    server {
+        listen 127.0.0.1:$port;
+
+        certguard on;
+        certguard_policy $policy;
+        certguard_trusted_certificate $run/trust.pem;
+        certguard_cache zone=certguard:10m valid=10m;
+        certguard_log $cef_log;
+
+        add_header X-Certguard-Verdict \$certguard_verdict always;
+        add_header X-Certguard-Score \$certguard_score always;
+        add_header X-Certguard-Signals \$certguard_signals always;
+
+        location / {
+            proxy_ssl_server_name on;
+            proxy_ssl_protocols TLSv1.2 TLSv1.3;
+            proxy_set_header Host \$host;
+            proxy_pass https://\$host\$request_uri;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$good_port ssl;
+        ssl_certificate $run/pki/good.chain.pem;
+        ssl_certificate_key $run/pki/good.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        access_log $run/logs/good-upstream.log;
+        location / {
+            return 200 "hello from good.certguard.test\n";
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$c2_port ssl;
+        ssl_certificate $run/pki/c2.crt;
+        ssl_certificate_key $run/pki/c2.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        access_log $run/logs/c2-upstream.log;
+        location / {
+            return 200 "beacon tasking from c2.certguard.test\n";
+        }
+    }
+}
+EOF
+}
+
+tour() {
+    command -v curl >/dev/null || return 0
+
+    for name in good.certguard.test c2.certguard.test; do
+        printf '\n$ curl -si -x http://127.0.0.1:%s http://%s/\n' "$port" "$name"
+        curl -si --max-time 10 -x "http://127.0.0.1:$port" "http://$name/" \
+            | grep -Ei '^(HTTP/|X-Certguard|hello|beacon|certguard)' \
+            | sed 's/\r$//' || true
+    done
+}
+
+start() {
+    [ -x "$nginx" ] || die "no $nginx (run scripts/deps.sh)"
+    [ -r "$module" ] || die "no $module: run 'make' first"
+    [ -r "$policy" ] || die "no policy $policy"
+
+    mkdir -p "$run/logs" "$run/tmp"
+    certs
+    config
+
+    if ! out=$("$nginx" -t -q -p "$run/" -c "$run/nginx.conf" \
+               -e "$run/logs/error.log" 2>&1); then
+        echo "$out" >&2
+        die "the generated configuration does not load"
+    fi
+
+    if running; then
+        kill -HUP "$(cat "$pidfile")"
+        echo "certguard demo: reloaded (nginx $(cat "$pidfile"))"
+        sleep 0.5
+    else
+        "$nginx" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log" \
+            || die "nginx did not start: see $run/logs/error.log"
+
+        i=0
+        until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" \
+              2>/dev/null; do
+            i=$((i + 1))
+            [ $i -gt 50 ] && die "nothing listens on 127.0.0.1:$port"
+            sleep 0.1
+        done
+        echo "certguard demo: running (nginx $(cat "$pidfile"))"
+    fi
+
+    cat <<EOF
+
+egress proxy   http://127.0.0.1:$port  (policy $policy)
+try            curl -x http://127.0.0.1:$port http://good.certguard.test/   allowed
+               curl -x http://127.0.0.1:$port http://c2.certguard.test/     blocked (403)
+EOF
+    [ -n "${ns:-}" ] && echo "               curl -x http://127.0.0.1:$port http://example.com/          real destinations via resolver $ns"
+    cat <<EOF
+CEF records    ${CERTGUARD_SYSLOG:+syslog }${CERTGUARD_SYSLOG:-$run/logs/cef.log}
+access log     $run/logs/access.log   (verdict, score, signals per request)
+error log      $run/logs/error.log
+stop           scripts/run.sh stop
+EOF
+
+    tour
+}
+
+case "${1:-start}" in
+    start) start ;;
+    stop) stop ;;
+    status)
+        if running; then
+            echo "certguard demo: running (nginx $(cat "$pidfile"))"
+        else
+            echo "certguard demo: not running"
+            exit 1
+        fi
+        ;;
+    *) echo "usage: $0 [start|stop|status]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,529 @@
+#!/usr/bin/perl
+
+# Stream module, the probe: timeouts against a destination that accepts
+# and never answers, refused connections, certguard_probe_failure, servers
+# that require a client certificate (TLS 1.2 and 1.3), slowloris-style
+# partial CONNECT requests, a CONNECT flood to a cold destination (one
+# probe for all), reload (a new policy is not served old verdicts), a bad
+# policy failing nginx -t, and SNI passthrough (certguard_probe on).
+
+use warnings;
+use strict;
+
+use Test::More;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Certguard::Test qw(:all);
+use Certguard::Certs;
+use Certguard::Nginx;
+
+use IO::Select;
+use IO::Socket::INET;
+use IO::Socket::SSL;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+
+###############################################################################
+
+my $MODULE = module_path('ngx_stream_certguard_module');
+my $STREAM = '/usr/lib/nginx/modules/ngx_stream_module.so';
+
+plan(skip_all => "no $MODULE") unless -e $MODULE;
+plan(skip_all => "no $STREAM") unless -e $STREAM;
+plan(skip_all => 'no curl') unless -x '/usr/bin/curl';
+
+my $DAY = 86400;
+my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';
+
+my $dir = tempdir();
+my $pki = Certguard::Certs->new("$dir/pki");
+my $root = $pki->ca('root', subject => '/CN=certguard stream test root');
+
+sub trusted {
+    my ($name) = @_;
+
+    return $pki->leaf($name, issuer => $root, subject => "/CN=$name.test",
+                      san => "DNS:$name.test", ext => [$SCT],
+                      not_before => -10 * $DAY, not_after => 80 * $DAY);
+}
+
+my %cert = (
+    good   => trusted('good'),
+    mtls12 => trusted('mtls12'),
+    mtls13 => trusted('mtls13'),
+    flood  => trusted('flood'),
+    client => trusted('client'),
+    self   => $pki->leaf('self', subject => '/CN=self.test',
+                         san => 'DNS:self.test'),
+);
+
+write_file("$dir/test.policy",
+           'include ' . policy_dir() . "/default.policy;\n");
+write_file("$dir/bad.policy", "threshold block 70;\nweight no_such_signal 5;\n");
+
+my $dns = start_dns();
+my ($proxy, $open, $backend, $good, $self, $mtls12, $mtls13, $flood,
+    $pt_good, $pt_self, $closed) = free_ports(11);
+
+# a destination that accepts (the kernel's backlog) and never answers
+my $silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                   Listen => 64) or die "listen: $!";
+my $silent_port = $silent->sockport;
+
+# a slow path to the flood destination: each connection waits 0.5 s first,
+# so that every CONNECT of the flood arrives while the one probe runs
+my $relay = start_relay($flood, 0.5);
+
+my $ng = Certguard::Nginx->new("$dir/nginx");
+my $d = $ng->dir;
+
+my $stream = sub {
+    my ($policy) = @_;
+
+    return <<"MAIN";
+load_module $STREAM;
+load_module $MODULE;
+
+stream {
+    resolver 127.0.0.1:$dns->{port} ipv6=off valid=1s;
+    resolver_timeout 3s;
+
+    log_format cg '\$status v=\$certguard_verdict sig="\$certguard_signals" '
+                  'up=\$certguard_upstream pre=\$ssl_preread_server_name';
+    log_format dst '\$ssl_protocol rx=\$bytes_received';
+
+    certguard_policy $policy;
+    certguard_trusted_certificate $root->{cert};
+    certguard_connect_ports 1024-65535;
+    certguard_connect_allow 127.0.0.0/8;
+    certguard_probe_timeout 1s;
+    certguard_cache zone=probe_cg:1m valid=5m;
+    preread_timeout 1s;
+    proxy_connect_timeout 3s;
+
+    server {
+        listen 127.0.0.1:$proxy;
+        certguard_connect on;
+        certguard_log $d/logs/cef.log;
+        access_log $d/logs/proxy.log cg;
+        proxy_pass \$certguard_upstream;
+    }
+
+    # probe failures let through; no cache, so every probe is counted
+    server {
+        listen 127.0.0.1:$open;
+        certguard_connect on;
+        certguard_probe_failure allow;
+        certguard_cache off;
+        certguard_log $d/logs/cef-open.log;
+        access_log $d/logs/open.log cg;
+        proxy_pass \$certguard_upstream;
+    }
+
+    # SNI passthrough
+    server {
+        listen 127.0.0.1:$pt_good;
+        certguard_probe on;
+        certguard_probe_port $good;
+        ssl_preread on;
+        access_log $d/logs/pt.log cg;
+        proxy_pass \$certguard_upstream;
+    }
+
+    server {
+        listen 127.0.0.1:$pt_self;
+        certguard_probe on;
+        certguard_probe_port $self;
+        access_log $d/logs/pt.log cg;
+        proxy_pass \$certguard_upstream;
+    }
+
+@{[ dst_server('good', $good, $cert{good}, 'TLSv1.2 TLSv1.3') ]}
+@{[ dst_server('self', $self, $cert{self}, 'TLSv1.2 TLSv1.3') ]}
+@{[ dst_server('mtls12', $mtls12, $cert{mtls12}, 'TLSv1.2',
+               "ssl_verify_client on;\n"
+               . "        ssl_client_certificate $root->{cert};") ]}
+@{[ dst_server('mtls13', $mtls13, $cert{mtls13}, 'TLSv1.3',
+               "ssl_verify_client on;\n"
+               . "        ssl_client_certificate $root->{cert};") ]}
+@{[ dst_server('flood', $flood, $cert{flood}, 'TLSv1.2 TLSv1.3') ]}
+}
+MAIN
+};
+
+my $http = <<"HTTP";
+    server {
+        listen 127.0.0.1:$backend;
+        location / { return 200 "backend ok\\n"; }
+    }
+HTTP
+
+$ng->start($http, module => 0, ports => [$backend],
+           main => $stream->("$dir/test.policy"));
+
+sub dst_server {
+    my ($name, $port, $c, $protocols, $extra) = @_;
+
+    return <<"SERVER";
+    server {
+        listen 127.0.0.1:$port ssl;
+        ssl_certificate $c->{chain};
+        ssl_certificate_key $c->{key};
+        ssl_protocols $protocols;
+        @{[ $extra // '' ]}
+        access_log $d/logs/dst-$name.log dst;
+        proxy_pass 127.0.0.1:$backend;
+    }
+SERVER
+}
+
+###############################################################################
+
+# a destination that never answers: the probe times out
+
+my $t0 = time();
+my $r = raw($proxy, "CONNECT 127.0.0.1:$silent_port HTTP/1.1\r\n\r\n");
+my $took = time() - $t0;
+like($r, qr{^HTTP/1\.1 403 .*probe failed: timed out}s,
+     'silent destination: 403, probe timed out');
+ok($took > 0.8 && $took < 4, sprintf('probe timeout took %.1f s', $took));
+
+$r = raw($open, "CONNECT 127.0.0.1:$silent_port HTTP/1.1\r\n\r\n");
+like($r, qr{^HTTP/1\.1 200 }, 'probe_failure allow: the tunnel opens');
+
+my @cef = wait_lines('cef', 1);
+like($cef[0] // '', qr/probe_failed/, 'CEF names the probe failure');
+like($cef[0] // '', qr/act=blocked/, 'CEF: the failed probe was blocked');
+
+# a closed port: refused
+
+$r = raw($proxy, "CONNECT 127.0.0.1:$closed HTTP/1.1\r\n\r\n");
+like($r, qr{^HTTP/1\.1 403 .*probe failed: connection refused}s,
+     'closed port: 403, connection refused');
+
+# destinations that require a client certificate: the probe still sees
+# the server's certificate and scores it
+
+for my $v (['mtls12', $mtls12, '1.2'], ['mtls13', $mtls13, '1.3']) {
+    my ($name, $port, $tls) = @$v;
+
+    $r = curl($proxy, "https://$name.test:$port/", '--cert',
+              $cert{client}{cert}, '--key', $cert{client}{key});
+    is($r->{connect}, 200, "client certificate required, TLS $tls: "
+       . 'CONNECT allowed');
+    like($r->{body}, qr/backend ok/,
+         "client certificate required, TLS $tls: the client's own "
+         . 'certificate gets through the tunnel');
+
+    my ($rec) = grep { /dhost=$name\.test/ } wait_lines('cef', 1);
+    like($rec // '', qr/act=allowed/,
+         "client certificate required, TLS $tls: scored and allowed");
+    like($rec // '', qr/CN=$name\.test/,
+         "client certificate required, TLS $tls: the server's subject");
+}
+
+# slowloris: a CONNECT request that never ends is cut at preread_timeout
+
+{
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$proxy",
+                                  Timeout => 5);
+    my ($got, $closed_at) = ('', 0);
+    my $start = time();
+    my $req = "CONNECT good.test:$good HTTP/1.1\r\nHost: good.test\r\nX-Slow: ";
+
+    local $SIG{PIPE} = 'IGNORE';
+    $s->blocking(0);
+
+    for my $i (0 .. 40) {
+        syswrite($s, substr($req . ('z' x 100), $i, 1));
+        sleep 0.1;
+        my $n = sysread($s, my $buf, 4096);
+        if (defined $n && $n == 0) {
+            $closed_at = time() - $start;
+            last;
+        }
+        $got .= $buf if $n;
+    }
+
+    ok($closed_at > 0.8 && $closed_at < 2.5,
+       sprintf('slowloris: closed after %.1f s', $closed_at));
+    unlike($got, qr/200/, 'slowloris: no tunnel');
+}
+
+# a CONNECT flood to a cold destination: one probe for all
+
+{
+    my @s;
+
+    for (1 .. 20) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$open",
+                                      Timeout => 5) or last;
+        print $s "CONNECT 127.0.0.1:$relay->{port} HTTP/1.1\r\n\r\n";
+        push @s, $s;
+    }
+
+    is(scalar @s, 20, 'flood: 20 CONNECT requests sent');
+
+    my $ok = 0;
+    for my $s (@s) {
+        my $resp = '';
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 10;
+        eval {
+            while ($resp !~ /\r\n\r\n/) {
+                sysread($s, my $buf, 1) or last;
+                $resp .= $buf;
+            }
+        };
+        alarm 0;
+        $ok++ if $resp =~ /^HTTP\/1\.1 200 /;
+        close $s;
+    }
+
+    is($ok, 20, 'flood: every CONNECT answered 200');
+
+    my @lines = wait_lines('dst-flood', 1);
+    sleep 0.5;
+    @lines = $ng->log_lines('dst-flood');
+    is(scalar @lines, 1, 'flood: the destination saw exactly one probe');
+    my @rec = grep { /dhost=127\.0\.0\.1/ && /dpt=$relay->{port}/ }
+              wait_lines('cef-open', 21);
+    is(scalar @rec, 20, 'flood: 20 CEF records, one per tunnel');
+}
+
+# SNI passthrough: the destination is the ClientHello's server name
+
+$r = run({ timeout => 20 }, '/usr/bin/curl', '-sS', '--max-time', '10',
+         '--resolve', "good.test:$pt_good:127.0.0.1", '--cacert',
+         $root->{cert}, "https://good.test:$pt_good/");
+like($r->{out}, qr/backend ok/, 'passthrough: good.test reached');
+my @pt = wait_lines('pt', 1);
+like($pt[-1], qr/^200 v=allow .* up=127\.0\.0\.1:$good pre=good\.test$/,
+     'passthrough: probed address, ssl_preread still sees the name');
+
+$r = run({ timeout => 20 }, '/usr/bin/curl', '-sS', '-k', '--max-time', '10',
+         '--resolve', "self.test:$pt_self:127.0.0.1",
+         "https://self.test:$pt_self/");
+unlike($r->{out}, qr/backend ok/, 'passthrough: self.test blocked');
+@pt = wait_lines('pt', 2);
+like($pt[-1], qr/^403 v=block /, 'passthrough: closed with 403 status');
+is(scalar(grep { /rx=[1-9]/ } $ng->log_lines('dst-self')), 0,
+   'passthrough: the blocked destination received no client bytes');
+
+{
+    my $s = IO::Socket::SSL->new(PeerAddr => "127.0.0.1:$pt_good",
+                                 SSL_hostname => '', Timeout => 5,
+                                 SSL_verify_mode => SSL_VERIFY_NONE);
+    ok(!$s, 'passthrough without SNI: refused (probe_failure block)');
+}
+
+# reload: a new policy that lets self-signed certificates through; the
+# cache must not answer with the old verdict
+
+$r = raw($proxy, "CONNECT self.test:$self HTTP/1.1\r\n\r\n");
+like($r, qr{^HTTP/1\.1 403 }, 'before reload: self.test blocked');
+
+write_file("$dir/lenient.policy", 'include ' . policy_dir()
+    . "/default.policy;\nweight self_signed 0;\nweight untrusted_chain 0;\n");
+$ng->reload($http, main => $stream->("$dir/lenient.policy"));
+
+$r = raw($proxy, "CONNECT self.test:$self HTTP/1.1\r\n\r\n");
+like($r, qr{^HTTP/1\.1 200 }, 'after reload: the new policy decides');
+
+my ($ok, $out) = $ng->test_config($http, module => 0,
+                                  main => $stream->("$dir/bad.policy"));
+ok(!$ok, 'nginx -t fails with a bad policy');
+like($out, qr/bad\.policy:2/, 'nginx -t names the policy file and line');
+
+unlike($ng->error_log, qr/\[(alert|emerg|crit)\]|exited on signal/,
+       'no alerts or crashes in the error log');
+
+$ng->stop;
+stop_dns($dns);
+kill 'TERM', $relay->{pid};
+waitpid($relay->{pid}, 0);
+
+done_testing();
+
+###############################################################################
+
+# A TCP relay on a free port to 127.0.0.1:$to that waits $delay seconds
+# before it connects onward.
+sub start_relay {
+    my ($to, $delay) = @_;
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 64, ReuseAddr => 1)
+        or die "relay: $!";
+    my $pid = fork // die "fork: $!";
+
+    if ($pid) {
+        my $port = $l->sockport;
+        close $l;
+        return { pid => $pid, port => $port };
+    }
+
+    $SIG{CHLD} = 'IGNORE';
+
+    while (my $c = $l->accept) {
+        my $child = fork;
+        next unless defined $child;
+        if ($child) {
+            close $c;
+            next;
+        }
+
+        sleep $delay;
+        my $u = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$to")
+            or POSIX::_exit(0);
+        my $sel = IO::Select->new($c, $u);
+        OUTER: while (1) {
+            for my $h ($sel->can_read(10)) {
+                my $n = sysread($h, my $buf, 16384);
+                last OUTER unless $n;
+                syswrite($h == $c ? $u : $c, $buf);
+            }
+        }
+        POSIX::_exit(0);
+    }
+
+    POSIX::_exit(0);
+}
+
+# curl through the proxy; returns { code, connect, body, exit }.
+sub curl {
+    my ($port, $url, @args) = @_;
+    my $r = run({ timeout => 20 }, '/usr/bin/curl', '-sS', '--max-time', '10',
+                '--proxy', "http://127.0.0.1:$port", '--cacert',
+                $root->{cert}, '-w', '\n%{http_code} %{http_connect}',
+                @args, $url);
+    my ($body, $code, $connect) = $r->{out} =~ /^(.*)\n(\d+) (\d+)$/s;
+
+    return { body => $body // '', code => $code // 0,
+             connect => $connect // 0, exit => $r->{exit},
+             err => $r->{err} };
+}
+
+
+# A raw request to the proxy; everything the proxy sent until it closed.
+sub raw {
+    my ($port, $req) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Timeout => 5) or return '';
+    my $resp = '';
+
+    local $SIG{PIPE} = 'IGNORE';
+    print $s $req;
+
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 10;
+    eval {
+        while (sysread($s, my $buf, 4096)) {
+            $resp .= $buf;
+            last if $req =~ /^CONNECT/ && $resp =~ /^HTTP\/1\.1 200 /
+                    && $resp =~ /\r\n\r\n/;
+        }
+    };
+    alarm 0;
+
+    return $resp;
+}
+
+
+# A socket with an established CONNECT tunnel, or undef.
+sub connect_tunnel {
+    my ($port, $target) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Timeout => 5) or return undef;
+    my $resp = '';
+
+    print $s "CONNECT $target HTTP/1.1\r\nHost: $target\r\n\r\n";
+
+    while ($resp !~ /\r\n\r\n/) {
+        sysread($s, my $buf, 1) or return undef;
+        $resp .= $buf;
+    }
+
+    return $resp =~ /^HTTP\/1\.1 200 / ? $s : undef;
+}
+
+
+# The lines of logs/NAME.log once there are at least $n (5 s at most).
+sub wait_lines {
+    my ($name, $n) = @_;
+    my $deadline = time() + 5;
+    my @lines;
+
+    while (1) {
+        @lines = $ng->log_lines($name);
+        return @lines if @lines >= $n || time() > $deadline;
+        sleep 0.05;
+    }
+}
+
+
+sub own_address {
+    my $r = run('/usr/sbin/ip', '-4', '-o', 'addr', 'show');
+
+    for my $line (split /\n/, $r->{out} // '') {
+        my ($a) = $line =~ /inet (\d+\.\d+\.\d+\.\d+)/ or next;
+        return $a unless $a =~ /^127\./;
+    }
+
+    return undef;
+}
+
+
+# A tiny DNS server on 127.0.0.1 for nginx's resolver: every *.test name
+# is 127.0.0.1, anything else does not exist.
+sub start_dns {
+    my $port = free_port('udp');
+    my $sock = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$port",
+                                     Proto => 'udp')
+        or die "dns socket: $!";
+    my $pid = fork // die "fork: $!";
+
+    if ($pid) {
+        close $sock;
+        return { pid => $pid, port => $port };
+    }
+
+    while (1) {
+        $sock->recv(my $q, 512) // next;
+        next if length($q) < 17;
+        my ($id) = unpack('n', $q);
+        my $pos = 12;
+        my @labels;
+        while ((my $len = ord substr($q, $pos, 1)) != 0) {
+            push @labels, substr($q, $pos + 1, $len);
+            $pos += $len + 1;
+            last if $pos >= length $q;
+        }
+        my $qtype = unpack('n', substr($q, $pos + 1, 2));
+        my $question = substr($q, 12, $pos + 5 - 12);
+        my $name = lc join '.', @labels;
+        my $found = $name =~ /\.test$/ && $name ne 'nxdomain.test';
+        my $answer = ($found && $qtype == 1)
+            ? pack('nnnNn', 0xc00c, 1, 1, 1, 4) . pack('C4', 127, 0, 0, 1)
+            : '';
+        my $resp = pack('nnnnnn', $id, $found ? 0x8180 : 0x8183, 1,
+                        $answer ? 1 : 0, 0, 0) . $question . $answer;
+        $sock->send($resp);
+    }
+}
+
+
+sub stop_dns {
+    my ($dns) = @_;
+
+    kill 'TERM', $dns->{pid};
+    waitpid($dns->{pid}, 0);
+}
+
+END {
+    kill "TERM", $relay->{pid} if $relay && $relay->{pid};
+    kill 'TERM', $dns->{pid} if $dns && $dns->{pid};
+}
+
+###############################################################################
