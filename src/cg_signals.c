@@ -27,6 +27,9 @@
  * those issued from 2018-05-01T00:00:00Z on. */
 #define CG_CT_REQUIRED_FROM 1525132800
 
+/* 2020-09-01T00:00:00Z: the 398-day limit for publicly trusted leaves. */
+#define CG_SC31_DATE        1598918400
+
 
 typedef int (*cg_check_pt)(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight);
@@ -425,6 +428,7 @@ static int
 cg_check_long_validity(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight)
 {
+    int               strict;
     int64_t           life, w;
     char              dur[32], max[32];
     cg_cert_facts_t  *c;
@@ -435,8 +439,14 @@ cg_check_long_validity(cg_facts_t *f, unsigned index, char *detail,
         return 0;
     }
 
+    /*
+     * Public CAs may not issue leaves valid for more than 398 days since
+     * 2020-09-01 (CA/Browser Forum ballot SC31); older trusted leaves are
+     * held to the second window, as untrusted ones are.
+     */
     life = c->not_after - c->not_before;
-    w = cg_signal_window(f->policy, index, f->trusted ? 0 : 1);
+    strict = f->trusted && c->not_before >= CG_SC31_DATE;
+    w = cg_signal_window(f->policy, index, strict ? 0 : 1);
 
     if (w <= 0 || life <= w) {
         return 0;
@@ -444,8 +454,10 @@ cg_check_long_validity(cg_facts_t *f, unsigned index, char *detail,
 
     cg_duration(life, dur, sizeof(dur));
     cg_duration(w, max, sizeof(max));
-    cg_detailf(detail, size, "lifetime %s > %s (%s chain)", dur, max,
-               f->trusted ? "trusted" : "untrusted");
+    cg_detailf(detail, size, "lifetime %s > %s (%s)", dur, max,
+               strict ? "trusted, issued after 2020-09-01"
+                      : (f->trusted ? "trusted, issued before 2020-09-01"
+                                    : "untrusted chain"));
 
     return 1;
 }
@@ -731,7 +743,7 @@ static const cg_signal_t  cg_signals[] = {
       10, { 7 * CG_DAY, 0 }, cg_check_short_validity },
 
     { "long_validity",
-      "the leaf's lifetime exceeds 398d (trusted) or 825d (untrusted)",
+      "leaf lifetime over 398d (trusted, from 2020-09) or 825d (other)",
       15, { 398 * CG_DAY, 825 * CG_DAY }, cg_check_long_validity },
 
     { "staging_issuer",

@@ -144,6 +144,7 @@ typedef struct {
     ngx_str_t                       key;
 
     unsigned                        in_handler:1;
+    unsigned                        logged:1;
     unsigned                        failed:1;
     unsigned                        blocked:1;
     unsigned                        ip_literal:1;
@@ -176,6 +177,7 @@ static ngx_int_t ngx_stream_certguard_respond(ngx_stream_session_t *s,
     ngx_uint_t status, const char *reason, size_t len);
 static void ngx_stream_certguard_log_result(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_log_handler(ngx_stream_session_t *s);
 static void ngx_stream_certguard_event(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx, cg_event_t *ev);
 static void ngx_stream_certguard_wake(ngx_stream_session_t *s,
@@ -1386,13 +1388,36 @@ ngx_stream_certguard_log_result(ngx_stream_session_t *s,
 
     cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (cscf->log == NULL || ctx->result == NULL) {
+    if (cscf->log == NULL || ctx->result == NULL || ctx->logged) {
         return;
     }
+
+    ctx->logged = 1;
 
     ngx_stream_certguard_event(s, ctx, &ev);
 
     ngx_certguard_log_write(cscf->log, s->connection->log, ctx->result, &ev);
+}
+
+
+/*
+ * Records are written when the tunnel is decided, not when it ends; this
+ * catches the sessions that ended before that (a client that closed while
+ * its ClientHello was awaited).
+ */
+
+static ngx_int_t
+ngx_stream_certguard_log_handler(ngx_stream_session_t *s)
+{
+    ngx_stream_certguard_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_certguard_module);
+
+    if (ctx && ctx->result) {
+        ngx_stream_certguard_log_result(s, ctx);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -2199,6 +2224,13 @@ ngx_stream_certguard_init(ngx_conf_t *cf)
     }
 
     *h = ngx_stream_certguard_preread_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_STREAM_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_stream_certguard_log_handler;
 
     return NGX_OK;
 }

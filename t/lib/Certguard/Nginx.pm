@@ -240,7 +240,14 @@ sub stop {
     my ($self) = @_;
     my $deadline;
 
-    return unless $self->{pid} && $self->{owner} == $$;
+    return unless $self->{owner} == $$;
+
+    for my $child (@{ delete $self->{children} // [] }) {
+        kill 'TERM', $child;
+        waitpid($child, 0);
+    }
+
+    return unless $self->{pid};
 
     kill 'QUIT', $self->{pid};
     $deadline = time() + 10;
@@ -345,6 +352,53 @@ sub get {
     close $s;
 
     return parse_response($raw);
+}
+
+
+# A DNS server for nginx's resolver on 127.0.0.1:$port (UDP), answering A
+# queries for the names given (name => [IPv4 addresses]) and NXDOMAIN for
+# others; stopped with the instance.
+sub dns_server {
+    my ($self, $port, %names) = @_;
+    my ($sock, $pid);
+
+    $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
+                                  Proto => 'udp')
+        or croak "dns_server: $!";
+
+    $pid = fork // croak "fork: $!";
+    if ($pid == 0) {
+        while (1) {
+            my $peer = $sock->recv(my $q, 512);
+            next unless defined $peer && length $q > 12;
+
+            my ($id) = unpack 'n', $q;
+            my ($pos, @labels) = (12);
+            while ($pos < length $q) {
+                my $len = ord substr($q, $pos, 1);
+                last if $len == 0;
+                push @labels, substr($q, $pos + 1, $len);
+                $pos += $len + 1;
+            }
+            $pos++;
+            my ($qtype) = unpack 'n', substr($q, $pos, 2);
+            my $name = lc join '.', @labels;
+            my @addrs = $qtype == 1 ? @{ $names{$name} // [] } : ();
+            my $rcode = exists $names{$name} ? 0 : 3;
+
+            my $answer = join '', map {
+                pack('n n n N n C4', 0xc00c, 1, 1, 60, 4, split /\./)
+            } @addrs;
+            $sock->send(pack('n n n n n n', $id, 0x8180 | $rcode, 1,
+                             scalar @addrs, 0, 0)
+                        . substr($q, 12, $pos + 4 - 12) . $answer, 0, $peer);
+        }
+    }
+
+    close $sock;
+    push @{ $self->{children} }, $pid;
+
+    return $pid;
 }
 
 
