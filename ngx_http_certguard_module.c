@@ -16,6 +16,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <dlfcn.h>
+
 #include "certguard.h"
 
 
@@ -1909,6 +1911,7 @@ ngx_http_certguard_block_status(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t
 ngx_http_certguard_add_variables(ngx_conf_t *cf)
 {
+    Dl_info               info;
     ngx_http_variable_t  *var, *v;
 
     /* ex_data indexes are needed by merge_loc_conf, before postconfiguration */
@@ -1930,6 +1933,22 @@ ngx_http_certguard_add_variables(ngx_conf_t *cf)
         {
             ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
                           "certguard: ex_new_index() failed");
+            return NGX_ERROR;
+        }
+
+        /*
+         * OpenSSL keeps the session index's callbacks for the life of the
+         * process and calls them for every session: the module must stay
+         * mapped even if a reload drops its load_module
+         */
+
+        if (dladdr((void *) &ngx_http_certguard_module, &info) == 0
+            || info.dli_fname == NULL
+            || dlopen(info.dli_fname, RTLD_NOW|RTLD_NODELETE) == NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "certguard: cannot pin the module: %s",
+                               dlerror());
             return NGX_ERROR;
         }
     }

@@ -708,7 +708,7 @@ static const cg_signal_t  cg_signals[] = {
 
     { "self_signed",
       "the leaf is signed by its own key (issuer equals subject)",
-      30, { 0, 0 }, cg_check_self_signed },
+      50, { 0, 0 }, cg_check_self_signed },
 
     { "expired",
       "a certificate as sent is past its notAfter",
@@ -724,11 +724,11 @@ static const cg_signal_t  cg_signals[] = {
 
     { "weak_key",
       "RSA, DSA or DH key under 2048 bits, or EC under 256 bits",
-      20, { 0, 0 }, cg_check_weak_key },
+      25, { 0, 0 }, cg_check_weak_key },
 
     { "hostname_mismatch",
       "the name (SNI) is not in the leaf's SANs (RFC 6125)",
-      30, { 0, 0 }, cg_check_hostname_mismatch },
+      25, { 0, 0 }, cg_check_hostname_mismatch },
 
     { "no_san",
       "the leaf has no DNS or IP subjectAltName",
@@ -740,7 +740,7 @@ static const cg_signal_t  cg_signals[] = {
 
     { "short_validity",
       "the leaf's lifetime is under the window (default 7d)",
-      10, { 7 * CG_DAY, 0 }, cg_check_short_validity },
+      5, { 7 * CG_DAY, 0 }, cg_check_short_validity },
 
     { "long_validity",
       "leaf lifetime over 398d (trusted, from 2020-09) or 825d (other)",
@@ -752,19 +752,19 @@ static const cg_signal_t  cg_signals[] = {
 
     { "free_dv_issuer",
       "the leaf is from a free DV CA (Let's Encrypt, ZeroSSL, ...)",
-      5, { 0, 0 }, cg_check_free_dv_issuer },
+      10, { 0, 0 }, cg_check_free_dv_issuer },
 
     { "mimicked_ca",
       "an untrusted chain names a well-known public CA",
-      70, { 0, 0 }, cg_check_mimicked_ca },
+      60, { 0, 0 }, cg_check_mimicked_ca },
 
     { "default_subject",
       "leaf subject or issuer is a tool or placeholder default",
-      60, { 0, 0 }, cg_check_default_subject },
+      80, { 0, 0 }, cg_check_default_subject },
 
     { "no_sct",
       "a trusted leaf issued from May 2018 on has no embedded SCTs",
-      10, { 0, 0 }, cg_check_no_sct },
+      20, { 0, 0 }, cg_check_no_sct },
 
     { "blocklisted",
       "SHA-1 or SHA-256 of a sent certificate is on a blocklist",
@@ -780,7 +780,7 @@ static const cg_signal_t  cg_signals[] = {
 
     { "sni_mismatch",
       "the SNI inside the tunnel is not the CONNECT host",
-      40, { 0, 0 }, cg_check_sni_mismatch },
+      60, { 0, 0 }, cg_check_sni_mismatch },
 };
 
 
