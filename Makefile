@@ -8,7 +8,7 @@
 SHELL      := /bin/bash
 CC         ?= cc
 CFLAGS     ?= -O2 -g
-CG_CFLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+CG_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
               -Wshadow -Isrc
 LIBS        = -lssl -lcrypto -lpcre2-8 -lmaxminddb
 NGX_SRC    ?= /usr/share/nginx/src
@@ -65,18 +65,18 @@ modules: $(MODULES)
 # Unit tests are C programs that print TAP; prove runs them with the .t files.
 $(B)/unit/%: t/unit/%.c t/unit/tap.h $(B)/libcertguard.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(CG_CFLAGS) -It/unit -o $@ $< $(B)/libcertguard.a $(LIBS)
+	$(CC) $(CFLAGS) $(CG_CFLAGS) -D_GNU_SOURCE -It/unit -o $@ $< $(B)/libcertguard.a $(LIBS)
 
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 $(B)/unit-asan/%: t/unit/%.c t/unit/tap.h $(ENGINE_SRCS) $(ENGINE_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(SAN_FLAGS) $(CG_CFLAGS) -It/unit -o $@ $< $(ENGINE_SRCS) $(LIBS)
+	$(CC) $(SAN_FLAGS) $(CG_CFLAGS) -D_GNU_SOURCE -It/unit -o $@ $< $(ENGINE_SRCS) $(LIBS)
 
 unit: $(UNIT_BINS) $(UNIT_ASAN)
 
 test: all unit
-	./scripts/test.sh
+	CERTGUARD_BUILD=$(abspath $(B)) ./scripts/test.sh
 
 fuzz:
 	./scripts/fuzz.sh $${FUZZ_SECONDS:-60}

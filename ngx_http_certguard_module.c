@@ -2118,7 +2118,8 @@ ngx_http_certguard_install(ngx_conf_t *cf, ngx_ssl_t *ssl)
     if (SSL_CTX_set_ex_data(ssl->ctx, ngx_http_certguard_ssl_ctx_index, cgs)
         == 0)
     {
-        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0, "SSL_CTX_set_ex_data() failed");
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "SSL_CTX_set_ex_data() failed");
         return NGX_ERROR;
     }
 

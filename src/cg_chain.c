@@ -26,6 +26,35 @@ static const char *cg_openssl_reason(void);
 static void cg_err_reset(void);
 
 
+/* memmem() is a GNU extension; nginx compiles the engine without it. */
+
+static int
+cg_has_pem_marker(const unsigned char *data, size_t len)
+{
+    const unsigned char  *p, *end;
+
+    if (len < 10) {
+        return 0;
+    }
+
+    end = data + len - 10;
+
+    for (p = data; p <= end; p++) {
+        p = memchr(p, '-', end - p + 1);
+
+        if (p == NULL) {
+            return 0;
+        }
+
+        if (memcmp(p, "-----BEGIN", 10) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 int
 cg_chain_parse(const unsigned char *data, size_t len,
     STACK_OF(X509) **chain, cg_error_t *err)
@@ -63,7 +92,7 @@ cg_chain_parse(const unsigned char *data, size_t len,
      * contain "-----BEGIN", so DER is recognised first.
      */
     if (!(len > 1 && data[0] == 0x30 && data[1] >= 0x81 && data[1] <= 0x84)
-        && memmem(data, len, "-----BEGIN", 10) != NULL)
+        && cg_has_pem_marker(data, len))
     {
         rc = cg_chain_parse_pem(data, len, sk, err);
 

@@ -19,7 +19,7 @@ use Certguard::Nginx;
 
 ###############################################################################
 
-plan(skip_all => 'no ' . module_path()) unless -e module_path();
+Certguard::Nginx::need_module();
 
 my $DAY = 86400;
 my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';

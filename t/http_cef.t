@@ -20,7 +20,7 @@ use Certguard::Syslog;
 
 ###############################################################################
 
-plan(skip_all => 'no ' . module_path()) unless -e module_path();
+Certguard::Nginx::need_module();
 plan(skip_all => 'no rsyslogd') unless -x '/usr/sbin/rsyslogd';
 
 my $DAY = 86400;

@@ -19,7 +19,7 @@ use Certguard::Nginx;
 
 ###############################################################################
 
-plan(skip_all => 'no ' . module_path()) unless -e module_path();
+Certguard::Nginx::need_module();
 
 my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");

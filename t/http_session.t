@@ -21,7 +21,7 @@ use Certguard::Nginx;
 
 ###############################################################################
 
-plan(skip_all => 'no ' . module_path()) unless -e module_path();
+Certguard::Nginx::need_module();
 
 my $DAY = 86400;
 

@@ -397,7 +397,6 @@ my %defaults = (
     'Go Acme Co'    => '/O=Acme Co',
     'empty values'  => [ [C => ''], [ST => ''], [L => ''], [O => ''],
                          [OU => ''], [CN => ''] ],
-    'empty DN'      => '/',
 );
 for my $d (sort keys %defaults) {
     (my $n = $d) =~ s/\W+/-/g;
@@ -410,6 +409,11 @@ for my $d (sort keys %defaults) {
 $j = eval_chain(good_leaf('widgits-leaf',
     subject => '/C=AU/ST=Some-State/O=Internet Widgits Pty Ltd/CN=w.test'));
 fires($j, 'default_subject', 'trusted leaf with the OpenSSL default O');
+
+# A wholly empty subject is legitimate (RFC 5280: the SAN names the host;
+# badssl's no-subject is CA-issued), so it is not a tool default.
+$j = eval_chain(good_leaf('empty-dn', subject => '/'));
+quiet($j, 'default_subject', 'trusted leaf with an empty subject');
 quiet($jc, 'default_subject', 'clean chain');
 
 # no_sct

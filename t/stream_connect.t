@@ -53,8 +53,13 @@ write_file("$dir/test.policy", 'include ' . policy_dir()
     . "/default.policy;\nweight sni_mismatch 100;\n");
 
 my $dns = start_dns();
-my ($proxy, $monitor, $strict, $backend, $good, $tls12, $self)
-    = free_ports(7);
+my ($proxy, $monitor, $strict, $backend, $good, $tls12, $self, $sysproxy)
+    = free_ports(8);
+
+# a syslog receiver for certguard_log syslog:
+my $syslog = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                   Proto => 'udp') or die "udp: $!";
+my $syslog_port = $syslog->sockport;
 
 my $ng = Certguard::Nginx->new("$dir/nginx");
 my $d = $ng->dir;
@@ -86,6 +91,7 @@ stream {
                   'subj="\$certguard_cert_subject"';
     log_format dst '\$ssl_protocol sni="\$ssl_server_name" '
                    'rx=\$bytes_received';
+    log_format cef '\$certguard_cef';
 
     certguard_cache zone=stream_cg:1m valid=5m;
 
@@ -96,6 +102,17 @@ stream {
         certguard_connect_allow 127.0.0.0/8;
         certguard_log $d/logs/cef.log;
         access_log $d/logs/proxy.log cg;
+        access_log $d/logs/proxy-cef.log cef;
+$common
+    }
+
+    server {
+        listen 127.0.0.1:$sysproxy;
+        certguard_connect on;
+        certguard_connect_ports 1024-65535;
+        certguard_connect_allow 127.0.0.0/8;
+        certguard_log syslog:server=127.0.0.1:$syslog_port,tag=certguard
+                      min_verdict=block;
 $common
     }
 
@@ -208,6 +225,31 @@ ok(grep({ /dhost=good\.test/ && /act=allowed/ } @cef),
 my $all = join '', map { read_file($_) } glob "$d/logs/*";
 unlike($all, qr/c2VjcmV0|secret-password/,
        'Proxy-Authorization is in no log');
+
+my @cefvar = wait_lines('proxy-cef', 3);
+like((grep { /self\.test/ } @cefvar)[0] // '',
+     qr/^CEF:0\|certguard\|.*act=blocked.*dhost=self\.test/,
+     '$certguard_cef in an access log');
+
+# syslog: only verdicts at or above min_verdict=block
+
+raw($sysproxy, "CONNECT good.test:$good HTTP/1.1\r\n\r\n");
+raw($sysproxy, "CONNECT self.test:$self HTTP/1.1\r\n\r\n");
+my @dgrams;
+$syslog->blocking(0);
+my $until = time() + 3;
+while (time() < $until && @dgrams < 2) {
+    if (defined $syslog->recv(my $m, 4096)) {
+        push @dgrams, $m if length $m;
+    } else {
+        sleep 0.05;
+    }
+}
+is(scalar @dgrams, 1, 'syslog: one datagram (the allowed tunnel is below '
+   . 'min_verdict)');
+like($dgrams[0] // '', qr/^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ certguard: CEF:0\|/,
+     'syslog: header, tag and CEF record');
+like($dgrams[0] // '', qr/dhost=self\.test/, 'syslog: the blocked host');
 
 # monitor mode: scored and logged, never blocked
 

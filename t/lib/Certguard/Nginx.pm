@@ -28,11 +28,24 @@ use Carp qw(croak);
 use File::Path qw(make_path);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
+use Test::More qw();
 use Time::HiRes qw(sleep time);
 
 use Certguard::Test qw(module_path write_file read_file run);
 
 our $NGINX = $ENV{CERTGUARD_NGINX} // '/usr/sbin/nginx';
+
+
+# The module is part of the build: a missing one is a failure, not a skip.
+sub need_module {
+    my $so = module_path();
+
+    Test::More::BAIL_OUT("no $so: run 'make' (or set CERTGUARD_BUILD)")
+        unless -e $so;
+    Test::More::BAIL_OUT("no $NGINX") unless -x $NGINX;
+
+    return $so;
+}
 
 
 sub new {
