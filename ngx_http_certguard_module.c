@@ -126,6 +126,8 @@ typedef struct {
 
 typedef struct {
     cg_result_t                 result;
+    u_char                      dst[NGX_SOCKADDR_STRLEN + 1];
+    in_port_t                   dst_port;
     ngx_uint_t                  source;
     ngx_uint_t                  mode;
     ngx_str_t                   cef;
@@ -668,6 +670,8 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     }
 
     ctx->scored = 1;
+    ngx_memcpy(ctx->dst, addr, sizeof(addr));
+    ctx->dst_port = (in_port_t) in.dst_port;
 
     if (res->verdict == CG_BLOCK && cglcf->mode == NGX_HTTP_CERTGUARD_ENFORCE)
     {
@@ -1133,7 +1137,6 @@ ngx_http_certguard_format_cef(ngx_http_request_t *r,
 {
     u_char              *p;
     u_char               src[NGX_SOCKADDR_STRLEN + 1];
-    u_char               dst[NGX_SOCKADDR_STRLEN + 1];
     u_char               request[2048];
     size_t               n;
     ngx_time_t          *tp;
@@ -1154,15 +1157,14 @@ ngx_http_certguard_format_cef(ngx_http_request_t *r,
     ev.src_addr = (const char *) src;
     ev.src_port = ngx_inet_get_port(r->connection->sockaddr);
 
-    u = r->upstream;
+    /* kept at scoring time: a blocked peer is released before logging */
 
-    if (u && u->peer.sockaddr) {
-        n = ngx_sock_ntop(u->peer.sockaddr, u->peer.socklen, dst,
-                          NGX_SOCKADDR_STRLEN, 0);
-        dst[n] = '\0';
-        ev.dst_addr = (const char *) dst;
-        ev.dst_port = ngx_inet_get_port(u->peer.sockaddr);
+    if (ctx->dst[0]) {
+        ev.dst_addr = (const char *) ctx->dst;
+        ev.dst_port = ctx->dst_port;
     }
+
+    u = r->upstream;
 
     p = ngx_snprintf(request, sizeof(request) - 1, "%V%s%V",
                      (u && u->schema.len) ? &u->schema : &r->schema,
@@ -1237,6 +1239,7 @@ static ngx_http_certguard_ctx_t *
 ngx_http_certguard_restore(ngx_http_request_t *r)
 {
     SSL                            *ssl;
+    size_t                          n;
     SSL_SESSION                    *sess;
     ngx_uint_t                      source;
     ngx_connection_t               *c;
@@ -1316,6 +1319,15 @@ ngx_http_certguard_restore(ngx_http_request_t *r)
     ctx->mode = cglcf->mode;
     ctx->source = source;
     ctx->cef.len = 0;
+    ctx->dst[0] = '\0';
+    ctx->dst_port = 0;
+
+    if (u->peer.sockaddr) {
+        n = ngx_sock_ntop(u->peer.sockaddr, u->peer.socklen, ctx->dst,
+                          NGX_SOCKADDR_STRLEN, 0);
+        ctx->dst[n] = '\0';
+        ctx->dst_port = ngx_inet_get_port(u->peer.sockaddr);
+    }
 
     return ctx;
 }

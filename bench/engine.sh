@@ -36,13 +36,15 @@ if [ "$have" -lt "$n" ]; then
     done
 fi
 
-files=$(ls chains/*.pem | head -n "$n")
-one=$(ls chains/*.pem | head -n 1)
+files=()
+for i in $(seq 0 $((n - 1))); do
+    files+=("chains/$i.pem")
+done
 args="check --policy $top/policies/default.policy --ca-file ca.pem"
 
 hyperfine -N --warmup 3 --runs 20 --export-json result.json \
-    "$cli $args $one" \
-    "$cli $args $(echo $files)" > hyperfine.txt
+    "$cli $args ${files[0]}" \
+    "$cli $args ${files[*]}" > hyperfine.txt
 
 perl -MJSON::PP -e '
     my $n = shift;

@@ -21,7 +21,6 @@ use Certguard::Syslog;
 ###############################################################################
 
 Certguard::Nginx::need_module();
-plan(skip_all => 'no rsyslogd') unless -x '/usr/sbin/rsyslogd';
 
 my $DAY = 86400;
 my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';
@@ -84,6 +83,11 @@ $upstreams
         location /file/ {
             certguard_log $logs/cef-block.log min_verdict=block;
             access_log $logs/cef-var.log cef;
+            proxy_pass https://\$host;
+        }
+
+        location /var-only/ {
+            access_log $logs/cef-var-only.log cef;
             proxy_pass https://\$host;
         }
 
@@ -162,6 +166,14 @@ is(scalar @var, 2, '$certguard_cef: one line per request');
 like($var[0] // '', qr/^CEF:0\|.* act=allowed .*dhost=good\.test/,
      '$certguard_cef: allowed record');
 is($var[1], $block[0], '$certguard_cef: the record that was logged');
+
+# $certguard_cef of a block without certguard_log still names the
+# destination (the peer is released before the log phase)
+
+is(fetch('bad', '/var-only/')->{status}, 403, 'variable only: blocked');
+my ($vo) = $ng->log_lines('cef-var-only');
+like($vo // '', qr/ act=blocked .* dst=127\.0\.0\.1 dpt=$up{bad} .*dhost=bad\.test/,
+     'variable only: act, dst, dpt, dhost');
 
 # min_verdict=tag (internal.test resumes the session of /syslog/: an
 # abbreviated handshake is logged with the session's verdict)

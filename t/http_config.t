@@ -133,6 +133,44 @@ like($out, qr/no "certguard_policy"/, 'nginx -t: missing policy explained');
 HTTP
 ok($ok, 'nginx -t: certguard off loads nothing') or diag($out);
 
+# each file is loaded once per configuration, however many locations name
+# it (counted with strace, where there is one)
+
+SKIP: {
+    skip 'no strace', 3 unless -x '/usr/bin/strace';
+
+    my $many = join '', map { <<"LOC" } 1 .. 4;
+        location /l$_/ {
+            certguard_policy $dir/lenient.policy;
+            certguard_trusted_certificate $root->{cert};
+            proxy_pass https://127.0.0.1:$up;
+        }
+LOC
+    my %o = (workers => 1, error_level => 'info');
+    write_file("$dir/nginx/many.conf", $ng->config(<<"HTTP", %o));
+    server {
+        listen 127.0.0.1:$port;
+        certguard on;
+        certguard_policy $dir/lenient.policy;
+        certguard_trusted_certificate $root->{cert};
+$many
+    }
+HTTP
+
+    my $t = run({ timeout => 60 }, '/usr/bin/strace', '-f', '-qq',
+                '-e', 'trace=openat', '-o', "$dir/strace.out",
+                $Certguard::Nginx::NGINX, '-t', '-p', "$dir/nginx/",
+                '-c', "$dir/nginx/many.conf",
+                '-e', "$dir/nginx/logs/error-t.log");
+    my $trace = read_file("$dir/strace.out");
+    is($t->{exit}, 0, 'five mentions: nginx -t passes') or diag($t->{err});
+
+    is(scalar(() = $trace =~ /lenient\.policy"/g), 1,
+       'policy named five times: read once');
+    is(scalar(() = $trace =~ /\Q$root->{cert}\E"/g), 1,
+       'trust bundle named five times: read once');
+}
+
 # reload swaps the policy
 
 $ng->start(http(policy => "$dir/lenient.policy"), ports => [$port, $up]);
