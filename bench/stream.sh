@@ -181,8 +181,8 @@ for i in 1 2 3; do
             "https://127.0.0.1:$plain/big")
     t=$(curl -sS -k -x "http://127.0.0.1:$warm" -o /dev/null \
             -w '%{size_download} %{time_total}' "https://127.0.0.1:$dst/big")
-    echo "$p $t" | awk '{
-        if ($1 != $3 || $1 == 0) { print "download failed: " $0; exit 1 }
+    echo "$p $t" | awk -v want=$((size * 1048576)) '{
+        if ($1 != want || $3 != want) { print "download failed: " $0; exit 1 }
         p = $1 / $2 / 1048576; t = $3 / $4 / 1048576;
         printf "plain %.0f  certguard %.0f  ratio %.3f\n", p, t, t / p }'
 done

@@ -94,9 +94,9 @@ certs() {
 
     # what a Cobalt Strike team server presents out of the box: self-signed,
     # ten years, the default keystore's subject
+    cs="/ST=Cyberspace/L=Somewhere/O=cobaltstrike/OU=AdvancedPenTesting"
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/c2.key" \
-        -out "$d/c2.crt" -days 3650 \
-        -subj "/ST=Cyberspace/L=Somewhere/O=cobaltstrike/OU=AdvancedPenTesting/CN=Major Cobalt Strike" \
+        -out "$d/c2.crt" -days 3650 -subj "$cs/CN=Major Cobalt Strike" \
         -addext "subjectAltName=DNS:c2.certguard.test" 2>/dev/null
 }
 
@@ -206,7 +206,8 @@ tour() {
     command -v curl >/dev/null || return 0
 
     for name in good.certguard.test c2.certguard.test; do
-        printf '\n$ curl -si -x http://127.0.0.1:%s http://%s/\n' "$port" "$name"
+        printf '\n$ curl -si -x http://127.0.0.1:%s http://%s/\n' \
+            "$port" "$name"
         curl -si --max-time 10 -x "http://127.0.0.1:$port" "http://$name/" \
             | grep -Ei '^(HTTP/|X-Certguard|hello|beacon|certguard)' \
             | sed 's/\r$//' || true
@@ -246,18 +247,21 @@ start() {
         echo "certguard demo: running (nginx $(cat "$pidfile"))"
     fi
 
+    proxy="http://127.0.0.1:$port"
+    cef=${CERTGUARD_SYSLOG:+syslog:$CERTGUARD_SYSLOG}
     cat <<EOF
 
-egress proxy   http://127.0.0.1:$port  (policy $policy)
-try            curl -x http://127.0.0.1:$port http://good.certguard.test/   allowed
-               curl -x http://127.0.0.1:$port http://c2.certguard.test/     blocked (403)
+egress proxy  $proxy  (policy $policy)
+allowed       curl -x $proxy http://good.certguard.test/
+blocked       curl -x $proxy http://c2.certguard.test/
 EOF
-    [ -n "${ns:-}" ] && echo "               curl -x http://127.0.0.1:$port http://example.com/          real destinations via resolver $ns"
+    [ -n "${ns:-}" ] && echo "real sites    curl -x $proxy http://example.com/" \
+        "(resolver $ns)"
     cat <<EOF
-CEF records    ${CERTGUARD_SYSLOG:+syslog }${CERTGUARD_SYSLOG:-$run/logs/cef.log}
-access log     $run/logs/access.log   (verdict, score, signals per request)
-error log      $run/logs/error.log
-stop           scripts/run.sh stop
+CEF records   ${cef:-$run/logs/cef.log}
+access log    $run/logs/access.log
+error log     $run/logs/error.log
+stop          scripts/run.sh stop
 EOF
 
     tour
