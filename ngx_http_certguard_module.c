@@ -536,10 +536,14 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
 
     rec = SSL_SESSION_get_ex_data(sess, ngx_http_certguard_session_index);
 
+    /* a "would-block" of monitor mode must not pass an enforcing location */
+
     if (rec != NULL
         && rec->policy == cglcf->policy
         && rec->trust == cglcf->trust
         && rec->geoip == cglcf->geoip
+        && (rec->result.verdict != CG_BLOCK
+            || cglcf->mode == NGX_HTTP_CERTGUARD_MONITOR)
         && ngx_http_certguard_name(r, r->upstream, name, sizeof(name))
            == NGX_OK
         && ngx_strcmp(name, rec->result.name) == 0)
@@ -631,7 +635,8 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         p = ngx_cpymem(p, &in.policy, sizeof(void *));
         p = ngx_cpymem(p, &in.trust, sizeof(void *));
         p = ngx_cpymem(p, &in.geoip, sizeof(void *));
-        p = ngx_slprintf(p, last, "%s%Z%s:%ui", name, addr, in.dst_port);
+        p = ngx_slprintf(p, last, "%s%Z%s:%ui", name, addr,
+                         (ngx_uint_t) in.dst_port);
 
         n = p - key;
 

@@ -1008,12 +1008,13 @@ cg_cmd_name(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
 
     s = st->args[1];
 
-    if (strlen(s) >= sizeof(ps->pol->name)
+    if (*s == '\0'
+        || strlen(s) >= sizeof(ps->pol->name)
         || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                      "0123456789._-") != strlen(s))
     {
         return cg_errorf(ps->err, CG_ERR_SYNTAX, src->file, st->lines[1],
-                         "invalid name \"%.64s\", expected up to %zu "
+                         "invalid name \"%.64s\", expected 1 to %zu "
                          "letters, digits, \".\", \"_\" or \"-\"", s,
                          sizeof(ps->pol->name) - 1);
     }

@@ -35,6 +35,7 @@ typedef struct {
     ngx_rbtree_node_t             node;         /* key: crc32 of the key */
     ngx_queue_t                   queue;
     time_t                        expire;
+    ngx_uint_t                    generation;   /* of the configuration */
     size_t                        keylen;
     size_t                        bloblen;
     cg_result_t                   result;
@@ -343,6 +344,12 @@ ngx_certguard_cache_get(ngx_certguard_cache_t *cache, ngx_str_t *key,
         goto done;
     }
 
+    /* a verdict of another configuration (before or after a reload) */
+
+    if (cn->generation != ctx->generation) {
+        goto done;
+    }
+
     ngx_memcpy(res, &cn->result, sizeof(cg_result_t));
 
     if (blob && cn->bloblen) {
@@ -416,6 +423,7 @@ ngx_certguard_cache_put(ngx_certguard_cache_t *cache, ngx_str_t *key,
 
     cn->node.key = hash;
     cn->expire = ngx_time() + cache->valid;
+    cn->generation = ctx->generation;
     cn->keylen = key->len;
     cn->bloblen = bloblen;
     ngx_memcpy(&cn->result, res, sizeof(cg_result_t));

@@ -65,7 +65,8 @@ char *ngx_certguard_cache_conf(ngx_conf_t *cf, void *tag,
     ngx_certguard_cache_t *cache);
 
 /*
- * NGX_OK and *res filled on a fresh hit (and, when blob is not NULL, a copy
+ * NGX_OK and *res filled on a fresh hit of this configuration's generation
+ * (an entry stored before a reload is a miss) (and, when blob is not NULL, a copy
  * of the stored bytes from pool, or blob->len 0); NGX_DECLINED on a miss.
  */
 ngx_int_t ngx_certguard_cache_get(ngx_certguard_cache_t *cache,
@@ -76,8 +77,8 @@ ngx_int_t ngx_certguard_cache_get(ngx_certguard_cache_t *cache,
 ngx_int_t ngx_certguard_cache_put(ngx_certguard_cache_t *cache,
     ngx_str_t *key, const cg_result_t *res, ngx_str_t *blob);
 
-/* Bumped each time the configuration is loaded, so keys that include it
- * never return a verdict made under a previous policy. */
+/* Bumped each time the configuration is loaded; entries remember theirs,
+ * so a verdict made under a previous policy is never returned. */
 ngx_uint_t ngx_certguard_cache_generation(ngx_certguard_cache_t *cache);
 
 

@@ -39,6 +39,9 @@ my %cert = map {
                      not_before => -10 * $DAY, not_after => 80 * $DAY)
 } qw/s12 s13 zone mixed ka/;
 
+# self-signed: blocks under the default policy
+$cert{mon} = $pki->leaf('mon', subject => '/CN=mon.test', san => 'DNS:mon.test');
+
 my @names = sort keys %cert;
 my ($port, @up) = free_ports(1 + @names);
 my %up = map { $names[$_] => $up[$_] } 0 .. $#names;
@@ -53,6 +56,7 @@ $ng->start(<<"HTTP", ports => [$port, @up]);
     upstream s12.test { server 127.0.0.1:$up{s12}; }
     upstream s13.test { server 127.0.0.1:$up{s13}; }
     upstream mixed.test { server 127.0.0.1:$up{mixed}; }
+    upstream mon.test { server 127.0.0.1:$up{mon}; }
 
     upstream zone.test {
         zone zone_test 64k;
@@ -84,6 +88,13 @@ $ng->start(<<"HTTP", ports => [$port, @up]);
         location /v13/ {
             certguard on;
             proxy_ssl_protocols TLSv1.3;
+            proxy_pass https://\$host;
+        }
+
+        location /monitor/ {
+            certguard on;
+            certguard_mode monitor;
+            proxy_ssl_protocols TLSv1.2;
             proxy_pass https://\$host;
         }
 
@@ -170,6 +181,16 @@ is($m2->{headers}{'x-verdict'} // '', '', 'certguard off: no verdict');
 is($mlog->[2][1], '.', 'session without verdict: full handshake');
 is($m3->{headers}{'x-verdict'}, 'tag', 'session without verdict: scored');
 is($m3->{headers}{'x-cache'}, 'BYPASS', 'session without verdict: fresh');
+
+# a session saved in monitor mode with a "would-block" verdict is not
+# resumed where the same policy enforces
+
+my @mon = map { fetch('mon', '/monitor/') } 1 .. 2;
+is($mon[0]{status}, 200, 'monitor: would-block passes');
+is($mon[1]{headers}{'x-cache'}, 'SESSION', 'monitor: its session resumed');
+my $enf = fetch('mon', '/v12/');
+is($enf->{status}, 403, 'enforce after monitor: blocked, not resumed');
+is($enf->{headers}{'x-cache'}, 'BYPASS', 'enforce after monitor: scored');
 
 # keepalive: the second request rides the first one's connection
 

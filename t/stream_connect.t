@@ -47,14 +47,17 @@ my %cert = (
                        not_after => 80 * $DAY),
     self => $pki->leaf('self', subject => '/CN=self.test',
                        san => 'DNS:self.test'),
+    good6 => $pki->leaf('good6', issuer => $root, subject => '/CN=good6.test',
+                        san => 'IP:::1', ext => [$SCT],
+                        not_before => -10 * $DAY, not_after => 80 * $DAY),
 );
 
 write_file("$dir/test.policy", 'include ' . policy_dir()
     . "/default.policy;\nweight sni_mismatch 100;\n");
 
 my $dns = start_dns();
-my ($proxy, $monitor, $strict, $backend, $good, $tls12, $self, $sysproxy)
-    = free_ports(8);
+my ($proxy, $monitor, $strict, $backend, $good, $tls12, $self, $sysproxy,
+    $good6) = free_ports(9);
 
 # a syslog receiver for certguard_log syslog:
 my $syslog = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -99,7 +102,7 @@ stream {
         listen 127.0.0.1:$proxy;
         certguard_connect on;
         certguard_connect_ports 443 1024-65535;
-        certguard_connect_allow 127.0.0.0/8;
+        certguard_connect_allow 127.0.0.0/8 ::1;
         certguard_log $d/logs/cef.log;
         access_log $d/logs/proxy.log cg;
         access_log $d/logs/proxy-cef.log cef;
@@ -137,15 +140,18 @@ $common
 @{[ dst_server('good', $good, $cert{good}, 'TLSv1.3') ]}
 @{[ dst_server('tls12', $tls12, $cert{good}, 'TLSv1.2') ]}
 @{[ dst_server('self', $self, $cert{self}, 'TLSv1.2 TLSv1.3') ]}
+@{[ dst_server('good6', $good6, $cert{good6}, 'TLSv1.3', '[::1]') ]}
 }
 MAIN
 
 sub dst_server {
-    my ($name, $port, $c, $protocols) = @_;
+    my ($name, $port, $c, $protocols, $addr) = @_;
+
+    $addr //= '127.0.0.1';
 
     return <<"SERVER";
     server {
-        listen 127.0.0.1:$port ssl;
+        listen $addr:$port ssl;
         ssl_certificate $c->{chain};
         ssl_certificate_key $c->{key};
         ssl_protocols $protocols;
@@ -189,6 +195,13 @@ is($r->{code}, 200, 'IP literal through CONNECT: 200');
 @dst = wait_lines('dst-good', 5);
 like((grep { /rx=0$/ } @dst)[-1], qr/sni="-"/,
      'IP literal: probe without SNI');
+
+# an IPv6 literal
+
+$r = curl($proxy, "https://[::1]:$good6/");
+is($r->{code}, 200, 'IPv6 literal through CONNECT: 200');
+like(($ng->log_lines('proxy'))[-1] // '', qr/ up=\[::1\]:$good6 /,
+     'IPv6: $certguard_upstream in brackets');
 
 # TLS 1.2 only
 
@@ -323,6 +336,22 @@ SKIP: {
          "the proxy's own address ($own) refused");
 }
 
+# garbage of every kind never takes the proxy down
+
+{
+    srand(42);
+    my @parts = ('CONNECT ', 'GET ', ' ', ':', '443', "\r\n", "\n", "\r",
+                 'HTTP/1.1', '[', ']', 'good.test', '::1', "\0", "\x16\x03",
+                 'Host: x', ':99999', '-1', 'a' x 300);
+    for (1 .. 300) {
+        my $req = join '', map { $parts[rand @parts] } 1 .. 1 + int rand 12;
+        $req .= "\r\n\r\n" if rand() < 0.5;
+        raw_nowait($proxy, $req);
+    }
+    $r = curl($proxy, "https://good.test:$good/");
+    is($r->{code}, 200, 'after 300 garbage requests the proxy still works');
+}
+
 unlike($ng->error_log, qr/\[(alert|emerg|crit)\]|segfault|exited on signal/,
        'no alerts or crashes in the error log');
 
@@ -370,6 +399,23 @@ sub raw {
     alarm 0;
 
     return $resp;
+}
+
+
+# Sends a request and reads for a short while only.
+sub raw_nowait {
+    my ($port, $req) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Timeout => 5) or return '';
+
+    local $SIG{PIPE} = 'IGNORE';
+    print $s $req;
+    $s->blocking(0);
+    sleep 0.002;
+    sysread($s, my $buf, 4096);
+    close $s;
+
+    return $buf // '';
 }
 
 

@@ -706,6 +706,7 @@ test_errors(void)
           "expected: weight SIGNAL N;");
     fails("extra argument", "name a b;\n", "err.policy", 1,
           "expected: name NAME;");
+    fails("empty name", "name '';\n", "err.policy", 1, "invalid name");
     fails("invalid name", "name \"a b\";\n", "err.policy", 1,
           "invalid name");
     fails("block below tag",
