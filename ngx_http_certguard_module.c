@@ -1321,8 +1321,12 @@ ngx_http_certguard_restore(ngx_http_request_t *r)
 
     ngx_memcpy(&ctx->result, &rec->result, sizeof(cg_result_t));
     ctx->scored = 1;
-    ctx->mode = cglcf->mode;
     ctx->source = source;
+
+    /* a kept "would-block" verdict was not blocked: say so, also here */
+
+    ctx->mode = (rec->result.verdict == CG_BLOCK) ? NGX_HTTP_CERTGUARD_MONITOR
+                                                  : cglcf->mode;
     ctx->cef.len = 0;
     ctx->dst[0] = '\0';
     ctx->dst_port = 0;
@@ -1342,7 +1346,7 @@ static ngx_int_t
 ngx_http_certguard_header_filter(ngx_http_request_t *r)
 {
     u_char                         *p;
-    u_char                          ids[512];
+    u_char                          ids[CG_MAX_HITS * CG_ID_MAX];
     ngx_http_certguard_ctx_t       *ctx;
     ngx_http_certguard_loc_conf_t  *cglcf;
 

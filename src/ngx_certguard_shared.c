@@ -36,6 +36,7 @@ typedef struct {
     ngx_queue_t                   queue;
     time_t                        expire;
     ngx_uint_t                    generation;   /* of the configuration */
+    ngx_uint_t                    pending;      /* a claim, no result yet */
     size_t                        keylen;
     size_t                        bloblen;
     cg_result_t                   result;
@@ -350,6 +351,11 @@ ngx_certguard_cache_get(ngx_certguard_cache_t *cache, ngx_str_t *key,
         goto done;
     }
 
+    if (cn->pending) {
+        rc = NGX_BUSY;
+        goto done;
+    }
+
     ngx_memcpy(res, &cn->result, sizeof(cg_result_t));
 
     if (blob && cn->bloblen) {
@@ -424,6 +430,7 @@ ngx_certguard_cache_put(ngx_certguard_cache_t *cache, ngx_str_t *key,
     cn->node.key = hash;
     cn->expire = ngx_time() + cache->valid;
     cn->generation = ctx->generation;
+    cn->pending = 0;
     cn->keylen = key->len;
     cn->bloblen = bloblen;
     ngx_memcpy(&cn->result, res, sizeof(cg_result_t));
@@ -439,6 +446,101 @@ ngx_certguard_cache_put(ngx_certguard_cache_t *cache, ngx_str_t *key,
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_certguard_cache_claim(ngx_certguard_cache_t *cache, ngx_str_t *key,
+    time_t ttl)
+{
+    size_t                       size;
+    uint32_t                     hash;
+    ngx_int_t                    rc;
+    ngx_queue_t                 *q;
+    ngx_certguard_cache_ctx_t   *ctx;
+    ngx_certguard_cache_node_t  *cn;
+
+    if (cache == NULL || cache->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = cache->shm_zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
+    size = offsetof(ngx_certguard_cache_node_t, data) + key->len;
+
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_certguard_cache_find(ctx, key, hash);
+
+    if (cn && cn->expire > ngx_time() && cn->generation == ctx->generation) {
+        /* somebody else probes, or has just stored the result */
+        rc = cn->pending ? NGX_BUSY : NGX_DECLINED;
+        goto done;
+    }
+
+    if (cn) {
+        ngx_certguard_cache_delete(ctx, cn);
+    }
+
+    for ( ;; ) {
+        cn = ngx_slab_alloc_locked(ctx->shpool, size);
+        if (cn) {
+            break;
+        }
+
+        if (ngx_queue_empty(&ctx->sh->lru)) {
+            goto done;          /* no room for a claim: probe anyway */
+        }
+
+        q = ngx_queue_last(&ctx->sh->lru);
+        ngx_certguard_cache_delete(ctx,
+                  ngx_queue_data(q, ngx_certguard_cache_node_t, queue));
+    }
+
+    ngx_memzero(&cn->result, sizeof(cg_result_t));
+    cn->node.key = hash;
+    cn->expire = ngx_time() + ttl;
+    cn->generation = ctx->generation;
+    cn->pending = 1;
+    cn->keylen = key->len;
+    cn->bloblen = 0;
+    ngx_memcpy(cn->data, key->data, key->len);
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, &cn->node);
+    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+
+done:
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_certguard_cache_release(ngx_certguard_cache_t *cache, ngx_str_t *key)
+{
+    ngx_certguard_cache_ctx_t   *ctx;
+    ngx_certguard_cache_node_t  *cn;
+
+    if (cache == NULL || cache->shm_zone == NULL) {
+        return;
+    }
+
+    ctx = cache->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_certguard_cache_find(ctx, key,
+                                  ngx_crc32_short(key->data, key->len));
+
+    if (cn && cn->pending) {
+        ngx_certguard_cache_delete(ctx, cn);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
 

@@ -66,7 +66,8 @@ char *ngx_certguard_cache_conf(ngx_conf_t *cf, void *tag,
 
 /*
  * NGX_OK and *res filled on a fresh hit of this configuration's generation
- * (an entry stored before a reload is a miss) (and, when blob is not NULL, a copy
+ * (an entry stored before a reload is a miss); NGX_BUSY when the key is
+ * claimed (being probed, see below) (and, when blob is not NULL, a copy
  * of the stored bytes from pool, or blob->len 0); NGX_DECLINED on a miss.
  */
 ngx_int_t ngx_certguard_cache_get(ngx_certguard_cache_t *cache,
@@ -76,6 +77,19 @@ ngx_int_t ngx_certguard_cache_get(ngx_certguard_cache_t *cache,
  * zone is full; blob may be NULL.  NGX_ERROR only when nothing fits. */
 ngx_int_t ngx_certguard_cache_put(ngx_certguard_cache_t *cache,
     ngx_str_t *key, const cg_result_t *res, ngx_str_t *blob);
+
+/*
+ * A claim lets workers share one slow computation of a key (a probe):
+ * NGX_OK: the caller computes it, then puts the result (which replaces the
+ * claim) or releases the claim; NGX_BUSY: another worker holds a live
+ * claim, poll with ngx_certguard_cache_get(); NGX_DECLINED: a result is
+ * already there.  A claim expires after ttl seconds, so a worker that dies
+ * holding one delays the others at most that long.
+ */
+ngx_int_t ngx_certguard_cache_claim(ngx_certguard_cache_t *cache,
+    ngx_str_t *key, time_t ttl);
+void ngx_certguard_cache_release(ngx_certguard_cache_t *cache,
+    ngx_str_t *key);
 
 /* Bumped each time the configuration is loaded; entries remember theirs,
  * so a verdict made under a previous policy is never returned. */

@@ -109,8 +109,11 @@ typedef struct {
     in_port_t                       port;
     ngx_peer_connection_t           peer;
     ngx_event_t                     timeout;
+    ngx_event_t                     poll;        /* another worker probes */
+    ngx_msec_t                      deadline;
     ngx_stream_certguard_srv_conf_t  *conf;
     ngx_ssl_t                      *ssl;
+    unsigned                        claimed:1;   /* holds the zone's claim */
 
     X509                           *leaf;        /* captured in the handshake */
     STACK_OF(X509)                 *chain;
@@ -187,11 +190,17 @@ static void ngx_stream_certguard_cleanup(void *data);
 
 static ngx_int_t ngx_stream_certguard_probe_start(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
+static void ngx_stream_certguard_probe_connect(
+    ngx_stream_certguard_probe_t *probe);
+static void ngx_stream_certguard_probe_poll(ngx_event_t *ev);
 static void ngx_stream_certguard_probe_connected(ngx_event_t *ev);
 static void ngx_stream_certguard_probe_handshaked(ngx_connection_t *c);
 static void ngx_stream_certguard_probe_timeout(ngx_event_t *ev);
 static void ngx_stream_certguard_probe_finish(
     ngx_stream_certguard_probe_t *probe, const char *failure);
+static void ngx_stream_certguard_probe_notify(
+    ngx_stream_certguard_probe_t *probe, cg_result_t *res, ngx_str_t *der,
+    const char *failure);
 static int ngx_stream_certguard_probe_verify(X509_STORE_CTX *x509, void *arg);
 static u_char *ngx_stream_certguard_probe_log_error(ngx_log_t *log,
     u_char *buf, size_t len);
@@ -1520,7 +1529,7 @@ ngx_stream_certguard_probe_start(ngx_stream_session_t *s,
     ngx_int_t                          rc;
     ngx_queue_t                       *q;
     ngx_pool_t                        *pool;
-    ngx_connection_t                  *c, *pc;
+    ngx_connection_t                  *c;
     ngx_stream_certguard_probe_t      *probe;
     ngx_stream_certguard_srv_conf_t   *cscf;
     ngx_stream_certguard_main_conf_t  *cmcf;
@@ -1602,7 +1611,10 @@ ngx_stream_certguard_probe_start(ngx_stream_session_t *s,
     probe->timeout.handler = ngx_stream_certguard_probe_timeout;
     probe->timeout.data = probe;
     probe->timeout.log = &probe->log;
-    ngx_add_timer(&probe->timeout, cscf->probe_timeout);
+
+    probe->poll.handler = ngx_stream_certguard_probe_poll;
+    probe->poll.data = probe;
+    probe->poll.log = &probe->log;
 
     ngx_memcpy(probe->peer.sockaddr, &ctx->sockaddr, ctx->socklen);
     probe->peer.socklen = ctx->socklen;
@@ -1611,29 +1623,107 @@ ngx_stream_certguard_probe_start(ngx_stream_session_t *s,
     probe->peer.log = &probe->log;
     probe->peer.log_error = NGX_ERROR_ERR;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+    /*
+     * Workers share probes through the zone: the first claims the key, the
+     * others poll the zone until its result is there (or the claim is gone,
+     * after a failure: then they probe themselves).
+     */
+
+    probe->deadline = ngx_current_msec + 2 * cscf->probe_timeout + 1000;
+
+    rc = ngx_certguard_cache_claim(&cscf->cache, &probe->key,
+                                   cscf->probe_timeout / 1000 + 2);
+
+    if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: another worker probes %V",
+                       &probe->addr_text);
+
+        ngx_add_timer(&probe->poll, rc == NGX_BUSY ? 20 : 1);
+        return NGX_OK;
+    }
+
+    probe->claimed = (cscf->cache.shm_zone != NULL);
+
+    ngx_stream_certguard_probe_connect(probe);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_certguard_probe_connect(ngx_stream_certguard_probe_t *probe)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *pc;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
                    "certguard: probing %V", &probe->addr_text);
+
+    ngx_add_timer(&probe->timeout, probe->conf->probe_timeout);
 
     rc = ngx_event_connect_peer(&probe->peer);
 
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
         ngx_stream_certguard_probe_finish(probe, "connection failed");
-        return NGX_OK;
+        return;
     }
 
     pc = probe->peer.connection;
     pc->data = probe;
-    pc->pool = pool;
+    pc->pool = probe->pool;
     pc->read->handler = ngx_stream_certguard_probe_connected;
     pc->write->handler = ngx_stream_certguard_probe_connected;
 
     if (rc == NGX_AGAIN) {
-        return NGX_OK;
+        return;
     }
 
     ngx_stream_certguard_probe_connected(pc->write);
+}
 
-    return NGX_OK;
+
+static void
+ngx_stream_certguard_probe_poll(ngx_event_t *ev)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      der;
+    cg_result_t                    res;
+    ngx_stream_certguard_probe_t  *probe;
+
+    probe = ev->data;
+
+    rc = ngx_certguard_cache_get(&probe->conf->cache, &probe->key, &res,
+                                 probe->pool, &der);
+
+    if (rc == NGX_OK) {
+        ngx_stream_certguard_probe_notify(probe, &res, &der, NULL);
+        return;
+    }
+
+    if ((ngx_msec_int_t) (ngx_current_msec - probe->deadline) > 0) {
+        ngx_stream_certguard_probe_notify(probe, NULL, NULL, "timed out");
+        return;
+    }
+
+    if (rc == NGX_BUSY) {
+        ngx_add_timer(&probe->poll, 20);
+        return;
+    }
+
+    /* the other worker failed or its claim expired: probe here */
+
+    rc = ngx_certguard_cache_claim(&probe->conf->cache, &probe->key,
+                                   probe->conf->probe_timeout / 1000 + 2);
+
+    if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+        ngx_add_timer(&probe->poll, 20);
+        return;
+    }
+
+    probe->claimed = 1;
+
+    ngx_stream_certguard_probe_connect(probe);
 }
 
 
@@ -1735,15 +1825,12 @@ static void
 ngx_stream_certguard_probe_finish(ngx_stream_certguard_probe_t *probe,
     const char *failure)
 {
-    int                          i, n, len;
-    u_char                      *p;
-    ngx_str_t                    der;
-    cg_input_t                   in;
-    cg_result_t                  res;
-    ngx_queue_t                 *q;
-    ngx_connection_t            *pc;
-    ngx_stream_session_t        *s;
-    ngx_stream_certguard_ctx_t  *ctx;
+    int                 i, n, len;
+    u_char             *p;
+    ngx_str_t           der;
+    cg_input_t          in;
+    cg_result_t         res;
+    ngx_connection_t   *pc;
 
     if (probe->timeout.timer_set) {
         ngx_del_timer(&probe->timeout);
@@ -1817,6 +1904,7 @@ ngx_stream_certguard_probe_finish(ngx_stream_certguard_probe_t *probe,
         if (failure == NULL) {
             (void) ngx_certguard_cache_put(&probe->conf->cache, &probe->key,
                                            &res, &der);
+            probe->claimed = 0;
         }
 
     } else if (failure == NULL) {
@@ -1828,7 +1916,33 @@ ngx_stream_certguard_probe_finish(ngx_stream_certguard_probe_t *probe,
                       "certguard probe failed: %s", failure);
     }
 
-    /* every session waiting on this probe gets a copy and is resumed */
+    if (probe->claimed) {
+        ngx_certguard_cache_release(&probe->conf->cache, &probe->key);
+        probe->claimed = 0;
+    }
+
+    ngx_stream_certguard_probe_notify(probe, failure ? NULL : &res, &der,
+                                      failure);
+}
+
+
+/* Every session waiting on the probe gets a copy and is resumed. */
+
+static void
+ngx_stream_certguard_probe_notify(ngx_stream_certguard_probe_t *probe,
+    cg_result_t *res, ngx_str_t *der, const char *failure)
+{
+    ngx_queue_t                 *q;
+    ngx_stream_session_t        *s;
+    ngx_stream_certguard_ctx_t  *ctx;
+
+    if (probe->timeout.timer_set) {
+        ngx_del_timer(&probe->timeout);
+    }
+
+    if (probe->poll.timer_set) {
+        ngx_del_timer(&probe->poll);
+    }
 
     while (!ngx_queue_empty(&probe->waiters)) {
         q = ngx_queue_head(&probe->waiters);
@@ -1845,20 +1959,21 @@ ngx_stream_certguard_probe_finish(ngx_stream_certguard_probe_t *probe,
 
         } else {
             ctx->result = ngx_palloc(s->connection->pool, sizeof(cg_result_t));
-            ctx->chain.data = der.len ? ngx_pnalloc(s->connection->pool,
-                                                    der.len)
-                                      : NULL;
+            ctx->chain.data = der->len ? ngx_pnalloc(s->connection->pool,
+                                                     der->len)
+                                       : NULL;
 
-            if (ctx->result == NULL || (der.len && ctx->chain.data == NULL)) {
+            if (ctx->result == NULL || (der->len && ctx->chain.data == NULL))
+            {
                 ctx->failed = 1;
                 ctx->failure = "internal error";
 
             } else {
-                ngx_memcpy(ctx->result, &res, sizeof(cg_result_t));
+                ngx_memcpy(ctx->result, res, sizeof(cg_result_t));
 
-                if (der.len) {
-                    ngx_memcpy(ctx->chain.data, der.data, der.len);
-                    ctx->chain.len = der.len;
+                if (der->len) {
+                    ngx_memcpy(ctx->chain.data, der->data, der->len);
+                    ctx->chain.len = der->len;
                 }
             }
         }
