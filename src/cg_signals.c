@@ -483,11 +483,7 @@ cg_check_dn_list(cg_facts_t *f, const cg_patlist_t *l, int all,
 
     c = &f->certs[0];
 
-    p = cg_patlist_match(l, c->issuer, c->issuer_len);
-    if (p) {
-        cg_detailf(detail, size, "leaf issuer matches \"%s\"", p->text);
-        return 1;
-    }
+    /* the subject first: it is what a self-signed tool default names */
 
     if (leaf_subject) {
         p = cg_patlist_match(l, c->subject, c->subject_len);
@@ -496,6 +492,12 @@ cg_check_dn_list(cg_facts_t *f, const cg_patlist_t *l, int all,
                        p->text);
             return 1;
         }
+    }
+
+    p = cg_patlist_match(l, c->issuer, c->issuer_len);
+    if (p) {
+        cg_detailf(detail, size, "leaf issuer matches \"%s\"", p->text);
+        return 1;
     }
 
     for (i = 0; all && i < f->ncerts; i++) {

@@ -40,8 +40,9 @@
 
 #define NGX_STREAM_CERTGUARD_HOST_MAX       253
 
-/* a reason for ngx_stream_certguard_respond(): text and length */
-#define ngx_stream_certguard_text(t)        t, sizeof(t) - 1
+/* an HTTP error answer with a literal reason */
+#define ngx_stream_certguard_error(s, status, text)                          \
+    ngx_stream_certguard_respond(s, status, text, sizeof(text) - 1)
 
 
 /* Where a session is; the preread handler is a loop over these. */
@@ -69,7 +70,7 @@ typedef struct {
     ngx_flag_t                      probe;
     ngx_flag_t                      connect_sni;
     ngx_uint_t                      probe_port;
-    ngx_array_t                    *ports;       /* ngx_stream_certguard_ports_t */
+    ngx_array_t                    *ports;       /* port ranges */
     ngx_array_t                    *allow;       /* ngx_cidr_t */
     ngx_array_t                    *deny;        /* ngx_cidr_t */
     ngx_msec_t                      probe_timeout;
@@ -88,7 +89,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_ssl_t                      *ssl;         /* the probes' client context */
+    ngx_ssl_t                      *ssl;         /* probes' client context */
     cg_trust_t                     *default_trust;
     ngx_array_t                    *special;     /* ngx_cidr_t never dialled */
     ngx_array_t                    *own;         /* the host's own addresses */
@@ -142,7 +143,7 @@ typedef struct {
 
     cg_result_t                    *result;      /* NULL: nothing scored */
     ngx_str_t                       chain;       /* DER, leaf first */
-    char                            client_sni[NGX_STREAM_CERTGUARD_HOST_MAX + 2];
+    char                            client_sni[256];
     const char                     *failure;     /* why the probe failed */
     ngx_str_t                       key;
 
@@ -585,8 +586,8 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
     /* a client speaking TLS or binary to a proxy port: no need to wait */
 
     if (*p < 'A' || *p > 'Z') {
-        return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
-                                            ngx_stream_certguard_text("not an HTTP request"));
+        return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
+                                          "not an HTTP request");
     }
 
     end = NULL;
@@ -603,15 +604,15 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
 
         for (sp1 = line; sp1 < q; sp1++) {
             if ((*sp1 < 0x20 && *sp1 != '\t') || *sp1 == 0x7f) {
-                return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
-                                  ngx_stream_certguard_text("control character in request"));
+                return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
+                    "control character in request");
             }
         }
 
         if (q == line) {
             if (first) {
-                return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
-                                         ngx_stream_certguard_text("empty request line"));
+                return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
+                                                  "empty request line");
             }
 
             end = eol + 1;
@@ -619,8 +620,8 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
         }
 
         if (!first && ngx_strlchr(line, q, ':') == NULL) {
-            return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
-                                         ngx_stream_certguard_text("malformed header line"));
+            return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
+                                              "malformed header line");
         }
 
         first = 0;
@@ -630,8 +631,8 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
         if (b->last == b->end) {
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "certguard: CONNECT request too large");
-            return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
-                                         ngx_stream_certguard_text("request too large"));
+            return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
+                                              "request too large");
         }
 
         return NGX_AGAIN;
@@ -652,14 +653,14 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
         || ngx_strncmp(sp2, " HTTP/1.", sizeof(" HTTP/1.") - 1) != 0
         || (sp2[8] != '0' && sp2[8] != '1'))
     {
-        return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
-                                         ngx_stream_certguard_text("malformed request line"));
+        return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
+                                          "malformed request line");
     }
 
     for (line = p; line < sp1; line++) {
         if (*line < 'A' || *line > 'Z') {
-            return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
-                                         ngx_stream_certguard_text("malformed method"));
+            return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
+                                              "malformed method");
         }
     }
 
@@ -669,8 +670,8 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "certguard: method \"%*s\" is not CONNECT",
                       (size_t) (sp1 - p), p);
-        return ngx_stream_certguard_respond(s, 405,
-                                      ngx_stream_certguard_text("only CONNECT is allowed"));
+        return ngx_stream_certguard_error(s, 405,
+                                          "only CONNECT is allowed");
     }
 
     return ngx_stream_certguard_parse_target(s, ctx, sp1 + 1, sp2);
@@ -768,8 +769,8 @@ invalid:
                   "certguard: invalid CONNECT target \"%*s\"",
                   (size_t) (last - p), p);
 
-    return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
-                                        ngx_stream_certguard_text("invalid CONNECT target"));
+    return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
+                                      "invalid CONNECT target");
 }
 
 
@@ -864,8 +865,8 @@ ngx_stream_certguard_lookup(ngx_stream_session_t *s,
             ngx_log_error(NGX_LOG_WARN, c->log, 0,
                           "certguard: CONNECT to port %d refused",
                           (int) ctx->port);
-            return ngx_stream_certguard_respond(s, NGX_STREAM_FORBIDDEN,
-                                              ngx_stream_certguard_text("port not allowed"));
+            return ngx_stream_certguard_error(s, NGX_STREAM_FORBIDDEN,
+                                              "port not allowed");
         }
     }
 
@@ -894,8 +895,8 @@ ngx_stream_certguard_lookup(ngx_stream_session_t *s,
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "certguard: no resolver defined to resolve %V",
                       &ctx->host);
-        return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_GATEWAY,
-                                       ngx_stream_certguard_text("cannot resolve the host"));
+        return ngx_stream_certguard_error(s, NGX_STREAM_BAD_GATEWAY,
+                                          "cannot resolve the host");
     }
 
     rctx->name = ctx->host;

@@ -1,9 +1,10 @@
 #!/usr/bin/perl
 
 # Stream module with two workers: the verdict cache is shared between them
-# (one probe however many workers see the destination), its entries expire
-# after valid=, and a zone too small for every destination evicts the least
-# recently used entries instead of failing.
+# (one probe however many workers see the destination, also when a flood of
+# tunnels reaches both workers while the destination is still cold), its
+# entries expire after valid=, and a zone too small for every destination
+# evicts the least recently used entries instead of failing.
 
 use warnings;
 use strict;
@@ -17,7 +18,9 @@ use Certguard::Test qw(:all);
 use Certguard::Certs;
 use Certguard::Nginx;
 
+use IO::Select;
 use IO::Socket::INET;
+use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
 ###############################################################################
@@ -41,7 +44,11 @@ my $good = $pki->leaf('good', issuer => $root, subject => '/CN=good.test',
 write_file("$dir/test.policy",
            'include ' . policy_dir() . "/default.policy;\n");
 
-my ($proxy, $short, $backend, @dst) = free_ports(3 + 12);
+my ($proxy, $short, $floodp, $backend, @dst) = free_ports(4 + 13);
+
+# the flood destination is slow to answer (0.5 s), so that the whole flood
+# arrives in both workers while the first probe still runs
+my $relay = start_relay($dst[12], 0.5);
 
 my $ng = Certguard::Nginx->new("$dir/nginx");
 my $d = $ng->dir;
@@ -85,6 +92,15 @@ stream {
     }
 
     server {
+        listen 127.0.0.1:$floodp reuseport;
+        certguard_connect on;
+        certguard_cache zone=flood_cg:1m valid=10m;
+        certguard_connect_sni on;     # closed tunnels never connect
+        access_log $d/logs/flood.log cg;
+        proxy_pass \$certguard_upstream;
+    }
+
+    server {
         listen 127.0.0.1:$short reuseport;
         certguard_connect on;
         certguard_cache zone=short_cg:1m valid=1s;
@@ -111,6 +127,42 @@ my %pids = map { (split / /)[0] => 1 } @log;
 is(scalar keys %pids, 2, 'both workers served tunnels');
 is(scalar(grep { /rx=0$/ } wait_lines('dst-0', 21)), 1,
    'one probe for tunnels in both workers');
+
+# a flood to a cold destination over both workers: one probe
+
+{
+    my @s;
+
+    for (1 .. 20) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$floodp",
+                                      Timeout => 5) or last;
+        print $s "CONNECT 127.0.0.1:$relay->{port} HTTP/1.1\r\n\r\n";
+        push @s, $s;
+    }
+
+    my $ok = 0;
+    for my $s (@s) {
+        my $resp = '';
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 10;
+        eval {
+            while ($resp !~ /\r\n\r\n/) {
+                sysread($s, my $buf, 1) or last;
+                $resp .= $buf;
+            }
+        };
+        alarm 0;
+        $ok++ if $resp =~ /^HTTP\/1\.1 200 /;
+        close $s;
+    }
+
+    is($ok, 20, 'flood over two workers: every CONNECT answered 200');
+    my %fpids = map { (split / /)[0] => 1 } wait_lines('flood', 20);
+    is(scalar keys %fpids, 2, 'flood over two workers: both workers served');
+    sleep 0.5;
+    is(scalar($ng->log_lines('dst-12')), 1,
+       'flood over two workers: the destination saw exactly one probe');
+}
 
 # valid=1s: an entry older than that is probed again
 
@@ -140,10 +192,54 @@ unlike($ng->error_log, qr/\[(alert|emerg|crit)\]|exited on signal/,
        'no alerts or crashes in the error log');
 
 $ng->stop;
+kill 'TERM', $relay->{pid};
+waitpid($relay->{pid}, 0);
 
 done_testing();
 
 ###############################################################################
+
+# A TCP relay on a free port to 127.0.0.1:$to that waits $delay seconds
+# before it connects onward.
+sub start_relay {
+    my ($to, $delay) = @_;
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 64, ReuseAddr => 1)
+        or die "relay: $!";
+    my $pid = fork // die "fork: $!";
+
+    if ($pid) {
+        my $port = $l->sockport;
+        close $l;
+        return { pid => $pid, port => $port };
+    }
+
+    $SIG{CHLD} = 'IGNORE';
+
+    while (my $c = $l->accept) {
+        my $child = fork;
+        next unless defined $child;
+        if ($child) {
+            close $c;
+            next;
+        }
+
+        sleep $delay;
+        my $u = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$to")
+            or POSIX::_exit(0);
+        my $sel = IO::Select->new($c, $u);
+        OUTER: while (1) {
+            for my $h ($sel->can_read(10)) {
+                my $n = sysread($h, my $buf, 16384);
+                last OUTER unless $n;
+                syswrite($h == $c ? $u : $c, $buf);
+            }
+        }
+        POSIX::_exit(0);
+    }
+
+    POSIX::_exit(0);
+}
 
 # GET / through a CONNECT tunnel (TLS to the destination); the response.
 sub tunnel {
@@ -167,6 +263,12 @@ sub wait_lines {
         return @lines if @lines >= $n || time() > $deadline;
         sleep 0.05;
     }
+}
+
+###############################################################################
+
+END {
+    kill 'TERM', $relay->{pid} if $relay && $relay->{pid};
 }
 
 ###############################################################################
