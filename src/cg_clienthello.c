@@ -37,7 +37,7 @@ int
 cg_clienthello_sni(const unsigned char *buf, size_t len, char *sni,
     size_t snilen)
 {
-    size_t         pos, rlen, avail, copy, have, need;
+    size_t         pos, rlen, avail, copy, have, need, records;
     unsigned char  hs[CG_CLIENTHELLO_MAX + 4];
 
     if (sni == NULL || snilen == 0) {
@@ -58,10 +58,13 @@ cg_clienthello_sni(const unsigned char *buf, size_t len, char *sni,
 
     pos = 0;
     have = 0;
+    records = 0;
 
     while (len - pos >= 5) {
 
-        if (buf[pos] != CG_TLS_HANDSHAKE || buf[pos + 1] != 3) {
+        if (buf[pos] != CG_TLS_HANDSHAKE || buf[pos + 1] != 3
+            || ++records > CG_CLIENTHELLO_RECORDS)
+        {
             return CG_ERR_INPUT;
         }
 
@@ -107,6 +110,32 @@ cg_clienthello_sni(const unsigned char *buf, size_t len, char *sni,
     }
 
     return CG_CLIENTHELLO_AGAIN;
+}
+
+
+size_t
+cg_clienthello_need(const unsigned char *buf, size_t len)
+{
+    size_t  pos, end, records;
+
+    pos = 0;
+
+    for (records = 0; records <= CG_CLIENTHELLO_RECORDS; records++) {
+
+        if (len - pos < 5) {
+            return pos + 5;
+        }
+
+        end = pos + 5 + (((size_t) buf[pos + 3] << 8) | buf[pos + 4]);
+
+        if (end > len) {
+            return end;
+        }
+
+        pos = end;
+    }
+
+    return len + 1;
 }
 
 

@@ -22,6 +22,9 @@
 /* The largest ClientHello body read (records are reassembled up to this). */
 #define CG_CLIENTHELLO_MAX      16384
 
+/* More records than this for one ClientHello is an attack, not TLS. */
+#define CG_CLIENTHELLO_RECORDS  64
+
 /*
  * CG_OK: sni holds the host_name of the server_name extension, or "" when the
  * ClientHello has none; CG_CLIENTHELLO_AGAIN: more bytes are needed;
@@ -31,5 +34,12 @@
  */
 int cg_clienthello_sni(const unsigned char *buf, size_t len, char *sni,
     size_t snilen);
+
+/*
+ * After CG_CLIENTHELLO_AGAIN: the length buf must reach before another call
+ * can decide (the end of the record that is incomplete), so that a client
+ * sending its ClientHello a byte at a time costs one parse, not one per byte.
+ */
+size_t cg_clienthello_need(const unsigned char *buf, size_t len);
 
 #endif /* CG_CLIENTHELLO_H */

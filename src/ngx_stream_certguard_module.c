@@ -129,6 +129,10 @@ typedef struct {
     ngx_str_t                       target;      /* "host:port", for CEF */
     in_port_t                       port;
     size_t                          consumed;    /* CONNECT request bytes */
+    size_t                          scanned;     /* whole lines seen so far */
+    size_t                          looked;      /* searched for LF so far */
+    size_t                          hello_need;  /* bytes before a parse */
+    ngx_uint_t                      lines;
 
     ngx_sockaddr_t                  sockaddr;    /* the destination */
     socklen_t                       socklen;
@@ -590,13 +594,17 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
                                           "not an HTTP request");
     }
 
+    /* complete lines were checked on earlier calls: a slow client must
+     * not make every byte it sends cost a scan of all the earlier ones */
+
     end = NULL;
-    first = 1;
+    first = (ctx->lines == 0);
 
-    for (line = p; line < last; line = eol + 1) {
+    for (line = p + ctx->scanned; line < last; line = eol + 1) {
 
-        eol = ngx_strlchr(line, last, LF);
+        eol = ngx_strlchr(ngx_max(line, p + ctx->looked), last, LF);
         if (eol == NULL) {
+            ctx->looked = last - p;
             break;
         }
 
@@ -625,6 +633,8 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
         }
 
         first = 0;
+        ctx->lines++;
+        ctx->scanned = eol + 1 - p;
     }
 
     if (end == NULL) {
@@ -790,13 +800,17 @@ ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
     c = s->connection;
     b = c->buffer;
 
-    if (b == NULL) {
+    if (b == NULL
+        || ((size_t) (b->last - b->pos) < ctx->hello_need
+            && b->last != b->end))
+    {
         return NGX_AGAIN;
     }
 
     rc = cg_clienthello_sni(b->pos, b->last - b->pos, sni, sizeof(sni));
 
     if (rc == CG_CLIENTHELLO_AGAIN && b->last != b->end) {
+        ctx->hello_need = cg_clienthello_need(b->pos, b->last - b->pos);
         return NGX_AGAIN;
     }
 
@@ -1207,10 +1221,15 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
     c = s->connection;
     b = c->buffer;
 
+    if ((size_t) (b->last - b->pos) < ctx->hello_need && b->last != b->end) {
+        return NGX_AGAIN;
+    }
+
     rc = cg_clienthello_sni(b->pos, b->last - b->pos, ctx->client_sni,
                             sizeof(ctx->client_sni));
 
     if (rc == CG_CLIENTHELLO_AGAIN && b->last != b->end) {
+        ctx->hello_need = cg_clienthello_need(b->pos, b->last - b->pos);
         return NGX_AGAIN;
     }
 

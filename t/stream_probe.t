@@ -22,6 +22,7 @@ use Certguard::Nginx;
 use IO::Select;
 use IO::Socket::INET;
 use IO::Socket::SSL;
+use Net::SSLeay;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
@@ -205,6 +206,12 @@ $r = raw($proxy, "CONNECT 127.0.0.1:$closed HTTP/1.1\r\n\r\n");
 like($r, qr{^HTTP/1\.1 403 .*probe failed: connection refused}s,
      'closed port: 403, connection refused');
 
+# a destination that does not speak TLS: the handshake fails
+
+$r = raw($proxy, "CONNECT 127.0.0.1:$backend HTTP/1.1\r\n\r\n");
+like($r, qr{^HTTP/1\.1 403 .*probe failed: TLS handshake failed}s,
+     'plain HTTP destination: 403, handshake failed');
+
 # destinations that require a client certificate: the probe still sees
 # the server's certificate and scores it
 
@@ -314,6 +321,30 @@ like($pt[-1], qr/^403 v=block /, 'passthrough: closed with 403 status');
 is(scalar(grep { /rx=[1-9]/ } $ng->log_lines('dst-self')), 0,
    'passthrough: the blocked destination received no client bytes');
 
+# a ClientHello that arrives in pieces is reassembled before it is read
+
+{
+    my $hello = client_hello('good.test');
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$pt_good",
+                                  Timeout => 5);
+    my $n = int(length($hello) / 3);
+
+    for my $piece (substr($hello, 0, 3), substr($hello, 3, $n),
+                   substr($hello, 3 + $n))
+    {
+        syswrite($s, $piece);
+        sleep 0.1;
+    }
+
+    my $got = '';
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 5;
+    eval { sysread($s, $got, 5) };
+    alarm 0;
+    is(unpack('H4', $got), '1603',
+       'passthrough: ClientHello in three pieces reaches the destination');
+}
+
 {
     my $s = IO::Socket::SSL->new(PeerAddr => "127.0.0.1:$pt_good",
                                  SSL_hostname => '', Timeout => 5,
@@ -340,6 +371,20 @@ ok(!$ok, 'nginx -t fails with a bad policy');
 like($out, qr/bad\.policy:2/, 'nginx -t names the policy file and line');
 
 # (the destinations log their failed handshakes with the probe as crit)
+($ok, $out) = $ng->test_config($http, module => 0, main => <<"MAIN");
+load_module $STREAM;
+load_module $MODULE;
+stream {
+    server {
+        listen 127.0.0.1:$proxy;
+        certguard_connect on;
+        proxy_pass \$certguard_upstream;
+    }
+}
+MAIN
+ok(!$ok, 'nginx -t fails with certguard_connect but no policy');
+like($out, qr/"certguard_policy" is required/, 'nginx -t says why');
+
 unlike(join("\n", grep { !/SSL_shutdown\(\) failed/ }
                    split /\n/, $ng->error_log),
        qr/\[(alert|emerg|crit)\]|exited on signal/,
@@ -353,6 +398,25 @@ waitpid($relay->{pid}, 0);
 done_testing();
 
 ###############################################################################
+
+# The bytes of an OpenSSL ClientHello for this SNI.
+sub client_hello {
+    my ($name) = @_;
+    my $ctx = Net::SSLeay::CTX_new() or die 'CTX_new';
+    my $ssl = Net::SSLeay::new($ctx) or die 'new';
+    my $rb = Net::SSLeay::BIO_new(Net::SSLeay::BIO_s_mem());
+    my $wb = Net::SSLeay::BIO_new(Net::SSLeay::BIO_s_mem());
+
+    Net::SSLeay::set_bio($ssl, $rb, $wb);
+    Net::SSLeay::set_tlsext_host_name($ssl, $name);
+    Net::SSLeay::connect($ssl);
+    my $hello = Net::SSLeay::BIO_read($wb);
+    Net::SSLeay::free($ssl);
+    Net::SSLeay::CTX_free($ctx);
+
+    return $hello;
+}
+
 
 # A TCP relay on a free port to 127.0.0.1:$to that waits $delay seconds
 # before it connects onward.

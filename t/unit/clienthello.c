@@ -93,6 +93,10 @@ main(void)
     }
     ok(all_again, "every strict prefix asks for more");
 
+    is_int(cg_clienthello_need(hello, 0), 5, "need: a record header first");
+    is_int(cg_clienthello_need(hello, 7), n, "need: the whole record");
+    is_int(cg_clienthello_need(hello, n - 1), n, "need: still the record");
+
     memcpy(copy, hello, n);
     memcpy(copy + n, "\x17\x03\x03\x00\x01x", 6);
     rc = cg_clienthello_sni(copy, n + 6, sni, sizeof(sni));
@@ -139,6 +143,21 @@ main(void)
 
     rc = cg_clienthello_sni((const unsigned char *) "", 0, sni, sizeof(sni));
     is_int(rc, CG_CLIENTHELLO_AGAIN, "no bytes yet asks for more");
+
+    /* a ClientHello cut into one-byte records */
+
+    m = 0;
+    for (i = 5; i < n && m + 6 < sizeof(split); i++) {
+        memcpy(split + m, hello, 3);
+        split[m + 3] = 0;
+        split[m + 4] = 1;
+        split[m + 5] = hello[i];
+        m += 6;
+    }
+    rc = cg_clienthello_sni(split, m, sni, sizeof(sni));
+    is_int(rc, CG_ERR_INPUT, "more than CG_CLIENTHELLO_RECORDS records fail");
+    ok(cg_clienthello_need(split, m) > m,
+       "need: never less than what is there");
 
     memcpy(copy, hello, n);
     copy[5] = 2;                                    /* ServerHello */
