@@ -20,7 +20,7 @@ ENGINE_OBJS = $(ENGINE_SRCS:src/%.c=$(B)/obj/%.o)
 UNIT_SRCS   = $(sort $(wildcard t/unit/*.c))
 UNIT_BINS   = $(UNIT_SRCS:t/unit/%.c=$(B)/unit/%)
 UNIT_ASAN   = $(UNIT_SRCS:t/unit/%.c=$(B)/unit-asan/%)
-MODULE_SRCS = ngx_http_certguard_module.c $(wildcard src/ngx_stream_*.c)
+MODULE_SRCS = ngx_http_certguard_module.c $(wildcard src/ngx_*.c src/ngx_*.h)
 MODULES     = $(B)/ngx_http_certguard_module.so \
               $(if $(wildcard src/ngx_stream_certguard_module.c),\
                    $(B)/ngx_stream_certguard_module.so)
@@ -47,7 +47,13 @@ $(B)/certguard: $(wildcard src/cli/*.c) $(B)/libcertguard.a
 
 # The modules are built through Debian's nginx build files with Debian's own
 # configure flags, so that load_module accepts them (same compat signature).
-$(B)/nginx/objs/Makefile: config
+# config lists the sources when nginx's configure runs: a source added or
+# removed must run it again, so the list is kept in a file that changes then.
+SRC_LIST   := $(B)/sources.list
+$(shell mkdir -p $(B); echo $(ENGINE_SRCS) $(MODULE_SRCS) | cmp -s - $(SRC_LIST) \
+    || echo $(ENGINE_SRCS) $(MODULE_SRCS) > $(SRC_LIST))
+
+$(B)/nginx/objs/Makefile: config $(SRC_LIST)
 	rm -rf $(B)/nginx
 	mkdir -p $(B)
 	cp -r $(NGX_SRC) $(B)/nginx
