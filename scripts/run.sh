@@ -26,7 +26,10 @@ run=${CERTGUARD_RUN_DIR:-/tmp/certguard-demo}
 port=${CERTGUARD_PORT:-8080}
 good_port=$((port + 363))       # 8443 with the default port
 c2_port=$((port + 364))         # 8444
+connect_port=${CERTGUARD_CONNECT_PORT:-3128}
 module=${CERTGUARD_MODULE:-$root/build/ngx_http_certguard_module.so}
+stream_module=${CERTGUARD_STREAM_MODULE:-$root/build/ngx_stream_certguard_module.so}
+debian_stream=/usr/lib/nginx/modules/ngx_stream_module.so
 policy=${CERTGUARD_POLICY:-$root/policies/default.policy}
 nginx=${NGINX:-/usr/sbin/nginx}
 pidfile=$run/nginx.pid
@@ -63,7 +66,9 @@ stop() {
 certs() {
     d=$run/pki
     mkdir -p "$d"
-    [ -s "$d/c2.crt" ] && [ -s "$d/good.chain.pem" ] && return 0
+    # v2: the leaves also name 127.0.0.1, for the CONNECT demo
+    [ -s "$d/c2.crt" ] && [ -s "$d/good.chain.pem" ] && [ -e "$d/v2" ] \
+        && return 0
 
     # a demo CA and a leaf for good.certguard.test (90 days)
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
@@ -76,7 +81,7 @@ certs() {
     printf '%s\n' "basicConstraints=CA:FALSE" \
         "keyUsage=critical,digitalSignature,keyEncipherment" \
         "extendedKeyUsage=serverAuth" \
-        "subjectAltName=DNS:good.certguard.test" > "$d/good.ext"
+        "subjectAltName=DNS:good.certguard.test,IP:127.0.0.1" > "$d/good.ext"
     # issued ten days ago (openssl ca can backdate, openssl x509 cannot),
     # so the demo's good certificate is not "issued_recently"
     printf '%s\n' "[ca]" "default_ca = demo" "[demo]" "dir = $d" \
@@ -98,6 +103,7 @@ certs() {
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/c2.key" \
         -out "$d/c2.crt" -days 3650 -subj "$cs/CN=Major Cobalt Strike" \
         -addext "subjectAltName=DNS:c2.certguard.test" 2>/dev/null
+    : > "$d/v2"
 }
 
 config() {
@@ -121,9 +127,14 @@ config() {
     user=""
     [ "$(id -u)" = 0 ] && user="user root;"
 
+    # the CONNECT proxy needs Debian's stream module and ours
+    stream=""
+    [ -r "$debian_stream" ] && [ -r "$stream_module" ] && stream=yes
+
     cat > "$run/nginx.conf" <<EOF
 # written by scripts/run.sh: the certguard demo egress proxy
 load_module $module;
+$( [ -n "$stream" ] && printf 'load_module %s;\nload_module %s;' "$debian_stream" "$stream_module" )
 $user
 worker_processes 2;
 pid $pidfile;
@@ -199,6 +210,38 @@ http {
         }
     }
 }
+
+$( [ -n "$stream" ] && cat <<STREAM
+# HTTPS egress: clients with HTTPS_PROXY send CONNECT; certguard probes the
+# destination's certificate before it opens the tunnel
+stream {
+    log_format certguard '\$remote_addr [\$time_local] \$status '
+                         'upstream=\$certguard_upstream '
+                         'certguard=\$certguard_verdict '
+                         'score=\$certguard_score '
+                         'signals=\$certguard_signals';
+    access_log $run/logs/connect.log certguard;
+    $( [ -n "$ns" ] && echo "resolver $ns valid=60s;" )
+
+    server {
+        listen 127.0.0.1:$connect_port;
+
+        certguard_connect on;
+        certguard_policy $policy;
+        certguard_trusted_certificate $run/trust.pem;
+        certguard_cache zone=certguard_stream:10m valid=10m;
+        certguard_log $cef_log;
+
+        # the demo destinations are on loopback, which a CONNECT proxy
+        # refuses unless told otherwise
+        certguard_connect_ports 443 $good_port $c2_port;
+        certguard_connect_allow 127.0.0.1;
+
+        proxy_pass \$certguard_upstream;
+    }
+}
+STREAM
+)
 EOF
 }
 
@@ -212,6 +255,19 @@ tour() {
             | grep -Ei '^(HTTP/|X-Certguard|hello|beacon|certguard)' \
             | sed 's/\r$//' || true
     done
+
+    [ -n "$stream" ] || return 0
+
+    printf '\n$ HTTPS_PROXY=http://127.0.0.1:%s curl -s --cacert %s https://127.0.0.1:%s/\n' \
+        "$connect_port" "$run/pki/ca.crt" "$good_port"
+    HTTPS_PROXY="http://127.0.0.1:$connect_port" curl -s --max-time 10 \
+        --cacert "$run/pki/ca.crt" "https://127.0.0.1:$good_port/" || true
+
+    printf '\n$ HTTPS_PROXY=http://127.0.0.1:%s curl -sk https://127.0.0.1:%s/\n' \
+        "$connect_port" "$c2_port"
+    HTTPS_PROXY="http://127.0.0.1:$connect_port" curl -sk --max-time 10 \
+        "https://127.0.0.1:$c2_port/" 2>&1 || echo "(curl: CONNECT refused)"
+    printf '(%s)\n' "$(tail -n 1 "$run/logs/connect.log" 2>/dev/null)"
 }
 
 start() {
@@ -255,11 +311,15 @@ egress proxy  $proxy  (policy $policy)
 allowed       curl -x $proxy http://good.certguard.test/
 blocked       curl -x $proxy http://c2.certguard.test/
 EOF
+    [ -n "$stream" ] && cat <<EOF
+CONNECT proxy HTTPS_PROXY=http://127.0.0.1:$connect_port curl --cacert $run/pki/ca.crt https://127.0.0.1:$good_port/
+              HTTPS_PROXY=http://127.0.0.1:$connect_port curl -k https://127.0.0.1:$c2_port/   refused (403)
+EOF
     [ -n "${ns:-}" ] && echo "real sites    curl -x $proxy http://example.com/" \
         "(resolver $ns)"
     cat <<EOF
 CEF records   ${cef:-$run/logs/cef.log}
-access log    $run/logs/access.log
+access log    $run/logs/access.log, $run/logs/connect.log (CONNECT)
 error log     $run/logs/error.log
 stop          scripts/run.sh stop
 EOF

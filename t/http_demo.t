@@ -34,8 +34,13 @@ for (1 .. 50) {
 }
 BAIL_OUT('no free port triple') unless $port;
 
+my $connect_port = free_port();
+(my $stream_module = module_path()) =~ s/ngx_http_/ngx_stream_/;
+
 my %env = (CERTGUARD_RUN_DIR => $run, CERTGUARD_PORT => $port,
-           CERTGUARD_MODULE => module_path());
+           CERTGUARD_CONNECT_PORT => $connect_port,
+           CERTGUARD_MODULE => module_path(),
+           CERTGUARD_STREAM_MODULE => $stream_module);
 my $script = repo_root() . '/scripts/run.sh';
 
 my $r = run({ env => \%env, timeout => 120 }, $script);
@@ -44,6 +49,19 @@ like($r->{out}, qr/certguard demo: running/, 'run.sh: running');
 like($r->{out}, qr{CEF records\s+\Q$run\E/logs/cef\.log}, 'run.sh: says where CEF lands');
 like($r->{out}, qr{HTTP/1\.1 200 .*hello from good}s, 'tour: good allowed');
 like($r->{out}, qr{HTTP/1\.1 403 .*default_subject}s, 'tour: c2 blocked');
+
+SKIP: {
+    skip 'no stream module', 4 unless -r $stream_module;
+
+    like($r->{out}, qr{HTTPS_PROXY=\S+ curl -s --cacert \S+ https://\S+\nhello from good},
+         'tour: CONNECT to good allowed');
+    like($r->{out}, qr{CONNECT refused}, 'tour: CONNECT to c2 refused');
+
+    my @log = split /\n/, read_file("$run/logs/connect.log");
+    ok((grep { / 200 .*certguard=allow/ } @log), 'CONNECT log: allowed');
+    ok((grep { / 403 .*certguard=block .*default_subject/ } @log),
+       'CONNECT log: blocked with its signals');
+}
 
 my $ng = Certguard::Nginx->new("$dir/client");
 
