@@ -9,14 +9,14 @@
 #
 # Exits non-zero when any step fails; the later steps still run, so one
 # report shows everything.  Environment: CERTGUARD_BUILD (default build/),
-# PROVE_JOBS (default 2), FUZZ_SMOKE_SECONDS (default 25; 0 skips).
+# PROVE_JOBS (default 2), FUZZ_SMOKE_SECONDS (default 20; 0 skips).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 
 export CERTGUARD_BUILD="${CERTGUARD_BUILD:-$PWD/build}"
 jobs="${PROVE_JOBS:-2}"
-fuzz="${FUZZ_SMOKE_SECONDS:-25}"
+fuzz="${FUZZ_SMOKE_SECONDS:-20}"
 status=0
 
 step() {
