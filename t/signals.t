@@ -111,7 +111,9 @@ sub eval_chain {
                at => $o{at} // $now,
                exists $o{sni} ? (defined $o{sni} ? (sni => $o{sni}) : ())
                               : (sni => ref $c ? "$c->{name}.test" : undef),
-               $o{dst} ? (dst => $o{dst}) : ());
+               $o{dst} ? (dst => $o{dst}) : (),
+               $o{client_sni} ? (args => ['--client-sni', $o{client_sni}])
+                              : ());
 
     if ($r->{exit} != 0 || !$r->{json}) {
         diag("$r->{cmd}: exit $r->{exit}: $r->{err}$r->{out}");
@@ -505,14 +507,23 @@ for my $cn (sort keys %verdicts) {
        "verdict $verdicts{$cn}[1] at score $verdicts{$cn}[0]");
 }
 
-# every built-in signal is tested: here, in geoip.t (geo_*), or it cannot
-# be reached from the CLI (sni_mismatch needs a tunnel's client SNI: the
-# stream module's tests)
+# sni_mismatch: the SNI a client sends inside a CONNECT tunnel is not the
+# CONNECT host (domain fronting); the stream module's tests cover the tunnel
+
+my $sm = good_leaf('front');
+$j = eval_chain($sm, client_sni => 'hidden.example');
+fires($j, 'sni_mismatch', 'client SNI hidden.example, CONNECT host front.test');
+$j = eval_chain($sm, client_sni => 'FRONT.test');
+quiet($j, 'sni_mismatch', 'client SNI equal but for case');
+$j = eval_chain($sm);
+quiet($j, 'sni_mismatch', 'no client SNI known');
+
+# every built-in signal is tested: here, or in geoip.t (geo_*)
 
 my $list = cli('signals');
 my @all = map { (split /\t/)[0] } split /\n/, $list->{out};
 ok(@all >= @builtin, 'certguard signals lists the built-in signals');
-my %covered = map { $_ => 1 } @builtin, qw/geo_country geo_asn sni_mismatch/;
+my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/;
 is_deeply([ grep { !$covered{$_} } @all ], [],
           'every built-in signal is covered by a test');
 

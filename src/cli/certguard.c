@@ -4,7 +4,8 @@
  *
  *   certguard check --policy FILE [--ca-file FILE] [--sni NAME]
  *       [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
- *       [--geoip-country FILE] [--geoip-asn FILE] CHAIN.pem...
+ *       [--geoip-country FILE] [--geoip-asn FILE] [--client-sni NAME]
+ *       CHAIN.pem...
  *   certguard lint FILE...
  *   certguard signals
  *   certguard version
@@ -48,6 +49,7 @@ typedef struct {
     const char     *policy_file;
     const char     *ca_file;
     const char     *sni;
+    const char     *client_sni;         /* the SNI seen inside a tunnel */
     const char     *geoip_country;
     const char     *geoip_asn;
     char            dst_addr[64];       /* without brackets */
@@ -96,6 +98,7 @@ cli_usage(FILE *f)
 "                       [--dst IP[:PORT]] [--at UNIXTIME]\n"
 "                       [--format json|cef|text]\n"
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
+"                       [--client-sni NAME]\n"
 "                       CHAIN.pem...\n"
 "       certguard lint POLICY...\n"
 "       certguard signals\n"
@@ -105,7 +108,9 @@ cli_usage(FILE *f)
 "        print one result per file: JSON (default; one object a line, with\n"
 "        a \"file\" key when there are several files), the CEF record the\n"
 "        proxy would log, or text for people.  --at evaluates at that unix\n"
-"        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443.\n"
+"        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443;\n"
+"        --client-sni is the SNI a client sent inside a CONNECT tunnel\n"
+"        (sni_mismatch fires when it is not the --sni name).\n"
 "lint    check policy files; \"FILE: ok\" or file:line: message.\n"
 "signals list the built-in signals: id, default weight, description.\n"
 "\n"
@@ -440,7 +445,7 @@ cli_check(int argc, char **argv)
 
     static const char  *names[] = {
         "--policy", "--ca-file", "--sni", "--dst", "--at", "--format",
-        "--geoip-country", "--geoip-asn"
+        "--geoip-country", "--geoip-asn", "--client-sni"
     };
 
     memset(&c, 0, sizeof(c));
@@ -503,7 +508,8 @@ cli_check(int argc, char **argv)
         case 4: at = v; break;
         case 5: fmt = v; break;
         case 6: c.geoip_country = v; break;
-        default: c.geoip_asn = v; break;
+        case 7: c.geoip_asn = v; break;
+        default: c.client_sni = v; break;
         }
     }
 
@@ -673,6 +679,7 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     in.leaf = sk_X509_value(chain, 0);
     in.chain = chain;
     in.name = c->sni;
+    in.client_sni = c->client_sni;
     in.dst_addr = c->has_dst ? c->dst_addr : NULL;
     in.dst_port = c->dst_port;
     in.now = c->at;
