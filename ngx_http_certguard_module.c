@@ -9,6 +9,9 @@
  * engine.  A block aborts the handshake before a byte of the request leaves,
  * and is turned into certguard_block_status instead of a 502.
  *
+ * The verdict cache, the CEF log, loading the engine's files and the values
+ * of the variables are src/ngx_certguard_shared.c, as in the stream module.
+ *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
 
@@ -18,15 +21,11 @@
 
 #include <dlfcn.h>
 
-#include "certguard.h"
+#include "ngx_certguard_shared.h"
 
 
 #define NGX_HTTP_CERTGUARD_ENFORCE    0
 #define NGX_HTTP_CERTGUARD_MONITOR    1
-
-#define NGX_HTTP_CERTGUARD_POLICY     0
-#define NGX_HTTP_CERTGUARD_TRUST      1
-#define NGX_HTTP_CERTGUARD_GEOIP      2
 
 /* where a request's verdict came from: $certguard_cache */
 #define NGX_HTTP_CERTGUARD_BYPASS     0     /* scored, no cache zone */
@@ -35,56 +34,8 @@
 #define NGX_HTTP_CERTGUARD_SESSION    3     /* resumed TLS session */
 #define NGX_HTTP_CERTGUARD_KEEPALIVE  4     /* reused upstream connection */
 
-#define NGX_HTTP_CERTGUARD_CEF_MAX    2048
 #define NGX_HTTP_CERTGUARD_KEY_MAX    (32 + 3 * sizeof(void *)                \
                                        + CG_NAME_MAX + NGX_SOCKADDR_STRLEN + 8)
-
-
-/* A policy, trust store or GeoIP object, loaded once per cycle per path. */
-typedef struct {
-    ngx_uint_t                  kind;
-    ngx_str_t                   key;
-    void                       *obj;
-} ngx_http_certguard_file_t;
-
-
-typedef struct {
-    ngx_array_t                 files;      /* ngx_http_certguard_file_t */
-} ngx_http_certguard_main_conf_t;
-
-
-typedef struct {
-    ngx_open_file_t            *file;
-    ngx_syslog_peer_t          *syslog;
-    cg_verdict_t                min_verdict;
-} ngx_http_certguard_log_t;
-
-
-/* The shared verdict cache: an rbtree by key hash and an LRU queue. */
-typedef struct {
-    ngx_rbtree_t                rbtree;
-    ngx_rbtree_node_t           sentinel;
-    ngx_queue_t                 queue;
-    ngx_uint_t                  generation;
-} ngx_http_certguard_shctx_t;
-
-
-typedef struct {
-    ngx_http_certguard_shctx_t *sh;
-    ngx_slab_pool_t            *shpool;
-    ngx_uint_t                  generation;     /* this cycle's */
-} ngx_http_certguard_cache_t;
-
-
-typedef struct {
-    ngx_rbtree_node_t           node;
-    ngx_queue_t                 queue;
-    time_t                      expire;
-    ngx_uint_t                  generation;
-    size_t                      len;
-    cg_result_t                 result;
-    u_char                      key[1];
-} ngx_http_certguard_node_t;
 
 
 typedef struct {
@@ -96,10 +47,9 @@ typedef struct {
     ngx_str_t                   geoip_asn;
     cg_trust_t                 *trust;
     cg_geoip_t                 *geoip;
-    ngx_shm_zone_t             *cache;
-    time_t                      cache_valid;
+    ngx_certguard_cache_t       cache;
     ngx_uint_t                  block_status;
-    ngx_http_certguard_log_t   *log;
+    ngx_certguard_log_t        *log;
 } ngx_http_certguard_loc_conf_t;
 
 
@@ -130,11 +80,13 @@ typedef struct {
     in_port_t                   dst_port;
     ngx_uint_t                  source;
     ngx_uint_t                  mode;
-    ngx_str_t                   cef;
+    cg_event_t                  event;          /* for the CEF record */
+    u_char                      src[NGX_SOCKADDR_STRLEN + 1];
     ngx_str_t                   body;
     ngx_event_free_peer_pt      peer_free;
     void                       *peer_data;
     unsigned                    scored:1;
+    unsigned                    evented:1;      /* event is filled in */
     unsigned                    blocked:1;      /* enforce mode block */
     unsigned                    replaced:1;     /* response is ours */
     unsigned                    body_sent:1;
@@ -155,17 +107,9 @@ static void ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl,
     cg_result_t *res);
 static void ngx_http_certguard_free_blocked_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
-static ngx_int_t ngx_http_certguard_cache_lookup(ngx_shm_zone_t *zone,
-    u_char *key, size_t len, time_t now, cg_result_t *res);
-static void ngx_http_certguard_cache_insert(ngx_shm_zone_t *zone,
-    u_char *key, size_t len, time_t expire, cg_result_t *res);
-static void ngx_http_certguard_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_int_t ngx_http_certguard_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
 static void ngx_http_certguard_log_result(ngx_http_request_t *r,
     ngx_http_certguard_ctx_t *ctx, ngx_http_certguard_loc_conf_t *cglcf);
-static ngx_int_t ngx_http_certguard_format_cef(ngx_http_request_t *r,
+static cg_event_t *ngx_http_certguard_event(ngx_http_request_t *r,
     ngx_http_certguard_ctx_t *ctx);
 static const char *ngx_http_certguard_action(ngx_http_certguard_ctx_t *ctx);
 static ngx_http_certguard_ctx_t *ngx_http_certguard_get_ctx(
@@ -180,9 +124,6 @@ static ngx_int_t ngx_http_certguard_body_filter(ngx_http_request_t *r,
 static ngx_int_t ngx_http_certguard_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
-static void *ngx_http_certguard_load(ngx_conf_t *cf, ngx_uint_t kind,
-    ngx_str_t *path, ngx_str_t *path2);
-static void ngx_http_certguard_cleanup_file(void *data);
 static char *ngx_http_certguard_policy(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_certguard_cache(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -192,7 +133,6 @@ static char *ngx_http_certguard_log(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_certguard_block_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_certguard_add_variables(ngx_conf_t *cf);
-static void *ngx_http_certguard_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_certguard_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_certguard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -296,7 +236,7 @@ static ngx_http_module_t  ngx_http_certguard_module_ctx = {
     ngx_http_certguard_add_variables,       /* preconfiguration */
     ngx_http_certguard_init,                /* postconfiguration */
 
-    ngx_http_certguard_create_main_conf,    /* create main configuration */
+    NULL,                                   /* create main configuration */
     NULL,                                   /* init main configuration */
 
     NULL,                                   /* create server configuration */
@@ -323,39 +263,33 @@ ngx_module_t  ngx_http_certguard_module = {
 };
 
 
-#define NGX_HTTP_CERTGUARD_VAR_VERDICT   0
-#define NGX_HTTP_CERTGUARD_VAR_SCORE     1
-#define NGX_HTTP_CERTGUARD_VAR_SIGNALS   2
-#define NGX_HTTP_CERTGUARD_VAR_SHA256    3
-#define NGX_HTTP_CERTGUARD_VAR_SUBJECT   4
-#define NGX_HTTP_CERTGUARD_VAR_ISSUER    5
-#define NGX_HTTP_CERTGUARD_VAR_CEF       6
-#define NGX_HTTP_CERTGUARD_VAR_CACHE     7
-#define NGX_HTTP_CERTGUARD_VAR_ACTION    8
+/* the others are ngx_certguard_var_e, shared with the stream module */
+#define NGX_HTTP_CERTGUARD_VAR_CACHE     (NGX_CERTGUARD_VAR_CEF + 1)
+#define NGX_HTTP_CERTGUARD_VAR_ACTION    (NGX_CERTGUARD_VAR_CEF + 2)
 
 
 static ngx_http_variable_t  ngx_http_certguard_vars[] = {
 
     { ngx_string("certguard_verdict"), NULL, ngx_http_certguard_variable,
-      NGX_HTTP_CERTGUARD_VAR_VERDICT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      NGX_CERTGUARD_VAR_VERDICT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("certguard_score"), NULL, ngx_http_certguard_variable,
-      NGX_HTTP_CERTGUARD_VAR_SCORE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      NGX_CERTGUARD_VAR_SCORE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("certguard_signals"), NULL, ngx_http_certguard_variable,
-      NGX_HTTP_CERTGUARD_VAR_SIGNALS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      NGX_CERTGUARD_VAR_SIGNALS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("certguard_cert_sha256"), NULL, ngx_http_certguard_variable,
-      NGX_HTTP_CERTGUARD_VAR_SHA256, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      NGX_CERTGUARD_VAR_SHA256, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("certguard_cert_subject"), NULL, ngx_http_certguard_variable,
-      NGX_HTTP_CERTGUARD_VAR_SUBJECT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      NGX_CERTGUARD_VAR_SUBJECT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("certguard_cert_issuer"), NULL, ngx_http_certguard_variable,
-      NGX_HTTP_CERTGUARD_VAR_ISSUER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      NGX_CERTGUARD_VAR_ISSUER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("certguard_cef"), NULL, ngx_http_certguard_variable,
-      NGX_HTTP_CERTGUARD_VAR_CEF, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      NGX_CERTGUARD_VAR_CEF, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("certguard_cache"), NULL, ngx_http_certguard_variable,
       NGX_HTTP_CERTGUARD_VAR_CACHE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -565,11 +499,11 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     u_char                     *p, *last;
     u_char                      name[CG_NAME_MAX];
     u_char                      addr[NGX_SOCKADDR_STRLEN + 1];
-    u_char                      key[NGX_HTTP_CERTGUARD_KEY_MAX];
+    u_char                      buf[NGX_HTTP_CERTGUARD_KEY_MAX];
     u_char                      md[EVP_MAX_MD_SIZE];
     size_t                      n;
-    time_t                      now, expire;
     unsigned int                mdlen;
+    ngx_str_t                   key;
     cg_input_t                  in;
     ngx_uint_t                  cached, level;
     cg_result_t                *res;
@@ -577,7 +511,6 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     ngx_http_certguard_ctx_t   *ctx;
 
     u = r->upstream;
-    now = ngx_time();
 
     ctx = ngx_http_certguard_get_ctx(r);
     if (ctx == NULL) {
@@ -587,10 +520,10 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     res = &ctx->result;
     ctx->scored = 0;
     ctx->blocked = 0;
-    ctx->cef.len = 0;
+    ctx->evented = 0;
     ctx->mode = cglcf->mode;
-    ctx->source = cglcf->cache ? NGX_HTTP_CERTGUARD_MISS
-                               : NGX_HTTP_CERTGUARD_BYPASS;
+    ctx->source = cglcf->cache.shm_zone ? NGX_HTTP_CERTGUARD_MISS
+                                        : NGX_HTTP_CERTGUARD_BYPASS;
 
     if (ngx_http_certguard_name(r, u, name, sizeof(name)) != NGX_OK) {
         name[0] = '\0';
@@ -614,22 +547,22 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     in.name = name[0] ? (const char *) name : NULL;
     in.dst_addr = addr[0] ? (const char *) addr : NULL;
     in.dst_port = u->peer.sockaddr ? ngx_inet_get_port(u->peer.sockaddr) : 0;
-    in.now = now;
+    in.now = ngx_time();
 
     if (in.leaf == NULL) {
         return CG_ALLOW;
     }
 
     cached = 0;
-    n = 0;
+    key.len = 0;
 
-    if (cglcf->cache
+    if (cglcf->cache.shm_zone
         && X509_digest(in.leaf, EVP_sha256(), md, &mdlen) == 1)
     {
         /* leaf SHA-256, the objects it is scored with, name, destination */
 
-        p = key;
-        last = key + sizeof(key);
+        p = buf;
+        last = buf + sizeof(buf);
 
         p = ngx_cpymem(p, md, mdlen);
         p = ngx_cpymem(p, &in.policy, sizeof(void *));
@@ -638,10 +571,10 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         p = ngx_slprintf(p, last, "%s%Z%s:%ui", name, addr,
                          (ngx_uint_t) in.dst_port);
 
-        n = p - key;
+        key.data = buf;
+        key.len = p - buf;
 
-        cached = (ngx_http_certguard_cache_lookup(cglcf->cache, key, n, now,
-                                                  res)
+        cached = (ngx_certguard_cache_get(&cglcf->cache, &key, res, NULL, NULL)
                   == NGX_OK);
     }
 
@@ -662,16 +595,9 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         ngx_cpystrn((u_char *) res->hits[0].id, (u_char *) "engine_error",
                     CG_ID_MAX);
         ngx_cpystrn((u_char *) res->name, name, CG_NAME_MAX);
-        n = 0;
 
-    } else if (n) {
-        expire = now + cglcf->cache_valid;
-
-        if (res->not_after > now && res->not_after < expire) {
-            expire = (time_t) res->not_after;
-        }
-
-        ngx_http_certguard_cache_insert(cglcf->cache, key, n, expire, res);
+    } else if (key.len) {
+        (void) ngx_certguard_cache_put(&cglcf->cache, &key, res, NULL);
     }
 
     ctx->scored = 1;
@@ -874,327 +800,85 @@ ngx_http_certguard_free_blocked_peer(ngx_peer_connection_t *pc, void *data,
 }
 
 
-static ngx_int_t
-ngx_http_certguard_cache_lookup(ngx_shm_zone_t *zone, u_char *key, size_t len,
-    time_t now, cg_result_t *res)
-{
-    uint32_t                     hash;
-    ngx_int_t                    rc;
-    ngx_rbtree_node_t           *node, *sentinel;
-    ngx_http_certguard_node_t   *cn;
-    ngx_http_certguard_cache_t  *cache;
-
-    cache = zone->data;
-    hash = ngx_crc32_short(key, len);
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    node = cache->sh->rbtree.root;
-    sentinel = cache->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        cn = (ngx_http_certguard_node_t *) node;
-
-        rc = ngx_memn2cmp(key, cn->key, len, cn->len);
-
-        if (rc == 0) {
-            if (cn->expire <= now || cn->generation != cache->generation) {
-                ngx_queue_remove(&cn->queue);
-                ngx_rbtree_delete(&cache->sh->rbtree, node);
-                ngx_slab_free_locked(cache->shpool, cn);
-                break;
-            }
-
-            ngx_queue_remove(&cn->queue);
-            ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
-
-            ngx_memcpy(res, &cn->result, sizeof(cg_result_t));
-
-            ngx_shmtx_unlock(&cache->shpool->mutex);
-            return NGX_OK;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    return NGX_DECLINED;
-}
-
-
-static void
-ngx_http_certguard_cache_insert(ngx_shm_zone_t *zone, u_char *key, size_t len,
-    time_t expire, cg_result_t *res)
-{
-    size_t                       size;
-    ngx_uint_t                   i;
-    ngx_queue_t                 *q;
-    ngx_http_certguard_node_t   *cn;
-    ngx_http_certguard_cache_t  *cache;
-
-    cache = zone->data;
-    size = offsetof(ngx_http_certguard_node_t, key) + len;
-
-    ngx_shmtx_lock(&cache->shpool->mutex);
-
-    /* evict least recently used entries until the new one fits */
-
-    for (i = 0; i < 16; i++) {
-        cn = ngx_slab_alloc_locked(cache->shpool, size);
-        if (cn != NULL) {
-            break;
-        }
-
-        if (ngx_queue_empty(&cache->sh->queue)) {
-            break;
-        }
-
-        q = ngx_queue_last(&cache->sh->queue);
-        ngx_queue_remove(q);
-
-        cn = ngx_queue_data(q, ngx_http_certguard_node_t, queue);
-        ngx_rbtree_delete(&cache->sh->rbtree, &cn->node);
-        ngx_slab_free_locked(cache->shpool, cn);
-        cn = NULL;
-    }
-
-    if (cn == NULL) {
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-        return;
-    }
-
-    cn->node.key = ngx_crc32_short(key, len);
-    cn->expire = expire;
-    cn->generation = cache->generation;
-    cn->len = len;
-    ngx_memcpy(&cn->result, res, sizeof(cg_result_t));
-    ngx_memcpy(cn->key, key, len);
-
-    ngx_rbtree_insert(&cache->sh->rbtree, &cn->node);
-    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-}
-
-
-static void
-ngx_http_certguard_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t          **p;
-    ngx_http_certguard_node_t   *cn, *cnt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            cn = (ngx_http_certguard_node_t *) node;
-            cnt = (ngx_http_certguard_node_t *) temp;
-
-            p = (ngx_memn2cmp(cn->key, cnt->key, cn->len, cnt->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-static ngx_int_t
-ngx_http_certguard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_certguard_cache_t  *ocache = data;
-
-    size_t                       len;
-    ngx_http_certguard_cache_t  *cache;
-
-    cache = shm_zone->data;
-
-    if (ocache) {
-
-        /*
-         * a reload keeps the zone; entries of the previous configuration
-         * are ignored by generation, since its policy may have changed
-         */
-
-        cache->sh = ocache->sh;
-        cache->shpool = ocache->shpool;
-
-        ngx_shmtx_lock(&cache->shpool->mutex);
-        cache->generation = ++cache->sh->generation;
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-
-        return NGX_OK;
-    }
-
-    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        cache->sh = cache->shpool->data;
-        cache->generation = cache->sh->generation;
-        return NGX_OK;
-    }
-
-    cache->sh = ngx_slab_alloc(cache->shpool,
-                               sizeof(ngx_http_certguard_shctx_t));
-    if (cache->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    cache->shpool->data = cache->sh;
-
-    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
-                    ngx_http_certguard_rbtree_insert_value);
-    ngx_queue_init(&cache->sh->queue);
-
-    cache->sh->generation = 1;
-    cache->generation = 1;
-
-    len = sizeof(" in certguard_cache zone \"\"") + shm_zone->shm.name.len;
-
-    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool, len);
-    if (cache->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(cache->shpool->log_ctx, " in certguard_cache zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    cache->shpool->log_nomem = 0;
-
-    return NGX_OK;
-}
-
-
 /* One CEF record per scored handshake, as access_log writes its lines. */
 
 static void
 ngx_http_certguard_log_result(ngx_http_request_t *r,
     ngx_http_certguard_ctx_t *ctx, ngx_http_certguard_loc_conf_t *cglcf)
 {
-    u_char                    *p;
-    u_char                     line[NGX_HTTP_CERTGUARD_CEF_MAX + 512];
-    ssize_t                    n;
-    ngx_http_certguard_log_t  *log;
+    cg_event_t  *ev;
 
-    log = cglcf->log;
-
-    if (log == NULL || ctx->result.verdict < log->min_verdict) {
+    if (cglcf->log == NULL) {
         return;
     }
 
-    if (ngx_http_certguard_format_cef(r, ctx) != NGX_OK) {
+    ev = ngx_http_certguard_event(r, ctx);
+    if (ev == NULL) {
         return;
     }
 
-    if (log->syslog) {
-        p = ngx_syslog_add_header(log->syslog, line);
-        p = ngx_cpymem(p, ctx->cef.data, ctx->cef.len);
-
-        n = ngx_syslog_send(log->syslog, line, p - line);
-
-        if (n < 0) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "certguard: send() to syslog failed");
-        }
-
-        return;
-    }
-
-    p = ngx_cpymem(line, ctx->cef.data, ctx->cef.len);
-    ngx_linefeed(p);
-
-    n = ngx_write_fd(log->file->fd, line, p - line);
-
-    if (n == -1) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      ngx_write_fd_n " to \"%s\" failed",
-                      log->file->name.data);
-    }
+    ngx_certguard_log_write(cglcf->log, r->connection->log, &ctx->result, ev);
 }
 
 
-static ngx_int_t
-ngx_http_certguard_format_cef(ngx_http_request_t *r,
-    ngx_http_certguard_ctx_t *ctx)
-{
-    u_char              *p;
-    u_char               src[NGX_SOCKADDR_STRLEN + 1];
-    u_char               request[2048];
-    size_t               n;
-    ngx_time_t          *tp;
-    cg_event_t           ev;
-    ngx_http_upstream_t *u;
+/*
+ * The event of a verdict for its CEF record, made once: the record logged
+ * and $certguard_cef are the same, rt included.
+ */
 
-    if (ctx->cef.len) {
-        return NGX_OK;
+static cg_event_t *
+ngx_http_certguard_event(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx)
+{
+    u_char               *p;
+    size_t                n;
+    ngx_str_t            *schema;
+    ngx_time_t           *tp;
+    cg_event_t           *ev;
+    ngx_http_upstream_t  *u;
+
+    ev = &ctx->event;
+
+    if (ctx->evented) {
+        return ev;
     }
 
-    ngx_memzero(&ev, sizeof(cg_event_t));
+    ngx_memzero(ev, sizeof(cg_event_t));
 
-    ev.action = ngx_http_certguard_action(ctx);
+    ev->action = ngx_http_certguard_action(ctx);
 
-    n = ngx_sock_ntop(r->connection->sockaddr, r->connection->socklen, src,
-                      NGX_SOCKADDR_STRLEN, 0);
-    src[n] = '\0';
-    ev.src_addr = (const char *) src;
-    ev.src_port = ngx_inet_get_port(r->connection->sockaddr);
+    n = ngx_sock_ntop(r->connection->sockaddr, r->connection->socklen,
+                      ctx->src, NGX_SOCKADDR_STRLEN, 0);
+    ctx->src[n] = '\0';
+    ev->src_addr = (const char *) ctx->src;
+    ev->src_port = ngx_inet_get_port(r->connection->sockaddr);
 
     /* kept at scoring time: a blocked peer is released before logging */
 
     if (ctx->dst[0]) {
-        ev.dst_addr = (const char *) ctx->dst;
-        ev.dst_port = ctx->dst_port;
+        ev->dst_addr = (const char *) ctx->dst;
+        ev->dst_port = ctx->dst_port;
     }
 
     u = r->upstream;
+    schema = (u && u->schema.len) ? &u->schema : &r->schema;
 
-    p = ngx_snprintf(request, sizeof(request) - 1, "%V%s%V",
-                     (u && u->schema.len) ? &u->schema : &r->schema,
-                     ctx->result.name, &r->unparsed_uri);
-    *p = '\0';
-    ev.request = (const char *) request;
+    n = schema->len + ngx_strlen(ctx->result.name) + r->unparsed_uri.len + 1;
+
+    p = ngx_pnalloc(r->pool, n);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_sprintf(p, "%V%s%V%Z", schema, ctx->result.name,
+                       &r->unparsed_uri);
+    ev->request = (const char *) p;
 
     tp = ngx_timeofday();
-    ev.rt_ms = (int64_t) tp->sec * 1000 + tp->msec;
+    ev->rt_ms = (int64_t) tp->sec * 1000 + tp->msec;
 
-    ctx->cef.data = ngx_pnalloc(r->pool, NGX_HTTP_CERTGUARD_CEF_MAX);
-    if (ctx->cef.data == NULL) {
-        return NGX_ERROR;
-    }
+    ctx->evented = 1;
 
-    n = cg_format_cef(&ctx->result, &ev, (char *) ctx->cef.data,
-                      NGX_HTTP_CERTGUARD_CEF_MAX);
-
-    if (n >= NGX_HTTP_CERTGUARD_CEF_MAX) {
-        n = NGX_HTTP_CERTGUARD_CEF_MAX - 1;
-    }
-
-    ctx->cef.len = n;
-
-    return NGX_OK;
+    return ev;
 }
 
 
@@ -1327,7 +1011,7 @@ ngx_http_certguard_restore(ngx_http_request_t *r)
 
     ctx->mode = (rec->result.verdict == CG_BLOCK) ? NGX_HTTP_CERTGUARD_MONITOR
                                                   : cglcf->mode;
-    ctx->cef.len = 0;
+    ctx->evented = 0;
     ctx->dst[0] = '\0';
     ctx->dst_port = 0;
 
@@ -1452,231 +1136,51 @@ static ngx_int_t
 ngx_http_certguard_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                    *p;
-    size_t                     len;
+    ngx_int_t                  rc;
+    cg_event_t                *ev;
     ngx_http_certguard_ctx_t  *ctx;
 
     ctx = ngx_http_certguard_restore(r);
+
+    if (ctx == NULL || !ctx->scored) {
+        rc = ngx_certguard_variable(r->pool, NULL, NULL, 0, v);
+        v->no_cacheable = 1;
+        return rc;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_CERTGUARD_VAR_CACHE:
+        v->data = ngx_http_certguard_sources[ctx->source].data;
+        v->len = ngx_http_certguard_sources[ctx->source].len;
+        break;
+
+    case NGX_HTTP_CERTGUARD_VAR_ACTION:
+        v->data = (u_char *) ngx_http_certguard_action(ctx);
+        v->len = ngx_strlen(v->data);
+        break;
+
+    default:
+        ev = NULL;
+
+        if (data == NGX_CERTGUARD_VAR_CEF) {
+            ev = ngx_http_certguard_event(r, ctx);
+            if (ev == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        rc = ngx_certguard_variable(r->pool, &ctx->result, ev,
+                                    (ngx_certguard_var_e) data, v);
+        v->no_cacheable = 1;
+        return rc;
+    }
 
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
 
-    if (ctx == NULL || !ctx->scored) {
-        v->len = 0;
-        v->data = (u_char *) "";
-        return NGX_OK;
-    }
-
-    switch (data) {
-
-    case NGX_HTTP_CERTGUARD_VAR_VERDICT:
-        p = (u_char *) cg_verdict_name(ctx->result.verdict);
-        len = ngx_strlen(p);
-        break;
-
-    case NGX_HTTP_CERTGUARD_VAR_SCORE:
-        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        len = ngx_sprintf(p, "%d", ctx->result.score) - p;
-        break;
-
-    case NGX_HTTP_CERTGUARD_VAR_SIGNALS:
-        len = CG_MAX_HITS * CG_ID_MAX;
-
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        (void) cg_format_signal_ids(&ctx->result, (char *) p, len);
-        len = ngx_strlen(p);
-        break;
-
-    case NGX_HTTP_CERTGUARD_VAR_SHA256:
-        p = (u_char *) ctx->result.sha256;
-        len = ngx_strlen(p);
-        break;
-
-    case NGX_HTTP_CERTGUARD_VAR_SUBJECT:
-        p = (u_char *) ctx->result.subject;
-        len = ngx_strlen(p);
-        break;
-
-    case NGX_HTTP_CERTGUARD_VAR_ISSUER:
-        p = (u_char *) ctx->result.issuer;
-        len = ngx_strlen(p);
-        break;
-
-    case NGX_HTTP_CERTGUARD_VAR_CEF:
-        if (ngx_http_certguard_format_cef(r, ctx) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        p = ctx->cef.data;
-        len = ctx->cef.len;
-        break;
-
-    case NGX_HTTP_CERTGUARD_VAR_CACHE:
-        p = ngx_http_certguard_sources[ctx->source].data;
-        len = ngx_http_certguard_sources[ctx->source].len;
-        break;
-
-    default: /* NGX_HTTP_CERTGUARD_VAR_ACTION */
-        p = (u_char *) ngx_http_certguard_action(ctx);
-        len = ngx_strlen(p);
-        break;
-    }
-
-    v->data = p;
-    v->len = len;
-
     return NGX_OK;
-}
-
-
-/* Loads a file once per configuration cycle, whatever names it. */
-
-static void *
-ngx_http_certguard_load(ngx_conf_t *cf, ngx_uint_t kind, ngx_str_t *path,
-    ngx_str_t *path2)
-{
-    int                              rc;
-    u_char                          *p;
-    void                            *obj;
-    size_t                           len;
-    ngx_str_t                        full, full2;
-    ngx_uint_t                       i;
-    cg_error_t                       err;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_certguard_file_t       *file;
-    ngx_http_certguard_main_conf_t  *cgmcf;
-
-    cgmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_certguard_module);
-
-    full = *path;
-    full2 = path2 ? *path2 : (ngx_str_t) ngx_null_string;
-
-    if (full.len && ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
-        return NULL;
-    }
-
-    if (full2.len && ngx_conf_full_name(cf->cycle, &full2, 1) != NGX_OK) {
-        return NULL;
-    }
-
-    /* NUL-terminated, and a key for the cache: "path\0path2" */
-
-    len = full.len + 1 + full2.len + 1;
-
-    p = ngx_pnalloc(cf->pool, len);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, full.data, full.len);
-    p[full.len] = '\0';
-    ngx_memcpy(p + full.len + 1, full2.data, full2.len);
-    p[len - 1] = '\0';
-
-    file = cgmcf->files.elts;
-
-    for (i = 0; i < cgmcf->files.nelts; i++) {
-        if (file[i].kind == kind && file[i].key.len == len
-            && ngx_memcmp(file[i].key.data, p, len) == 0)
-        {
-            return file[i].obj;
-        }
-    }
-
-    ngx_memzero(&err, sizeof(cg_error_t));
-    obj = NULL;
-
-    switch (kind) {
-
-    case NGX_HTTP_CERTGUARD_POLICY:
-        rc = cg_policy_load((cg_policy_t **) &obj, (char *) p, &err);
-        break;
-
-    case NGX_HTTP_CERTGUARD_TRUST:
-        rc = cg_trust_load((cg_trust_t **) &obj,
-                           full.len ? (char *) p : NULL, &err);
-        break;
-
-    default: /* NGX_HTTP_CERTGUARD_GEOIP */
-        rc = cg_geoip_open((cg_geoip_t **) &obj,
-                           full.len ? (char *) p : NULL,
-                           full2.len ? (char *) p + full.len + 1 : NULL,
-                           &err);
-        break;
-    }
-
-    if (rc != CG_OK) {
-        if (err.file[0] && err.line) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s:%ud: %s",
-                               err.file, err.line, err.msg);
-
-        } else if (err.file[0]) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s: %s",
-                               err.file, err.msg[0] ? err.msg
-                                                    : cg_strerror(rc));
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: \"%s\": %s",
-                               p, err.msg[0] ? err.msg : cg_strerror(rc));
-        }
-
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_http_certguard_file_t));
-    if (cln == NULL) {
-        ngx_http_certguard_cleanup_file(&(ngx_http_certguard_file_t)
-                                        { kind, { 0, NULL }, obj });
-        return NULL;
-    }
-
-    file = cln->data;
-    file->kind = kind;
-    file->key.data = p;
-    file->key.len = len;
-    file->obj = obj;
-
-    cln->handler = ngx_http_certguard_cleanup_file;
-
-    file = ngx_array_push(&cgmcf->files);
-    if (file == NULL) {
-        return NULL;
-    }
-
-    *file = *(ngx_http_certguard_file_t *) cln->data;
-
-    return obj;
-}
-
-
-static void
-ngx_http_certguard_cleanup_file(void *data)
-{
-    ngx_http_certguard_file_t  *file = data;
-
-    switch (file->kind) {
-
-    case NGX_HTTP_CERTGUARD_POLICY:
-        cg_policy_free(file->obj);
-        break;
-
-    case NGX_HTTP_CERTGUARD_TRUST:
-        cg_trust_free(file->obj);
-        break;
-
-    default:
-        cg_geoip_free(file->obj);
-        break;
-    }
 }
 
 
@@ -1693,13 +1197,7 @@ ngx_http_certguard_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    cglcf->policy = ngx_http_certguard_load(cf, NGX_HTTP_CERTGUARD_POLICY,
-                                            &value[1], NULL);
-    if (cglcf->policy == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_certguard_policy_conf(cf, &value[1], &cglcf->policy);
 }
 
 
@@ -1708,110 +1206,8 @@ ngx_http_certguard_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_certguard_loc_conf_t  *cglcf = conf;
 
-    u_char                      *p;
-    ssize_t                      size;
-    ngx_str_t                   *value, name, s;
-    ngx_uint_t                   i;
-    ngx_shm_zone_t              *shm_zone;
-    ngx_http_certguard_cache_t  *cache;
-
-    if (cglcf->cache != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0 && cf->args->nelts == 2) {
-        cglcf->cache = NULL;
-        return NGX_CONF_OK;
-    }
-
-    name.len = 0;
-    size = 0;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-
-            name.data = value[i].data + 5;
-
-            p = (u_char *) ngx_strchr(name.data, ':');
-
-            if (p == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            name.len = p - name.data;
-
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
-
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid zone size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "valid=", 6) == 0) {
-
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
-
-            cglcf->cache_valid = ngx_parse_time(&s, 1);
-
-            if (cglcf->cache_valid == (time_t) NGX_ERROR
-                || cglcf->cache_valid == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid valid time \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (name.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must have \"zone\" parameter",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                     &ngx_http_certguard_module);
-    if (shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (shm_zone->data == NULL) {
-        cache = ngx_pcalloc(cf->pool, sizeof(ngx_http_certguard_cache_t));
-        if (cache == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        shm_zone->init = ngx_http_certguard_init_zone;
-        shm_zone->data = cache;
-    }
-
-    cglcf->cache = shm_zone;
-
-    if (cglcf->cache_valid == NGX_CONF_UNSET) {
-        cglcf->cache_valid = 600;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_certguard_cache_conf(cf, &ngx_http_certguard_module,
+                                    &cglcf->cache);
 }
 
 
@@ -1820,82 +1216,7 @@ ngx_http_certguard_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_certguard_loc_conf_t  *cglcf = conf;
 
-    ngx_str_t                 *value, s;
-    ngx_http_certguard_log_t  *log;
-
-    if (cglcf->log != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        if (cf->args->nelts != 2) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-        cglcf->log = NULL;
-        return NGX_CONF_OK;
-    }
-
-    log = ngx_pcalloc(cf->pool, sizeof(ngx_http_certguard_log_t));
-    if (log == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    log->min_verdict = CG_ALLOW;
-
-    if (cf->args->nelts == 3) {
-        if (ngx_strncmp(value[2].data, "min_verdict=", 12) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-        s.data = value[2].data + 12;
-        s.len = value[2].len - 12;
-
-        if (s.len == 5 && ngx_strncmp(s.data, "allow", 5) == 0) {
-            log->min_verdict = CG_ALLOW;
-
-        } else if (s.len == 3 && ngx_strncmp(s.data, "tag", 3) == 0) {
-            log->min_verdict = CG_TAG;
-
-        } else if (s.len == 5 && ngx_strncmp(s.data, "block", 5) == 0) {
-            log->min_verdict = CG_BLOCK;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (ngx_strncmp(value[1].data, "syslog:", 7) == 0) {
-
-        log->syslog = ngx_pcalloc(cf->pool, sizeof(ngx_syslog_peer_t));
-        if (log->syslog == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_syslog_process_conf(cf, log->syslog) != NGX_CONF_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        cglcf->log = log;
-        return NGX_CONF_OK;
-    }
-
-    log->file = ngx_conf_open_file(cf->cycle, &value[1]);
-    if (log->file == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    cglcf->log = log;
-
-    return NGX_CONF_OK;
+    return ngx_certguard_log_conf(cf, &cglcf->log);
 }
 
 
@@ -1989,27 +1310,6 @@ ngx_http_certguard_add_variables(ngx_conf_t *cf)
 
 
 static void *
-ngx_http_certguard_create_main_conf(ngx_conf_t *cf)
-{
-    ngx_http_certguard_main_conf_t  *cgmcf;
-
-    cgmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_certguard_main_conf_t));
-    if (cgmcf == NULL) {
-        return NULL;
-    }
-
-    if (ngx_array_init(&cgmcf->files, cf->pool, 4,
-                       sizeof(ngx_http_certguard_file_t))
-        != NGX_OK)
-    {
-        return NULL;
-    }
-
-    return cgmcf;
-}
-
-
-static void *
 ngx_http_certguard_create_loc_conf(ngx_conf_t *cf)
 {
     ngx_http_certguard_loc_conf_t  *conf;
@@ -2032,8 +1332,8 @@ ngx_http_certguard_create_loc_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->mode = NGX_CONF_UNSET_UINT;
     conf->policy = NGX_CONF_UNSET_PTR;
-    conf->cache = NGX_CONF_UNSET_PTR;
-    conf->cache_valid = NGX_CONF_UNSET;
+    conf->cache.shm_zone = NGX_CONF_UNSET_PTR;
+    conf->cache.valid = NGX_CONF_UNSET;
     conf->block_status = NGX_CONF_UNSET_UINT;
     conf->log = NGX_CONF_UNSET_PTR;
 
@@ -2061,17 +1361,13 @@ ngx_http_certguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_FORBIDDEN);
     ngx_conf_merge_ptr_value(conf->log, prev->log, NULL);
 
-    if (conf->cache == NGX_CONF_UNSET_PTR) {
+    if (conf->cache.shm_zone == NGX_CONF_UNSET_PTR) {
         conf->cache = prev->cache;
-        conf->cache_valid = prev->cache_valid;
     }
 
-    if (conf->cache == NGX_CONF_UNSET_PTR) {
-        conf->cache = NULL;
-    }
-
-    if (conf->cache_valid == NGX_CONF_UNSET) {
-        conf->cache_valid = 600;
+    if (conf->cache.shm_zone == NGX_CONF_UNSET_PTR) {
+        conf->cache.shm_zone = NULL;
+        conf->cache.valid = 0;
     }
 
     if (!conf->enable) {
@@ -2085,19 +1381,19 @@ ngx_http_certguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    conf->trust = ngx_http_certguard_load(cf, NGX_HTTP_CERTGUARD_TRUST,
-                                          &conf->trusted_certificate, NULL);
-    if (conf->trust == NULL) {
+    if (ngx_certguard_trust_conf(cf, &conf->trusted_certificate,
+                                 &conf->trust)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    if (conf->geoip_country.len || conf->geoip_asn.len) {
-        conf->geoip = ngx_http_certguard_load(cf, NGX_HTTP_CERTGUARD_GEOIP,
-                                              &conf->geoip_country,
-                                              &conf->geoip_asn);
-        if (conf->geoip == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    if ((conf->geoip_country.len || conf->geoip_asn.len)
+        && ngx_certguard_geoip_conf(cf, &conf->geoip_country,
+                                    &conf->geoip_asn, &conf->geoip)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     /*

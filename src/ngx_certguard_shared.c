@@ -44,6 +44,21 @@ typedef struct {
 } ngx_certguard_cache_node_t;
 
 
+typedef enum {
+    NGX_CERTGUARD_FILE_POLICY = 0,
+    NGX_CERTGUARD_FILE_TRUST,
+    NGX_CERTGUARD_FILE_GEOIP
+} ngx_certguard_file_e;
+
+
+/* An engine object loaded at configuration time: the cleanup's data. */
+typedef struct {
+    ngx_certguard_file_e          kind;
+    ngx_str_t                     key;          /* "path\0path2\0" */
+    void                         *obj;
+} ngx_certguard_file_t;
+
+
 static ngx_int_t ngx_certguard_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_certguard_cache_rbtree_insert(ngx_rbtree_node_t *temp,
@@ -52,9 +67,11 @@ static ngx_certguard_cache_node_t *ngx_certguard_cache_find(
     ngx_certguard_cache_ctx_t *ctx, ngx_str_t *key, uint32_t hash);
 static void ngx_certguard_cache_delete(ngx_certguard_cache_ctx_t *ctx,
     ngx_certguard_cache_node_t *cn);
-static void ngx_certguard_policy_cleanup(void *data);
-static void ngx_certguard_trust_cleanup(void *data);
-static void ngx_certguard_geoip_cleanup(void *data);
+static ngx_certguard_cache_node_t *ngx_certguard_cache_alloc(
+    ngx_certguard_cache_ctx_t *ctx, size_t size);
+static void *ngx_certguard_file_load(ngx_conf_t *cf,
+    ngx_certguard_file_e kind, ngx_str_t *path, ngx_str_t *path2);
+static void ngx_certguard_file_cleanup(void *data);
 
 
 char *
@@ -310,6 +327,28 @@ ngx_certguard_cache_delete(ngx_certguard_cache_ctx_t *ctx,
 }
 
 
+/* Evicts the least recently used entries until the node fits, if it can. */
+
+static ngx_certguard_cache_node_t *
+ngx_certguard_cache_alloc(ngx_certguard_cache_ctx_t *ctx, size_t size)
+{
+    ngx_queue_t                 *q;
+    ngx_certguard_cache_node_t  *cn;
+
+    for ( ;; ) {
+        cn = ngx_slab_alloc_locked(ctx->shpool, size);
+
+        if (cn != NULL || ngx_queue_empty(&ctx->sh->lru)) {
+            return cn;
+        }
+
+        q = ngx_queue_last(&ctx->sh->lru);
+        ngx_certguard_cache_delete(ctx,
+                  ngx_queue_data(q, ngx_certguard_cache_node_t, queue));
+    }
+}
+
+
 ngx_int_t
 ngx_certguard_cache_get(ngx_certguard_cache_t *cache, ngx_str_t *key,
     cg_result_t *res, ngx_pool_t *pool, ngx_str_t *blob)
@@ -387,8 +426,8 @@ ngx_certguard_cache_put(ngx_certguard_cache_t *cache, ngx_str_t *key,
     const cg_result_t *res, ngx_str_t *blob)
 {
     size_t                       size, bloblen;
+    time_t                       now, expire;
     uint32_t                     hash;
-    ngx_queue_t                 *q;
     ngx_certguard_cache_ctx_t   *ctx;
     ngx_certguard_cache_node_t  *cn;
 
@@ -398,6 +437,15 @@ ngx_certguard_cache_put(ngx_certguard_cache_t *cache, ngx_str_t *key,
 
     ctx = cache->shm_zone->data;
     hash = ngx_crc32_short(key->data, key->len);
+
+    /* a verdict does not outlive the certificate it is about */
+
+    now = ngx_time();
+    expire = now + cache->valid;
+
+    if (res->not_after > now && res->not_after < expire) {
+        expire = (time_t) res->not_after;
+    }
 
     bloblen = (blob && blob->len <= NGX_CERTGUARD_BLOB_MAX) ? blob->len : 0;
     size = offsetof(ngx_certguard_cache_node_t, data) + key->len + bloblen;
@@ -409,26 +457,14 @@ ngx_certguard_cache_put(ngx_certguard_cache_t *cache, ngx_str_t *key,
         ngx_certguard_cache_delete(ctx, cn);
     }
 
-    for ( ;; ) {
-        cn = ngx_slab_alloc_locked(ctx->shpool, size);
-        if (cn) {
-            break;
-        }
-
-        if (ngx_queue_empty(&ctx->sh->lru)) {
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
-            return NGX_ERROR;
-        }
-
-        /* evict the least recently used entry and try again */
-
-        q = ngx_queue_last(&ctx->sh->lru);
-        ngx_certguard_cache_delete(ctx,
-                  ngx_queue_data(q, ngx_certguard_cache_node_t, queue));
+    cn = ngx_certguard_cache_alloc(ctx, size);
+    if (cn == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_ERROR;
     }
 
     cn->node.key = hash;
-    cn->expire = ngx_time() + cache->valid;
+    cn->expire = expire;
     cn->generation = ctx->generation;
     cn->pending = 0;
     cn->keylen = key->len;
@@ -456,7 +492,6 @@ ngx_certguard_cache_claim(ngx_certguard_cache_t *cache, ngx_str_t *key,
     size_t                       size;
     uint32_t                     hash;
     ngx_int_t                    rc;
-    ngx_queue_t                 *q;
     ngx_certguard_cache_ctx_t   *ctx;
     ngx_certguard_cache_node_t  *cn;
 
@@ -484,19 +519,9 @@ ngx_certguard_cache_claim(ngx_certguard_cache_t *cache, ngx_str_t *key,
         ngx_certguard_cache_delete(ctx, cn);
     }
 
-    for ( ;; ) {
-        cn = ngx_slab_alloc_locked(ctx->shpool, size);
-        if (cn) {
-            break;
-        }
-
-        if (ngx_queue_empty(&ctx->sh->lru)) {
-            goto done;          /* no room for a claim: probe anyway */
-        }
-
-        q = ngx_queue_last(&ctx->sh->lru);
-        ngx_certguard_cache_delete(ctx,
-                  ngx_queue_data(q, ngx_certguard_cache_node_t, queue));
+    cn = ngx_certguard_cache_alloc(ctx, size);
+    if (cn == NULL) {
+        goto done;              /* no room for a claim: probe anyway */
     }
 
     ngx_memzero(&cn->result, sizeof(cg_result_t));
@@ -625,8 +650,8 @@ ngx_certguard_log_conf(ngx_conf_t *cf, ngx_certguard_log_t **logp)
 
             } else {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid min_verdict \"%V\", "
-                                   "it must be allow, tag or block", &s);
+                                   "invalid parameter \"%V\": min_verdict "
+                                   "must be allow, tag or block", &value[i]);
                 return NGX_CONF_ERROR;
             }
 
@@ -710,94 +735,19 @@ char *
 ngx_certguard_policy_conf(ngx_conf_t *cf, ngx_str_t *path,
     cg_policy_t **policy)
 {
-    ngx_str_t            full;
-    cg_error_t           err;
-    ngx_pool_cleanup_t  *cln;
+    *policy = ngx_certguard_file_load(cf, NGX_CERTGUARD_FILE_POLICY, path,
+                                      NULL);
 
-    full = *path;
-
-    if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&err, sizeof(cg_error_t));
-
-    if (cg_policy_load(policy, (char *) full.data, &err) != CG_OK) {
-        if (err.line) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s:%ui: %s",
-                               err.file[0] ? err.file : (char *) full.data,
-                               (ngx_uint_t) err.line, err.msg);
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s: %s",
-                               err.file[0] ? err.file : (char *) full.data,
-                               err.msg);
-        }
-
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_certguard_policy_cleanup;
-    cln->data = *policy;
-
-    return NGX_CONF_OK;
-}
-
-
-static void
-ngx_certguard_policy_cleanup(void *data)
-{
-    cg_policy_free(data);
+    return *policy ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
 char *
 ngx_certguard_trust_conf(ngx_conf_t *cf, ngx_str_t *path, cg_trust_t **trust)
 {
-    ngx_str_t            full;
-    cg_error_t           err;
-    ngx_pool_cleanup_t  *cln;
+    *trust = ngx_certguard_file_load(cf, NGX_CERTGUARD_FILE_TRUST, path, NULL);
 
-    if (path) {
-        full = *path;
-
-        if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-    } else {
-        ngx_str_null(&full);
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&err, sizeof(cg_error_t));
-
-    if (cg_trust_load(trust, (char *) full.data, &err) != CG_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s: %s",
-                           full.data ? (char *) full.data : "default CA paths",
-                           err.msg);
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_certguard_trust_cleanup;
-    cln->data = *trust;
-
-    return NGX_CONF_OK;
-}
-
-
-static void
-ngx_certguard_trust_cleanup(void *data)
-{
-    cg_trust_free(data);
+    return *trust ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
@@ -805,53 +755,163 @@ char *
 ngx_certguard_geoip_conf(ngx_conf_t *cf, ngx_str_t *country, ngx_str_t *asn,
     cg_geoip_t **geoip)
 {
-    ngx_str_t            c, a;
-    cg_error_t           err;
-    ngx_pool_cleanup_t  *cln;
+    *geoip = ngx_certguard_file_load(cf, NGX_CERTGUARD_FILE_GEOIP, country,
+                                     asn);
 
-    ngx_str_null(&c);
-    ngx_str_null(&a);
+    return *geoip ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
 
-    if (country && country->len) {
-        c = *country;
-        if (ngx_conf_full_name(cf->cycle, &c, 1) != NGX_OK) {
-            return NGX_CONF_ERROR;
+
+/*
+ * Loads a policy, trust bundle or GeoIP pair once per configuration cycle,
+ * however many directives name it.  The loaded files are found through
+ * their cleanups on the cycle's pool, as ngx_pool_run_cleanup_file() finds
+ * a file's, so the objects and what they were loaded from live and die
+ * with the cycle.  NULL on error, logged with file:line where known.
+ */
+
+static void *
+ngx_certguard_file_load(ngx_conf_t *cf, ngx_certguard_file_e kind,
+    ngx_str_t *path, ngx_str_t *path2)
+{
+    int                    rc;
+    char                  *name, *name2;
+    u_char                *p;
+    size_t                 len;
+    ngx_str_t              full, full2;
+    cg_error_t             err;
+    cg_trust_t            *trust;
+    cg_geoip_t            *geoip;
+    cg_policy_t           *policy;
+    const char            *what, *msg;
+    ngx_pool_cleanup_t    *cln;
+    ngx_certguard_file_t  *file;
+
+    ngx_str_null(&full);
+    ngx_str_null(&full2);
+
+    if (path && path->len) {
+        full = *path;
+
+        if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
+            return NULL;
         }
     }
 
-    if (asn && asn->len) {
-        a = *asn;
-        if (ngx_conf_full_name(cf->cycle, &a, 1) != NGX_OK) {
-            return NGX_CONF_ERROR;
+    if (path2 && path2->len) {
+        full2 = *path2;
+
+        if (ngx_conf_full_name(cf->cycle, &full2, 1) != NGX_OK) {
+            return NULL;
         }
     }
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    /* the key: both names, each NUL-terminated for the engine */
+
+    len = full.len + 1 + full2.len + 1;
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, full.data, full.len);
+    p[full.len] = '\0';
+    ngx_memcpy(p + full.len + 1, full2.data, full2.len);
+    p[len - 1] = '\0';
+
+    name = full.len ? (char *) p : NULL;
+    name2 = full2.len ? (char *) p + full.len + 1 : NULL;
+
+    for (cln = cf->pool->cleanup; cln; cln = cln->next) {
+
+        if (cln->handler != ngx_certguard_file_cleanup) {
+            continue;
+        }
+
+        file = cln->data;
+
+        if (file->kind == kind && file->key.len == len
+            && ngx_memcmp(file->key.data, p, len) == 0)
+        {
+            return file->obj;
+        }
+    }
+
+    /* added first, armed once loaded: a failed load leaks nothing */
+
+    cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_certguard_file_t));
     if (cln == NULL) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
     ngx_memzero(&err, sizeof(cg_error_t));
 
-    if (cg_geoip_open(geoip, (char *) c.data, (char *) a.data, &err)
-        != CG_OK)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s: %s",
-                           err.file[0] ? err.file : "GeoIP", err.msg);
-        return NGX_CONF_ERROR;
+    file = cln->data;
+    file->kind = kind;
+    file->key.data = p;
+    file->key.len = len;
+
+    switch (kind) {
+
+    case NGX_CERTGUARD_FILE_POLICY:
+        rc = cg_policy_load(&policy, name ? name : "", &err);
+        file->obj = (rc == CG_OK) ? policy : NULL;
+        break;
+
+    case NGX_CERTGUARD_FILE_TRUST:
+        rc = cg_trust_load(&trust, name, &err);
+        file->obj = (rc == CG_OK) ? trust : NULL;
+        break;
+
+    default: /* NGX_CERTGUARD_FILE_GEOIP */
+        rc = cg_geoip_open(&geoip, name, name2, &err);
+        file->obj = (rc == CG_OK) ? geoip : NULL;
+        break;
     }
 
-    cln->handler = ngx_certguard_geoip_cleanup;
-    cln->data = *geoip;
+    if (rc != CG_OK) {
+        what = err.file[0] ? err.file
+                           : name ? name : name2 ? name2 : "default CA paths";
+        msg = err.msg[0] ? err.msg : cg_strerror(rc);
 
-    return NGX_CONF_OK;
+        if (err.line) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s:%ui: %s",
+                               what, (ngx_uint_t) err.line, msg);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s: %s",
+                               what, msg);
+        }
+
+        return NULL;
+    }
+
+    cln->handler = ngx_certguard_file_cleanup;
+
+    return file->obj;
 }
 
 
 static void
-ngx_certguard_geoip_cleanup(void *data)
+ngx_certguard_file_cleanup(void *data)
 {
-    cg_geoip_free(data);
+    ngx_certguard_file_t  *file = data;
+
+    switch (file->kind) {
+
+    case NGX_CERTGUARD_FILE_POLICY:
+        cg_policy_free(file->obj);
+        break;
+
+    case NGX_CERTGUARD_FILE_TRUST:
+        cg_trust_free(file->obj);
+        break;
+
+    default: /* NGX_CERTGUARD_FILE_GEOIP */
+        cg_geoip_free(file->obj);
+        break;
+    }
 }
 
 

@@ -1,5 +1,5 @@
 /*
- * nginx glue shared by the certguard modules (stream now, HTTP later): the
+ * nginx glue shared by the certguard modules (HTTP and stream): the
  * shared-memory verdict cache, the CEF log writer, loading the engine's
  * objects at configuration time, and the values of the $certguard_*
  * variables.  Only nginx core types are used here, so the HTTP and stream
@@ -73,7 +73,8 @@ char *ngx_certguard_cache_conf(ngx_conf_t *cf, void *tag,
 ngx_int_t ngx_certguard_cache_get(ngx_certguard_cache_t *cache,
     ngx_str_t *key, cg_result_t *res, ngx_pool_t *pool, ngx_str_t *blob);
 
-/* Stores (replaces) an entry, evicting the least recently used when the
+/* Stores (replaces) an entry for valid seconds, or until the certificate's
+ * not_after if that comes first, evicting the least recently used when the
  * zone is full; blob may be NULL.  NGX_ERROR only when nothing fits. */
 ngx_int_t ngx_certguard_cache_put(ngx_certguard_cache_t *cache,
     ngx_str_t *key, const cg_result_t *res, ngx_str_t *blob);
@@ -109,7 +110,9 @@ void ngx_certguard_log_write(ngx_certguard_log_t *log, ngx_log_t *errlog,
 
 
 /* Engine objects loaded at configuration time and freed with the cycle;
- * the error names file:line as the engine reports it. */
+ * a file (a GeoIP pair) named again in the same cycle is loaded once and
+ * shared.  The error names file:line as the engine reports it.  A NULL or
+ * empty trust path is the system's default CA paths. */
 char *ngx_certguard_policy_conf(ngx_conf_t *cf, ngx_str_t *path,
     cg_policy_t **policy);
 char *ngx_certguard_trust_conf(ngx_conf_t *cf, ngx_str_t *path,
