@@ -25,7 +25,7 @@ MODULES     = $(B)/ngx_http_certguard_module.so \
               $(if $(wildcard src/ngx_stream_certguard_module.c),\
                    $(B)/ngx_stream_certguard_module.so)
 
-.PHONY: all deps cli modules unit test fuzz bench clean run stop
+.PHONY: all deps cli modules unit test fuzz bench clean run stop install
 
 all: cli modules
 
@@ -95,6 +95,22 @@ run: all
 
 stop:
 	./scripts/run.sh stop
+
+# Debian's layout: modules beside Debian's own, policies in /etc/certguard
+# (existing files there are kept: they are the operator's).
+DESTDIR    ?=
+PREFIX     ?= /usr/local
+MODDIR     ?= /usr/lib/nginx/modules
+ETCDIR     ?= /etc/certguard
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MODDIR) $(DESTDIR)$(ETCDIR)/lists
+	install -m 755 $(B)/certguard $(DESTDIR)$(PREFIX)/bin/certguard
+	install -m 644 $(MODULES) $(DESTDIR)$(MODDIR)/
+	for f in policies/*.policy policies/lists/*; do \
+	    t=$(DESTDIR)$(ETCDIR)/$${f#policies/}; \
+	    [ -e "$$t" ] || install -m 644 "$$f" "$$t"; \
+	done
 
 clean:
 	rm -rf $(B)
