@@ -20,6 +20,8 @@
 #
 #   bench/http.sh [REPS] [DUR] [CONNS]      (defaults 3, 10, 16)
 #   env: DUR1 (5), ROWS ("ecdsa rsa"), PROXY_CPU (0), CLIENT_CPU (1),
+#        VERIFY (off; on: proxy_ssl_verify on with the bench roots as
+#        proxy_ssl_trusted_certificate, in all three configurations),
 #        CERTGUARD_BUILD (build/), BENCH_DIR (a new /tmp directory)
 
 set -euo pipefail
@@ -181,6 +183,7 @@ http {
         proxy_ssl_server_name on;
         proxy_ssl_name bench.certguard.test;
         proxy_ssl_protocols TLSv1.2 TLSv1.3;
+        $verify
 
         location /ecdsa/ { proxy_pass https://bench.certguard.test/; }
         location /rsa/ { proxy_pass https://bench-rsa.certguard.test/; }
@@ -196,6 +199,12 @@ http {
 }
 EOF
 }
+
+verify=""
+if [ "${VERIFY:-off}" = on ]; then
+    verify="proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate $work/trust.pem;"
+fi
 
 cg="certguard on;
         certguard_mode enforce;
@@ -241,9 +250,9 @@ hz=$(getconf CLK_TCK)
 raw=$work/raw.txt
 : > "$raw"
 
-echo "# proxy on CPU $proxy_cpu; upstream nginx and wrk on CPU $client_cpu"
+echo "# proxy on CPU $proxy_cpu; upstream nginx and wrk on CPU $client_cpu; proxy_ssl_verify ${VERIFY:-off}"
 echo "# wrk -t1 -c1 -d${dur1}s (latency) and -t1 -c$conns -d${dur}s (throughput), $reps reps"
-echo "# row cfg rep | c1: rps p50 p99 (ms) | c$conns: rps p50 p99 (ms) | proxy CPU us/req, upstream+wrk CPU us/req"
+echo "# row cfg rep | c1: rps p50 p99 (ms) | c$conns: rps p50 p99 (ms) | proxy worker CPU us/req, upstream worker CPU us/req"
 
 for rep in $(seq 1 "$reps"); do
     for row in $rows; do
@@ -296,7 +305,8 @@ done
 
 echo
 echo "# medians over $reps runs; ratio = rps / plain rps; +p50/+p99 = added"
-echo "# latency against plain (ms); cpu = proxy worker CPU per request (us)"
+echo "# latency against plain (ms); cpu = proxy worker CPU per request (us);"
+echo "# busy = share of its CPU the proxy worker used at c$conns (cpu x rps)"
 
 perl -e '
     my (%v, @order);
@@ -310,16 +320,16 @@ perl -e '
               $n % 2 ? $s[$n / 2] : ($s[$n / 2 - 1] + $s[$n / 2]) / 2 }
     my %m;
     for my $k (@order) { $m{$k} = [ map { med(@$_) } @{$v{$k}} ] }
-    printf "%-6s %-5s | %8s %7s %7s %7s | %8s %6s %7s %7s %7s %7s | %7s %7s\n",
+    printf "%-6s %-5s | %8s %7s %7s %7s | %8s %6s %7s %7s %7s %7s | %7s %7s %5s\n",
         qw(row cfg c1_rps c1_p50 c1_p99 +p50), "c'"$conns"'_rps", qw(ratio
-        p50 p99 +p50 +p99 cpu_us +cpu_us);
+        p50 p99 +p50 +p99 cpu_us +cpu_us busy);
     for my $k (@order) {
         my ($row) = split / /, $k;
         my $p = $m{"$row plain"};
         my $x = $m{$k};
-        printf "%-6s %-5s | %8.0f %7.3f %7.3f %+7.3f | %8.0f %6.3f %7.3f %7.3f %+7.3f %+7.3f | %7.1f %+7.1f\n",
+        printf "%-6s %-5s | %8.0f %7.3f %7.3f %+7.3f | %8.0f %6.3f %7.3f %7.3f %+7.3f %+7.3f | %7.1f %+7.1f %5.2f\n",
             split(/ /, $k), $x->[0], $x->[1], $x->[2], $x->[1] - $p->[1],
             $x->[3], $x->[3] / $p->[3], $x->[4], $x->[5],
-            $x->[4] - $p->[4], $x->[5] - $p->[5], $x->[6], $x->[6] - $p->[6];
+            $x->[4] - $p->[4], $x->[5] - $p->[5], $x->[6], $x->[6] - $p->[6], $x->[6] * $x->[3] / 1e6;
     }
 ' "$raw"

@@ -3,6 +3,8 @@
 #
 #   1. bench/http.sh    nginx + certguard (cold, warm cache) against plain
 #                       nginx, full upstream handshakes, wrk
+#      the same, ECDSA only, with proxy_ssl_verify on in all three
+#      configurations (HTTP_VERIFY=0 skips it)
 #   2. engine_micro     the engine's cost per cold verdict, per cache hit,
 #                       per CEF record (bench/engine_micro.c, built here
 #                       against libcertguard.a)
@@ -52,6 +54,18 @@ if BENCH_DIR=$out/http CERTGUARD_BUILD=$build "$top/bench/http.sh" \
 else
     echo "bench/http.sh failed (see $out/http.txt)" | tee -a "$summary"
     status=1
+fi
+
+if [ "${HTTP_VERIFY:-1}" = 1 ]; then
+    section "HTTP module, proxy_ssl_verify on in all three (bench/http.sh, ECDSA)"
+    if VERIFY=on ROWS=ecdsa BENCH_DIR=$out/http-verify CERTGUARD_BUILD=$build \
+           "$top/bench/http.sh" "${HTTP_REPS:-3}" "${HTTP_DUR:-10}" \
+           "${HTTP_CONNS:-16}" > "$out/http-verify.txt"; then
+        tee -a "$summary" < "$out/http-verify.txt"
+    else
+        echo "bench/http.sh (VERIFY=on) failed" | tee -a "$summary"
+        status=1
+    fi
 fi
 
 section "engine microbenchmark (bench/engine_micro.c)"

@@ -21,17 +21,13 @@ use Certguard::Nginx;
 
 Certguard::Nginx::need_module();
 
-my $DAY = 86400;
-my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';
-
 my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");
 my $root = $pki->ca('root', subject => '/CN=certguard test root');
 
 my %cert = (
-    good => $pki->leaf('good', issuer => $root, subject => '/CN=good.test',
-                       san => 'DNS:good.test,DNS:alias.test', ext => [$SCT],
-                       not_before => -10 * $DAY, not_after => 80 * $DAY),
+    good => $pki->good_leaf('good', issuer => $root,
+                            san => 'DNS:good.test,DNS:alias.test'),
     bad  => $pki->leaf('bad', subject => '/CN=bad.test', san => 'DNS:bad.test'),
 );
 

@@ -22,9 +22,6 @@ use Certguard::Syslog;
 
 Certguard::Nginx::need_module();
 
-my $DAY = 86400;
-my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';
-
 my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");
 my $root = $pki->ca('root', subject => '/CN=certguard test root');
@@ -33,13 +30,8 @@ my $other = $pki->ca('other', subject => '/CN=Example Corp Internal CA');
 my $hostile_cn = "x|y act=allowed\\ cs1=z\nCEF:0|forged|";
 
 my %cert = (
-    good     => $pki->leaf('good', issuer => $root, subject => '/CN=good.test',
-                           san => 'DNS:good.test', ext => [$SCT],
-                           not_before => -10 * $DAY, not_after => 80 * $DAY),
-    internal => $pki->leaf('internal', issuer => $other,
-                           subject => '/CN=internal.test',
-                           san => 'DNS:internal.test', ext => [$SCT],
-                           not_before => -10 * $DAY, not_after => 80 * $DAY),
+    good     => $pki->good_leaf('good', issuer => $root),
+    internal => $pki->good_leaf('internal', issuer => $other),
     bad      => $pki->leaf('bad', subject => '/CN=bad.test',
                            san => 'DNS:bad.test'),
     hostile  => $pki->leaf('hostile', subject => [[O => 'certguard'],
@@ -56,12 +48,7 @@ my %up = map { $names[$_] => $up[$_] } 0 .. $#names;
 my $ng = Certguard::Nginx->new("$dir/nginx");
 my $logs = "$dir/nginx/logs";
 
-my $upstreams = join '', map {
-    "    upstream $_.test { server 127.0.0.1:$up{$_}; }\n"
-} @names;
-my $servers = join '', map {
-    $ng->tls_server(name => $_, port => $up{$_}, cert => $cert{$_})
-} @names;
+my ($upstreams, $servers) = $ng->tls_upstreams(\%cert, \%up);
 
 $ng->start(<<"HTTP", ports => [$port, @up]);
 $upstreams

@@ -22,16 +22,12 @@ use Certguard::Nginx;
 
 Certguard::Nginx::need_module();
 
-my $DAY = 86400;
-my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';
-
 my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");
 my $root = $pki->ca('root', subject => '/CN=certguard test root');
 
-my $good = $pki->leaf('good', issuer => $root, subject => '/CN=fwd.test',
-                      san => 'DNS:fwd.test,DNS:retry.test', ext => [$SCT],
-                      not_before => -10 * $DAY, not_after => 80 * $DAY);
+my $good = $pki->good_leaf('good', issuer => $root, subject => '/CN=fwd.test',
+                           san => 'DNS:fwd.test,DNS:retry.test');
 my $bad1 = $pki->leaf('bad1', subject => '/CN=multi.test',
                       san => 'DNS:multi.test');
 my $bad2 = $pki->leaf('bad2', subject => '/CN=multi.test',

@@ -23,8 +23,6 @@ use Certguard::Nginx;
 
 Certguard::Nginx::need_module();
 
-my $DAY = 86400;
-
 my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");
 my $root = $pki->ca('root', subject => '/CN=certguard test root');
@@ -33,10 +31,7 @@ my $other = $pki->ca('other', subject => '/CN=Example Corp Internal CA');
 # an internal CA's certificate tags (untrusted_chain), so a verdict that is
 # carried over is visible as "tag"
 my %cert = map {
-    $_ => $pki->leaf($_, issuer => $other, subject => "/CN=$_.test",
-                     san => "DNS:$_.test",
-                     ext => ['1.3.6.1.4.1.11129.2.4.2=DER:0400'],
-                     not_before => -10 * $DAY, not_after => 80 * $DAY)
+    $_ => $pki->good_leaf($_, issuer => $other)
 } qw/s12 s13 zone mixed ka/;
 
 # self-signed: blocks under the default policy

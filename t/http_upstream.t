@@ -22,27 +22,17 @@ use Certguard::Nginx;
 
 Certguard::Nginx::need_module();
 
-my $DAY = 86400;
-my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';
-
 my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");
 my $root = $pki->ca('root', subject => '/CN=certguard test root');
 my $other = $pki->ca('other', subject => '/CN=Example Corp Internal CA');
 
-sub leaf {
-    my ($name, %o) = @_;
-
-    return $pki->leaf($name, issuer => $root, subject => "/CN=$name.test",
-                      san => "DNS:$name.test", ext => [$SCT],
-                      not_before => -10 * $DAY, not_after => 80 * $DAY, %o);
-}
-
 my %cert = (
-    good     => leaf('good'),
-    backup   => leaf('backup'),
-    mismatch => leaf('mismatch', san => 'DNS:elsewhere.test'),
-    internal => leaf('internal', issuer => $other),
+    good     => $pki->good_leaf('good', issuer => $root),
+    backup   => $pki->good_leaf('backup', issuer => $root),
+    mismatch => $pki->good_leaf('mismatch', issuer => $root,
+                                san => 'DNS:elsewhere.test'),
+    internal => $pki->good_leaf('internal', issuer => $other),
     bad1     => $pki->leaf('bad1', subject => '/CN=bad1.test',
                            san => 'DNS:bad1.test'),
     bad2     => $pki->leaf('bad2', subject => '/CN=bad2.test',
@@ -56,12 +46,7 @@ my %up = map { $names[$_] => $up[$_] } 0 .. $#names;
 my $ng = Certguard::Nginx->new("$dir/nginx");
 my $logs = "$dir/nginx/logs";
 
-my $upstreams = join '', map {
-    "    upstream $_.test { server 127.0.0.1:$up{$_}; }\n"
-} @names;
-my $servers = join '', map {
-    $ng->tls_server(name => $_, port => $up{$_}, cert => $cert{$_})
-} @names;
+my ($upstreams, $servers) = $ng->tls_upstreams(\%cert, \%up);
 
 $ng->start(<<"HTTP", ports => [$port, @up]);
 $upstreams

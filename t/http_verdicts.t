@@ -31,20 +31,11 @@ my $other = $pki->ca('other', subject => '/CN=Example Corp Internal CA');
 my $fake = $pki->ca('fake',
     subject => '/C=US/O=DigiCert Inc/CN=DigiCert TLS RSA SHA256 2020 CA1');
 
-sub trusted {
-    my ($name, %o) = @_;
-
-    return $pki->leaf($name, issuer => $root, subject => "/CN=$name.test",
-                      san => "DNS:$name.test", ext => [$SCT],
-                      not_before => -10 * $DAY, not_after => 80 * $DAY, %o);
-}
+sub trusted { $pki->good_leaf(shift, issuer => $root, @_) }
 
 my %cert = (
     good     => trusted('good'),
-    internal => $pki->leaf('internal', issuer => $other,
-                           subject => '/CN=internal.test',
-                           san => 'DNS:internal.test', ext => [$SCT],
-                           not_before => -10 * $DAY, not_after => 80 * $DAY),
+    internal => $pki->good_leaf('internal', issuer => $other),
     expired  => trusted('expired', not_before => -100 * $DAY,
                         not_after => -2 * $DAY),
     mismatch => trusted('mismatch', san => 'DNS:elsewhere.test'),
@@ -85,12 +76,7 @@ my %up = map { $names[$_] => $up[$_] } 0 .. $#names;
 my $ng = Certguard::Nginx->new("$dir/nginx");
 my $logs = "$dir/nginx/logs";
 
-my $upstreams = join '', map {
-    "    upstream $_.test { server 127.0.0.1:$up{$_}; }\n"
-} @names;
-my $servers = join '', map {
-    $ng->tls_server(name => $_, port => $up{$_}, cert => $cert{$_})
-} @names;
+my ($upstreams, $servers) = $ng->tls_upstreams(\%cert, \%up);
 
 $ng->start(<<"HTTP", ports => [$port, $port_geo, @up]);
 $upstreams

@@ -18,37 +18,22 @@ use lib 'lib';
 use Certguard::Test qw(:all);
 use Certguard::Certs;
 use Certguard::Nginx;
+use Certguard::Stream;
 
-use IO::Select;
 use IO::Socket::INET;
 use IO::Socket::SSL;
 use Net::SSLeay;
-use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
 ###############################################################################
 
-my $MODULE = module_path('ngx_stream_certguard_module');
-my $STREAM = '/usr/lib/nginx/modules/ngx_stream_module.so';
-
-plan(skip_all => "no $MODULE") unless -e $MODULE;
-plan(skip_all => "no $STREAM") unless -e $STREAM;
-plan(skip_all => 'no curl') unless -x '/usr/bin/curl';
-
-my $DAY = 86400;
-my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';
+my ($MODULE, $STREAM) = need_stream(curl => 1);
 
 my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");
 my $root = $pki->ca('root', subject => '/CN=certguard stream test root');
 
-sub trusted {
-    my ($name) = @_;
-
-    return $pki->leaf($name, issuer => $root, subject => "/CN=$name.test",
-                      san => "DNS:$name.test", ext => [$SCT],
-                      not_before => -10 * $DAY, not_after => 80 * $DAY);
-}
+sub trusted { $pki->good_leaf($_[0], issuer => $root) }
 
 my %cert = (
     good   => trusted('good'),
@@ -66,9 +51,8 @@ write_file("$dir/test.policy",
            'include ' . policy_dir() . "/default.policy;\n");
 write_file("$dir/bad.policy", "threshold block 70;\nweight no_such_signal 5;\n");
 
-my $dns = start_dns();
-my ($proxy, $open, $backend, $good, $self, $mtls12, $mtls13, $flood,
-    $pt_good, $pt_self, $closed) = free_ports(11);
+my ($dns, $proxy, $open, $backend, $good, $self, $mtls12, $mtls13, $flood,
+    $pt_good, $pt_self, $closed) = free_ports(12);
 
 # a destination that accepts (the kernel's backlog) and never answers
 my $silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -82,6 +66,12 @@ my $relay = start_relay($flood, 0.5);
 my $ng = Certguard::Nginx->new("$dir/nginx");
 my $d = $ng->dir;
 
+# nginx's resolver: every *.test name is 127.0.0.1
+$ng->dns_server($dns, '*.test' => ['127.0.0.1']);
+
+my $need_client_cert = "ssl_verify_client on;\n"
+    . "        ssl_client_certificate $root->{cert};";
+
 my $stream = sub {
     my ($policy) = @_;
 
@@ -90,7 +80,7 @@ load_module $STREAM;
 load_module $MODULE;
 
 stream {
-    resolver 127.0.0.1:$dns->{port} ipv6=off valid=1s;
+    resolver 127.0.0.1:$dns ipv6=off valid=1s;
     resolver_timeout 3s;
 
     log_format cg '\$status v=\$certguard_verdict sig="\$certguard_signals" '
@@ -143,15 +133,13 @@ stream {
         proxy_pass \$certguard_upstream;
     }
 
-@{[ dst_server('good', $good, $cert{good}, 'TLSv1.2 TLSv1.3') ]}
-@{[ dst_server('self', $self, $cert{self}, 'TLSv1.2 TLSv1.3') ]}
-@{[ dst_server('mtls12', $mtls12, $cert{mtls12}, 'TLSv1.2',
-               "ssl_verify_client on;\n"
-               . "        ssl_client_certificate $root->{cert};") ]}
-@{[ dst_server('mtls13', $mtls13, $cert{mtls13}, 'TLSv1.3',
-               "ssl_verify_client on;\n"
-               . "        ssl_client_certificate $root->{cert};") ]}
-@{[ dst_server('flood', $flood, $cert{flood}, 'TLSv1.2 TLSv1.3') ]}
+@{[ dst('good', $good, $cert{good}) ]}
+@{[ dst('self', $self, $cert{self}) ]}
+@{[ dst('mtls12', $mtls12, $cert{mtls12}, protocols => 'TLSv1.2',
+        extra => $need_client_cert) ]}
+@{[ dst('mtls13', $mtls13, $cert{mtls13}, protocols => 'TLSv1.3',
+        extra => $need_client_cert) ]}
+@{[ dst('flood', $flood, $cert{flood}) ]}
 }
 MAIN
 };
@@ -166,20 +154,11 @@ HTTP
 $ng->start($http, module => 0, ports => [$backend],
            main => $stream->("$dir/test.policy"));
 
-sub dst_server {
-    my ($name, $port, $c, $protocols, $extra) = @_;
+sub dst {
+    my ($name, $port, $c, %o) = @_;
 
-    return <<"SERVER";
-    server {
-        listen 127.0.0.1:$port ssl;
-        ssl_certificate $c->{chain};
-        ssl_certificate_key $c->{key};
-        ssl_protocols $protocols;
-        @{[ $extra // '' ]}
-        access_log $d/logs/dst-$name.log dst;
-        proxy_pass 127.0.0.1:$backend;
-    }
-SERVER
+    return dst_server(name => $name, port => $port, cert => $c,
+                      backend => $backend, logs => "$d/logs", %o);
 }
 
 ###############################################################################
@@ -196,7 +175,7 @@ ok($took > 0.8 && $took < 4, sprintf('probe timeout took %.1f s', $took));
 $r = raw($open, "CONNECT 127.0.0.1:$silent_port HTTP/1.1\r\n\r\n");
 like($r, qr{^HTTP/1\.1 200 }, 'probe_failure allow: the tunnel opens');
 
-my @cef = wait_lines('cef', 1);
+my @cef = $ng->wait_lines('cef', 1);
 like($cef[0] // '', qr/probe_failed/, 'CEF names the probe failure');
 like($cef[0] // '', qr/act=blocked/, 'CEF: the failed probe was blocked');
 
@@ -226,7 +205,7 @@ for my $v (['mtls12', $mtls12, '1.2'], ['mtls13', $mtls13, '1.3']) {
          "client certificate required, TLS $tls: the client's own "
          . 'certificate gets through the tunnel');
 
-    my ($rec) = grep { /dhost=$name\.test/ } wait_lines('cef', 1);
+    my ($rec) = grep { /dhost=$name\.test/ } $ng->wait_lines('cef', 1);
     like($rec // '', qr/act=allowed/,
          "client certificate required, TLS $tls: scored and allowed");
     like($rec // '', qr/cs1=CN\\=$name\.test/,
@@ -264,41 +243,17 @@ for my $v (['mtls12', $mtls12, '1.2'], ['mtls13', $mtls13, '1.3']) {
 # a CONNECT flood to a cold destination: one probe for all
 
 {
-    my @s;
+    my ($sent, $ok) = connect_flood($open, "127.0.0.1:$relay->{port}", 20);
 
-    for (1 .. 20) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$open",
-                                      Timeout => 5) or last;
-        print $s "CONNECT 127.0.0.1:$relay->{port} HTTP/1.1\r\n\r\n";
-        push @s, $s;
-    }
-
-    is(scalar @s, 20, 'flood: 20 CONNECT requests sent');
-
-    my $ok = 0;
-    for my $s (@s) {
-        my $resp = '';
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm 10;
-        eval {
-            while ($resp !~ /\r\n\r\n/) {
-                sysread($s, my $buf, 1) or last;
-                $resp .= $buf;
-            }
-        };
-        alarm 0;
-        $ok++ if $resp =~ /^HTTP\/1\.1 200 /;
-        close $s;
-    }
-
+    is($sent, 20, 'flood: 20 CONNECT requests sent');
     is($ok, 20, 'flood: every CONNECT answered 200');
 
-    my @lines = wait_lines('dst-flood', 1);
+    my @lines = $ng->wait_lines('dst-flood', 1);
     sleep 0.5;
     @lines = $ng->log_lines('dst-flood');
     is(scalar @lines, 1, 'flood: the destination saw exactly one probe');
     my @rec = grep { /dhost=127\.0\.0\.1/ && /dpt=$relay->{port}/ }
-              wait_lines('cef-open', 21);
+              $ng->wait_lines('cef-open', 21);
     is(scalar @rec, 20, 'flood: 20 CEF records, one per tunnel');
 }
 
@@ -308,7 +263,7 @@ $r = run({ timeout => 20 }, '/usr/bin/curl', '-sS', '--max-time', '10',
          '--resolve', "good.test:$pt_good:127.0.0.1", '--cacert',
          $root->{cert}, "https://good.test:$pt_good/");
 like($r->{out}, qr/backend ok/, 'passthrough: good.test reached');
-my @pt = wait_lines('pt', 1);
+my @pt = $ng->wait_lines('pt', 1);
 like($pt[-1], qr/^200 v=allow .* up=127\.0\.0\.1:$good pre=good\.test$/,
      'passthrough: probed address, ssl_preread still sees the name');
 
@@ -316,7 +271,7 @@ $r = run({ timeout => 20 }, '/usr/bin/curl', '-sS', '-k', '--max-time', '10',
          '--resolve', "self.test:$pt_self:127.0.0.1",
          "https://self.test:$pt_self/");
 unlike($r->{out}, qr/backend ok/, 'passthrough: self.test blocked');
-@pt = wait_lines('pt', 2);
+@pt = $ng->wait_lines('pt', 2);
 like($pt[-1], qr/^403 v=block /, 'passthrough: closed with 403 status');
 is(scalar(grep { /rx=[1-9]/ } $ng->log_lines('dst-self')), 0,
    'passthrough: the blocked destination received no client bytes');
@@ -391,9 +346,7 @@ unlike(join("\n", grep { !/SSL_shutdown\(\) failed/ }
        'no alerts or crashes in the error log');
 
 $ng->stop;
-stop_dns($dns);
-kill 'TERM', $relay->{pid};
-waitpid($relay->{pid}, 0);
+stop_relay($relay);
 
 done_testing();
 
@@ -418,181 +371,7 @@ sub client_hello {
 }
 
 
-# A TCP relay on a free port to 127.0.0.1:$to that waits $delay seconds
-# before it connects onward.
-sub start_relay {
-    my ($to, $delay) = @_;
-    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Listen => 64, ReuseAddr => 1)
-        or die "relay: $!";
-    my $pid = fork // die "fork: $!";
-
-    if ($pid) {
-        my $port = $l->sockport;
-        close $l;
-        return { pid => $pid, port => $port };
-    }
-
-    $SIG{CHLD} = 'IGNORE';
-
-    while (my $c = $l->accept) {
-        my $child = fork;
-        next unless defined $child;
-        if ($child) {
-            close $c;
-            next;
-        }
-
-        sleep $delay;
-        my $u = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$to")
-            or POSIX::_exit(0);
-        my $sel = IO::Select->new($c, $u);
-        OUTER: while (1) {
-            for my $h ($sel->can_read(10)) {
-                my $n = sysread($h, my $buf, 16384);
-                last OUTER unless $n;
-                syswrite($h == $c ? $u : $c, $buf);
-            }
-        }
-        POSIX::_exit(0);
-    }
-
-    POSIX::_exit(0);
-}
-
-# curl through the proxy; returns { code, connect, body, exit }.
-sub curl {
-    my ($port, $url, @args) = @_;
-    my $r = run({ timeout => 20 }, '/usr/bin/curl', '-sS', '--max-time', '10',
-                '--proxy', "http://127.0.0.1:$port", '--cacert',
-                $root->{cert}, '-w', '\n%{http_code} %{http_connect}',
-                @args, $url);
-    my ($body, $code, $connect) = $r->{out} =~ /^(.*)\n(\d+) (\d+)$/s;
-
-    return { body => $body // '', code => $code // 0,
-             connect => $connect // 0, exit => $r->{exit},
-             err => $r->{err} };
-}
-
-
-# A raw request to the proxy; everything the proxy sent until it closed.
-sub raw {
-    my ($port, $req) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                  Timeout => 5) or return '';
-    my $resp = '';
-
-    local $SIG{PIPE} = 'IGNORE';
-    print $s $req;
-
-    local $SIG{ALRM} = sub { die "timeout\n" };
-    alarm 10;
-    eval {
-        while (sysread($s, my $buf, 4096)) {
-            $resp .= $buf;
-            last if $req =~ /^CONNECT/ && $resp =~ /^HTTP\/1\.1 200 /
-                    && $resp =~ /\r\n\r\n/;
-        }
-    };
-    alarm 0;
-
-    return $resp;
-}
-
-
-# A socket with an established CONNECT tunnel, or undef.
-sub connect_tunnel {
-    my ($port, $target) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                  Timeout => 5) or return undef;
-    my $resp = '';
-
-    print $s "CONNECT $target HTTP/1.1\r\nHost: $target\r\n\r\n";
-
-    while ($resp !~ /\r\n\r\n/) {
-        sysread($s, my $buf, 1) or return undef;
-        $resp .= $buf;
-    }
-
-    return $resp =~ /^HTTP\/1\.1 200 / ? $s : undef;
-}
-
-
-# The lines of logs/NAME.log once there are at least $n (5 s at most).
-sub wait_lines {
-    my ($name, $n) = @_;
-    my $deadline = time() + 5;
-    my @lines;
-
-    while (1) {
-        @lines = $ng->log_lines($name);
-        return @lines if @lines >= $n || time() > $deadline;
-        sleep 0.05;
-    }
-}
-
-
-sub own_address {
-    my $r = run('/usr/sbin/ip', '-4', '-o', 'addr', 'show');
-
-    for my $line (split /\n/, $r->{out} // '') {
-        my ($a) = $line =~ /inet (\d+\.\d+\.\d+\.\d+)/ or next;
-        return $a unless $a =~ /^127\./;
-    }
-
-    return undef;
-}
-
-
-# A tiny DNS server on 127.0.0.1 for nginx's resolver: every *.test name
-# is 127.0.0.1, anything else does not exist.
-sub start_dns {
-    my $port = free_port('udp');
-    my $sock = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$port",
-                                     Proto => 'udp')
-        or die "dns socket: $!";
-    my $pid = fork // die "fork: $!";
-
-    if ($pid) {
-        close $sock;
-        return { pid => $pid, port => $port };
-    }
-
-    while (1) {
-        $sock->recv(my $q, 512) // next;
-        next if length($q) < 17;
-        my ($id) = unpack('n', $q);
-        my $pos = 12;
-        my @labels;
-        while ((my $len = ord substr($q, $pos, 1)) != 0) {
-            push @labels, substr($q, $pos + 1, $len);
-            $pos += $len + 1;
-            last if $pos >= length $q;
-        }
-        my $qtype = unpack('n', substr($q, $pos + 1, 2));
-        my $question = substr($q, 12, $pos + 5 - 12);
-        my $name = lc join '.', @labels;
-        my $found = $name =~ /\.test$/ && $name ne 'nxdomain.test';
-        my $answer = ($found && $qtype == 1)
-            ? pack('nnnNn', 0xc00c, 1, 1, 1, 4) . pack('C4', 127, 0, 0, 1)
-            : '';
-        my $resp = pack('nnnnnn', $id, $found ? 0x8180 : 0x8183, 1,
-                        $answer ? 1 : 0, 0, 0) . $question . $answer;
-        $sock->send($resp);
-    }
-}
-
-
-sub stop_dns {
-    my ($dns) = @_;
-
-    kill 'TERM', $dns->{pid};
-    waitpid($dns->{pid}, 0);
-}
-
-END {
-    kill "TERM", $relay->{pid} if $relay && $relay->{pid};
-    kill 'TERM', $dns->{pid} if $dns && $dns->{pid};
-}
+# curl through the proxy, trusting the test root.
+sub curl { proxy_curl($root->{cert}, @_) }
 
 ###############################################################################

@@ -40,7 +40,8 @@ package Certguard::Certs;
 # Also in the hashref: der (a DER copy of the certificate), intermediates
 # (paths, in the order sent), self_signed, is_ca, key_type.  Names are file
 # names and unique within a $pki; one $pki per directory (new() starts a
-# fresh CA database there).  $pki->bundle($name, @certs) writes a PEM file
+# fresh CA database there).  $pki->good_leaf('good', issuer => $root) is
+# a leaf the default policy passes when $root is trusted.  $pki->bundle($name, @certs) writes a PEM file
 # of several certificates (e.g. a CA file with two anchors), and
 # Certguard::Certs::subj(CN => 'a/b', O => 'x') escapes values for -subj.
 #
@@ -121,6 +122,20 @@ sub leaf {
     my ($self, $name, %o) = @_;
 
     return $self->_issue($name, 0, %o);
+}
+
+
+# A leaf with nothing against it under the default policy once its issuer
+# is trusted: CN and SAN <name>.test, an (empty) SCT list, issued ten days
+# ago, valid for 80 more.  The options are leaf()'s and win; give issuer.
+sub good_leaf {
+    my ($self, $name, %o) = @_;
+
+    return $self->leaf($name, subject => "/CN=$name.test",
+                       san => "DNS:$name.test",
+                       ext => ['1.3.6.1.4.1.11129.2.4.2=DER:0400'],
+                       not_before => -10 * 86400, not_after => 80 * 86400,
+                       %o);
 }
 
 

@@ -1,6 +1,6 @@
 package Certguard::Nginx;
 
-# Real nginx processes for the HTTP module's tests, on 127.0.0.1 only: a
+# Real nginx processes for the modules' tests, on 127.0.0.1 only: a
 # generated nginx.conf in a directory of the test's own, error_log to a file
 # there, started in the foreground as a child, stopped and reloaded by pid.
 # One instance usually holds both the proxy and its TLS upstream servers
@@ -15,7 +15,11 @@ package Certguard::Nginx;
 #   $ng->reload($new_http);  $ng->stop;
 #   my ($ok, $text) = $ng->test_config($http);       # nginx -t
 #   $ng->tls_server(name => 'good', port => $up, cert => $leaf) is a server{}
-#   for an upstream; $ng->access_log('good') what that server received.
+#   for an upstream; $ng->access_log('good') what that server received;
+#   $ng->tls_upstreams(\%cert, \%port) such servers and their upstream{}s.
+#   $ng->wait_lines('proxy', 2) waits for two lines in logs/proxy.log;
+#   $ng->dns_server($port, 'a.test' => ['127.0.0.1']) answers nginx's
+#   resolver until the instance stops.
 #
 # Options of start(), test_config() and reload(): workers (default 1),
 # module (0: do not load_module the certguard module), main (more main
@@ -304,6 +308,21 @@ sub log_lines {
 sub log_path { "$_[0]->{dir}/logs/$_[1].log" }
 
 
+# The lines of logs/NAME.log once there are at least $n (5 s at most): for
+# logs written after the response, e.g. by stream sessions.
+sub wait_lines {
+    my ($self, $name, $n) = @_;
+    my $deadline = time() + 5;
+    my @lines;
+
+    while (1) {
+        @lines = $self->log_lines($name);
+        return @lines if @lines >= $n || time() > $deadline;
+        sleep 0.05;
+    }
+}
+
+
 # What an upstream server of tls_server() received: its access log lines.
 sub access_log { $_[0]->log_lines("up-$_[1]") }
 
@@ -330,6 +349,23 @@ sub tls_server {
         }
     }
 SERVER
+}
+
+
+# For every name => cert of %$certs, with its port in %$ports: the text of
+# an "upstream NAME.test" to that port and of its tls_server(); returns
+# (the upstreams, the servers).
+sub tls_upstreams {
+    my ($self, $certs, $ports) = @_;
+    my @names = sort keys %$certs;
+
+    return (join('', map {
+                "    upstream $_.test { server 127.0.0.1:$ports->{$_}; }\n"
+            } @names),
+            join('', map {
+                $self->tls_server(name => $_, port => $ports->{$_},
+                                  cert => $certs->{$_})
+            } @names));
 }
 
 
@@ -369,7 +405,8 @@ sub get {
 
 
 # A DNS server for nginx's resolver on 127.0.0.1:$port (UDP), answering A
-# queries for the names given (name => [IPv4 addresses]) and NXDOMAIN for
+# queries for the names given (name => [IPv4 addresses]; "*.test" stands
+# for every name under test. that is not given itself) and NXDOMAIN for
 # others; stopped with the instance.
 sub dns_server {
     my ($self, $port, %names) = @_;
@@ -395,9 +432,11 @@ sub dns_server {
             }
             $pos++;
             my ($qtype) = unpack 'n', substr($q, $pos, 2);
-            my $name = lc join '.', @labels;
-            my @addrs = $qtype == 1 ? @{ $names{$name} // [] } : ();
-            my $rcode = exists $names{$name} ? 0 : 3;
+            @labels = map { lc } @labels;
+            my ($name) = grep { exists $names{$_} } join('.', @labels),
+                map { join '.', '*', @labels[$_ .. $#labels] } 1 .. $#labels;
+            my @addrs = $qtype == 1 && $name ? @{ $names{$name} } : ();
+            my $rcode = $name ? 0 : 3;
 
             my $answer = join '', map {
                 pack('n n n N n C4', 0xc00c, 1, 1, 60, 4, split /\./)
