@@ -30,7 +30,7 @@
 /* Sizes of the flat result: it is copied as-is into nginx shared memory. */
 #define CG_ID_MAX           32
 #define CG_DETAIL_MAX       96
-#define CG_MAX_HITS         24
+#define CG_MAX_HITS         16      /* keeps a cache entry in one page */
 #define CG_DN_MAX           256
 #define CG_SERIAL_MAX       84      /* 40 bytes as hex and NUL */
 #define CG_NAME_MAX         256

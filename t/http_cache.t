@@ -25,9 +25,13 @@ my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");
 my $root = $pki->ca('root', subject => '/CN=certguard test root');
 
+# names that all lead to the good upstream: one cache entry each
+my @more = map { "a$_" } 1 .. 8;
+my @names = ('good', 'alias', @more);
+
 my %cert = (
     good => $pki->good_leaf('good', issuer => $root,
-                            san => 'DNS:good.test,DNS:alias.test'),
+                            san => join(',', map { "DNS:$_.test" } @names)),
     bad  => $pki->leaf('bad', subject => '/CN=bad.test', san => 'DNS:bad.test'),
 );
 
@@ -39,7 +43,7 @@ my $logs = "$dir/nginx/logs";
 $ng->start(<<"HTTP", ports => [$port, $up_good, $up_bad], workers => 2);
     upstream good.test { server 127.0.0.1:$up_good; }
     upstream alias.test { server 127.0.0.1:$up_good; }
-    upstream bad.test { server 127.0.0.1:$up_bad; }
+@{[ join '', map { "    upstream $_.test { server 127.0.0.1:$up_good; }\n" } @more ]}    upstream bad.test { server 127.0.0.1:$up_bad; }
 
     log_format cache '\$pid \$host \$uri \$status \$certguard_cache '
                      '\$certguard_verdict';
@@ -137,9 +141,11 @@ is(fetch('good', '/short/')->{headers}{'x-cache'}, 'MISS',
 
 # a zone with room for a few entries evicts the least recently used one
 
-my @first = map { fetch($_, '/tiny/')->{headers}{'x-cache'} } qw/good bad alias/;
-is_deeply(\@first, ['MISS', 'MISS', 'MISS'], 'tiny: three entries scored');
-my @again = map { fetch($_, '/tiny/') } qw/good bad alias good bad alias/;
+# (a 32k zone has room for a few one-page entries, not for eleven)
+my @tiny = ('good', 'bad', 'alias', @more);
+my @first = map { fetch($_, '/tiny/')->{headers}{'x-cache'} } @tiny;
+is_deeply(\@first, [('MISS') x @tiny], 'tiny: every entry scored');
+my @again = map { fetch($_, '/tiny/') } @tiny;
 is(scalar(grep { $_->{status} == 0 } @again), 0, 'tiny: every request answered');
 ok((grep { $_->{headers}{'x-cache'} eq 'MISS' } @again),
    'tiny: entries were evicted');
