@@ -307,8 +307,9 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 /*
  * Replaces X509_verify_cert for the whole handshake of a certguard SSL_CTX.
- * Stock verification runs first and its result is returned unchanged unless
- * certguard blocks, so proxy_ssl_verify keeps its exact semantics.
+ * Stock verification runs first where nginx reads its result, and that
+ * result is returned unchanged unless certguard blocks, so proxy_ssl_verify
+ * keeps its exact semantics.
  */
 
 static int
@@ -323,35 +324,35 @@ ngx_http_certguard_verify(X509_STORE_CTX *xs, void *arg)
 
     ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
 
-    ok = X509_verify_cert(xs);
+    c = (ssl != NULL) ? ngx_ssl_get_connection(ssl) : NULL;
+    r = (c != NULL) ? c->data : NULL;
 
-    if (ssl == NULL) {
-        return ok;
+    if (r == NULL || r->upstream == NULL) {
+        return X509_verify_cert(xs);
     }
 
     cgs = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl),
                               ngx_http_certguard_ssl_ctx_index);
 
     /*
-     * with proxy_ssl_verify off nginx leaves SSL_VERIFY_NONE, where OpenSSL
-     * ignores this return value; certguard had to set SSL_VERIFY_PEER to be
-     * able to abort, so it reports success for nginx's part
+     * nginx reads the stock result only with proxy_ssl_verify on (after
+     * the handshake, from SSL_get_verify_result()); otherwise the stock
+     * verification would check every signature of the chain for nothing,
+     * as certguard's accept-all verify callback lets it run to the end
+     */
+
+    ok = r->upstream->conf->ssl_verify ? X509_verify_cert(xs) : 1;
+
+    /*
+     * with SSL_VERIFY_NONE, which nginx leaves on upstream contexts,
+     * OpenSSL ignores this return value; certguard had to set
+     * SSL_VERIFY_PEER to be able to abort, so it reports success for
+     * nginx's part
      */
 
     stock = (cgs != NULL && cgs->verify_none) ? 1 : ok;
 
     if (ok < 0) {
-        return stock;
-    }
-
-    c = ngx_ssl_get_connection(ssl);
-    if (c == NULL || c->data == NULL) {
-        return stock;
-    }
-
-    r = c->data;
-
-    if (r->upstream == NULL) {
         return stock;
     }
 
