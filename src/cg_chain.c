@@ -12,6 +12,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -23,6 +24,9 @@ static int cg_chain_parse_pem(const unsigned char *data, size_t len,
 static int cg_chain_parse_der(const unsigned char *data, size_t len,
     STACK_OF(X509) *chain, cg_error_t *err);
 static const char *cg_openssl_reason(void);
+static const char *cg_default_bundle(void);
+static int cg_digest_cmp(const void *a, const void *b);
+static void cg_trust_load_public(cg_trust_t *t, const char *file);
 static void cg_err_reset(void);
 
 
@@ -308,10 +312,8 @@ cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err)
          * directory would mean file lookups during every verification.
          * SSL_CERT_FILE overrides it as it does for OpenSSL itself.
          */
-        file = getenv(X509_get_default_cert_file_env());
-        if (file == NULL || file[0] == '\0') {
-            file = X509_get_default_cert_file();
-        }
+        file = cg_default_bundle();
+        t->all_public = 1;
 
         if (stat(file, &st) != 0
             || X509_STORE_load_file(t->store, file) != 1)
@@ -324,6 +326,12 @@ cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err)
                                cg_openssl_reason());
             }
         }
+    }
+
+    if (rc == CG_OK && !t->all_public) {
+        /* without the system bundle no anchor counts as public */
+        cg_trust_load_public(t, cg_default_bundle());
+        cg_err_reset();
     }
 
     ERR_pop_to_mark();
@@ -339,6 +347,97 @@ cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err)
 }
 
 
+static const char *
+cg_default_bundle(void)
+{
+    const char  *file;
+
+    file = getenv(X509_get_default_cert_file_env());
+    if (file == NULL || file[0] == '\0') {
+        file = X509_get_default_cert_file();
+    }
+
+    return file;
+}
+
+
+static int
+cg_digest_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+
+/* The SHA-256 of every certificate of the system bundle, sorted. */
+
+static void
+cg_trust_load_public(cg_trust_t *t, const char *file)
+{
+    BIO            *bio;
+    X509           *x;
+    size_t          n, cap;
+    unsigned int    len;
+    unsigned char (*md)[32], (*grown)[32];
+
+    bio = BIO_new_file(file, "r");
+    if (bio == NULL) {
+        return;
+    }
+
+    md = NULL;
+    n = 0;
+    cap = 0;
+
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            grown = realloc(md, cap * sizeof(*md));
+            if (grown == NULL) {
+                X509_free(x);
+                break;
+            }
+            md = grown;
+        }
+
+        if (X509_digest(x, EVP_sha256(), md[n], &len) == 1 && len == 32) {
+            n++;
+        }
+
+        X509_free(x);
+    }
+
+    BIO_free(bio);
+
+    if (n) {
+        qsort(md, n, sizeof(*md), cg_digest_cmp);
+    }
+
+    t->public_roots = md;
+    t->npublic = n;
+}
+
+
+int
+cg_trust_is_public(const cg_trust_t *t, X509 *x)
+{
+    unsigned int   len;
+    unsigned char  md[32];
+
+    if (t->all_public) {
+        return 1;
+    }
+
+    if (t->npublic == 0
+        || X509_digest(x, EVP_sha256(), md, &len) != 1 || len != 32)
+    {
+        return 0;
+    }
+
+    return bsearch(md, t->public_roots, t->npublic, 32, cg_digest_cmp)
+           != NULL;
+}
+
+
 void
 cg_trust_free(cg_trust_t *trust)
 {
@@ -347,5 +446,6 @@ cg_trust_free(cg_trust_t *trust)
     }
 
     X509_STORE_free(trust->store);
+    free(trust->public_roots);
     free(trust);
 }

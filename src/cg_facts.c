@@ -392,12 +392,12 @@ cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx)
 static void
 cg_facts_verify(cg_facts_t *f)
 {
-    int                  rc, code;
+    int                  rc, code, n;
     unsigned             i;
     X509_STORE          *store;
     X509_STORE_CTX      *ctx;
     X509_VERIFY_PARAM   *param;
-    STACK_OF(X509)      *untrusted;
+    STACK_OF(X509)      *untrusted, *chain;
 
     if (f->in->trust == NULL) {
         /* no anchors: untrusted_chain says so itself */
@@ -450,6 +450,14 @@ cg_facts_verify(cg_facts_t *f)
     }
 
     f->trusted = f->npath_errors == 0;
+
+    if (f->trusted) {
+        chain = X509_STORE_CTX_get0_chain(ctx);
+        n = chain ? sk_X509_num(chain) : 0;
+
+        f->public_root = n > 0
+            && cg_trust_is_public(f->in->trust, sk_X509_value(chain, n - 1));
+    }
 
     X509_STORE_CTX_free(ctx);
     sk_X509_free(untrusted);

@@ -17,9 +17,21 @@
 
 
 /* Trust anchors (cg_chain.c): loaded into memory once, read-only after. */
+/*
+ * The anchors certguard verifies against, and which of them are public
+ * roots (the system bundle): CT and the CA/Browser Forum lifetime rules
+ * bind only those, so no_sct and long_validity ask which kind of anchor a
+ * chain ends in.  With the system bundle as the store, every anchor is.
+ */
 struct cg_trust_s {
     X509_STORE     *store;
+    unsigned char  (*public_roots)[32];    /* SHA-256, sorted */
+    size_t          npublic;
+    unsigned        all_public:1;
 };
+
+/* 1 when the certificate is one of the public roots. */
+int cg_trust_is_public(const cg_trust_t *t, X509 *x);
 
 
 /* One certificate as the server sent it. */
@@ -72,6 +84,7 @@ typedef struct {
     unsigned            san_dns_ip:1;   /* a DNS or IP SAN is present */
     unsigned            has_sct:1;      /* embedded SCT list extension */
     unsigned            trusted:1;      /* no path errors */
+    unsigned            public_root:1;  /* trusted, to a public root */
     unsigned            geo_done:1;
     unsigned            geo_ok:1;
 

@@ -445,7 +445,7 @@ cg_check_long_validity(cg_facts_t *f, unsigned index, char *detail,
      * held to the second window, as untrusted ones are.
      */
     life = c->not_after - c->not_before;
-    strict = f->trusted && c->not_before >= CG_SC31_DATE;
+    strict = f->public_root && c->not_before >= CG_SC31_DATE;
     w = cg_signal_window(f->policy, index, strict ? 0 : 1);
 
     if (w <= 0 || life <= w) {
@@ -455,9 +455,10 @@ cg_check_long_validity(cg_facts_t *f, unsigned index, char *detail,
     cg_duration(life, dur, sizeof(dur));
     cg_duration(w, max, sizeof(max));
     cg_detailf(detail, size, "lifetime %s > %s (%s)", dur, max,
-               strict ? "trusted, issued after 2020-09-01"
-                      : (f->trusted ? "trusted, issued before 2020-09-01"
-                                    : "untrusted chain"));
+               strict ? "public root, issued after 2020-09-01"
+                      : (f->public_root ? "public root, before 2020-09-01"
+                                        : (f->trusted ? "private root"
+                                                      : "untrusted chain")));
 
     return 1;
 }
@@ -581,15 +582,15 @@ cg_check_no_sct(cg_facts_t *f, unsigned index, char *detail, size_t size,
 
     c = &f->certs[0];
 
-    if (!f->trusted || f->has_sct || !c->has_not_before
+    if (!f->public_root || f->has_sct || !c->has_not_before
         || c->not_before < CG_CT_REQUIRED_FROM)
     {
         return 0;
     }
 
     cg_time_format(c->not_before, when, sizeof(when));
-    cg_detailf(detail, size, "trusted leaf issued %s without embedded SCTs",
-               when);
+    cg_detailf(detail, size, "publicly trusted leaf issued %s without "
+               "embedded SCTs", when);
 
     return 1;
 }
@@ -745,7 +746,7 @@ static const cg_signal_t  cg_signals[] = {
       5, { 7 * CG_DAY, 0 }, cg_check_short_validity },
 
     { "long_validity",
-      "leaf lifetime over 398d (trusted, from 2020-09) or 825d (other)",
+      "leaf lifetime over 398d (public root, from 2020-09) or 825d",
       15, { 398 * CG_DAY, 825 * CG_DAY }, cg_check_long_validity },
 
     { "staging_issuer",
@@ -765,7 +766,7 @@ static const cg_signal_t  cg_signals[] = {
       80, { 0, 0 }, cg_check_default_subject },
 
     { "no_sct",
-      "a trusted leaf issued from May 2018 on has no embedded SCTs",
+      "a leaf of a public root, issued from May 2018 on, has no SCTs",
       20, { 0, 0 }, cg_check_no_sct },
 
     { "blocklisted",

@@ -27,6 +27,10 @@ my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';
 my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");
 my $root = $pki->ca('root', subject => '/CN=certguard test root');
+
+# the test root stands for the system bundle (public roots: the 398-day
+# rule of long_validity); nginx's master loads trust with this environment
+$ENV{SSL_CERT_FILE} = $root->{cert};
 my $other = $pki->ca('other', subject => '/CN=Example Corp Internal CA');
 my $fake = $pki->ca('fake',
     subject => '/C=US/O=DigiCert Inc/CN=DigiCert TLS RSA SHA256 2020 CA1');

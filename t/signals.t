@@ -31,6 +31,10 @@ my $int = $pki->ca('int', issuer => $root,
                    subject => '/O=certguard/CN=certguard test int');
 my $other = $pki->ca('other', subject => '/CN=unrelated test root');
 
+# The test root stands for the system bundle: its chains end in a public
+# root, which is what no_sct and the 398-day rule of long_validity ask.
+$ENV{SSL_CERT_FILE} = $root->{cert};
+
 # A leaf under the trusted test PKI, clean unless %o says otherwise.
 sub good_leaf {
     my ($name, %o) = @_;
@@ -339,6 +343,12 @@ fires($j, 'long_validity', 'trusted lifetime 500 days');
 $j = eval_chain(good_leaf('long398', not_before => -30 * $DAY,
                           not_after => 368 * $DAY));
 quiet($j, 'long_validity', 'trusted lifetime exactly 398 days');
+{
+    local $ENV{SSL_CERT_FILE} = $other->{cert};
+    $j = eval_chain(good_leaf('long-private', not_before => -30 * $DAY,
+                              not_after => 470 * $DAY));
+    quiet($j, 'long_validity', 'private root, lifetime 500 days (< 825d)');
+}
 my $ss500 = $pki->leaf('ss500', subject => '/CN=ss500.test',
                        san => 'DNS:ss500.test', not_before => -30 * $DAY,
                        not_after => 470 * $DAY);
@@ -430,6 +440,13 @@ $j = eval_chain(good_leaf('nosct-untrusted', ext => []),
                 ca_file => $other->{cert});
 quiet($j, 'no_sct', 'untrusted leaf without SCTs');
 quiet($jc, 'no_sct', 'leaf with embedded SCTs');
+{
+    # the same anchor as a private root (an internal CA): no CT there
+    local $ENV{SSL_CERT_FILE} = $other->{cert};
+    $j = eval_chain(good_leaf('nosct-private', ext => []));
+    ok($j && $j->{trusted}, 'private root: the chain is trusted');
+    quiet($j, 'no_sct', 'trusted leaf of a private root without SCTs');
+}
 
 # blocklisted
 

@@ -397,7 +397,7 @@ has_control(const char *s)
 
 /* The fixture: root CA -> intermediate -> leaf, all EC P-256. */
 static X509          *ca, *inter, *leaf, *other_ca;
-static cg_trust_t    *trust, *other_trust;
+static cg_trust_t    *trust, *other_trust, *private_trust;
 
 
 static X509 *
@@ -980,6 +980,9 @@ test_lifetime(cg_policy_t *p)
     eval(p, other_trust, x, chain, 1, "www.example.com", &res);
     ok(!fired(&res, "long_validity"), "long_validity: 400d untrusted is "
        "under 825d");
+    eval(p, private_trust, x, chain, 1, "www.example.com", &res);
+    ok(res.trusted && !fired(&res, "long_validity"),
+       "long_validity: 400d from a private root is under 825d");
     X509_free(x);
 
     x = mkleaf("/CN=www.example.com", "DNS:www.example.com", NOW - 4 * DAY,
@@ -1120,6 +1123,9 @@ test_sct(const cg_policy_t *p)
        detail(&res, "no_sct"));
     eval(p, other_trust, x, &inter, 1, "www.example.com", &res);
     ok(!fired(&res, "no_sct"), "no_sct: not on an untrusted chain");
+    eval(p, private_trust, x, &inter, 1, "www.example.com", &res);
+    ok(res.trusted && !fired(&res, "no_sct"),
+       "no_sct: not on a chain to a private root (internal CA)");
     X509_free(x);
 
     /* issued before May 2018, evaluated within its validity */
@@ -1501,6 +1507,7 @@ test_policy_file(void)
 int
 main(void)
 {
+    char          ca_path[256];
     spec_t       s;
     cg_error_t   err;
     cg_policy_t *p;
@@ -1545,10 +1552,26 @@ main(void)
     s.serial = 1001;
     leaf = mkcert(&s);
 
-    if (cg_trust_load(&trust, write_pem("ca.pem", &ca, 1), &err) != CG_OK
+    /*
+     * the fixture's root stands for the system bundle (public roots: CT and
+     * the 398-day rule apply); private_trust has the same anchor as a
+     * private root, as an internal CA given to certguard_trusted_certificate
+     */
+    /* write_pem() returns a static buffer */
+    snprintf(ca_path, sizeof(ca_path), "%s", write_pem("ca.pem", &ca, 1));
+    setenv("SSL_CERT_FILE", ca_path, 1);
+
+    if (cg_trust_load(&trust, ca_path, &err) != CG_OK
         || cg_trust_load(&other_trust, write_pem("other.pem", &other_ca, 1),
                          &err) != CG_OK)
     {
+        printf("Bail out! trust: %s\n", err.msg);
+        return 1;
+    }
+
+    setenv("SSL_CERT_FILE", write_pem("public.pem", &other_ca, 1), 1);
+
+    if (cg_trust_load(&private_trust, ca_path, &err) != CG_OK) {
         printf("Bail out! trust: %s\n", err.msg);
         return 1;
     }
