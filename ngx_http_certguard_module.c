@@ -366,6 +366,14 @@ ngx_http_certguard_verify(X509_STORE_CTX *xs, void *arg)
         && cglcf->mode == NGX_HTTP_CERTGUARD_ENFORCE)
     {
         X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+
+        /*
+         * nginx logs a failed handshake at "crit" unless the first error
+         * queued is one it knows to be the peer's doing; a block is
+         * certguard's decision, already logged above with its reason
+         */
+        ERR_raise(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED);
+
         return 0;
     }
 
