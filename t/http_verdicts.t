@@ -266,6 +266,9 @@ like($ng->error_log, qr/certguard: blocked certificate of "cobalt\.test"/,
      'error log: block named');
 unlike($ng->error_log, qr/upstream server temporarily disabled/,
        'no upstream disabled');
+unlike($ng->error_log, qr/\[crit\]/, 'blocks log no crit line');
+like($ng->error_log, qr/\[error\].*callback failed.*certificate verify failed/,
+     'nginx logs the aborted handshake at error');
 
 $ng->stop;
 
