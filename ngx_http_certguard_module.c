@@ -463,6 +463,17 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
         return;
     }
 
+    /*
+     * a renegotiation the server asked for (TLS 1.2): the connection keeps
+     * its session, which must not be taken away in the middle of it (the
+     * handshake fails with an OpenSSL internal error); a certificate it
+     * brings goes through the verify callback as any other
+     */
+
+    if (c->ssl && c->ssl->handshaked) {
+        return;
+    }
+
     /* SSL_CB_HANDSHAKE_START: a new handshake, a new verdict */
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_certguard_module);

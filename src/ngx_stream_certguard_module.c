@@ -491,6 +491,16 @@ ngx_stream_certguard_preread_handler(ngx_stream_session_t *s)
     }
 
     /*
+     * A client read event may run the phases before a posted resume does
+     * (both ready in one iteration): the session then goes on from here,
+     * and the resume must not run its phases a second time.
+     */
+
+    if (ctx->resume.posted) {
+        ngx_delete_posted_event(&ctx->resume);
+    }
+
+    /*
      * Resolver and probe callbacks may run from inside this handler (a
      * cached name, a connect() that fails at once): then they only change
      * the state, and the loop in ngx_stream_certguard_step() goes on.
