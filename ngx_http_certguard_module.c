@@ -723,7 +723,7 @@ ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl, ngx_connection_t *c,
     ngx_http_certguard_loc_conf_t *cglcf, cg_result_t *res)
 {
     SSL_SESSION                  *sess;
-    ngx_http_certguard_record_t  *rec;
+    ngx_http_certguard_record_t  *rec, *old;
 
     if (ssl == NULL) {
         return;
@@ -762,12 +762,22 @@ ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl, ngx_connection_t *c,
     rec->geoip = cglcf->geoip;
     ngx_memcpy(&rec->result, res, sizeof(cg_result_t));
 
-    /* the free callback releases a previous record */
+    /*
+     * SSL_SESSION_set_ex_data() does not free what it replaces: a second
+     * verdict on the same session (a renegotiation) would leak the first
+     */
+
+    old = SSL_SESSION_get_ex_data(sess, ngx_http_certguard_session_index);
 
     if (SSL_SESSION_set_ex_data(sess, ngx_http_certguard_session_index, rec)
         == 0)
     {
         ngx_free(rec);
+        return;
+    }
+
+    if (old != NULL) {
+        ngx_free(old);
     }
 }
 
