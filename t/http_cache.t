@@ -83,7 +83,7 @@ $ng->start(<<"HTTP", ports => [$port, $up_good, $up_bad], workers => 2);
 @{[ $ng->tls_server(name => 'bad', port => $up_bad, cert => $cert{bad}) ]}
 HTTP
 
-is(scalar $ng->worker_pids, 2, 'two workers');
+is(scalar $ng->worker_pids, 2, 'two workers') or diag($ng->error_log);
 
 sub fetch {
     my ($name, $path) = @_;
