@@ -89,6 +89,7 @@ typedef struct {
     char          sig_alg[48];              /* e.g. "sha256WithRSAEncryption" */
     unsigned      chain_len;                /* certificates the server sent */
     unsigned      trusted:1;                /* chain verifies to an anchor */
+    unsigned      public_root:1;            /* ... of the system bundle */
     char          name[CG_NAME_MAX];        /* name checked (SNI), or "" */
     char          policy[64];               /* the policy's name */
 } cg_result_t;

@@ -228,6 +228,7 @@ cg_eval_result(cg_facts_t *f, cg_result_t *res)
 
     res->chain_len = f->ncerts;
     res->trusted = f->trusted;
+    res->public_root = f->public_root;
 
     if (in->name) {
         cg_utf8_copy(res->name, sizeof(res->name), in->name,

@@ -592,8 +592,9 @@ cg_format_json(const cg_result_t *res, char *buf, size_t len)
     cg_out_fmt(&o, ",\"key_bits\":%d", res->key_bits);
     cg_out_str(&o, ",\"sig_alg\":");
     cg_json_str(&o, res->sig_alg, sizeof(res->sig_alg));
-    cg_out_fmt(&o, ",\"chain_len\":%u,\"trusted\":%s", res->chain_len,
-               res->trusted ? "true" : "false");
+    cg_out_fmt(&o, ",\"chain_len\":%u,\"trusted\":%s,\"public_root\":%s",
+               res->chain_len, res->trusted ? "true" : "false",
+               res->public_root ? "true" : "false");
     cg_out_str(&o, ",\"name\":");
     cg_json_str(&o, res->name, sizeof(res->name));
     cg_out_str(&o, ",\"policy\":");
@@ -815,7 +816,8 @@ cg_format_text(const cg_result_t *res, char *buf, size_t len)
     cg_out_fmt(&o, " %d bits, ", res->key_bits);
     cg_text_str(&o, res->sig_alg, sizeof(res->sig_alg));
     cg_out_fmt(&o, "; chain of %u, %s\n", res->chain_len,
-               res->trusted ? "trusted" : "not trusted");
+               res->public_root ? "trusted (public root)"
+               : (res->trusted ? "trusted (private root)" : "not trusted"));
 
     if (res->name[0]) {
         cg_out_str(&o, "name: ");

@@ -432,6 +432,7 @@ quiet($jc, 'default_subject', 'clean chain');
 
 $j = eval_chain(good_leaf('nosct', ext => []));
 fires($j, 'no_sct', 'trusted leaf issued now without SCTs');
+ok($j && $j->{public_root}, 'the test root counts as public: JSON says so');
 $j = eval_chain(good_leaf('nosct-2017', ext => [],
                           not_before => -(9 * 365 * $DAY),
                           not_after => 60 * $DAY));
@@ -445,6 +446,7 @@ quiet($jc, 'no_sct', 'leaf with embedded SCTs');
     local $ENV{SSL_CERT_FILE} = $other->{cert};
     $j = eval_chain(good_leaf('nosct-private', ext => []));
     ok($j && $j->{trusted}, 'private root: the chain is trusted');
+    ok($j && !$j->{public_root}, 'private root: JSON says it is not public');
     quiet($j, 'no_sct', 'trusted leaf of a private root without SCTs');
 }
 

@@ -417,7 +417,7 @@ test_json(void)
         "\"not_after\":\"2100-01-01T00:00:00Z\","
         "\"key_type\":\"RSA\",\"key_bits\":2048,"
         "\"sig_alg\":\"sha256WithRSAEncryption\",\"chain_len\":1,"
-        "\"trusted\":false,\"name\":\"example.com\",\"policy\":\"default\"}",
+        "\"trusted\":false,\"public_root\":false,\"name\":\"example.com\",\"policy\":\"default\"}",
         "json: exact output for a sample result");
     is_int(n, strlen(buf), "json: return value is the length written");
     ok(json_valid(buf), "json: sample is valid JSON");
