@@ -446,6 +446,7 @@ cg_eval_hit(cg_eval_t *e, const char *id, int sig, int weight,
     const char *detail)
 {
     int           exempt;
+    unsigned      i;
     cg_hit_t     *h;
     cg_result_t  *res;
 
@@ -476,11 +477,26 @@ cg_eval_hit(cg_eval_t *e, const char *id, int sig, int weight,
     res = e->res;
 
     if (res->nhits >= CG_MAX_HITS) {
-        res->hits_dropped++;
-        return;
-    }
 
-    h = &res->hits[res->nhits++];
+        /* full: what is reported should be what weighs most */
+
+        h = &res->hits[0];
+
+        for (i = 1; i < CG_MAX_HITS; i++) {
+            if (res->hits[i].weight < h->weight) {
+                h = &res->hits[i];
+            }
+        }
+
+        res->hits_dropped++;
+
+        if (weight <= h->weight) {
+            return;
+        }
+
+    } else {
+        h = &res->hits[res->nhits++];
+    }
 
     cg_strlcpy(h->id, id, sizeof(h->id));
     h->weight = weight;

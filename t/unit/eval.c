@@ -1368,6 +1368,14 @@ test_rules_exempts(cg_policy_t *p)
        res.hits_dropped);
     is_int(res.score, 30 + 11 + 12 + 13 + 14 + 15 + 16 + 30,
            "hits: dropped hits still count in the score");
+
+    /* a heavy hit after the list is full replaces the lightest one */
+    policy_rule(p, "heavy_last", CG_FIELD_SUBJECT, "CN=", 500);
+    cg_evaluate(&in, &res);
+    ok(fired(&res, "heavy_last"), "hits: a heavy hit is kept when full");
+    is_int(res.nhits, CG_MAX_HITS, "hits: still at most CG_MAX_HITS");
+    is_int(res.score, 30 + 11 + 12 + 13 + 14 + 15 + 16 + 30 + 500,
+           "hits: the score counts everything");
     p->nexempts = 2;
 
     X509_free(x);
