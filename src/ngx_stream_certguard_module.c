@@ -1215,7 +1215,8 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
 /*
  * Inside the tunnel: the client's ClientHello.  An SNI other than the
  * CONNECT host (domain fronting) is scored again with client_sni, which
- * fires sni_mismatch.  Anything but TLS goes on unchecked.
+ * fires sni_mismatch, as does a TLS ClientHello the parser refuses.
+ * Anything but TLS goes on unchecked.
  */
 
 static ngx_int_t
@@ -1243,7 +1244,19 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
         return NGX_AGAIN;
     }
 
-    if (rc != CG_OK) {
+    if (rc == CG_ERR_INPUT && b->pos[0] == 0x16) {
+
+        /*
+         * a TLS handshake record whose ClientHello the parser refuses (a
+         * server name that is no plain DNS name, a malformed extension):
+         * it does not name the CONNECT host, so it counts as a mismatch
+         */
+
+        ngx_cpystrn((u_char *) ctx->client_sni,
+                    (u_char *) "(malformed ClientHello)",
+                    sizeof(ctx->client_sni));
+
+    } else if (rc != CG_OK) {
         ctx->client_sni[0] = '\0';
     }
 

@@ -266,6 +266,14 @@ ok(!$tls, 'ClientHello for evil.test inside a good.test tunnel is cut off');
 like($cef[-1], qr/sni_mismatch/, 'CEF: sni_mismatch fired');
 like($cef[-1], qr/act=blocked/, 'CEF: domain fronting blocked');
 
+# a ClientHello whose server name is no DNS name: not the CONNECT host
+$s = connect_tunnel($proxy, "good.test:$good");
+$tls = $s && IO::Socket::SSL->start_SSL($s, SSL_hostname => 'bad!name.test',
+    SSL_verify_mode => SSL_VERIFY_NONE, Timeout => 5);
+ok(!$tls, 'ClientHello with a malformed server name is cut off');
+@cef = $ng->wait_lines('cef', 6);
+like($cef[-1], qr/sni_mismatch/, 'CEF: malformed client SNI is a mismatch');
+
 $s = connect_tunnel($proxy, "good.test:$good");
 $tls = $s && IO::Socket::SSL->start_SSL($s, SSL_hostname => 'good.test',
     SSL_verify_mode => SSL_VERIFY_NONE, Timeout => 5);
