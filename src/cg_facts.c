@@ -508,57 +508,6 @@ cg_facts_digest_find(const cg_cert_facts_t *c, const cg_digestset_t *s)
 }
 
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
-
-static size_t
-cg_utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t    len, i;
-    uint32_t  c;
-
-    if (s[0] < 0x80) {
-        return 1;
-    }
-
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        c = s[0] & 0x1f;
-
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        c = s[0] & 0x0f;
-
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        c = s[0] & 0x07;
-
-    } else {
-        return 0;
-    }
-
-    if (len > n) {
-        return 0;
-    }
-
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-
-    /* overlong forms, surrogates and beyond U+10FFFF */
-    if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000)
-        || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
-    {
-        return 0;
-    }
-
-    return len;
-}
-
-
 /* U+200B-U+200F, U+2028-U+202E, U+2060-U+206F, U+FEFF */
 
 static int
@@ -581,6 +530,7 @@ size_t
 cg_utf8_copy(char *dst, size_t size, const char *src, size_t len)
 {
     size_t               i, k, n;
+    uint32_t             cp;
     const unsigned char *s;
 
     if (size == 0) {
@@ -591,7 +541,7 @@ cg_utf8_copy(char *dst, size_t size, const char *src, size_t len)
     k = 0;
 
     for (i = 0; src && i < len; /* void */) {
-        n = cg_utf8_seq(s + i, len - i);
+        n = cg_utf8_decode(s + i, len - i, &cp);
 
         if (n == 0 || (n == 1 && (s[i] < 0x20 || s[i] == 0x7f))
             || (n == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0)

@@ -51,7 +51,6 @@ static void cg_out_fmt(cg_out_t *o, const char *fmt, ...)
     ;
 static size_t cg_out_done(cg_out_t *o);
 static size_t cg_strnlen(const char *s, size_t max);
-static size_t cg_utf8_seq(const unsigned char *p, size_t n, uint32_t *cp);
 static int cg_is_control(uint32_t cp);
 static void cg_json_str(cg_out_t *o, const char *s, size_t max);
 static void cg_text_str(cg_out_t *o, const char *s, size_t max);
@@ -64,7 +63,6 @@ static void cg_cef_label(cg_out_t *o, const char *key, const char *label,
 static void cg_iso_time(char *buf, size_t len, int64_t t);
 static int64_t cg_floor_div(int64_t a, int64_t b);
 static int64_t cg_clamp(int64_t v, int64_t limit);
-static const char *cg_verdict_str(cg_verdict_t v);
 static unsigned cg_nhits(const cg_result_t *res);
 static size_t cg_ids(const cg_result_t *res, char *buf, size_t len,
     int all);
@@ -136,73 +134,6 @@ cg_strnlen(const char *s, size_t max)
 }
 
 
-/*
- * The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0 if p does not start
- * one.  *cp receives the code point.
- */
-static size_t
-cg_utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
-{
-    unsigned char  c, lo, hi;
-    size_t         len, i;
-
-    c = p[0];
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-
-    lo = 0x80;
-    hi = 0xbf;
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        *cp = c & 0x1f;
-
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        *cp = c & 0x0f;
-        if (c == 0xe0) {
-            lo = 0xa0;
-        } else if (c == 0xed) {
-            hi = 0x9f;
-        }
-
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        *cp = c & 0x07;
-        if (c == 0xf0) {
-            lo = 0x90;
-        } else if (c == 0xf4) {
-            hi = 0x8f;
-        }
-
-    } else {
-        return 0;
-    }
-
-    if (n < len) {
-        return 0;
-    }
-
-    for (i = 1; i < len; i++) {
-        c = p[i];
-
-        if (c < lo || c > hi) {
-            return 0;
-        }
-
-        lo = 0x80;
-        hi = 0xbf;
-        *cp = (*cp << 6) | (c & 0x3f);
-    }
-
-    return len;
-}
-
-
 /* C0, DEL, C1 and the Unicode line and paragraph separators: anything a
  * log pipeline might take for the end of a line or a terminal command. */
 static int
@@ -227,7 +158,7 @@ cg_json_str(cg_out_t *o, const char *s, size_t max)
     cg_out_mem(o, "\"", 1);
 
     for (i = 0; i < n; i += k) {
-        k = cg_utf8_seq(p + i, n - i, &cp);
+        k = cg_utf8_decode(p + i, n - i, &cp);
 
         if (k == 0) {
             cg_out_mem(o, "\\ufffd", 6);
@@ -272,7 +203,7 @@ cg_text_str(cg_out_t *o, const char *s, size_t max)
     n = cg_strnlen(s, max);
 
     for (i = 0; i < n; i += k) {
-        k = cg_utf8_seq(p + i, n - i, &cp);
+        k = cg_utf8_decode(p + i, n - i, &cp);
 
         if (k == 0) {
             cg_out_mem(o, "\xef\xbf\xbd", 3);
@@ -310,7 +241,7 @@ cg_cef_escape(char *dst, size_t cap, const char *s, size_t n, int header,
     out = 0;
 
     for (i = 0; i < n; i += k) {
-        k = cg_utf8_seq(p + i, n - i, &cp);
+        k = cg_utf8_decode(p + i, n - i, &cp);
 
         if (k == 0) {
             memcpy(tok, "\xef\xbf\xbd", 3);
@@ -457,22 +388,6 @@ cg_iso_time(char *buf, size_t len, int64_t t)
 }
 
 
-static const char *
-cg_verdict_str(cg_verdict_t v)
-{
-    switch (v) {
-    case CG_ALLOW:
-        return "allow";
-    case CG_TAG:
-        return "tag";
-    case CG_BLOCK:
-        return "block";
-    }
-
-    return "unknown";
-}
-
-
 static unsigned
 cg_nhits(const cg_result_t *res)
 {
@@ -543,7 +458,7 @@ cg_format_json(const cg_result_t *res, char *buf, size_t len)
     o.pos = 0;
 
     cg_out_fmt(&o, "{\"verdict\":\"%s\",\"score\":%d,\"signals\":[",
-               cg_verdict_str(res->verdict), res->score);
+               cg_verdict_name(res->verdict), res->score);
 
     n = cg_nhits(res);
 
@@ -690,7 +605,7 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
     cg_cef_value(&o, "dhost", res->name, sizeof(res->name),
                  CG_CEF_CAP_HOST);
     cg_cef_value(&o, "request", ev->request, 4096, CG_CEF_CAP_REQUEST);
-    cg_cef_value(&o, "outcome", cg_verdict_str(res->verdict), 16, 16);
+    cg_cef_value(&o, "outcome", cg_verdict_name(res->verdict), 16, 16);
 
     cg_ids(res, ids, sizeof(ids), 0);
     cg_cef_value(&o, "reason", ids, sizeof(ids), CG_CEF_CAP_REASON);
@@ -778,7 +693,7 @@ cg_format_text(const cg_result_t *res, char *buf, size_t len)
     o.pos = 0;
 
     cg_out_fmt(&o, "verdict: %s (score %d, policy ",
-               cg_verdict_str(res->verdict), res->score);
+               cg_verdict_name(res->verdict), res->score);
     cg_text_str(&o, res->policy, sizeof(res->policy));
     cg_out_str(&o, ")\n");
 

@@ -205,6 +205,9 @@ int cg_geoip_lookup(const cg_geoip_t *g, const char *addr, cg_geo_t *out);
 
 /* Bounded string helpers (cg_util.c). */
 size_t cg_strlcpy(char *dst, const char *src, size_t size);
+/* The length of the well-formed UTF-8 sequence at p (at most n bytes), or
+ * 0 if none; *cp receives the code point. */
+size_t cg_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 int cg_errorf(cg_error_t *err, int status, const char *file, unsigned line,
     const char *fmt, ...)
 #if defined(__GNUC__)

@@ -3,6 +3,7 @@
  */
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,4 +46,71 @@ cg_errorf(cg_error_t *err, int status, const char *file, unsigned line,
     va_end(ap);
 
     return status;
+}
+
+
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 if p does not start
+ * one.  *cp receives the code point.
+ */
+size_t
+cg_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    unsigned char  c, lo, hi;
+    size_t         len, i;
+
+    c = p[0];
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        *cp = c & 0x1f;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        *cp = c & 0x0f;
+        if (c == 0xe0) {
+            lo = 0xa0;
+        } else if (c == 0xed) {
+            hi = 0x9f;
+        }
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        *cp = c & 0x07;
+        if (c == 0xf0) {
+            lo = 0x90;
+        } else if (c == 0xf4) {
+            hi = 0x8f;
+        }
+
+    } else {
+        return 0;
+    }
+
+    if (n < len) {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        c = p[i];
+
+        if (c < lo || c > hi) {
+            return 0;
+        }
+
+        lo = 0x80;
+        hi = 0xbf;
+        *cp = (*cp << 6) | (c & 0x3f);
+    }
+
+    return len;
 }
