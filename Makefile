@@ -9,21 +9,20 @@ SHELL      := /bin/bash
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 CG_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
-              -Wshadow -Isrc
+              -Wshadow -Isrc/engine
 LIBS        = -lssl -lcrypto -lpcre2-8 -lmaxminddb
 NGX_SRC    ?= /usr/share/nginx/src
 B           = build
 
-ENGINE_SRCS = $(sort $(wildcard src/cg_*.c))
-ENGINE_HDRS = src/certguard.h src/cg_internal.h $(wildcard src/cg_*.h)
-ENGINE_OBJS = $(ENGINE_SRCS:src/%.c=$(B)/obj/%.o)
+ENGINE_SRCS = $(sort $(wildcard src/engine/cg_*.c))
+ENGINE_HDRS = $(wildcard src/engine/*.h)
+ENGINE_OBJS = $(ENGINE_SRCS:src/engine/%.c=$(B)/obj/%.o)
 UNIT_SRCS   = $(sort $(wildcard t/unit/*.c))
 UNIT_BINS   = $(UNIT_SRCS:t/unit/%.c=$(B)/unit/%)
 UNIT_ASAN   = $(UNIT_SRCS:t/unit/%.c=$(B)/unit-asan/%)
-MODULE_SRCS = ngx_http_certguard_module.c $(wildcard src/ngx_*.c src/ngx_*.h)
+MODULE_SRCS = ngx_http_certguard_module.c $(wildcard src/nginx/*.c src/nginx/*.h)
 MODULES     = $(B)/ngx_http_certguard_module.so \
-              $(if $(wildcard src/ngx_stream_certguard_module.c),\
-                   $(B)/ngx_stream_certguard_module.so)
+              $(B)/ngx_stream_certguard_module.so
 
 .PHONY: all deps cli modules unit test fuzz bench clean run stop install
 
@@ -34,7 +33,7 @@ deps:
 
 cli: $(B)/certguard
 
-$(B)/obj/%.o: src/%.c $(ENGINE_HDRS)
+$(B)/obj/%.o: src/engine/%.c $(ENGINE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CG_CFLAGS) -c -o $@ $<
 

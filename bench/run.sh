@@ -70,7 +70,7 @@ fi
 
 section "engine microbenchmark (bench/engine_micro.c)"
 micro=$out/engine_micro
-if cc -O2 -std=c11 -Wall -Wextra -Wno-unused-parameter -I"$top/src" \
+if cc -O2 -std=c11 -Wall -Wextra -Wno-unused-parameter -I"$top/src/engine" \
        -o "$micro" "$top/bench/engine_micro.c" "$build/libcertguard.a" \
        -lssl -lcrypto -lpcre2-8 -lmaxminddb \
    && [ -s "$out/http/ecdsa/chain.pem" ]; then

@@ -42,8 +42,8 @@ for t in "$@"; do
     fi
     echo "fuzz.sh: building $t"
     "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Isrc \
-        -o "$build/$t" "$src" src/cg_*.c \
+        -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Isrc/engine \
+        -o "$build/$t" "$src" src/engine/cg_*.c \
         -lssl -lcrypto -lpcre2-8 -lmaxminddb
 done
 

@@ -27,7 +27,7 @@ plan(skip_all => 'no lognormalizer (liblognorm-utils)')
 my $DAY = 86400;
 my $SCT = '1.3.6.1.4.1.11129.2.4.2=DER:0400';
 
-my ($version) = read_file(repo_root() . '/src/certguard.h')
+my ($version) = read_file(repo_root() . '/src/engine/certguard.h')
     =~ /#define\s+CG_VERSION\s+"([^"]+)"/;
 
 my $dir = tempdir();
