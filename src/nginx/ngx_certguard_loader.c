@@ -1,0 +1,216 @@
+/*
+ * Engine objects (policies, trust stores, GeoIP databases) loaded at
+ * configuration time and freed with the cycle: a file named again in the
+ * same cycle, by either module, is loaded once and shared.
+ *
+ * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_certguard_shared.h"
+
+
+typedef enum {
+    NGX_CERTGUARD_FILE_POLICY = 0,
+    NGX_CERTGUARD_FILE_TRUST,
+    NGX_CERTGUARD_FILE_GEOIP
+} ngx_certguard_file_e;
+
+
+/* An engine object loaded at configuration time: the cleanup's data. */
+typedef struct {
+    ngx_certguard_file_e          kind;
+    ngx_str_t                     key;          /* "path\0path2\0" */
+    void                         *obj;
+} ngx_certguard_file_t;
+
+
+static void *ngx_certguard_file_load(ngx_conf_t *cf,
+    ngx_certguard_file_e kind, ngx_str_t *path, ngx_str_t *path2);
+static void ngx_certguard_file_cleanup(void *data);
+
+
+char *
+ngx_certguard_policy_conf(ngx_conf_t *cf, ngx_str_t *path,
+    cg_policy_t **policy)
+{
+    *policy = ngx_certguard_file_load(cf, NGX_CERTGUARD_FILE_POLICY, path,
+                                      NULL);
+
+    return *policy ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_certguard_trust_conf(ngx_conf_t *cf, ngx_str_t *path, cg_trust_t **trust)
+{
+    *trust = ngx_certguard_file_load(cf, NGX_CERTGUARD_FILE_TRUST, path, NULL);
+
+    return *trust ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_certguard_geoip_conf(ngx_conf_t *cf, ngx_str_t *country, ngx_str_t *asn,
+    cg_geoip_t **geoip)
+{
+    *geoip = ngx_certguard_file_load(cf, NGX_CERTGUARD_FILE_GEOIP, country,
+                                     asn);
+
+    return *geoip ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+/*
+ * Loads a policy, trust bundle or GeoIP pair once per configuration cycle,
+ * however many directives name it.  The loaded files are found through
+ * their cleanups on the cycle's pool, as ngx_pool_run_cleanup_file() finds
+ * a file's, so the objects and what they were loaded from live and die
+ * with the cycle.  NULL on error, logged with file:line where known.
+ */
+
+static void *
+ngx_certguard_file_load(ngx_conf_t *cf, ngx_certguard_file_e kind,
+    ngx_str_t *path, ngx_str_t *path2)
+{
+    int                    rc;
+    char                  *name, *name2;
+    u_char                *p;
+    size_t                 len;
+    ngx_str_t              full, full2;
+    cg_error_t             err;
+    cg_trust_t            *trust;
+    cg_geoip_t            *geoip;
+    cg_policy_t           *policy;
+    const char            *what, *msg;
+    ngx_pool_cleanup_t    *cln;
+    ngx_certguard_file_t  *file;
+
+    ngx_str_null(&full);
+    ngx_str_null(&full2);
+
+    if (path && path->len) {
+        full = *path;
+
+        if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
+            return NULL;
+        }
+    }
+
+    if (path2 && path2->len) {
+        full2 = *path2;
+
+        if (ngx_conf_full_name(cf->cycle, &full2, 1) != NGX_OK) {
+            return NULL;
+        }
+    }
+
+    /* the key: both names, each NUL-terminated for the engine */
+
+    len = full.len + 1 + full2.len + 1;
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, full.data, full.len);
+    p[full.len] = '\0';
+    ngx_memcpy(p + full.len + 1, full2.data, full2.len);
+    p[len - 1] = '\0';
+
+    name = full.len ? (char *) p : NULL;
+    name2 = full2.len ? (char *) p + full.len + 1 : NULL;
+
+    for (cln = cf->pool->cleanup; cln; cln = cln->next) {
+
+        if (cln->handler != ngx_certguard_file_cleanup) {
+            continue;
+        }
+
+        file = cln->data;
+
+        if (file->kind == kind && file->key.len == len
+            && ngx_memcmp(file->key.data, p, len) == 0)
+        {
+            return file->obj;
+        }
+    }
+
+    /* added first, armed once loaded: a failed load leaks nothing */
+
+    cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_certguard_file_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(&err, sizeof(cg_error_t));
+
+    file = cln->data;
+    file->kind = kind;
+    file->key.data = p;
+    file->key.len = len;
+
+    switch (kind) {
+
+    case NGX_CERTGUARD_FILE_POLICY:
+        rc = cg_policy_load(&policy, name ? name : "", &err);
+        file->obj = (rc == CG_OK) ? policy : NULL;
+        break;
+
+    case NGX_CERTGUARD_FILE_TRUST:
+        rc = cg_trust_load(&trust, name, &err);
+        file->obj = (rc == CG_OK) ? trust : NULL;
+        break;
+
+    default: /* NGX_CERTGUARD_FILE_GEOIP */
+        rc = cg_geoip_open(&geoip, name, name2, &err);
+        file->obj = (rc == CG_OK) ? geoip : NULL;
+        break;
+    }
+
+    if (rc != CG_OK) {
+        what = err.file[0] ? err.file
+                           : name ? name : name2 ? name2 : "default CA paths";
+        msg = err.msg[0] ? err.msg : cg_strerror(rc);
+
+        if (err.line) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s:%ui: %s",
+                               what, (ngx_uint_t) err.line, msg);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard: %s: %s",
+                               what, msg);
+        }
+
+        return NULL;
+    }
+
+    cln->handler = ngx_certguard_file_cleanup;
+
+    return file->obj;
+}
+
+
+static void
+ngx_certguard_file_cleanup(void *data)
+{
+    ngx_certguard_file_t  *file = data;
+
+    switch (file->kind) {
+
+    case NGX_CERTGUARD_FILE_POLICY:
+        cg_policy_free(file->obj);
+        break;
+
+    case NGX_CERTGUARD_FILE_TRUST:
+        cg_trust_free(file->obj);
+        break;
+
+    default: /* NGX_CERTGUARD_FILE_GEOIP */
+        cg_geoip_free(file->obj);
+        break;
+    }
+}
