@@ -21,11 +21,8 @@
 
 #include <dlfcn.h>
 
-#include "ngx_certguard_shared.h"
+#include "ngx_certguard_conf.h"
 
-
-#define NGX_HTTP_CERTGUARD_ENFORCE    0
-#define NGX_HTTP_CERTGUARD_MONITOR    1
 
 /* where a request's verdict came from: $certguard_cache */
 #define NGX_HTTP_CERTGUARD_BYPASS     0     /* scored, no cache zone */
@@ -39,17 +36,9 @@
 
 
 typedef struct {
+    ngx_certguard_conf_t        common;         /* must be first */
     ngx_flag_t                  enable;
-    ngx_uint_t                  mode;
-    cg_policy_t                *policy;
-    ngx_str_t                   trusted_certificate;
-    ngx_str_t                   geoip_country;
-    ngx_str_t                   geoip_asn;
-    cg_trust_t                 *trust;
-    cg_geoip_t                 *geoip;
-    ngx_certguard_cache_t       cache;
     ngx_uint_t                  block_status;
-    ngx_certguard_log_t        *log;
 } ngx_http_certguard_loc_conf_t;
 
 
@@ -124,12 +113,6 @@ static ngx_int_t ngx_http_certguard_body_filter(ngx_http_request_t *r,
 static ngx_int_t ngx_http_certguard_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
-static char *ngx_http_certguard_policy(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_certguard_cache(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_certguard_log(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_certguard_block_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_certguard_add_variables(ngx_conf_t *cf);
@@ -141,17 +124,11 @@ static ngx_int_t ngx_http_certguard_init(ngx_conf_t *cf);
 
 
 extern ngx_module_t  ngx_http_proxy_module;
+extern ngx_module_t  ngx_http_certguard_module;
 
 static int  ngx_http_certguard_ssl_ctx_index = -1;
 static int  ngx_http_certguard_ssl_index = -1;
 static int  ngx_http_certguard_session_index = -1;
-
-
-static ngx_conf_enum_t  ngx_http_certguard_modes[] = {
-    { ngx_string("enforce"), NGX_HTTP_CERTGUARD_ENFORCE },
-    { ngx_string("monitor"), NGX_HTTP_CERTGUARD_MONITOR },
-    { ngx_null_string, 0 }
-};
 
 
 static ngx_str_t  ngx_http_certguard_sources[] = {
@@ -172,58 +149,15 @@ static ngx_command_t  ngx_http_certguard_commands[] = {
       offsetof(ngx_http_certguard_loc_conf_t, enable),
       NULL },
 
-    { ngx_string("certguard_policy"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_certguard_policy,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("certguard_mode"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_certguard_loc_conf_t, mode),
-      &ngx_http_certguard_modes },
-
-    { ngx_string("certguard_trusted_certificate"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_certguard_loc_conf_t, trusted_certificate),
-      NULL },
-
-    { ngx_string("certguard_geoip_country"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_certguard_loc_conf_t, geoip_country),
-      NULL },
-
-    { ngx_string("certguard_geoip_asn"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_certguard_loc_conf_t, geoip_asn),
-      NULL },
-
-    { ngx_string("certguard_cache"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
-      ngx_http_certguard_cache,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+    NGX_CERTGUARD_CONF_COMMANDS(NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF
+                                |NGX_HTTP_LOC_CONF,
+                                NGX_HTTP_LOC_CONF_OFFSET,
+                                ngx_http_certguard_loc_conf_t,
+                                &ngx_http_certguard_module),
 
     { ngx_string("certguard_block_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_certguard_block_status,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("certguard_log"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
-      ngx_http_certguard_log,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -358,12 +292,12 @@ ngx_http_certguard_verify(X509_STORE_CTX *xs, void *arg)
 
     cglcf = ngx_http_get_module_loc_conf(r, ngx_http_certguard_module);
 
-    if (!cglcf->enable || cglcf->policy == NULL) {
+    if (!cglcf->enable || cglcf->common.policy == NULL) {
         return stock;
     }
 
     if (ngx_http_certguard_score(r, c, xs, cglcf) == CG_BLOCK
-        && cglcf->mode == NGX_HTTP_CERTGUARD_ENFORCE)
+        && cglcf->common.mode == NGX_CERTGUARD_ENFORCE)
     {
         X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
 
@@ -434,7 +368,7 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
 
     cglcf = ngx_http_get_module_loc_conf(r, ngx_http_certguard_module);
 
-    if (!cglcf->enable || cglcf->policy == NULL) {
+    if (!cglcf->enable || cglcf->common.policy == NULL) {
         return;
     }
 
@@ -493,11 +427,11 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
     /* a "would-block" of monitor mode must not pass an enforcing location */
 
     if (rec != NULL
-        && rec->policy == cglcf->policy
-        && rec->trust == cglcf->trust
-        && rec->geoip == cglcf->geoip
+        && rec->policy == cglcf->common.policy
+        && rec->trust == cglcf->common.trust
+        && rec->geoip == cglcf->common.geoip
         && (rec->result.verdict != CG_BLOCK
-            || cglcf->mode == NGX_HTTP_CERTGUARD_MONITOR)
+            || cglcf->common.mode == NGX_CERTGUARD_MONITOR)
         && ngx_http_certguard_name(r, r->upstream, name, sizeof(name))
            == NGX_OK
         && ngx_strcmp(name, rec->result.name) == 0)
@@ -541,8 +475,8 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     ctx->scored = 0;
     ctx->blocked = 0;
     ctx->evented = 0;
-    ctx->mode = cglcf->mode;
-    ctx->source = cglcf->cache.shm_zone ? NGX_HTTP_CERTGUARD_MISS
+    ctx->mode = cglcf->common.mode;
+    ctx->source = cglcf->common.cache.shm_zone ? NGX_HTTP_CERTGUARD_MISS
                                         : NGX_HTTP_CERTGUARD_BYPASS;
 
     if (ngx_http_certguard_name(r, u, name, sizeof(name)) != NGX_OK) {
@@ -559,9 +493,9 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
 
     ngx_memzero(&in, sizeof(cg_input_t));
 
-    in.policy = cglcf->policy;
-    in.trust = cglcf->trust;
-    in.geoip = cglcf->geoip;
+    in.policy = cglcf->common.policy;
+    in.trust = cglcf->common.trust;
+    in.geoip = cglcf->common.geoip;
     in.leaf = X509_STORE_CTX_get0_cert(xs);
     in.chain = X509_STORE_CTX_get0_untrusted(xs);
     in.name = name[0] ? (const char *) name : NULL;
@@ -576,7 +510,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     cached = 0;
     key.len = 0;
 
-    if (cglcf->cache.shm_zone
+    if (cglcf->common.cache.shm_zone
         && X509_digest(in.leaf, EVP_sha256(), md, &mdlen) == 1)
     {
         /* leaf SHA-256, the objects it is scored with, name, destination */
@@ -594,7 +528,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         key.data = buf;
         key.len = p - buf;
 
-        cached = (ngx_certguard_cache_get(&cglcf->cache, &key, res, NULL, NULL)
+        cached = (ngx_certguard_cache_get(&cglcf->common.cache, &key, res, NULL, NULL)
                   == NGX_OK);
     }
 
@@ -617,14 +551,14 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         ngx_cpystrn((u_char *) res->name, name, CG_NAME_MAX);
 
     } else if (key.len) {
-        (void) ngx_certguard_cache_put(&cglcf->cache, &key, res, NULL);
+        (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res, NULL);
     }
 
     ctx->scored = 1;
     ngx_memcpy(ctx->dst, addr, sizeof(addr));
     ctx->dst_port = (in_port_t) in.dst_port;
 
-    if (res->verdict == CG_BLOCK && cglcf->mode == NGX_HTTP_CERTGUARD_ENFORCE)
+    if (res->verdict == CG_BLOCK && cglcf->common.mode == NGX_CERTGUARD_ENFORCE)
     {
         ctx->blocked = 1;
 
@@ -742,9 +676,9 @@ ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl, ngx_connection_t *c,
         }
     }
 
-    rec->policy = cglcf->policy;
-    rec->trust = cglcf->trust;
-    rec->geoip = cglcf->geoip;
+    rec->policy = cglcf->common.policy;
+    rec->trust = cglcf->common.trust;
+    rec->geoip = cglcf->common.geoip;
     ngx_memcpy(&rec->result, res, sizeof(cg_result_t));
 
     sess = SSL_get_session(ssl);
@@ -757,9 +691,9 @@ ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl, ngx_connection_t *c,
         return;
     }
 
-    rec->policy = cglcf->policy;
-    rec->trust = cglcf->trust;
-    rec->geoip = cglcf->geoip;
+    rec->policy = cglcf->common.policy;
+    rec->trust = cglcf->common.trust;
+    rec->geoip = cglcf->common.geoip;
     ngx_memcpy(&rec->result, res, sizeof(cg_result_t));
 
     /*
@@ -838,7 +772,7 @@ ngx_http_certguard_log_result(ngx_http_request_t *r,
 {
     cg_event_t  *ev;
 
-    if (cglcf->log == NULL) {
+    if (cglcf->common.log == NULL) {
         return;
     }
 
@@ -847,7 +781,7 @@ ngx_http_certguard_log_result(ngx_http_request_t *r,
         return;
     }
 
-    ngx_certguard_log_write(cglcf->log, r->connection->log, &ctx->result, ev);
+    ngx_certguard_log_write(cglcf->common.log, r->connection->log, &ctx->result, ev);
 }
 
 
@@ -918,7 +852,7 @@ ngx_http_certguard_action(ngx_http_certguard_ctx_t *ctx)
     switch (ctx->result.verdict) {
 
     case CG_BLOCK:
-        return ctx->mode == NGX_HTTP_CERTGUARD_MONITOR ? "would-block"
+        return ctx->mode == NGX_CERTGUARD_MONITOR ? "would-block"
                                                        : "blocked";
     case CG_TAG:
         return "tagged";
@@ -983,7 +917,7 @@ ngx_http_certguard_restore(ngx_http_request_t *r)
 
     cglcf = ngx_http_get_module_loc_conf(r, ngx_http_certguard_module);
 
-    if (!cglcf->enable || cglcf->policy == NULL) {
+    if (!cglcf->enable || cglcf->common.policy == NULL) {
         return ctx;
     }
 
@@ -1019,9 +953,9 @@ ngx_http_certguard_restore(ngx_http_request_t *r)
     }
 
     if (rec == NULL
-        || rec->policy != cglcf->policy
-        || rec->trust != cglcf->trust
-        || rec->geoip != cglcf->geoip)
+        || rec->policy != cglcf->common.policy
+        || rec->trust != cglcf->common.trust
+        || rec->geoip != cglcf->common.geoip)
     {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "certguard: no verdict kept with the connection");
@@ -1039,8 +973,8 @@ ngx_http_certguard_restore(ngx_http_request_t *r)
 
     /* a kept "would-block" verdict was not blocked: say so, also here */
 
-    ctx->mode = (rec->result.verdict == CG_BLOCK) ? NGX_HTTP_CERTGUARD_MONITOR
-                                                  : cglcf->mode;
+    ctx->mode = (rec->result.verdict == CG_BLOCK) ? NGX_CERTGUARD_MONITOR
+                                                  : cglcf->common.mode;
     ctx->evented = 0;
     ctx->dst[0] = '\0';
     ctx->dst_port = 0;
@@ -1215,42 +1149,6 @@ ngx_http_certguard_variable(ngx_http_request_t *r,
 
 
 static char *
-ngx_http_certguard_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_certguard_loc_conf_t  *cglcf = conf;
-
-    ngx_str_t  *value;
-
-    if (cglcf->policy != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    return ngx_certguard_policy_conf(cf, &value[1], &cglcf->policy);
-}
-
-
-static char *
-ngx_http_certguard_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_certguard_loc_conf_t  *cglcf = conf;
-
-    return ngx_certguard_cache_conf(cf, &ngx_http_certguard_module,
-                                    &cglcf->cache);
-}
-
-
-static char *
-ngx_http_certguard_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_certguard_loc_conf_t  *cglcf = conf;
-
-    return ngx_certguard_log_conf(cf, &cglcf->log);
-}
-
-
-static char *
 ngx_http_certguard_block_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
@@ -1349,23 +1247,10 @@ ngx_http_certguard_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     conf->trusted_certificate = { 0, NULL };
-     *     conf->geoip_country = { 0, NULL };
-     *     conf->geoip_asn = { 0, NULL };
-     *     conf->trust = NULL;
-     *     conf->geoip = NULL;
-     */
+    ngx_certguard_conf_init(&conf->common);
 
     conf->enable = NGX_CONF_UNSET;
-    conf->mode = NGX_CONF_UNSET_UINT;
-    conf->policy = NGX_CONF_UNSET_PTR;
-    conf->cache.shm_zone = NGX_CONF_UNSET_PTR;
-    conf->cache.valid = NGX_CONF_UNSET;
     conf->block_status = NGX_CONF_UNSET_UINT;
-    conf->log = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -1380,50 +1265,18 @@ ngx_http_certguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_upstream_conf_t  *ucf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
-    ngx_conf_merge_uint_value(conf->mode, prev->mode,
-                              NGX_HTTP_CERTGUARD_ENFORCE);
-    ngx_conf_merge_ptr_value(conf->policy, prev->policy, NULL);
-    ngx_conf_merge_str_value(conf->trusted_certificate,
-                             prev->trusted_certificate, "");
-    ngx_conf_merge_str_value(conf->geoip_country, prev->geoip_country, "");
-    ngx_conf_merge_str_value(conf->geoip_asn, prev->geoip_asn, "");
     ngx_conf_merge_uint_value(conf->block_status, prev->block_status,
                               NGX_HTTP_FORBIDDEN);
-    ngx_conf_merge_ptr_value(conf->log, prev->log, NULL);
 
-    if (conf->cache.shm_zone == NGX_CONF_UNSET_PTR) {
-        conf->cache = prev->cache;
-    }
-
-    if (conf->cache.shm_zone == NGX_CONF_UNSET_PTR) {
-        conf->cache.shm_zone = NULL;
-        conf->cache.valid = 0;
-    }
-
-    if (!conf->enable) {
-        return NGX_CONF_OK;
-    }
-
-    if (conf->policy == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"certguard\" is on but no \"certguard_policy\" "
-                           "is set");
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_certguard_trust_conf(cf, &conf->trusted_certificate,
-                                 &conf->trust)
+    if (ngx_certguard_conf_merge(cf, &prev->common, &conf->common,
+                                 conf->enable, "certguard")
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    if ((conf->geoip_country.len || conf->geoip_asn.len)
-        && ngx_certguard_geoip_conf(cf, &conf->geoip_country,
-                                    &conf->geoip_asn, &conf->geoip)
-           != NGX_CONF_OK)
-    {
-        return NGX_CONF_ERROR;
+    if (!conf->enable) {
+        return NGX_CONF_OK;
     }
 
     /*

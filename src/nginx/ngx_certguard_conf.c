@@ -1,0 +1,141 @@
+/*
+ * The configuration block common to the HTTP and the stream module: its
+ * directive handlers and its merge (see ngx_certguard_conf.h).
+ *
+ * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_certguard_conf.h"
+
+
+#define ngx_certguard_conf_of(conf, cmd)                                      \
+    ((ngx_certguard_conf_t *) ((char *) (conf) + (cmd)->offset))
+
+
+ngx_conf_enum_t  ngx_certguard_conf_modes[] = {
+    { ngx_string("enforce"), NGX_CERTGUARD_ENFORCE },
+    { ngx_string("monitor"), NGX_CERTGUARD_MONITOR },
+    { ngx_null_string, 0 }
+};
+
+
+char *
+ngx_certguard_conf_set_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_certguard_conf_t  *cgcf = ngx_certguard_conf_of(conf, cmd);
+
+    ngx_str_t  *value;
+
+    if (cgcf->policy != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_certguard_policy_conf(cf, &value[1], &cgcf->policy);
+}
+
+
+char *
+ngx_certguard_conf_set_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_certguard_conf_t  *cgcf = ngx_certguard_conf_of(conf, cmd);
+
+    /* zones of the two modules hold entries of different shapes: a zone
+     * name is one module's, so the tag (cmd->post) is the module */
+
+    return ngx_certguard_cache_conf(cf, cmd->post, &cgcf->cache);
+}
+
+
+char *
+ngx_certguard_conf_set_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_certguard_conf_t  *cgcf = ngx_certguard_conf_of(conf, cmd);
+
+    return ngx_certguard_log_conf(cf, &cgcf->log);
+}
+
+
+void
+ngx_certguard_conf_init(ngx_certguard_conf_t *conf)
+{
+    /*
+     * set by the module's ngx_pcalloc():
+     *
+     *     conf->trusted_certificate = { 0, NULL };
+     *     conf->trust = NULL;
+     *     conf->geoip_country = { 0, NULL };
+     *     conf->geoip_asn = { 0, NULL };
+     *     conf->geoip = NULL;
+     */
+
+    conf->mode = NGX_CONF_UNSET_UINT;
+    conf->policy = NGX_CONF_UNSET_PTR;
+    conf->cache.shm_zone = NGX_CONF_UNSET_PTR;
+    conf->cache.valid = NGX_CONF_UNSET;
+    conf->log = NGX_CONF_UNSET_PTR;
+}
+
+
+char *
+ngx_certguard_conf_merge(ngx_conf_t *cf, ngx_certguard_conf_t *prev,
+    ngx_certguard_conf_t *conf, ngx_uint_t active, const char *name)
+{
+    ngx_conf_merge_uint_value(conf->mode, prev->mode, NGX_CERTGUARD_ENFORCE);
+    ngx_conf_merge_ptr_value(conf->policy, prev->policy, NULL);
+    ngx_conf_merge_str_value(conf->trusted_certificate,
+                             prev->trusted_certificate, "");
+    ngx_conf_merge_ptr_value(conf->log, prev->log, NULL);
+    ngx_conf_merge_str_value(conf->geoip_country, prev->geoip_country, "");
+    ngx_conf_merge_str_value(conf->geoip_asn, prev->geoip_asn, "");
+
+    /* zone and validity go together: "certguard_cache off;" is a value */
+
+    if (conf->cache.shm_zone == NGX_CONF_UNSET_PTR) {
+        conf->cache = prev->cache;
+    }
+
+    if (conf->cache.shm_zone == NGX_CONF_UNSET_PTR) {
+        conf->cache.shm_zone = NULL;
+        conf->cache.valid = 0;
+    }
+
+    if (!active) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->policy == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is on but no \"certguard_policy\" is set",
+                           name);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * Files load only where the module scores, so a block with certguard
+     * off names a file without needing it; the loader shares one object per
+     * file and cycle, so a file (or the system bundle, when none is named)
+     * is read once however many blocks use it.
+     */
+
+    if (ngx_certguard_trust_conf(cf, &conf->trusted_certificate, &conf->trust)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->geoip == NULL
+        && (conf->geoip_country.len || conf->geoip_asn.len)
+        && ngx_certguard_geoip_conf(cf, &conf->geoip_country,
+                                    &conf->geoip_asn, &conf->geoip)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
