@@ -368,3 +368,27 @@ ngx_certguard_auth_reason(ngx_certguard_auth_e rc)
         return "auth_error";
     }
 }
+
+
+ngx_uint_t
+ngx_certguard_auth_log_allowed(ngx_uint_t *suppressed)
+{
+    static time_t      second;
+    static ngx_uint_t  logged, skipped;
+
+    if (ngx_time() != second) {
+        second = ngx_time();
+        logged = 0;
+    }
+
+    if (logged >= NGX_CERTGUARD_AUTH_LOG_RATE) {
+        skipped++;
+        return 0;
+    }
+
+    logged++;
+    *suppressed = skipped;
+    skipped = 0;
+
+    return 1;
+}

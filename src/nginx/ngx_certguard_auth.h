@@ -33,7 +33,8 @@ typedef struct {
 typedef struct {
     ngx_str_t                   realm;
     ngx_str_t                   challenge;      /* Basic realm="..." */
-    ngx_str_t                   file;
+    ngx_str_t                   given;          /* as configured */
+    ngx_str_t                   file;           /* full path */
     ngx_array_t                *users;          /* ngx_certguard_auth_user_t */
 } ngx_certguard_auth_t;
 
@@ -59,6 +60,16 @@ ngx_certguard_auth_e ngx_certguard_auth_check(ngx_certguard_auth_t *auth,
     ngx_str_t *value, ngx_pool_t *pool, ngx_str_t *user);
 
 const char *ngx_certguard_auth_reason(ngx_certguard_auth_e rc);
+
+/*
+ * Failed attempts are logged at most NGX_CERTGUARD_AUTH_LOG_RATE times a
+ * second per worker, so a password-guessing client cannot flood the error
+ * log or the SIEM; every attempt is counted.  Returns 1 when this one may
+ * be logged, with *suppressed the attempts not logged since the last one.
+ */
+#define NGX_CERTGUARD_AUTH_LOG_RATE  10
+
+ngx_uint_t ngx_certguard_auth_log_allowed(ngx_uint_t *suppressed);
 
 
 #endif /* NGX_CERTGUARD_AUTH_H_INCLUDED_ */

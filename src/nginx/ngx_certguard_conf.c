@@ -11,6 +11,10 @@
 #include "ngx_certguard_conf.h"
 
 
+static char *ngx_certguard_conf_merge_auth(ngx_conf_t *cf,
+    ngx_certguard_conf_t *prev, ngx_certguard_conf_t *conf);
+
+
 #define ngx_certguard_conf_of(conf, cmd)                                      \
     ((ngx_certguard_conf_t *) ((char *) (conf) + (cmd)->offset))
 
@@ -60,6 +64,15 @@ ngx_certguard_conf_set_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+char *
+ngx_certguard_conf_set_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_certguard_conf_t  *cgcf = ngx_certguard_conf_of(conf, cmd);
+
+    return ngx_certguard_auth_conf(cf, &cgcf->auth);
+}
+
+
 void
 ngx_certguard_conf_init(ngx_certguard_conf_t *conf)
 {
@@ -71,6 +84,7 @@ ngx_certguard_conf_init(ngx_certguard_conf_t *conf)
      *     conf->geoip_country = { 0, NULL };
      *     conf->geoip_asn = { 0, NULL };
      *     conf->geoip = NULL;
+     *     conf->auth_user_file = { 0, NULL };
      */
 
     conf->mode = NGX_CONF_UNSET_UINT;
@@ -78,6 +92,11 @@ ngx_certguard_conf_init(ngx_certguard_conf_t *conf)
     conf->cache.shm_zone = NGX_CONF_UNSET_PTR;
     conf->cache.valid = NGX_CONF_UNSET;
     conf->log = NGX_CONF_UNSET_PTR;
+    conf->guard.allow = NGX_CONF_UNSET_PTR;
+    conf->guard.deny = NGX_CONF_UNSET_PTR;
+    conf->guard.allow_names = NGX_CONF_UNSET_PTR;
+    conf->guard.deny_names = NGX_CONF_UNSET_PTR;
+    conf->auth = NGX_CONF_UNSET_PTR;
 }
 
 
@@ -92,6 +111,12 @@ ngx_certguard_conf_merge(ngx_conf_t *cf, ngx_certguard_conf_t *prev,
     ngx_conf_merge_ptr_value(conf->log, prev->log, NULL);
     ngx_conf_merge_str_value(conf->geoip_country, prev->geoip_country, "");
     ngx_conf_merge_str_value(conf->geoip_asn, prev->geoip_asn, "");
+
+    ngx_certguard_guard_merge(&conf->guard, &prev->guard);
+
+    if (ngx_certguard_conf_merge_auth(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     /* zone and validity go together: "certguard_cache off;" is a value */
 
@@ -138,4 +163,54 @@ ngx_certguard_conf_merge(ngx_conf_t *cf, ngx_certguard_conf_t *prev,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The realm and the user file may be set at different levels; the users
+ * are read once per auth object, and a block that names another file than
+ * the one it inherits gets an object of its own.
+ */
+
+static char *
+ngx_certguard_conf_merge_auth(ngx_conf_t *cf, ngx_certguard_conf_t *prev,
+    ngx_certguard_conf_t *conf)
+{
+    ngx_certguard_auth_t  *auth;
+
+    ngx_conf_merge_ptr_value(conf->auth, prev->auth, NULL);
+    ngx_conf_merge_str_value(conf->auth_user_file, prev->auth_user_file, "");
+
+    if (conf->auth == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->auth_user_file.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"certguard_proxy_auth\" is on but no "
+                           "\"certguard_proxy_auth_user_file\" is set");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->auth->users) {
+        if (conf->auth->given.len == conf->auth_user_file.len
+            && ngx_strncmp(conf->auth->given.data, conf->auth_user_file.data,
+                           conf->auth_user_file.len) == 0)
+        {
+            return NGX_CONF_OK;
+        }
+
+        auth = ngx_palloc(cf->pool, sizeof(ngx_certguard_auth_t));
+        if (auth == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *auth = *conf->auth;
+        auth->users = NULL;
+        conf->auth = auth;
+    }
+
+    conf->auth->given = conf->auth_user_file;
+
+    return ngx_certguard_auth_load(cf, conf->auth, &conf->auth_user_file);
 }

@@ -19,6 +19,8 @@
 #include <ngx_core.h>
 
 #include "ngx_certguard_shared.h"
+#include "ngx_certguard_auth.h"
+#include "ngx_certguard_guard.h"
 
 
 #define NGX_CERTGUARD_ENFORCE       0
@@ -35,6 +37,9 @@ typedef struct {
     cg_geoip_t                 *geoip;
     ngx_certguard_cache_t       cache;
     ngx_certguard_log_t        *log;
+    ngx_certguard_guard_t       guard;
+    ngx_certguard_auth_t       *auth;
+    ngx_str_t                   auth_user_file;
 } ngx_certguard_conf_t;
 
 
@@ -89,6 +94,48 @@ typedef struct {
       offsetof(type, common),                                                 \
       module },                                                               \
                                                                               \
+    { ngx_string("certguard_allow"),                                          \
+      ctx|NGX_CONF_1MORE,                                                     \
+      ngx_certguard_guard_set_cidrs,                                          \
+      offset,                                                                 \
+      offsetof(type, common.guard.allow),                                     \
+      NULL },                                                                 \
+                                                                              \
+    { ngx_string("certguard_deny"),                                           \
+      ctx|NGX_CONF_1MORE,                                                     \
+      ngx_certguard_guard_set_cidrs,                                          \
+      offset,                                                                 \
+      offsetof(type, common.guard.deny),                                      \
+      NULL },                                                                 \
+                                                                              \
+    { ngx_string("certguard_allow_name"),                                     \
+      ctx|NGX_CONF_1MORE,                                                     \
+      ngx_certguard_guard_set_names,                                          \
+      offset,                                                                 \
+      offsetof(type, common.guard.allow_names),                               \
+      NULL },                                                                 \
+                                                                              \
+    { ngx_string("certguard_deny_name"),                                      \
+      ctx|NGX_CONF_1MORE,                                                     \
+      ngx_certguard_guard_set_names,                                          \
+      offset,                                                                 \
+      offsetof(type, common.guard.deny_names),                                \
+      NULL },                                                                 \
+                                                                              \
+    { ngx_string("certguard_proxy_auth"),                                     \
+      ctx|NGX_CONF_TAKE1,                                                     \
+      ngx_certguard_conf_set_auth,                                            \
+      offset,                                                                 \
+      offsetof(type, common),                                                 \
+      NULL },                                                                 \
+                                                                              \
+    { ngx_string("certguard_proxy_auth_user_file"),                           \
+      ctx|NGX_CONF_TAKE1,                                                     \
+      ngx_conf_set_str_slot,                                                  \
+      offset,                                                                 \
+      offsetof(type, common.auth_user_file),                                  \
+      NULL },                                                                 \
+                                                                              \
     { ngx_string("certguard_log"),                                            \
       ctx|NGX_CONF_TAKE12,                                                    \
       ngx_certguard_conf_set_log,                                             \
@@ -105,6 +152,8 @@ char *ngx_certguard_conf_set_policy(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_certguard_conf_set_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_certguard_conf_set_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_certguard_conf_set_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* Marks every member unset; call from the module's create handler. */
