@@ -26,6 +26,9 @@ static const char  *cg_field_names[] = {
 };
 
 
+/* ---- arguments -------------------------------------------------------- */
+
+
 static int
 cg_weight(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st, size_t i, int *w)
 {
