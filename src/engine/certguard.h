@@ -139,7 +139,8 @@ typedef struct {
 /* The built-in signals as cg_signal_info() describes them. */
 typedef struct {
     const char   *id;
-    const char   *doc;          /* one line; docs/signals.md has the rest */
+    const char   *doc;          /* one line ("" if none); docs/signals.md
+                                   has the rest */
     int           weight;       /* default weight */
 } cg_signal_info_t;
 
@@ -172,13 +173,13 @@ int cg_geoip_open(cg_geoip_t **geoip, const char *country_db,
 void cg_geoip_free(cg_geoip_t *geoip);
 
 /*
- * The input for the chain a server sent in one TLS handshake, as both nginx
- * modules and the CLI build it: the objects a configuration scores with;
- * the chain as received, leaf NULL for its first certificate; the name
- * checked and the destination, "" meaning not known as NULL does; now 0
- * for the clock.  Every other field is zero (set client_sni after it when
- * a tunnel's ClientHello named one).  CG_OK, or CG_ERR_ARG without a
- * policy or a certificate: then there is nothing to evaluate.
+ * The input for the chain a server sent in one TLS handshake, built the
+ * same way by both nginx modules and the CLI: the objects a configuration
+ * scores with; the chain as received (leaf NULL: its first certificate);
+ * the name checked and the destination address, where "" means not known
+ * as NULL does; now 0 for the clock.  Every other field is zero: set
+ * client_sni afterwards when a tunnel's ClientHello named one.  CG_OK, or
+ * CG_ERR_ARG without a policy or a certificate (nothing to evaluate).
  */
 int cg_input_handshake(cg_input_t *in, const cg_policy_t *policy,
     const cg_trust_t *trust, const cg_geoip_t *geoip, X509 *leaf,
