@@ -1,7 +1,7 @@
 /*
  * ngx_http_certguard_module: scores the certificate of every upstream that
  * the proxy module connects to over TLS, inside the handshake, with the
- * certguard engine (src/certguard.h), and blocks, tags or allows it.
+ * certguard engine (src/engine/certguard.h), and blocks, tags or allows it.
  *
  * The hook is an OpenSSL certificate verification callback installed on the
  * proxy module's per-location SSL_CTX: it runs X509_verify_cert itself, so
@@ -10,7 +10,7 @@
  * and is turned into certguard_block_status instead of a 502.
  *
  * The verdict cache, the CEF log, loading the engine's files and the values
- * of the variables are src/ngx_certguard_shared.c, as in the stream module.
+ * of the variables are src/nginx/ngx_certguard_*.c, as in the stream module.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
@@ -68,13 +68,13 @@ typedef struct {
     u_char                      dst[NGX_SOCKADDR_STRLEN + 1];
     in_port_t                   dst_port;
     ngx_uint_t                  source;
-    ngx_uint_t                  mode;
     cg_event_t                  event;          /* for the CEF record */
     u_char                      src[NGX_SOCKADDR_STRLEN + 1];
     ngx_str_t                   body;
     ngx_event_free_peer_pt      peer_free;
     void                       *peer_data;
     unsigned                    scored:1;
+    unsigned                    monitor:1;      /* a block is not enforced */
     unsigned                    evented:1;      /* event is filled in */
     unsigned                    blocked:1;      /* enforce mode block */
     unsigned                    replaced:1;     /* response is ours */
@@ -100,7 +100,6 @@ static void ngx_http_certguard_log_result(ngx_http_request_t *r,
     ngx_http_certguard_ctx_t *ctx, ngx_http_certguard_loc_conf_t *cglcf);
 static cg_event_t *ngx_http_certguard_event(ngx_http_request_t *r,
     ngx_http_certguard_ctx_t *ctx);
-static const char *ngx_http_certguard_action(ngx_http_certguard_ctx_t *ctx);
 static ngx_http_certguard_ctx_t *ngx_http_certguard_get_ctx(
     ngx_http_request_t *r);
 static ngx_http_certguard_ctx_t *ngx_http_certguard_restore(
@@ -388,7 +387,8 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "certguard: %s certificate of \"%s\", score %d, "
                           "resumed session",
-                          ngx_http_certguard_action(ctx), ctx->result.name,
+                          cg_action_name(ctx->result.verdict, ctx->monitor),
+                          ctx->result.name,
                           ctx->result.score);
 
             ngx_http_certguard_log_result(r, ctx, cglcf);
@@ -475,7 +475,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     ctx->scored = 0;
     ctx->blocked = 0;
     ctx->evented = 0;
-    ctx->mode = cglcf->common.mode;
+    ctx->monitor = (cglcf->common.mode == NGX_CERTGUARD_MONITOR);
     ctx->source = cglcf->common.cache.shm_zone ? NGX_HTTP_CERTGUARD_MISS
                                         : NGX_HTTP_CERTGUARD_BYPASS;
 
@@ -491,19 +491,16 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         addr[n] = '\0';
     }
 
-    ngx_memzero(&in, sizeof(cg_input_t));
-
-    in.policy = cglcf->common.policy;
-    in.trust = cglcf->common.trust;
-    in.geoip = cglcf->common.geoip;
-    in.leaf = X509_STORE_CTX_get0_cert(xs);
-    in.chain = X509_STORE_CTX_get0_untrusted(xs);
-    in.name = name[0] ? (const char *) name : NULL;
-    in.dst_addr = addr[0] ? (const char *) addr : NULL;
-    in.dst_port = u->peer.sockaddr ? ngx_inet_get_port(u->peer.sockaddr) : 0;
-    in.now = ngx_time();
-
-    if (in.leaf == NULL) {
+    if (cg_input_handshake(&in, cglcf->common.policy, cglcf->common.trust,
+                           cglcf->common.geoip,
+                           X509_STORE_CTX_get0_cert(xs),
+                           X509_STORE_CTX_get0_untrusted(xs),
+                           (const char *) name, (const char *) addr,
+                           u->peer.sockaddr
+                           ? ngx_inet_get_port(u->peer.sockaddr) : 0,
+                           ngx_time())
+        != CG_OK)
+    {
         return CG_ALLOW;
     }
 
@@ -543,12 +540,8 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
                       "certguard: engine could not score the certificate "
                       "of \"%s\"", name);
 
-        ngx_memzero(res, sizeof(cg_result_t));
-        res->verdict = CG_BLOCK;
-        res->nhits = 1;
-        ngx_cpystrn((u_char *) res->hits[0].id, (u_char *) "engine_error",
-                    CG_ID_MAX);
-        ngx_cpystrn((u_char *) res->name, name, CG_NAME_MAX);
+        (void) cg_result_failure(res, CG_FAILURE_ENGINE, CG_BLOCK,
+                                 (const char *) name, NULL);
 
     } else if (key.len) {
         (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res, NULL);
@@ -580,7 +573,8 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     ngx_log_error(level, r->connection->log, 0,
                   "certguard: %s certificate of \"%s\" at %s, score %d, "
                   "cache %V",
-                  ngx_http_certguard_action(ctx), name, addr, res->score,
+                  cg_action_name(res->verdict, ctx->monitor), name, addr,
+                  res->score,
                   &ngx_http_certguard_sources[ctx->source]);
 
     ngx_http_certguard_log_result(r, ctx, cglcf);
@@ -808,7 +802,7 @@ ngx_http_certguard_event(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx)
 
     ngx_memzero(ev, sizeof(cg_event_t));
 
-    ev->action = ngx_http_certguard_action(ctx);
+    ev->monitor = ctx->monitor;
 
     n = ngx_sock_ntop(r->connection->sockaddr, r->connection->socklen,
                       ctx->src, NGX_SOCKADDR_STRLEN, 0);
@@ -843,23 +837,6 @@ ngx_http_certguard_event(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx)
     ctx->evented = 1;
 
     return ev;
-}
-
-
-static const char *
-ngx_http_certguard_action(ngx_http_certguard_ctx_t *ctx)
-{
-    switch (ctx->result.verdict) {
-
-    case CG_BLOCK:
-        return ctx->mode == NGX_CERTGUARD_MONITOR ? "would-block"
-                                                       : "blocked";
-    case CG_TAG:
-        return "tagged";
-
-    default:
-        return "allowed";
-    }
 }
 
 
@@ -973,8 +950,8 @@ ngx_http_certguard_restore(ngx_http_request_t *r)
 
     /* a kept "would-block" verdict was not blocked: say so, also here */
 
-    ctx->mode = (rec->result.verdict == CG_BLOCK) ? NGX_CERTGUARD_MONITOR
-                                                  : cglcf->common.mode;
+    ctx->monitor = (rec->result.verdict == CG_BLOCK
+                    || cglcf->common.mode == NGX_CERTGUARD_MONITOR);
     ctx->evented = 0;
     ctx->dst[0] = '\0';
     ctx->dst_port = 0;
@@ -1120,7 +1097,8 @@ ngx_http_certguard_variable(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_CERTGUARD_VAR_ACTION:
-        v->data = (u_char *) ngx_http_certguard_action(ctx);
+        v->data = (u_char *) cg_action_name(ctx->result.verdict,
+                                            ctx->monitor);
         v->len = ngx_strlen(v->data);
         break;
 

@@ -250,7 +250,6 @@ do_format_cef(void)
     cg_event_t  ev;
 
     memset(&ev, 0, sizeof(ev));
-    ev.action = "allowed";
     ev.src_addr = "127.0.0.1";
     ev.src_port = 51234;
     ev.dst_addr = "127.0.0.1";

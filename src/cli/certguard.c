@@ -26,16 +26,14 @@
 
 #include <arpa/inet.h>
 
-#include <maxminddb.h>
-#include <openssl/crypto.h>
-#include <openssl/x509.h>
-
-#include "cg_internal.h"
+#include "certguard.h"
 
 
 #define CLI_MAX_INPUT   (64 * 1024 * 1024)
 #define CLI_EXIT_OK     0
 #define CLI_EXIT_ERR    2
+
+#define cli_nelem(a)    (sizeof(a) / sizeof((a)[0]))
 
 
 typedef enum {
@@ -157,7 +155,7 @@ static void
 cli_json_str(FILE *f, const char *s)
 {
     size_t                i, k, n;
-    unsigned              c;
+    uint32_t              cp;
     const unsigned char  *p;
 
     p = (const unsigned char *) s;
@@ -166,42 +164,21 @@ cli_json_str(FILE *f, const char *s)
     fputc('"', f);
 
     for (i = 0; i < n; i += k) {
-        c = p[i];
-        k = 1;
+        k = cg_utf8_decode(p + i, n - i, &cp);
 
-        if (c == '"' || c == '\\') {
-            fprintf(f, "\\%c", c);
-            continue;
-        }
-
-        if (c < 0x20 || c == 0x7f) {
-            fprintf(f, "\\u%04x", c);
-            continue;
-        }
-
-        if (c < 0x80) {
-            fputc((int) c, f);
-            continue;
-        }
-
-        k = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-            : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-
-        if (k == 0 || i + k > n
-            || (c == 0xe0 && p[i + 1] < 0xa0)
-            || (c == 0xed && p[i + 1] > 0x9f)
-            || (c == 0xf0 && p[i + 1] < 0x90)
-            || (c == 0xf4 && p[i + 1] > 0x8f)
-            || (p[i + 1] & 0xc0) != 0x80
-            || (k > 2 && (p[i + 2] & 0xc0) != 0x80)
-            || (k > 3 && (p[i + 3] & 0xc0) != 0x80))
-        {
+        if (k == 0) {
             fputs("\\ufffd", f);
             k = 1;
-            continue;
-        }
 
-        fwrite(p + i, 1, k, f);
+        } else if (cp == '"' || cp == '\\') {
+            fprintf(f, "\\%c", (int) cp);
+
+        } else if (cp < 0x20 || cp == 0x7f) {
+            fprintf(f, "\\u%04x", (unsigned) cp);
+
+        } else {
+            fwrite(p + i, 1, k, f);
+        }
     }
 
     fputc('"', f);
@@ -482,7 +459,7 @@ cli_check(int argc, char **argv)
         m = 0;
         v = NULL;
 
-        for (k = 0; k < cg_nelem(names); k++) {
+        for (k = 0; k < cli_nelem(names); k++) {
             m = cli_option(argc, argv, &i, names[k], &v);
             if (m != 0) {
                 break;
@@ -672,19 +649,14 @@ cli_check_file(cli_check_t *c, const char *path, int many)
         return -1;
     }
 
-    memset(&in, 0, sizeof(in));
-    in.policy = c->policy;
-    in.trust = c->trust;
-    in.geoip = c->geoip;
-    in.leaf = sk_X509_value(chain, 0);
-    in.chain = chain;
-    in.name = c->sni;
-    in.client_sni = c->client_sni;
-    in.dst_addr = c->has_dst ? c->dst_addr : NULL;
-    in.dst_port = c->dst_port;
-    in.now = c->at;
+    rc = cg_input_handshake(&in, c->policy, c->trust, c->geoip, NULL, chain,
+                            c->sni, c->has_dst ? c->dst_addr : NULL,
+                            c->dst_port, c->at);
+    if (rc == CG_OK) {
+        in.client_sni = c->client_sni;
+        rc = cg_evaluate(&in, res);
+    }
 
-    rc = cg_evaluate(&in, res);
     sk_X509_pop_free(chain, X509_free);
 
     if (rc != CG_OK) {
@@ -696,8 +668,6 @@ cli_check_file(cli_check_t *c, const char *path, int many)
 
     /* what the proxy would log: enforce mode, the destination given */
     memset(&ev, 0, sizeof(ev));
-    ev.action = res->verdict == CG_BLOCK ? "blocked"
-                : res->verdict == CG_TAG ? "tagged" : "allowed";
     ev.dst_addr = c->has_dst ? c->dst_addr : NULL;
     ev.dst_port = c->dst_port;
     ev.rt_ms = c->at * 1000;
@@ -831,13 +801,15 @@ cli_lint(int argc, char **argv)
 static int
 cli_signals(void)
 {
-    unsigned  i, n;
+    unsigned          i, n;
+    cg_signal_info_t  info;
 
     n = cg_signal_count();
 
     for (i = 0; i < n; i++) {
-        printf("%s\t%d\t%s\n", cg_signal_id(i), cg_signal_default_weight(i),
-               cg_signal_doc(i) ? cg_signal_doc(i) : "");
+        if (cg_signal_info(i, &info) == CG_OK) {
+            printf("%s\t%d\t%s\n", info.id, info.weight, info.doc);
+        }
     }
 
     return CLI_EXIT_OK;
@@ -847,9 +819,10 @@ cli_signals(void)
 static int
 cli_version(void)
 {
-    printf("certguard %s (%s, PCRE2 %d.%d, libmaxminddb %s)\n", CG_VERSION,
-           OpenSSL_version(OPENSSL_VERSION), PCRE2_MAJOR, PCRE2_MINOR,
-           MMDB_lib_version());
+    char  buf[512];
+
+    cg_format_version(buf, sizeof(buf));
+    printf("%s\n", buf);
 
     return CLI_EXIT_OK;
 }

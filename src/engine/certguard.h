@@ -116,17 +116,44 @@ typedef struct {
 } cg_input_t;
 
 
-/* Context of the connection for a CEF record; every field may be NULL/0. */
+/*
+ * Context of the connection for a CEF record; every field may be NULL/0.
+ * The action (CEF act) is cg_action_name(verdict, monitor).
+ */
 typedef struct {
-    const char   *action;       /* "blocked", "tagged", "allowed",
-                                   "would-block" (monitor mode) */
+    unsigned      monitor:1;    /* monitor mode: a block is not enforced */
     const char   *src_addr;
     unsigned      src_port;
     const char   *dst_addr;
     unsigned      dst_port;
     const char   *request;      /* URL or CONNECT target */
     int64_t       rt_ms;        /* event time, unix milliseconds */
+
+    /* Transitional, for callers that do not set monitor yet (the stream
+     * module): "would-block" here counts as monitor; anything else is
+     * ignored.  To be removed. */
+    const char   *action;
 } cg_event_t;
+
+
+/* The built-in signals as cg_signal_info() describes them. */
+typedef struct {
+    const char   *id;
+    const char   *doc;          /* one line ("" if none); docs/signals.md
+                                   has the rest */
+    int           weight;       /* default weight */
+} cg_signal_info_t;
+
+
+/* Why a handshake has no verdict of the engine's; each names the one hit
+ * of the result cg_result_failure() fills. */
+typedef enum {
+    CG_FAILURE_PROBE = 0,       /* "probe_failed": no chain to score (no
+                                   connection, timeout, TLS handshake
+                                   failure, no certificate) */
+    CG_FAILURE_ENGINE           /* "engine_error": a chain cg_evaluate()
+                                   gave no verdict for */
+} cg_failure_t;
 
 
 /* Policy: parsed once, with file:line errors.  Includes resolve relative
@@ -145,8 +172,33 @@ int cg_geoip_open(cg_geoip_t **geoip, const char *country_db,
     const char *asn_db, cg_error_t *err);
 void cg_geoip_free(cg_geoip_t *geoip);
 
+/*
+ * The input for the chain a server sent in one TLS handshake, built the
+ * same way by both nginx modules and the CLI: the objects a configuration
+ * scores with; the chain as received (leaf NULL: its first certificate);
+ * the name checked and the destination address, where "" means not known
+ * as NULL does; now 0 for the clock.  Every other field is zero: set
+ * client_sni afterwards when a tunnel's ClientHello named one.  CG_OK, or
+ * CG_ERR_ARG without a policy or a certificate (nothing to evaluate).
+ */
+int cg_input_handshake(cg_input_t *in, const cg_policy_t *policy,
+    const cg_trust_t *trust, const cg_geoip_t *geoip, X509 *leaf,
+    STACK_OF(X509) *chain, const char *name, const char *dst_addr,
+    unsigned dst_port, int64_t now);
+
 /* Evaluation: fills *res; CG_OK when a verdict was reached.  Reentrant. */
 int cg_evaluate(const cg_input_t *in, cg_result_t *res);
+
+/*
+ * The result of a handshake without a verdict of the engine's, so that logs
+ * and variables show what happened: verdict is what the configuration's
+ * failure mode makes of it (CG_BLOCK fails closed), the one hit names the
+ * failure, with detail (NULL: none) and weight 0; name is the name that
+ * was to be checked (NULL: none).  CG_OK, or CG_ERR_ARG for an unknown
+ * failure or verdict, *res then an empty CG_BLOCK.
+ */
+int cg_result_failure(cg_result_t *res, cg_failure_t failure,
+    cg_verdict_t verdict, const char *name, const char *detail);
 
 /* Formatters: write at most len bytes including a NUL, and return the
  * length the full output has (like snprintf), so a return >= len means
@@ -159,8 +211,29 @@ size_t cg_format_text(const cg_result_t *res, char *buf, size_t len);
 /* Comma-separated ids of the hits that counted, e.g. "self_signed,expired". */
 size_t cg_format_signal_ids(const cg_result_t *res, char *buf, size_t len);
 
+/* "certguard 0.1.0 (OpenSSL ..., PCRE2 ..., libmaxminddb ...)": the engine
+ * and the libraries it runs with, written as the formatters above write. */
+size_t cg_format_version(char *buf, size_t len);
+
+/* "allow", "tag", "block". */
 const char *cg_verdict_name(cg_verdict_t v);
+
+/* What the proxy does with a verdict: "blocked", "tagged", "allowed", or
+ * "would-block" for a block in monitor mode (monitor non-zero). */
+const char *cg_action_name(cg_verdict_t v, int monitor);
+
 const char *cg_strerror(int status);
+
+/* The built-in signals, index 0 to cg_signal_count() - 1 in table order.
+ * CG_OK, or CG_ERR_ARG for an index past the last. */
+unsigned cg_signal_count(void);
+int cg_signal_info(unsigned index, cg_signal_info_t *info);
+
+/* The length of the well-formed UTF-8 sequence (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF) at p, at most n bytes, or
+ * 0 if p does not start one; *cp receives the code point.  For callers
+ * that print text of their own the way the formatters do. */
+size_t cg_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 
 /* Chains from PEM or DER bytes, leaf first; for the CLI and the fuzzers.
  * On success *chain holds at least one certificate; free with

@@ -591,6 +591,25 @@ cg_verdict_name(cg_verdict_t v)
 
 
 const char *
+cg_action_name(cg_verdict_t v, int monitor)
+{
+    switch (v) {
+
+    case CG_ALLOW:
+        return "allowed";
+
+    case CG_TAG:
+        return "tagged";
+
+    case CG_BLOCK:
+        return monitor ? "would-block" : "blocked";
+    }
+
+    return "unknown";
+}
+
+
+const char *
 cg_strerror(int status)
 {
     switch (status) {

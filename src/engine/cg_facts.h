@@ -105,14 +105,17 @@ void cg_facts_free(cg_facts_t *f);
 /* The destination's GeoIP record, looked up once; NULL when unknown. */
 const cg_geo_t *cg_facts_geo(cg_facts_t *f);
 
-/* 1 when the certificate's SHA-1 or SHA-256 is in the set. */
+/* The entry of the set that holds the certificate's SHA-1 or SHA-256, or
+ * NULL (also when the certificate's digests could not be computed). */
 const cg_digest_t *cg_facts_digest_find(const cg_cert_facts_t *c,
     const cg_digestset_t *s);
 
 /*
  * Copies at most len bytes of src into dst (size bytes with the NUL) as
- * printable UTF-8: control characters and invalid sequences become '?',
- * and truncation never splits a character.  Returns the bytes written.
+ * printable UTF-8: control characters, invisible format characters
+ * (U+200B-U+200F, U+2028-U+202E, U+2060-U+206F, U+FEFF) and invalid
+ * sequences become '?', and truncation never splits a character.  Returns
+ * the bytes written, without the NUL.
  */
 size_t cg_utf8_copy(char *dst, size_t size, const char *src, size_t len);
 

@@ -1,5 +1,6 @@
 /*
- * Formatters: a result as JSON, as a CEF record, as human text.
+ * Formatters: a result as JSON, as a CEF record, as human text; and the
+ * version line.
  *
  * Every string in a result may be attacker-controlled (a certificate's
  * subject, issuer, the name a client asked for), so every formatter escapes
@@ -12,6 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include <maxminddb.h>
+#include <openssl/crypto.h>
 
 #include "cg_internal.h"
 
@@ -522,8 +526,8 @@ cg_format_json(const cg_result_t *res, char *buf, size_t len)
 
 /*
  * One CEF record.  The class of event follows the verdict, except that a
- * block in monitor mode (action "would-block") is its own event, so a SIEM
- * can tell enforced blocks from the ones a policy under tuning would make.
+ * block in monitor mode (act=would-block) is its own event, so a SIEM can
+ * tell enforced blocks from the ones a policy under tuning would make.
  * Severity rates the certificate, not the enforcement: a would-block is as
  * severe as a block.  docs/cef.md documents the table.
  */
@@ -531,7 +535,7 @@ size_t
 cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
     size_t len)
 {
-    int                  all, sev;
+    int                  all, sev, monitor;
     char                 ids[CG_MAX_HITS * (CG_ID_MAX + 9) + 16];
     char                 msg[CG_DETAIL_MAX + 64];
     char                 hdr[64];
@@ -543,17 +547,24 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
     const cg_hit_t      *h, *top;
     static const cg_event_t  none;
 
+    action = NULL;
+    monitor = 0;
+
     if (ev == NULL) {
-        ev = &none;
+        ev = &none;         /* no context: no act either */
+
+    } else {
+        /* the strcmp is transitional: see cg_event_t */
+        monitor = ev->monitor
+                  || (ev->action && strcmp(ev->action, "would-block") == 0);
+        action = cg_action_name(res->verdict, monitor);
     }
 
     o.buf = buf;
     o.len = len;
     o.pos = 0;
 
-    action = ev->action;
-
-    if (action && strcmp(action, "would-block") == 0) {
+    if (res->verdict == CG_BLOCK && monitor) {
         cls = "cert-would-block";
         name = "TLS certificate would be blocked";
         sev = 8;
@@ -675,6 +686,25 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
         cg_out_fmt(&o, " deviceCustomDate2Label=notAfter"
                    " deviceCustomDate2=%lld", (long long) (v * 1000));
     }
+
+    return cg_out_done(&o);
+}
+
+
+size_t
+cg_format_version(char *buf, size_t len)
+{
+    cg_out_t  o;
+
+    o.buf = buf;
+    o.len = len;
+    o.pos = 0;
+
+    cg_out_str(&o, "certguard " CG_VERSION " (");
+    cg_out_str(&o, OpenSSL_version(OPENSSL_VERSION));
+    cg_out_fmt(&o, ", PCRE2 %d.%d, libmaxminddb ", PCRE2_MAJOR, PCRE2_MINOR);
+    cg_out_str(&o, MMDB_lib_version());
+    cg_out_mem(&o, ")", 1);
 
     return cg_out_done(&o);
 }

@@ -1,7 +1,7 @@
 /*
  * certguard engine internals shared between its files: the parsed policy
- * (written by cg_policy.c, read by cg_eval.c and cg_signals.c), patterns and
- * lists (cg_match.c), the signal table (cg_signals.c) and GeoIP lookups
+ * (written by cg_policy*.c, read by cg_eval.c and cg_signals.c), patterns
+ * and lists (cg_match.c), the signal table (cg_signals.c) and GeoIP lookups
  * (cg_geoip.c).  Not installed, not for glue code: the glue uses certguard.h.
  */
 
@@ -182,9 +182,9 @@ struct cg_policy_s {
 };
 
 
-/* Signal table (cg_signals.c): index by id, for the policy parser. */
+/* Signal table (cg_signals.c): index by id, for the policy parser;
+ * cg_signal_count() is in certguard.h. */
 int cg_signal_find(const char *id);         /* index, or -1 */
-unsigned cg_signal_count(void);
 const char *cg_signal_id(unsigned index);
 const char *cg_signal_doc(unsigned index);
 int cg_signal_default_weight(unsigned index);
@@ -203,11 +203,8 @@ typedef struct {
 int cg_geoip_lookup(const cg_geoip_t *g, const char *addr, cg_geo_t *out);
 
 
-/* Bounded string helpers (cg_util.c). */
+/* Bounded string helpers (cg_util.c; cg_utf8_decode() is in certguard.h). */
 size_t cg_strlcpy(char *dst, const char *src, size_t size);
-/* The length of the well-formed UTF-8 sequence at p (at most n bytes), or
- * 0 if none; *cp receives the code point. */
-size_t cg_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 int cg_errorf(cg_error_t *err, int status, const char *file, unsigned line,
     const char *fmt, ...)
 #if defined(__GNUC__)

@@ -702,7 +702,8 @@ cg_digest_cmp(const void *a, const void *b)
 }
 
 
-/* Sorts and drops duplicates, keeping the first one's reason. */
+/* Sorts and drops duplicates.  qsort is not stable: which duplicate's
+ * reason is kept is not defined, which is good enough for a reason. */
 
 void
 cg_digestset_sort(cg_digestset_t *s)
@@ -713,8 +714,6 @@ cg_digestset_sort(cg_digestset_t *s)
         return;
     }
 
-    /* qsort is not stable; "first" means smallest address, which is
-     * good enough for a reason string. */
     qsort(s->items, s->n, sizeof(cg_digest_t), cg_digest_cmp);
 
     for (i = 0, j = 1; j < s->n; j++) {

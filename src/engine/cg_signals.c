@@ -848,6 +848,21 @@ cg_signal_default_weight(unsigned index)
 }
 
 
+int
+cg_signal_info(unsigned index, cg_signal_info_t *info)
+{
+    if (index >= cg_nelem(cg_signals) || info == NULL) {
+        return CG_ERR_ARG;
+    }
+
+    info->id = cg_signals[index].id;
+    info->doc = cg_signals[index].doc ? cg_signals[index].doc : "";
+    info->weight = cg_signals[index].weight;
+
+    return CG_OK;
+}
+
+
 int64_t
 cg_signal_default_window(unsigned index, unsigned which)
 {

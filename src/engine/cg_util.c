@@ -49,16 +49,18 @@ cg_errorf(cg_error_t *err, int status, const char *file, unsigned line,
 }
 
 
-/*
- * The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0 if p does not start
- * one.  *cp receives the code point.
- */
+/* The ranges of RFC 3629, table 3-7 of Unicode: the second byte's range
+ * depends on the first, which is how overlong forms, surrogates and code
+ * points above U+10FFFF are refused. */
 size_t
 cg_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
 {
     unsigned char  c, lo, hi;
     size_t         len, i;
+
+    if (n == 0) {
+        return 0;
+    }
 
     c = p[0];
 

@@ -101,7 +101,6 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         }
 
         memset(&ev, 0, sizeof(ev));
-        ev.action = "blocked";
         ev.dst_addr = in.dst_addr;
         ev.dst_port = in.dst_port;
         ev.rt_ms = in.now * 1000;

@@ -480,7 +480,6 @@ test_cef(void)
 
     sample(&r);
     memset(&ev, 0, sizeof(ev));
-    ev.action = "blocked";
     ev.src_addr = "10.0.0.5";
     ev.src_port = 50123;
     ev.dst_addr = "192.0.2.10";
@@ -535,7 +534,7 @@ test_cef(void)
 
     /* event classes */
     sample(&r);
-    ev.action = "would-block";
+    ev.monitor = 1;
     cg_format_cef(&r, &ev, buf, sizeof(buf));
     ok(strncmp(buf, "CEF:0|certguard|certguard|" CG_VERSION
                "|cert-would-block|TLS certificate would be blocked|8| ",
@@ -546,21 +545,43 @@ test_cef(void)
        "cef: would-block act and outcome");
 
     r.verdict = CG_TAG;
-    ev.action = "tagged";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, "|cert-tag|TLS certificate tagged|5| ") != NULL
+       && cef_parse(buf) && strcmp(cef_get("act"), "tagged") == 0,
+       "cef: monitor mode tags as enforce mode does");
+
+    ev.monitor = 0;
     cg_format_cef(&r, &ev, buf, sizeof(buf));
     ok(strstr(buf, "|cert-tag|TLS certificate tagged|5| ") != NULL,
        "cef: tag header");
+    ok(cef_parse(buf) && strcmp(cef_get("act"), "tagged") == 0,
+       "cef: tag act");
 
     r.verdict = CG_ALLOW;
     r.nhits = 0;
     r.score = 0;
-    ev.action = "allowed";
     cg_format_cef(&r, &ev, buf, sizeof(buf));
     ok(strstr(buf, "|cert-allow|TLS certificate allowed|1| ") != NULL,
        "cef: allow header");
     ok(cef_parse(buf) && !cef_get("reason") && !cef_get("cs5")
        && strcmp(cef_get("msg"), "score 0: no signals") == 0,
        "cef: allow without signals has no reason and a plain msg");
+    ok(strcmp(cef_get("act"), "allowed") == 0, "cef: allow act");
+
+    /* transitional: the stream module still names its action; only its
+     * "would-block" counts, as monitor, until it sets monitor */
+    sample(&r);
+    ev.action = "would-block";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, "|cert-would-block|") != NULL && cef_parse(buf)
+       && strcmp(cef_get("act"), "would-block") == 0,
+       "cef: transitional action would-block is monitor mode");
+    ev.action = "allowed";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, "|cert-block|") != NULL && cef_parse(buf)
+       && strcmp(cef_get("act"), "blocked") == 0,
+       "cef: another action text does not change the act");
+    ev.action = NULL;
 
     /* days to expiry: floor, negative once expired */
     sample(&r);
@@ -599,7 +620,6 @@ test_cef_hostile(void)
     strcpy(r.policy, "p|o=l\\icy");
 
     memset(&ev, 0, sizeof(ev));
-    ev.action = "blocked";
     ev.src_addr = "10.0.0.1 act=allowed";
     ev.dst_addr = "::1";
     ev.request = "GET /\r\nHost: x|y=z";
@@ -698,7 +718,7 @@ test_cef_cap(void)
         r.not_after = INT64_MAX;
 
         memset(&ev, 0, sizeof(ev));
-        ev.action = huge;
+        ev.monitor = 1;             /* the longest act */
         ev.src_addr = huge;
         ev.dst_addr = huge;
         ev.src_port = 65535;
@@ -732,7 +752,6 @@ fmt_cef(const cg_result_t *r, char *b, size_t l)
     cg_event_t  ev;
 
     memset(&ev, 0, sizeof(ev));
-    ev.action = "blocked";
     ev.dst_addr = "192.0.2.1";
     ev.dst_port = 443;
     ev.rt_ms = 1700000000000LL;
