@@ -1,24 +1,36 @@
 #!/bin/sh
 # The README's main job: a running certguard egress proxy on 127.0.0.1.
 #
-#   scripts/run.sh          start (or reconfigure) the demo, show both outcomes
+#   scripts/run.sh          start the demo (or reload it with a fresh
+#                           configuration) and show what it allows and blocks
 #   scripts/run.sh stop     stop it
-#   scripts/run.sh status   is it running
+#   scripts/run.sh status   is it running (exit 1 when not)
 #
-# Builds nothing: it needs build/ngx_http_certguard_module.so (make).  It
-# writes everything under $CERTGUARD_RUN_DIR (default /tmp/certguard-demo):
-# demo certificates, nginx.conf, logs.  nginx (Debian's, with load_module)
-# listens on 127.0.0.1:$CERTGUARD_PORT (default 8080) as an HTTP proxy that
-# originates TLS to the destination and scores its certificate with
-# policies/default.policy.  Two demo TLS upstreams on loopback are reachable
-# through it by name:
-#   good.certguard.test  a certificate from a demo CA the proxy trusts
-#   c2.certguard.test    self-signed, Cobalt Strike's default subject
+# Builds nothing: it needs build/ngx_http_certguard_module.so and, for the
+# CONNECT proxy, build/ngx_stream_certguard_module.so and Debian's stream
+# module (make; without them the HTTP proxy runs alone).  It writes
+# everything under $CERTGUARD_RUN_DIR (default /tmp/certguard-demo): demo
+# certificates (pki/), nginx.conf, trust.pem, logs/ (error, access,
+# connect, cef, upstream logs).  One nginx (Debian's, with load_module)
+# serves, all on 127.0.0.1 and scored with policies/default.policy:
+#   $CERTGUARD_PORT (default 8080)  an HTTP proxy: clients send absolute
+#       http:// URLs, nginx fetches them over TLS and certguard scores the
+#       destination's certificate (blocked: 403; verdict headers)
+#   $CERTGUARD_CONNECT_PORT (default 3128)  a CONNECT proxy for HTTPS
+#       (HTTPS_PROXY): certguard probes the destination's certificate
+#       before it opens the tunnel
+#   two demo TLS upstreams, reachable by name through the HTTP proxy and by
+#   127.0.0.1:PORT through the CONNECT proxy:
+#       good.certguard.test  PORT+363 (8443): a leaf from a demo CA the
+#                            proxy trusts
+#       c2.certguard.test    PORT+364 (8444): self-signed, Cobalt Strike's
+#                            default subject
 # Other names are resolved with the first nameserver of /etc/resolv.conf.
+# CEF records go to logs/cef.log, or to syslog with CERTGUARD_SYSLOG.
 #
-# Environment: CERTGUARD_RUN_DIR, CERTGUARD_PORT, CERTGUARD_MODULE,
-# CERTGUARD_POLICY, CERTGUARD_SYSLOG (host:port: CEF to syslog instead of
-# a file), NGINX (default /usr/sbin/nginx).
+# Environment: CERTGUARD_RUN_DIR, CERTGUARD_PORT, CERTGUARD_CONNECT_PORT,
+# CERTGUARD_MODULE, CERTGUARD_STREAM_MODULE, CERTGUARD_POLICY,
+# CERTGUARD_SYSLOG (host:port), NGINX (default /usr/sbin/nginx).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -72,13 +72,15 @@ HTTP
 my ($ok, $out) = $ng->test_config(http());
 ok($ok, 'nginx -t: valid configuration') or diag($out);
 
-($ok, $out) = $ng->test_config(http(policy => "$dir/unknown.policy"));
+($ok, $out) = $ng->test_config(http(policy => "$dir/unknown.policy"),
+    expect_log => qr/\[emerg\] .*unknown\.policy:3: unknown signal/);
 ok(!$ok, 'nginx -t: unknown signal fails');
 like($out, qr{\Q$dir\E/unknown\.policy:3: unknown signal "nosuch_signal"},
      'nginx -t: file:line of the unknown signal');
 like($out, qr/nginx(-t)?\.conf:\d+/, 'nginx -t: and the nginx.conf line');
 
-($ok, $out) = $ng->test_config(http(policy => "$dir/syntax.policy"));
+($ok, $out) = $ng->test_config(http(policy => "$dir/syntax.policy"),
+    expect_log => qr/\[emerg\] .*syntax\.policy:[34]: unexpected end of file/);
 ok(!$ok, 'nginx -t: syntax error fails');
 # the statement starts on line 3; the end of the file is line 4
 like($out, qr{\Q$dir\E/syntax\.policy:[34]: .*expected ";"},
@@ -88,7 +90,8 @@ like($out, qr{\Q$dir\E/syntax\.policy:[34]: .*expected ";"},
 ok(!$ok, 'nginx -t: error in an included file fails');
 like($out, qr{\Q$dir\E/unknown\.policy:3:}, 'nginx -t: the included file named');
 
-($ok, $out) = $ng->test_config(http(policy => "$dir/missing.policy"));
+($ok, $out) = $ng->test_config(http(policy => "$dir/missing.policy"),
+    expect_log => qr/\[emerg\] .*missing\.policy: cannot open/);
 ok(!$ok, 'nginx -t: missing policy fails');
 like($out, qr/missing\.policy/, 'nginx -t: missing policy named');
 
@@ -109,11 +112,13 @@ for my $case (
 {
     my ($extra, $re, $name) = @$case;
 
-    ($ok, $out) = $ng->test_config(http(extra => $extra, cache => ''));
+    ($ok, $out) = $ng->test_config(http(extra => $extra, cache => ''),
+                                   expect_log => qr/\[emerg\] .*$re/);
     ok(!$ok, "nginx -t: $name fails");
     like($out, $re, "nginx -t: $name message");
 }
 
+$ng->expect_log(qr/\[emerg\] .*"certguard" is on but no "certguard_policy"/);
 ($ok, $out) = $ng->test_config(<<"HTTP");
     server {
         listen 127.0.0.1:$port;
@@ -192,6 +197,7 @@ is($r->{headers}{'x-cache'}, 'MISS', 'after reload: old verdict not served');
 write_file("$dir/nginx/nginx.conf",
            $ng->config(http(policy => "$dir/unknown.policy"), workers => 1,
                        error_level => 'info'));
+$ng->expect_log(qr/\[emerg\] .*unknown\.policy:3: unknown signal/);
 my $before = length $ng->error_log;
 kill 'HUP', $ng->{pid};
 

@@ -23,12 +23,15 @@ Certguard::Nginx::need_module();
 my $dir = tempdir();
 my $run = "$dir/demo";
 
+# the demo's nginx writes its logs to $run/logs: the harness checks them
+my $demo = Certguard::Nginx->new($run);
+
 # the demo's upstreams listen on PORT+363 and PORT+364
 my $port;
 for (1 .. 50) {
     my $p = free_port();
     next if $p + 364 > 65535;
-    next if grep { !port_free($_) } $p + 363, $p + 364;
+    next if grep { !reserve_port($_) } $p + 363, $p + 364;
     $port = $p;
     last;
 }

@@ -151,8 +151,11 @@ my $http = <<"HTTP";
     }
 HTTP
 
+# the destinations may log the probe's early close as a failed
+# SSL_shutdown(), at crit
 $ng->start($http, module => 0, ports => [$backend],
-           main => $stream->("$dir/test.policy"));
+           main => $stream->("$dir/test.policy"),
+           expect_log => qr/\[crit\] .*SSL_shutdown\(\) failed/);
 
 sub dst {
     my ($name, $port, $c, %o) = @_;
@@ -321,11 +324,13 @@ $r = raw($proxy, "CONNECT self.test:$self HTTP/1.1\r\n\r\n");
 like($r, qr{^HTTP/1\.1 200 }, 'after reload: the new policy decides');
 
 my ($ok, $out) = $ng->test_config($http, module => 0,
-                                  main => $stream->("$dir/bad.policy"));
+    main => $stream->("$dir/bad.policy"),
+    expect_log => qr/\[emerg\] .*bad\.policy:2: unknown signal/);
 ok(!$ok, 'nginx -t fails with a bad policy');
 like($out, qr/bad\.policy:2/, 'nginx -t names the policy file and line');
 
 # (the destinations log their failed handshakes with the probe as crit)
+$ng->expect_log(qr/\[emerg\] .*"certguard_policy" is required/);
 ($ok, $out) = $ng->test_config($http, module => 0, main => <<"MAIN");
 load_module $STREAM;
 load_module $MODULE;

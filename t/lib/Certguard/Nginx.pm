@@ -23,7 +23,18 @@ package Certguard::Nginx;
 #
 # Options of start(), test_config() and reload(): workers (default 1),
 # module (0: do not load_module the certguard module), main (more main
-# context lines), error_level (default info).
+# context lines), error_level (default info), expect_log (a qr// or a list
+# of them, added to expect_log()).
+#
+# The error log net, as nginx-tests has it: when an instance stops (stop(),
+# or at done_testing / the end of the test for one still running), one
+# assertion named for it says its logs (logs/error*.log, and
+# logs/stderr*.log where sanitizers write) hold no [alert], [emerg] or
+# [crit] line, no "exited on signal" and no sanitizer report; it fails
+# with the offending lines.  A test that provokes such a line on purpose
+# says so first: $ng->expect_log(qr/.../) excuses the lines that match.
+# new() on a directory where something else runs nginx with its logs in
+# logs/ (scripts/run.sh) has those logs checked at the end the same way.
 
 use strict;
 use warnings;
@@ -32,12 +43,28 @@ use Carp qw(croak);
 use File::Path qw(make_path);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
+use Scalar::Util qw(weaken);
+use Test2::API qw(test2_add_callback_testing_done);
 use Test::More qw();
 use Time::HiRes qw(sleep time);
 
 use Certguard::Test qw(module_path write_file read_file run);
 
 our $NGINX = $ENV{CERTGUARD_NGINX} // '/usr/sbin/nginx';
+
+# What no test may leave in an error log unless it said it would.
+our $BAD_LINE = qr/\[(?:alert|emerg|crit)\]|exited on signal
+                  |AddressSanitizer|LeakSanitizer|runtime\ error:/x;
+
+# Every instance of this process, weakly: the ones still there when the
+# test is done are stopped and checked before the plan is written.
+my @INSTANCES;
+
+test2_add_callback_testing_done(sub {
+    for my $ng (grep { defined } @INSTANCES) {
+        $ng->finish;
+    }
+});
 
 
 # The module is part of the build: a missing one is a failure, not a skip.
@@ -58,7 +85,12 @@ sub new {
     croak 'Certguard::Nginx->new: a directory is required' unless $dir;
     make_path("$dir/tmp", "$dir/logs");
 
-    return bless { dir => $dir, owner => $$ }, $class;
+    my $self = bless { dir => $dir, owner => $$, expect => [],
+                       checked => {}, problems => [] }, $class;
+    push @INSTANCES, $self;
+    weaken($INSTANCES[-1]);
+
+    return $self;
 }
 
 
@@ -106,8 +138,12 @@ CONF
 
 
 sub _opts {
-    my (%o) = @_;
+    my ($self, %o) = @_;
 
+    $self->expect_log(ref $o{expect_log} eq 'ARRAY' ? @{ $o{expect_log} }
+                                                    : $o{expect_log})
+        if defined $o{expect_log};
+    delete $o{expect_log};
     $o{workers} //= 1;
     $o{error_level} //= 'info';
 
@@ -120,11 +156,15 @@ sub test_config {
     my ($self, $http, %o) = @_;
     my ($conf, $r);
 
-    %o = _opts(%o);
+    %o = $self->_opts(%o);
     $conf = "$self->{dir}/nginx-t.conf";
     write_file($conf, $self->config($http, %o));
     $r = run({ timeout => 30 }, $NGINX, '-t', '-p', "$self->{dir}/",
              '-c', $conf, '-e', "$self->{dir}/logs/error-t.log");
+    _append("$self->{dir}/logs/stderr-t.log", $r->{err} . $r->{out});
+    $self->{pending} = 1;
+    $self->_problem("nginx -t exited on signal $r->{signal}")
+        if $r->{signal};
 
     return ($r->{exit} == 0 ? 1 : 0, $r->{err} . $r->{out});
 }
@@ -137,10 +177,11 @@ sub start {
 
     croak 'Certguard::Nginx: already running' if $self->{pid};
 
-    %o = _opts(%o);
+    %o = $self->_opts(%o);
     $self->{opts} = { %o };
     write_file("$self->{dir}/nginx.conf", $self->config($http, %o));
     write_file($self->error_log_path, '');
+    $self->{checked}{$self->error_log_path} = 0;
 
     $pid = fork // croak "fork: $!";
     if ($pid == 0) {
@@ -152,6 +193,7 @@ sub start {
             or POSIX::_exit(127);
     }
     $self->{pid} = $pid;
+    $self->{pending} = 1;
 
     $deadline = time() + 10;
     for my $port (@{ $o{ports} // [] }) {
@@ -171,6 +213,29 @@ sub start {
     $self->_wait_workers($o{workers}, 0);
 
     return $self;
+}
+
+
+# How many frames up the first caller outside this file and Test2 is.
+sub _outside_frames {
+    my $n = 1;
+
+    while (my ($pkg, $file) = caller($n)) {
+        last unless $file eq __FILE__
+                    || $pkg =~ /^(?:Test2::|Test::Builder|Test::More)/;
+        $n++;
+    }
+
+    return $n;
+}
+
+
+sub _append {
+    my ($path, $data) = @_;
+
+    open my $fh, '>>:raw', $path or croak "$path: $!";
+    print $fh $data;
+    close $fh or croak "$path: $!";
 }
 
 
@@ -210,7 +275,7 @@ sub reload {
     croak 'Certguard::Nginx: not running' unless $self->{pid};
 
     %o = (%{ $self->{opts} }, %o);
-    %o = _opts(%o);
+    %o = $self->_opts(%o);
     $self->{opts} = { %o };
     write_file("$self->{dir}/nginx.conf", $self->config($http, %o));
 
@@ -255,7 +320,7 @@ sub worker_pids {
 
 sub stop {
     my ($self) = @_;
-    my $deadline;
+    my ($deadline, $w);
 
     return unless $self->{owner} == $$;
 
@@ -268,23 +333,122 @@ sub stop {
 
     kill 'QUIT', $self->{pid};
     $deadline = time() + 10;
-    while (waitpid($self->{pid}, WNOHANG) == 0) {
+    while (($w = waitpid($self->{pid}, WNOHANG)) == 0) {
         if (time() > $deadline) {
+            $self->_problem("nginx $self->{pid} did not exit within 10 s "
+                            . 'of SIGQUIT (killed)');
             kill 'KILL', $self->{pid};
             waitpid($self->{pid}, 0);
             last;
         }
         sleep 0.02;
     }
+    $self->_problem("nginx $self->{pid} exited with "
+                    . ($? & 127 ? 'signal ' . ($? & 127)
+                                : 'status ' . ($? >> 8)))
+        if $w == $self->{pid} && $?;
     delete $self->{pid};
+
+    $self->check_log;
+}
+
+
+# Stops the instance if it runs and checks its logs: done_testing (or the
+# end of a test that died) does it for every instance still there.
+sub finish {
+    my ($self) = @_;
+    local $?;
+
+    return unless $self->{owner} == $$;
+
+    $self->stop;
+    $self->check_log;
 }
 
 
 sub DESTROY {
     my ($self) = @_;
-    local $?;
 
-    $self->stop;
+    $self->finish;
+}
+
+
+# Lines matching one of these patterns (qr// or plain strings) are what
+# the test provokes on purpose: the error log check excuses them.
+sub expect_log {
+    my ($self, @patterns) = @_;
+
+    push @{ $self->{expect} }, map { ref $_ ? $_ : qr/\Q$_\E/ } @patterns;
+
+    return $self;
+}
+
+
+sub _problem {
+    my ($self, $what) = @_;
+
+    push @{ $self->{problems} }, $what;
+    $self->{pending} = 1;
+}
+
+
+# The error log net: one assertion, named for the instance, over what its
+# error and stderr logs gained since the last check (nothing when they
+# gained nothing and nginx did not run since); the offending lines, with
+# file and line number, in its diagnostics.
+sub check_log {
+    my ($self) = @_;
+    my (@bad, %text, $name);
+
+    return unless $self->{owner} == $$;
+
+    for my $file (glob("$self->{dir}/logs/error*.log"),
+                  glob("$self->{dir}/logs/stderr*.log"))
+    {
+        $text{$file} = read_file($file);
+        # start() empties error.log
+        $self->{checked}{$file} = 0
+            if ($self->{checked}{$file} // 0) > length $text{$file};
+        $self->{pending} = 1
+            if length $text{$file} > ($self->{checked}{$file} // 0);
+    }
+
+    return unless delete $self->{pending};
+
+    # after done_testing nothing can be reported any more
+    if (Test2::API::test2_stack()->top->ended) {
+        Test::More::diag("nginx $self->{dir}: logs not checked: the test "
+                         . 'ended before the instance was stopped');
+        return;
+    }
+
+    @bad = @{ $self->{problems} };
+    $self->{problems} = [];
+
+    for my $file (sort keys %text) {
+        my $from = $self->{checked}{$file} // 0;
+        my $no = () = substr($text{$file}, 0, $from) =~ /\n/g;
+        (my $short = $file) =~ s{^\Q$self->{dir}\E/}{};
+
+        $self->{checked}{$file} = length $text{$file};
+
+        for my $line (split /\n/, substr($text{$file}, $from)) {
+            $no++;
+            next unless $line =~ $BAD_LINE;
+            next if grep { $line =~ $_ } @{ $self->{expect} };
+            push @bad, "$short:$no: $line";
+        }
+    }
+
+    # the failure names the test's line that stopped the instance
+    local $Test::Builder::Level = $Test::Builder::Level + _outside_frames();
+    ($name = $self->{dir}) =~ s{.*/}{};
+    Test::More::ok(!@bad, "$name/logs: no alert, emerg, crit, crash or "
+                          . 'sanitizer report')
+        or Test::More::diag(join "\n", 'offending log lines:',
+                            @bad > 30 ? (@bad[0 .. 29],
+                                         '... (' . @bad . ' in all)')
+                                      : @bad);
 }
 
 

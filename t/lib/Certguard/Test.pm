@@ -17,14 +17,15 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(rmtree);
 use File::Temp qw();
-use IO::Socket::INET;
+use Fcntl qw(O_RDONLY O_CREAT LOCK_EX LOCK_NB);
+use IO::Socket::IP;
 use JSON::PP qw();
 use POSIX qw(WNOHANG);
 use Test::More qw();
 
 our @EXPORT_OK = qw(repo_root build_dir shared_dir policy_dir cli_path
     module_path tempdir run cli check write_file read_file decode_json
-    encode_json free_port free_ports fired signal_ids need_cli);
+    encode_json free_port free_ports reserve_port fired signal_ids need_cli);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
@@ -214,35 +215,106 @@ sub read_file {
 }
 
 
-# Loopback TCP ports that are free now (nothing else can promise more).
-# Ports handed out are remembered, so one test never gets one twice.
-my %GIVEN;
+# Loopback ports for the tests' listeners, free for TCP and UDP on
+# 127.0.0.1 (and TCP on ::1).  Tests run in parallel (prove -j) and other
+# checkouts run theirs on the same machine, so a port that is merely free
+# now could be taken before nginx binds it: every port handed out is locked
+# (flock on $PORT_LOCKS/PORT) until this test process exits, and the ports
+# come from below the kernel's ephemeral range, so that no outgoing
+# connection (curl's, nginx's to its upstreams) takes one meanwhile.
+# CERTGUARD_PORTS=LOW-HIGH chooses the range.
+my $PORT_LOCKS = '/tmp/certguard-ports';
+my (%LOCKED, @RANGE, $IPV6);
 
-sub free_port {
-    my ($proto) = @_;
+sub _port_range {
+    my ($lo, $hi) = (32768, 60999);
 
-    for (1 .. 100) {
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => 0,
-                                      Proto => $proto // 'tcp',
-                                      ($proto // 'tcp') eq 'tcp'
-                                          ? (Listen => 1) : ())
-            or croak "free_port: $!";
-        my $port = $s->sockport;
-        close $s;
-        next if $GIVEN{$port}++;
-        # the same number must be free for the other protocol too, so one
-        # port serves a TCP and a UDP listener alike
-        my $o = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => $port,
-                                      Proto => ($proto // 'tcp') eq 'tcp'
-                                          ? 'udp' : 'tcp')
-            or next;
-        close $o;
-        return $port;
+    return @RANGE if @RANGE;
+    return @RANGE = ($1, $2)
+        if ($ENV{CERTGUARD_PORTS} // '') =~ /^(\d+)-(\d+)$/ && $1 <= $2;
+
+    if (open my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range') {
+        ($lo, $hi) = split ' ', scalar(<$fh>) // '';
     }
 
-    croak 'free_port: no free port';
+    return @RANGE = (20000, $lo - 1) if $lo > 21000;
+    return @RANGE = ($hi + 1, 65535) if $hi < 64535;
+    return @RANGE = (1024, 65535);
+}
+
+
+# Locks $port for this process's lifetime: 0 when another test (this one
+# included) holds it.
+sub _lock_port {
+    my ($port) = @_;
+    my $fh;
+
+    return 0 if $LOCKED{$port};
+
+    if (!-d $PORT_LOCKS && mkdir $PORT_LOCKS) {
+        chmod 01777, $PORT_LOCKS;
+    }
+    sysopen($fh, "$PORT_LOCKS/$port", O_RDONLY | O_CREAT, 0666)
+        or croak "free_port: $PORT_LOCKS/$port: $!";
+    if (!flock($fh, LOCK_EX | LOCK_NB)) {
+        close $fh;
+        return 0;
+    }
+    $LOCKED{$port} = $fh;
+
+    return 1;
+}
+
+
+# Nothing listens on $port or holds it for UDP, on any loopback address a
+# test uses.
+sub _port_bindable {
+    my ($port) = @_;
+
+    $IPV6 //= IO::Socket::IP->new(LocalHost => '::1', LocalPort => 0,
+                                  Proto => 'tcp') ? 1 : 0;
+
+    for my $try (['127.0.0.1', 'tcp'], ['127.0.0.1', 'udp'],
+                 $IPV6 ? ['::1', 'tcp'] : ())
+    {
+        my ($addr, $proto) = @$try;
+        my $s = IO::Socket::IP->new(LocalHost => $addr, LocalPort => $port,
+                                    Proto => $proto,
+                                    $proto eq 'tcp'
+                                        ? (Listen => 1, ReuseAddr => 1) : ())
+            or return 0;
+        close $s;
+    }
+
+    return 1;
+}
+
+
+# Locks $port for this test if it is free: for a port a test needs at a
+# given distance from another one.
+sub reserve_port {
+    my ($port) = @_;
+
+    return 0 unless $port > 0 && $port < 65536 && _lock_port($port);
+
+    return _port_bindable($port);
+}
+
+
+# A free loopback port, locked for this test ($proto is accepted for
+# compatibility: every port is free for both TCP and UDP).
+sub free_port {
+    my ($proto) = @_;
+    my ($lo, $hi) = _port_range();
+    my $n = $hi - $lo + 1;
+    my $start = ($$ * 7919 + int(rand $n)) % $n;
+
+    for my $i (0 .. $n - 1) {
+        my $port = $lo + ($start + $i) % $n;
+        return $port if reserve_port($port);
+    }
+
+    croak "free_port: no free port in $lo-$hi";
 }
 
 
