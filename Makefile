@@ -61,9 +61,18 @@ $(B)/nginx/objs/Makefile: config $(SRC_LIST)
 	    --add-dynamic-module=$(CURDIR) > configure.log 2>&1 \
 	    || { tail -20 configure.log; exit 1; }
 
-$(B)/%.so: $(B)/nginx/objs/Makefile $(MODULE_SRCS) $(ENGINE_SRCS) $(ENGINE_HDRS)
-	$(MAKE) -s -C $(B)/nginx -f objs/Makefile objs/$*.so
-	cp $(B)/nginx/objs/$*.so $@
+# Both modules compile the same engine objects in nginx's tree: one
+# sub-make builds them together (two would race on the shared objects and
+# could link a half-written one), behind a stamp both .so files depend on.
+$(B)/modules.stamp: $(B)/nginx/objs/Makefile $(MODULE_SRCS) $(ENGINE_SRCS) \
+                    $(ENGINE_HDRS) src/nginx/ngx_certguard.map
+	$(MAKE) -s -C $(B)/nginx -f objs/Makefile \
+	    objs/ngx_http_certguard_module.so objs/ngx_stream_certguard_module.so
+	cp $(B)/nginx/objs/ngx_http_certguard_module.so \
+	   $(B)/nginx/objs/ngx_stream_certguard_module.so $(B)/
+	touch $@
+
+$(MODULES): $(B)/modules.stamp
 
 modules: $(MODULES)
 
