@@ -459,7 +459,8 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     unsigned int                mdlen;
     ngx_str_t                   key;
     cg_input_t                  in;
-    ngx_uint_t                  cached, level;
+    u_char                      tail[32];
+    ngx_uint_t                  cached;
     cg_result_t                *res;
     ngx_http_upstream_t        *u;
     ngx_http_certguard_ctx_t   *ctx;
@@ -525,7 +526,8 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         key.data = buf;
         key.len = p - buf;
 
-        cached = (ngx_certguard_cache_get(&cglcf->common.cache, &key, res, NULL, NULL)
+        cached = (ngx_certguard_cache_get(&cglcf->common.cache, &key, res,
+                                          NULL, NULL)
                   == NGX_OK);
     }
 
@@ -568,14 +570,11 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         }
     }
 
-    level = (res->verdict == CG_BLOCK) ? NGX_LOG_WARN : NGX_LOG_INFO;
+    (void) ngx_snprintf(tail, sizeof(tail) - 1, ", cache %V%Z",
+                        &ngx_http_certguard_sources[ctx->source]);
 
-    ngx_log_error(level, r->connection->log, 0,
-                  "certguard: %s certificate of \"%s\" at %s, score %d, "
-                  "cache %V",
-                  cg_action_name(res->verdict, ctx->monitor), name, addr,
-                  res->score,
-                  &ngx_http_certguard_sources[ctx->source]);
+    ngx_certguard_log_verdict(r->connection->log, res, ctx->monitor,
+                              (const char *) addr, (const char *) tail);
 
     ngx_http_certguard_log_result(r, ctx, cglcf);
 
@@ -775,7 +774,8 @@ ngx_http_certguard_log_result(ngx_http_request_t *r,
         return;
     }
 
-    ngx_certguard_log_write(cglcf->common.log, r->connection->log, &ctx->result, ev);
+    ngx_certguard_log_write(cglcf->common.log, r->connection->log,
+                            &ctx->result, ev);
 }
 
 

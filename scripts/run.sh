@@ -1,50 +1,58 @@
 #!/bin/sh
-# The README's main job: a running certguard egress proxy on 127.0.0.1.
+# The README's main job: a running certguard egress proxy on 127.0.0.1, in
+# the shape an operator deploys: one proxy port for every client.
 #
 #   scripts/run.sh          start the demo (or reload it with a fresh
 #                           configuration) and show what it allows and blocks
 #   scripts/run.sh stop     stop it
 #   scripts/run.sh status   is it running (exit 1 when not)
 #
-# Builds nothing: it needs build/ngx_http_certguard_module.so and, for the
-# CONNECT proxy, build/ngx_stream_certguard_module.so and Debian's stream
-# module (make; without them the HTTP proxy runs alone).  It writes
-# everything under $CERTGUARD_RUN_DIR (default /tmp/certguard-demo): demo
-# certificates (pki/), nginx.conf, trust.pem, logs/ (error, access,
-# connect, cef, upstream logs).  One nginx (Debian's, with load_module)
-# serves, all on 127.0.0.1 and scored with policies/default.policy:
-#   $CERTGUARD_PORT (default 8080)  an HTTP proxy: clients send absolute
-#       http:// URLs, nginx fetches them over TLS and certguard scores the
-#       destination's certificate (blocked: 403; verdict headers)
-#   $CERTGUARD_CONNECT_PORT (default 3128)  a CONNECT proxy for HTTPS
-#       (HTTPS_PROXY): certguard probes the destination's certificate
-#       before it opens the tunnel
-#   two demo TLS upstreams, reachable by name through the HTTP proxy and by
-#   127.0.0.1:PORT through the CONNECT proxy:
-#       good.certguard.test  PORT+363 (8443): a leaf from a demo CA the
-#                            proxy trusts
-#       c2.certguard.test    PORT+364 (8444): self-signed, Cobalt Strike's
-#                            default subject
-# Other names are resolved with the first nameserver of /etc/resolv.conf.
+# Builds nothing: it needs build/ngx_http_certguard_module.so,
+# build/ngx_stream_certguard_module.so (make) and Debian's stream module.
+# Everything it writes is under $CERTGUARD_RUN_DIR (default
+# /tmp/certguard-demo): demo certificates (pki/), nginx.conf, the proxy's
+# user file (users: demo/demo), logs/ (error, access, cef.log, upstreams).
+#
+# One nginx (Debian's, with load_module) and one dnsmasq (the proxy's DNS):
+#   127.0.0.1:$CERTGUARD_PROXY_PORT (3128)  the egress proxy, user demo,
+#       password demo.  CONNECT for HTTPS: certguard probes and scores the
+#       destination's certificate before the tunnel opens (403 when
+#       blocked).  Plain HTTP (GET http://...): handed to the HTTP side over
+#       a unix socket with the PROXY protocol.  Both pass the destination
+#       guards; CONNECT ports 443, 80, 8443 and 8444 only.
+#   good.certguard.test  ($CERTGUARD_GOOD_ADDR, 127.0.0.2): plain HTTP on
+#       port 80 and TLS on 8443, a certificate from the demo CA the proxy
+#       trusts (added to the system bundle)
+#   c2.certguard.test    ($CERTGUARD_C2_ADDR, 127.0.0.3): TLS on 8444,
+#       Cobalt Strike's default certificate
+#   dnsmasq on 127.0.0.1:$CERTGUARD_DNS_PORT (8053) answers both names and
+#       forwards the others to the first nameserver of /etc/resolv.conf.
 # CEF records go to logs/cef.log, or to syslog with CERTGUARD_SYSLOG.
 #
-# Environment: CERTGUARD_RUN_DIR, CERTGUARD_PORT, CERTGUARD_CONNECT_PORT,
+# Environment: CERTGUARD_RUN_DIR, CERTGUARD_PROXY_PORT, CERTGUARD_DNS_PORT,
+# CERTGUARD_GOOD_ADDR, CERTGUARD_C2_ADDR, CERTGUARD_GOOD_HTTP_PORT (80),
+# CERTGUARD_GOOD_TLS_PORT (8443), CERTGUARD_C2_PORT (8444),
 # CERTGUARD_MODULE, CERTGUARD_STREAM_MODULE, CERTGUARD_POLICY,
 # CERTGUARD_SYSLOG (host:port), NGINX (default /usr/sbin/nginx).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 run=${CERTGUARD_RUN_DIR:-/tmp/certguard-demo}
-port=${CERTGUARD_PORT:-8080}
-good_port=$((port + 363))       # 8443 with the default port
-c2_port=$((port + 364))         # 8444
-connect_port=${CERTGUARD_CONNECT_PORT:-3128}
+proxy_port=${CERTGUARD_PROXY_PORT:-3128}
+dns_port=${CERTGUARD_DNS_PORT:-8053}
+good_addr=${CERTGUARD_GOOD_ADDR:-127.0.0.2}
+c2_addr=${CERTGUARD_C2_ADDR:-127.0.0.3}
+good_http=${CERTGUARD_GOOD_HTTP_PORT:-80}
+good_tls=${CERTGUARD_GOOD_TLS_PORT:-8443}
+c2_tls=${CERTGUARD_C2_PORT:-8444}
 module=${CERTGUARD_MODULE:-$root/build/ngx_http_certguard_module.so}
 stream_module=${CERTGUARD_STREAM_MODULE:-$root/build/ngx_stream_certguard_module.so}
 debian_stream=/usr/lib/nginx/modules/ngx_stream_module.so
 policy=${CERTGUARD_POLICY:-$root/policies/default.policy}
 nginx=${NGINX:-/usr/sbin/nginx}
+dnsmasq=${DNSMASQ:-/usr/sbin/dnsmasq}
 pidfile=$run/nginx.pid
+dns_pidfile=$run/dnsmasq.pid
 
 die() {
     echo "run.sh: $*" >&2
@@ -55,14 +63,10 @@ running() {
     [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 
-stop() {
-    if ! running; then
-        echo "certguard demo: not running"
-        return 0
-    fi
-
-    pid=$(cat "$pidfile")
-    kill -QUIT "$pid"
+stop_pid() {
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    [ -n "$pid" ] || return 0
+    kill -"$2" "$pid" 2>/dev/null || { rm -f "$1"; return 0; }
 
     i=0
     while kill -0 "$pid" 2>/dev/null; do
@@ -71,18 +75,28 @@ stop() {
         sleep 0.1
     done
 
-    rm -f "$pidfile"
+    rm -f "$1"
+}
+
+stop() {
+    stop_pid "$dns_pidfile" TERM
+
+    if ! running; then
+        echo "certguard demo: not running"
+        return 0
+    fi
+
+    pid=$(cat "$pidfile")
+    stop_pid "$pidfile" QUIT
     echo "certguard demo: stopped (nginx $pid)"
 }
 
 certs() {
     d=$run/pki
     mkdir -p "$d"
-    # v2: the leaves also name 127.0.0.1, for the CONNECT demo
-    [ -s "$d/c2.crt" ] && [ -s "$d/good.chain.pem" ] && [ -e "$d/v2" ] \
+    [ -s "$d/c2.crt" ] && [ -s "$d/good.chain.pem" ] && [ -e "$d/v3" ] \
         && return 0
 
-    # a demo CA and a leaf for good.certguard.test (90 days)
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
         -nodes -keyout "$d/ca.key" -out "$d/ca.crt" -days 3650 \
         -subj "/O=certguard demo/CN=certguard demo CA" \
@@ -93,9 +107,7 @@ certs() {
     printf '%s\n' "basicConstraints=CA:FALSE" \
         "keyUsage=critical,digitalSignature,keyEncipherment" \
         "extendedKeyUsage=serverAuth" \
-        "subjectAltName=DNS:good.certguard.test,IP:127.0.0.1" > "$d/good.ext"
-    # issued ten days ago (openssl ca can backdate, openssl x509 cannot),
-    # so the demo's good certificate is not "issued_recently"
+        "subjectAltName=DNS:good.certguard.test" > "$d/good.ext"
     printf '%s\n' "[ca]" "default_ca = demo" "[demo]" "dir = $d" \
         "database = $d/index.txt" "new_certs_dir = $d" "serial = $d/serial" \
         "default_md = sha256" "policy = demo_policy" "[demo_policy]" \
@@ -109,27 +121,40 @@ certs() {
         -out "$d/good.crt" 2>/dev/null
     cat "$d/good.crt" > "$d/good.chain.pem"
 
-    # what a Cobalt Strike team server presents out of the box: self-signed,
-    # ten years, the default keystore's subject
-    cs="/ST=Cyberspace/L=Somewhere/O=cobaltstrike/OU=AdvancedPenTesting"
+    # what Cobalt Strike's teamserver ships: keytool's self-signed RSA key
+    cs="/C=Earth/ST=Cyberspace/L=Somewhere/O=cobaltstrike/OU=AdvancedPenTesting"
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/c2.key" \
         -out "$d/c2.crt" -days 3650 -subj "$cs/CN=Major Cobalt Strike" \
         -addext "subjectAltName=DNS:c2.certguard.test" 2>/dev/null
-    : > "$d/v2"
+    : > "$d/v3"
+}
+
+# demo/demo, in a format auth_basic_user_file reads
+users() {
+    [ -s "$run/users" ] && return 0
+    printf 'demo:%s\n' "$(openssl passwd -apr1 demo)" > "$run/users"
+}
+
+dns() {
+    ns=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf \
+         2>/dev/null || true)
+
+    stop_pid "$dns_pidfile" TERM
+
+    [ -x "$dnsmasq" ] || die "no $dnsmasq (run scripts/deps.sh)"
+
+    # the demo names, and every other name from the system's nameserver
+    "$dnsmasq" --port="$dns_port" --listen-address=127.0.0.1 \
+        --bind-interfaces --no-hosts --no-resolv --no-poll \
+        --user=root --pid-file="$dns_pidfile" \
+        --log-facility="$run/logs/dnsmasq.log" \
+        --address="/good.certguard.test/$good_addr" \
+        --address="/c2.certguard.test/$c2_addr" \
+        ${ns:+--server="$ns"} \
+        || die "dnsmasq did not start: see $run/logs/dnsmasq.log"
 }
 
 config() {
-    ns=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf \
-         2>/dev/null || true)
-    case "$ns" in
-        *:*) ns="[$ns]" ;;
-    esac
-
-    bundle=/etc/ssl/certs/ca-certificates.crt
-    : > "$run/trust.pem"
-    [ -r "$bundle" ] && cat "$bundle" >> "$run/trust.pem"
-    cat "$run/pki/ca.crt" >> "$run/trust.pem"
-
     if [ -n "${CERTGUARD_SYSLOG:-}" ]; then
         cef_log="syslog:server=$CERTGUARD_SYSLOG,tag=certguard"
     else
@@ -139,14 +164,12 @@ config() {
     user=""
     [ "$(id -u)" = 0 ] && user="user root;"
 
-    # the CONNECT proxy needs Debian's stream module and ours
-    stream=""
-    [ -r "$debian_stream" ] && [ -r "$stream_module" ] && stream=yes
+    sock="unix:$run/http.sock"
 
     cat > "$run/nginx.conf" <<EOF
-# written by scripts/run.sh: the certguard demo egress proxy
 load_module $module;
-$( [ -n "$stream" ] && printf 'load_module %s;\nload_module %s;' "$debian_stream" "$stream_module" )
+load_module $debian_stream;
+load_module $stream_module;
 $user
 worker_processes 2;
 pid $pidfile;
@@ -157,11 +180,8 @@ events {
 }
 
 http {
-    log_format certguard '\$remote_addr [\$time_local] "\$request" \$status '
-                         'certguard=\$certguard_verdict '
-                         'score=\$certguard_score '
-                         'signals=\$certguard_signals '
-                         'cache=\$certguard_cache';
+    log_format certguard '\$remote_addr \$certguard_user [\$time_local] '
+                         '"\$request" \$status';
     access_log $run/logs/access.log certguard;
 
     client_body_temp_path $run/tmp/body;
@@ -170,41 +190,28 @@ http {
     uwsgi_temp_path $run/tmp/uwsgi;
     scgi_temp_path $run/tmp/scgi;
 
-    $( [ -n "$ns" ] && echo "resolver $ns valid=60s;" )
-    resolver_timeout 5s;
-
-    # the demo destinations, by name
-    upstream good.certguard.test { server 127.0.0.1:$good_port; }
-    upstream c2.certguard.test { server 127.0.0.1:$c2_port; }
-
-    # the egress proxy: clients send absolute http:// URLs, nginx fetches
-    # them over TLS and certguard scores each upstream certificate
+    # plain HTTP requests, handed over by the proxy port below
     server {
-        listen 127.0.0.1:$port;
+        listen $sock proxy_protocol;
+        set_real_ip_from unix:;
+        real_ip_header proxy_protocol;
 
-        certguard on;
+        resolver 127.0.0.1:$dns_port ipv6=off valid=60s;
+        resolver_timeout 5s;
+
         certguard_policy $policy;
-        certguard_trusted_certificate $run/trust.pem;
-        certguard_cache zone=certguard:10m valid=10m;
         certguard_log $cef_log;
-
-        add_header X-Certguard-Verdict \$certguard_verdict always;
-        add_header X-Certguard-Score \$certguard_score always;
-        add_header X-Certguard-Signals \$certguard_signals always;
+        certguard_proxy_auth "certguard demo";
+        certguard_proxy_auth_user_file $run/users;
+        certguard_allow $good_addr $c2_addr;
 
         location / {
-            proxy_ssl_server_name on;
-            proxy_ssl_protocols TLSv1.2 TLSv1.3;
-            proxy_set_header Host \$host;
-            proxy_pass https://\$host\$request_uri;
+            include $root/conf/forward-proxy.conf;
         }
     }
 
     server {
-        listen 127.0.0.1:$good_port ssl;
-        ssl_certificate $run/pki/good.chain.pem;
-        ssl_certificate_key $run/pki/good.key;
-        ssl_protocols TLSv1.2 TLSv1.3;
+        listen $good_addr:$good_http;
         access_log $run/logs/good-upstream.log;
         location / {
             return 200 "hello from good.certguard.test\n";
@@ -212,7 +219,18 @@ http {
     }
 
     server {
-        listen 127.0.0.1:$c2_port ssl;
+        listen $good_addr:$good_tls ssl;
+        ssl_certificate $run/pki/good.chain.pem;
+        ssl_certificate_key $run/pki/good.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        access_log $run/logs/good-upstream.log;
+        location / {
+            return 200 "hello from good.certguard.test over TLS\n";
+        }
+    }
+
+    server {
+        listen $c2_addr:$c2_tls ssl;
         ssl_certificate $run/pki/c2.crt;
         ssl_certificate_key $run/pki/c2.key;
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -223,72 +241,72 @@ http {
     }
 }
 
-$( [ -n "$stream" ] && cat <<STREAM
-# HTTPS egress: clients with HTTPS_PROXY send CONNECT; certguard probes the
-# destination's certificate before it opens the tunnel
 stream {
-    log_format certguard '\$remote_addr [\$time_local] \$status '
-                         'upstream=\$certguard_upstream '
+    log_format certguard '\$remote_addr \$certguard_user [\$time_local] '
+                         '\$status upstream=\$certguard_upstream '
                          'certguard=\$certguard_verdict '
                          'score=\$certguard_score '
                          'signals=\$certguard_signals';
     access_log $run/logs/connect.log certguard;
-    $( [ -n "$ns" ] && echo "resolver $ns valid=60s;" )
 
+    resolver 127.0.0.1:$dns_port ipv6=off valid=60s;
+    resolver_timeout 5s;
+
+    # the one proxy port: CONNECT here, plain HTTP to the server above
     server {
-        listen 127.0.0.1:$connect_port;
+        listen 127.0.0.1:$proxy_port;
 
         certguard_connect on;
+        certguard_http_pass $sock;
         certguard_policy $policy;
-        certguard_trusted_certificate $run/trust.pem;
+        certguard_trusted_certificate $run/pki/ca.crt;
         certguard_cache zone=certguard_stream:10m valid=10m;
         certguard_log $cef_log;
-
-        # the demo destinations are on loopback, which a CONNECT proxy
-        # refuses unless told otherwise
-        certguard_connect_ports 443 $good_port $c2_port;
-        certguard_connect_allow 127.0.0.1;
+        certguard_proxy_auth "certguard demo";
+        certguard_proxy_auth_user_file $run/users;
+        certguard_allow $good_addr $c2_addr;
+        certguard_connect_ports 443 $good_http $good_tls $c2_tls;
 
         proxy_pass \$certguard_upstream;
     }
 }
-STREAM
-)
 EOF
+}
+
+show() {
+    printf '\n$ %s\n' "$*"
+    "$@" 2>&1 | sed 's/\r$//' \
+        | grep -Ei '^(HTTP/|hello|beacon|certguard|curl:|Proxy-Auth)' || true
 }
 
 tour() {
     command -v curl >/dev/null || return 0
 
-    for name in good.certguard.test c2.certguard.test; do
-        printf '\n$ curl -si -x http://127.0.0.1:%s http://%s/\n' \
-            "$port" "$name"
-        curl -si --max-time 10 -x "http://127.0.0.1:$port" "http://$name/" \
-            | grep -Ei '^(HTTP/|X-Certguard|hello|beacon|certguard)' \
-            | sed 's/\r$//' || true
-    done
+    p="http://demo:demo@127.0.0.1:$proxy_port"
+    hp() { [ "$1" = 80 ] || printf ':%s' "$1"; }
 
-    [ -n "$stream" ] || return 0
-
-    printf '\n$ HTTPS_PROXY=http://127.0.0.1:%s curl -s --cacert %s https://127.0.0.1:%s/\n' \
-        "$connect_port" "$run/pki/ca.crt" "$good_port"
-    HTTPS_PROXY="http://127.0.0.1:$connect_port" curl -s --max-time 10 \
-        --cacert "$run/pki/ca.crt" "https://127.0.0.1:$good_port/" || true
-
-    printf '\n$ HTTPS_PROXY=http://127.0.0.1:%s curl -sk https://127.0.0.1:%s/\n' \
-        "$connect_port" "$c2_port"
-    HTTPS_PROXY="http://127.0.0.1:$connect_port" curl -sk --max-time 10 \
-        "https://127.0.0.1:$c2_port/" 2>&1 || echo "(curl: CONNECT refused)"
+    show curl -si --max-time 10 -x "$p" \
+        "http://good.certguard.test$(hp "$good_http")/"
+    show curl -s --max-time 10 -x "$p" --cacert "$run/pki/ca.crt" \
+        "https://good.certguard.test:$good_tls/"
+    show curl -sS --max-time 10 -x "$p" -k \
+        "https://c2.certguard.test:$c2_tls/"
     printf '(%s)\n' "$(tail -n 1 "$run/logs/connect.log" 2>/dev/null)"
+    show curl -si --max-time 10 -x "http://127.0.0.1:$proxy_port" \
+        "http://good.certguard.test$(hp "$good_http")/"
 }
 
 start() {
     [ -x "$nginx" ] || die "no $nginx (run scripts/deps.sh)"
     [ -r "$module" ] || die "no $module: run 'make' first"
+    [ -r "$stream_module" ] || die "no $stream_module: run 'make' first"
+    [ -r "$debian_stream" ] || die "no $debian_stream (run scripts/deps.sh)"
     [ -r "$policy" ] || die "no policy $policy"
 
     mkdir -p "$run/logs" "$run/tmp"
     certs
+    users
+    dns
     config
 
     if ! out=$("$nginx" -t -q -p "$run/" -c "$run/nginx.conf" \
@@ -302,36 +320,29 @@ start() {
         echo "certguard demo: reloaded (nginx $(cat "$pidfile"))"
         sleep 0.5
     else
+        rm -f "$run/http.sock"
         "$nginx" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log" \
             || die "nginx did not start: see $run/logs/error.log"
-
         i=0
-        until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" \
-              2>/dev/null; do
+        until curl -s -o /dev/null --max-time 1 \
+              "http://127.0.0.1:$proxy_port/" 2>/dev/null; do
             i=$((i + 1))
-            [ $i -gt 50 ] && die "nothing listens on 127.0.0.1:$port"
+            [ $i -gt 50 ] && die "nothing listens on 127.0.0.1:$proxy_port"
             sleep 0.1
         done
         echo "certguard demo: running (nginx $(cat "$pidfile"))"
     fi
 
-    proxy="http://127.0.0.1:$port"
+    proxy="http://demo:demo@127.0.0.1:$proxy_port"
     cef=${CERTGUARD_SYSLOG:+syslog:$CERTGUARD_SYSLOG}
     cat <<EOF
 
-egress proxy  $proxy  (policy $policy)
+egress proxy  127.0.0.1:$proxy_port, user demo, password demo (policy $policy)
 allowed       curl -x $proxy http://good.certguard.test/
-blocked       curl -x $proxy http://c2.certguard.test/
-EOF
-    [ -n "$stream" ] && cat <<EOF
-CONNECT proxy HTTPS_PROXY=http://127.0.0.1:$connect_port curl --cacert $run/pki/ca.crt https://127.0.0.1:$good_port/
-              HTTPS_PROXY=http://127.0.0.1:$connect_port curl -k https://127.0.0.1:$c2_port/   refused (403)
-EOF
-    [ -n "${ns:-}" ] && echo "real sites    curl -x $proxy http://example.com/" \
-        "(resolver $ns)"
-    cat <<EOF
+allowed       curl -x $proxy --cacert $run/pki/ca.crt https://good.certguard.test:$good_tls/
+blocked       curl -x $proxy -k https://c2.certguard.test:$c2_tls/   (CONNECT refused, 403)
 CEF records   ${cef:-$run/logs/cef.log}
-access log    $run/logs/access.log, $run/logs/connect.log (CONNECT)
+access logs   $run/logs/access.log (plain HTTP), $run/logs/connect.log (CONNECT)
 error log     $run/logs/error.log
 stop          scripts/run.sh stop
 EOF

@@ -96,42 +96,130 @@ ngx_certguard_log_conf(ngx_conf_t *cf, ngx_certguard_log_t **logp)
 }
 
 
+/*
+ * Room for nginx's syslog header and one record; a record is formatted
+ * straight after the header, so that it leaves in one send() or write().
+ */
+typedef struct {
+    u_char    buf[NGX_CERTGUARD_CEF_MAX + 512];
+    u_char   *start;
+    size_t    room;
+} ngx_certguard_log_buf_t;
+
+
+static ngx_int_t ngx_certguard_log_begin(ngx_certguard_log_t *log,
+    ngx_certguard_log_buf_t *b);
+static void ngx_certguard_log_end(ngx_certguard_log_t *log,
+    ngx_log_t *errlog, ngx_certguard_log_buf_t *b, size_t n);
+
+
 void
 ngx_certguard_log_write(ngx_certguard_log_t *log, ngx_log_t *errlog,
     const cg_result_t *res, const cg_event_t *ev)
 {
-    u_char   *p, *start;
-    size_t    n, room;
-    ssize_t   written;
-    u_char    buf[NGX_CERTGUARD_CEF_MAX + 512];
+    ngx_certguard_log_buf_t  b;
 
-    if (log == NULL || res->verdict < log->min_verdict) {
+    if (log == NULL || res->verdict < log->min_verdict
+        || ngx_certguard_log_begin(log, &b) != NGX_OK)
+    {
         return;
     }
 
-    p = buf;
+    ngx_certguard_log_end(log, errlog, &b,
+                          cg_format_cef(res, ev, (char *) b.start, b.room));
+}
+
+
+/* Refusals have no verdict: min_verdict does not hide them, they are the
+ * attempts a SIEM most wants to see. */
+
+void
+ngx_certguard_log_refusal(ngx_certguard_log_t *log, ngx_log_t *errlog,
+    const cg_event_t *ev, const char *reason, ngx_uint_t count)
+{
+    ngx_certguard_log_buf_t  b;
+
+    if (log == NULL || ngx_certguard_log_begin(log, &b) != NGX_OK) {
+        return;
+    }
+
+    ngx_certguard_log_end(log, errlog, &b,
+                          cg_format_cef_refusal(ev, reason, (unsigned) count,
+                                                (char *) b.start, b.room));
+}
+
+
+/*
+ * The error-log line of a verdict, one shape for both modules: a block is
+ * an error (Debian's default error-log level shows it), a monitor-mode
+ * "would-block" a warning, the rest info.
+ */
+
+void
+ngx_certguard_log_verdict(ngx_log_t *errlog, const cg_result_t *res,
+    ngx_uint_t monitor, const char *addr, const char *tail)
+{
+    char        ids[512];
+    ngx_uint_t  level;
+
+    if (res->verdict == CG_BLOCK) {
+        level = monitor ? NGX_LOG_WARN : NGX_LOG_ERR;
+
+    } else {
+        level = NGX_LOG_INFO;
+    }
+
+    if (errlog->log_level < level) {
+        return;
+    }
+
+    if (cg_format_signal_ids(res, ids, sizeof(ids)) == 0) {
+        ngx_cpystrn((u_char *) ids, (u_char *) "none", sizeof(ids));
+    }
+
+    ngx_log_error(level, errlog, 0,
+                  "certguard: %s certificate of \"%s\" at %s, score %d, "
+                  "signals %s%s",
+                  cg_action_name(res->verdict, (int) monitor), res->name,
+                  addr, res->score, ids, tail);
+}
+
+
+static ngx_int_t
+ngx_certguard_log_begin(ngx_certguard_log_t *log, ngx_certguard_log_buf_t *b)
+{
+    b->start = b->buf;
 
     if (log->syslog) {
         /* PRI and HEADER: at most "<255>Jan 01 00:00:00 " host SP tag ": " */
         if (ngx_cycle->hostname.len + log->syslog->tag.len + 32 > 512) {
-            return;
+            return NGX_DECLINED;
         }
 
-        p = ngx_syslog_add_header(log->syslog, buf);
+        b->start = ngx_syslog_add_header(log->syslog, b->buf);
     }
 
-    start = p;
-    room = buf + sizeof(buf) - p - 1;
+    b->room = b->buf + sizeof(b->buf) - b->start - 1;
 
-    n = cg_format_cef(res, ev, (char *) start, room);
-    if (n >= room) {
-        n = room - 1;
+    return NGX_OK;
+}
+
+
+static void
+ngx_certguard_log_end(ngx_certguard_log_t *log, ngx_log_t *errlog,
+    ngx_certguard_log_buf_t *b, size_t n)
+{
+    u_char   *p;
+    ssize_t   written;
+
+    if (n >= b->room) {
+        n = b->room - 1;
     }
 
-    p = start + n;
+    p = b->start + n;
 
     if (log->syslog) {
-        written = ngx_syslog_send(log->syslog, buf, p - buf);
+        written = ngx_syslog_send(log->syslog, b->buf, p - b->buf);
 
         if (written == NGX_ERROR) {
             ngx_log_error(NGX_LOG_WARN, errlog, 0,
@@ -149,9 +237,9 @@ ngx_certguard_log_write(ngx_certguard_log_t *log, ngx_log_t *errlog,
 
     /* one write() per record: O_APPEND keeps workers' records whole */
 
-    written = ngx_write_fd(log->file->fd, buf, p - buf);
+    written = ngx_write_fd(log->file->fd, b->buf, p - b->buf);
 
-    if (written != p - buf) {
+    if (written != p - b->buf) {
         ngx_log_error(NGX_LOG_ALERT, errlog, ngx_errno,
                       ngx_write_fd_n " to \"%s\" failed", log->file->name.data);
     }

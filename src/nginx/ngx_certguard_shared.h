@@ -108,6 +108,16 @@ char *ngx_certguard_log_conf(ngx_conf_t *cf, ngx_certguard_log_t **logp);
 void ngx_certguard_log_write(ngx_certguard_log_t *log, ngx_log_t *errlog,
     const cg_result_t *res, const cg_event_t *ev);
 
+/* The error-log line of a verdict, both modules: "certguard: blocked
+ * certificate of "NAME" at ADDR, score N, signals IDS" and tail. */
+void ngx_certguard_log_verdict(ngx_log_t *errlog, const cg_result_t *res,
+    ngx_uint_t monitor, const char *addr, const char *tail);
+
+/* One CEF record of a refusal (a destination, a request or credentials
+ * refused); count is how many attempts it stands for. */
+void ngx_certguard_log_refusal(ngx_certguard_log_t *log, ngx_log_t *errlog,
+    const cg_event_t *ev, const char *reason, ngx_uint_t count);
+
 
 /* Engine objects loaded at configuration time and freed with the cycle;
  * a file (a GeoIP pair) named again in the same cycle is loaded once and

@@ -192,6 +192,12 @@ ngx_http_certguard_forward_handler(ngx_http_request_t *r)
 
     cgcf = ngx_http_get_module_loc_conf(r, ngx_http_certguard_module);
 
+    /* hop-by-hop: for this proxy, not for the destination */
+
+    ngx_http_certguard_forward_hide(r,
+        ngx_http_certguard_forward_header(r, "proxy-connection",
+                                          sizeof("proxy-connection") - 1));
+
     /* credentials first: an unauthenticated client learns nothing about
      * which destinations exist or are allowed */
 
