@@ -148,6 +148,53 @@ ok($sev->($records{block}) > $sev->($records{tag})
    && $sev->($records{tag}) > $sev->($records{allow}),
    'severity: block > tag > allow');
 
+# refusal records (cg_format_cef_refusal, no certificate): printed by the
+# format unit test, read back by the same independent parser
+
+SKIP: {
+    my $bin = build_dir() . '/unit/format';
+    skip 'build/unit/format not built (make unit)', 1 unless -x $bin;
+
+    my $r = run($bin, '--refusals');
+    is($r->{exit}, 0, 'refusal records printed');
+    my @lines = split /\n/, $r->{out};
+    is(scalar @lines, 4, 'four refusal records');
+
+    my %rknown = map { $_ => 1 } qw/deviceDirection rt act src spt dst dpt
+        dhost suser request outcome reason cnt/;
+    my @want = ([qw/dest-refused 3 port/, undef],
+                [qw/dest-refused 7 special_address 2/],
+                [qw/auth-failed 5 auth_bad_password 3/],
+                [qw/request-refused 3 scheme 4/]);
+
+    for my $i (0 .. $#want) {
+        my ($cls, $sevw, $reason, $cnt) = @{ $want[$i] };
+        my $line = $lines[$i] // '';
+        my $p = eval { lognormalize($line) };
+        my $h = $p && $p->{cef} || {};
+        my $x = $h->{Extensions} || {};
+
+        like($line, qr/\ACEF:0\|certguard\|certguard\|\Q$version\E\|[^|]+\|[^|]+\|\d+\| deviceDirection=1 /,
+             "refusal $reason: header, space after the seventh pipe");
+        ok(length($line) < 2048, "refusal $reason: under 2 KB");
+        is($h->{SignatureID}, $cls, "refusal $reason: event class $cls");
+        is($h->{Severity}, $sevw, "refusal $reason: severity $sevw");
+        is($x->{deviceDirection}, 1,
+           "refusal $reason: first key intact (liblognorm)");
+        is_deeply([ grep { !$rknown{$_} } sort keys %$x ], [],
+                  "refusal $reason: no unexpected keys");
+        is($x->{act}, 'refused', "refusal $reason: act");
+        is($x->{outcome}, 'refused', "refusal $reason: outcome");
+        is($x->{reason}, $reason, "refusal $reason: reason");
+        is($x->{suser}, 'alice', "refusal $reason: suser");
+        is($x->{dhost}, 'refused.test', "refusal $reason: dhost");
+        is($x->{dpt}, 8080, "refusal $reason: dpt");
+        is($x->{request}, 'http://refused.test:8080/x?a=b|c',
+           "refusal $reason: request unescaped by liblognorm");
+        is($x->{cnt}, $cnt, "refusal $reason: cnt");
+    }
+}
+
 # hostile subjects: attacker-controlled text stays inside its value
 
 my %hostile = (

@@ -128,6 +128,10 @@ typedef struct {
     unsigned      dst_port;
     const char   *request;      /* URL or CONNECT target */
     int64_t       rt_ms;        /* event time, unix milliseconds */
+    const char   *user;         /* authenticated proxy user (CEF suser) */
+    const char   *dhost;        /* destination name where no result names
+                                   one: a refused CONNECT or GET; a
+                                   result's name takes precedence */
 
     /* Transitional, for callers that do not set monitor yet (the stream
      * module): "would-block" here counts as monitor; anything else is
@@ -207,6 +211,22 @@ size_t cg_format_json(const cg_result_t *res, char *buf, size_t len);
 size_t cg_format_cef(const cg_result_t *res, const cg_event_t *ev,
     char *buf, size_t len);
 size_t cg_format_text(const cg_result_t *res, char *buf, size_t len);
+
+/*
+ * A CEF record for a request refused before any certificate was seen: the
+ * destination (reason "port", "name", "special_address", "own_address",
+ * "denied_address", "unresolved", "error"), the proxy credentials
+ * ("auth_missing", "auth_malformed", "auth_unknown_user",
+ * "auth_bad_password", "auth_error") or the
+ * request itself ("not_absolute_uri", "scheme", "host", "userinfo").  The
+ * reason picks the event class and severity (docs/cef.md); another reason
+ * is written as given, as a malformed request.  count is the number of
+ * attempts the record stands for (CEF cnt, written when above 1), for a
+ * caller that rate-limits its records.  ev->monitor is not consulted: a
+ * refusal is always enforced.
+ */
+size_t cg_format_cef_refusal(const cg_event_t *ev, const char *reason,
+    unsigned count, char *buf, size_t len);
 
 /* Comma-separated ids of the hits that counted, e.g. "self_signed,expired". */
 size_t cg_format_signal_ids(const cg_result_t *res, char *buf, size_t len);

@@ -33,6 +33,7 @@ typedef struct {
 #define CG_CEF_CAP_ACT      16
 #define CG_CEF_CAP_ADDR     46
 #define CG_CEF_CAP_HOST     128
+#define CG_CEF_CAP_USER     64
 #define CG_CEF_CAP_REQUEST  96
 #define CG_CEF_CAP_REASON   120
 #define CG_CEF_CAP_MSG      120
@@ -64,6 +65,9 @@ static void cg_cef_value(cg_out_t *o, const char *key, const char *s,
     size_t max, size_t cap);
 static void cg_cef_label(cg_out_t *o, const char *key, const char *label,
     const char *s, size_t max, size_t cap);
+static void cg_cef_header(cg_out_t *o, const char *cls, const char *name,
+    int sev);
+static void cg_cef_peers(cg_out_t *o, const cg_event_t *ev);
 static void cg_iso_time(char *buf, size_t len, int64_t t);
 static int64_t cg_floor_div(int64_t a, int64_t b);
 static int64_t cg_clamp(int64_t v, int64_t limit);
@@ -341,6 +345,45 @@ cg_cef_label(cg_out_t *o, const char *key, const char *label, const char *s,
 }
 
 
+/* The header of every record, with the first key of the extension. */
+static void
+cg_cef_header(cg_out_t *o, const char *cls, const char *name, int sev)
+{
+    int     all;
+    char    hdr[64];
+    size_t  m;
+
+    cg_out_str(o, "CEF:0|certguard|certguard|");
+    m = cg_cef_escape(hdr, sizeof(hdr), CG_VERSION, strlen(CG_VERSION), 1,
+                      &all);
+    cg_out_mem(o, hdr, m);
+    /* the space after the seventh pipe: liblognorm's CEF parser otherwise
+     * loses the first character of the first key */
+    cg_out_fmt(o, "|%s|%s|%d| ", cls, name, sev);
+
+    /* a constant first key: the extension never starts with escaped text */
+    cg_out_str(o, "deviceDirection=1");
+}
+
+
+/* src, spt, dst, dpt: each only when known. */
+static void
+cg_cef_peers(cg_out_t *o, const cg_event_t *ev)
+{
+    cg_cef_value(o, "src", ev->src_addr, CG_CEF_CAP_MAX, CG_CEF_CAP_ADDR);
+
+    if (ev->src_port) {
+        cg_out_fmt(o, " spt=%u", ev->src_port & 0xffff);
+    }
+
+    cg_cef_value(o, "dst", ev->dst_addr, CG_CEF_CAP_MAX, CG_CEF_CAP_ADDR);
+
+    if (ev->dst_port) {
+        cg_out_fmt(o, " dpt=%u", ev->dst_port & 0xffff);
+    }
+}
+
+
 static int64_t
 cg_floor_div(int64_t a, int64_t b)
 {
@@ -535,11 +578,9 @@ size_t
 cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
     size_t len)
 {
-    int                  all, sev, monitor;
+    int                  sev, monitor;
     char                 ids[CG_MAX_HITS * (CG_ID_MAX + 9) + 16];
     char                 msg[CG_DETAIL_MAX + 64];
-    char                 hdr[64];
-    size_t               m;
     int64_t              now, v;
     unsigned             i, n;
     cg_out_t             o;
@@ -585,36 +626,24 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
         sev = 1;
     }
 
-    cg_out_str(&o, "CEF:0|certguard|certguard|");
-    m = cg_cef_escape(hdr, sizeof(hdr), CG_VERSION, strlen(CG_VERSION), 1,
-                      &all);
-    cg_out_mem(&o, hdr, m);
-    /* the space after the seventh pipe: liblognorm's CEF parser otherwise
-     * loses the first character of the first key */
-    cg_out_fmt(&o, "|%s|%s|%d| ", cls, name, sev);
-
-    /* a constant first key: the extension never starts with escaped text */
-    cg_out_str(&o, "deviceDirection=1");
+    cg_cef_header(&o, cls, name, sev);
 
     if (ev->rt_ms > 0) {
         cg_out_fmt(&o, " rt=%lld", (long long) ev->rt_ms);
     }
 
     cg_cef_value(&o, "act", action, CG_CEF_CAP_MAX, CG_CEF_CAP_ACT);
-    cg_cef_value(&o, "src", ev->src_addr, CG_CEF_CAP_MAX, CG_CEF_CAP_ADDR);
+    cg_cef_peers(&o, ev);
 
-    if (ev->src_port) {
-        cg_out_fmt(&o, " spt=%u", ev->src_port & 0xffff);
+    if (res->name[0]) {
+        cg_cef_value(&o, "dhost", res->name, sizeof(res->name),
+                     CG_CEF_CAP_HOST);
+    } else {
+        cg_cef_value(&o, "dhost", ev->dhost, CG_CEF_CAP_MAX,
+                     CG_CEF_CAP_HOST);
     }
 
-    cg_cef_value(&o, "dst", ev->dst_addr, CG_CEF_CAP_MAX, CG_CEF_CAP_ADDR);
-
-    if (ev->dst_port) {
-        cg_out_fmt(&o, " dpt=%u", ev->dst_port & 0xffff);
-    }
-
-    cg_cef_value(&o, "dhost", res->name, sizeof(res->name),
-                 CG_CEF_CAP_HOST);
+    cg_cef_value(&o, "suser", ev->user, CG_CEF_CAP_MAX, CG_CEF_CAP_USER);
     cg_cef_value(&o, "request", ev->request, 4096, CG_CEF_CAP_REQUEST);
     cg_cef_value(&o, "outcome", cg_verdict_name(res->verdict), 16, 16);
 
@@ -685,6 +714,102 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
         v = cg_clamp(res->not_after, CG_TIME_LIMIT);
         cg_out_fmt(&o, " deviceCustomDate2Label=notAfter"
                    " deviceCustomDate2=%lld", (long long) (v * 1000));
+    }
+
+    return cg_out_done(&o);
+}
+
+
+/*
+ * The refusals the forward proxy makes before any certificate: which class
+ * of event each is, and how severe.  Refused destinations in internal or
+ * metadata ranges are attempts worth an alert; failed credentials rank
+ * with a tagged certificate; a port or name outside the allow lists and a
+ * malformed request are mostly misconfigured clients.
+ */
+typedef struct {
+    const char  *reason;
+    unsigned     cls;           /* index in cg_refusal_classes */
+    int          sev;
+} cg_refusal_t;
+
+
+static const struct {
+    const char  *id;
+    const char  *name;
+} cg_refusal_classes[] = {
+    { "dest-refused", "Destination refused" },
+    { "auth-failed", "Proxy authentication failed" },
+    { "request-refused", "Proxy request refused" },
+};
+
+
+static const cg_refusal_t  cg_refusals[] = {
+    { "port",              0, 3 },
+    { "name",              0, 3 },
+    { "unresolved",        0, 3 },
+    { "error",             0, 3 },
+    { "special_address",   0, 7 },
+    { "own_address",       0, 7 },
+    { "denied_address",    0, 7 },
+    { "auth_missing",      1, 5 },
+    { "auth_malformed",    1, 5 },
+    { "auth_unknown_user", 1, 5 },
+    { "auth_bad_password", 1, 5 },
+    { "auth_error",        1, 5 },
+    { "not_absolute_uri",  2, 3 },
+    { "scheme",            2, 3 },
+    { "host",              2, 3 },
+    { "userinfo",          2, 3 },
+};
+
+
+size_t
+cg_format_cef_refusal(const cg_event_t *ev, const char *reason,
+    unsigned count, char *buf, size_t len)
+{
+    unsigned                  i;
+    cg_out_t                  o;
+    const cg_refusal_t       *r;
+    static const cg_event_t   none;
+    static const cg_refusal_t  other = { "", 2, 3 };
+
+    if (ev == NULL) {
+        ev = &none;
+    }
+
+    r = &other;
+
+    for (i = 0; reason && i < sizeof(cg_refusals) / sizeof(cg_refusals[0]);
+         i++)
+    {
+        if (strcmp(reason, cg_refusals[i].reason) == 0) {
+            r = &cg_refusals[i];
+            break;
+        }
+    }
+
+    o.buf = buf;
+    o.len = len;
+    o.pos = 0;
+
+    cg_cef_header(&o, cg_refusal_classes[r->cls].id,
+                  cg_refusal_classes[r->cls].name, r->sev);
+
+    if (ev->rt_ms > 0) {
+        cg_out_fmt(&o, " rt=%lld", (long long) ev->rt_ms);
+    }
+
+    cg_out_str(&o, " act=refused");
+    cg_cef_peers(&o, ev);
+    cg_cef_value(&o, "dhost", ev->dhost, CG_CEF_CAP_MAX, CG_CEF_CAP_HOST);
+    cg_cef_value(&o, "suser", ev->user, CG_CEF_CAP_MAX, CG_CEF_CAP_USER);
+    cg_cef_value(&o, "request", ev->request, 4096, CG_CEF_CAP_REQUEST);
+    cg_out_str(&o, " outcome=refused");
+    cg_cef_value(&o, "reason", reason, CG_CEF_CAP_MAX, CG_CEF_CAP_REASON);
+
+    if (count > 1) {
+        cg_out_fmt(&o, " cnt=%u", count);
     }
 
     return cg_out_done(&o);

@@ -596,12 +596,195 @@ test_cef(void)
 }
 
 
+/* suser, and dhost from the event when the result names nothing */
+static void
+test_cef_user(void)
+{
+    int          n;
+    cg_result_t  r;
+    cg_event_t   ev;
+
+    sample(&r);
+    memset(&ev, 0, sizeof(ev));
+    ev.dst_port = 443;
+    ev.dhost = "connect.example";
+    ok(cg_format_cef(&r, &ev, buf, sizeof(buf)) && cef_parse(buf)
+       && !cef_get("suser"), "cef: no suser without a user");
+    n = nkv;
+
+    ev.user = "alice";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, " dpt=443 dhost=example.com suser=alice outcome=block ")
+       != NULL, "cef: suser after dhost, the result's name wins over "
+       "ev->dhost");
+    ok(cef_parse(buf) && nkv == n + 1, "cef: one key more with a user");
+
+    ev.user = "a=b\\c";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, " suser=a\\=b\\\\c ") != NULL, "cef: suser escaped");
+    ok(cef_parse(buf) && strcmp(cef_get("suser"), "a=b\\c") == 0,
+       "cef: suser round-trips");
+
+    ev.user = "";
+    r.name[0] = '\0';
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && !cef_get("suser")
+       && strcmp(cef_get("dhost"), "connect.example") == 0,
+       "cef: empty user omitted; dhost from the event without a name");
+
+    ev.dhost = NULL;
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && !cef_get("dhost"), "cef: no name at all, no dhost");
+}
+
+
+static void
+test_cef_refusal(void)
+{
+    static const struct {
+        const char  *reason;
+        const char  *cls;
+        int          sev;
+    } table[] = {
+        { "port", "dest-refused|Destination refused", 3 },
+        { "name", "dest-refused|Destination refused", 3 },
+        { "unresolved", "dest-refused|Destination refused", 3 },
+        { "error", "dest-refused|Destination refused", 3 },
+        { "special_address", "dest-refused|Destination refused", 7 },
+        { "own_address", "dest-refused|Destination refused", 7 },
+        { "denied_address", "dest-refused|Destination refused", 7 },
+        { "auth_missing", "auth-failed|Proxy authentication failed", 5 },
+        { "auth_malformed", "auth-failed|Proxy authentication failed", 5 },
+        { "auth_unknown_user", "auth-failed|Proxy authentication failed",
+          5 },
+        { "auth_bad_password", "auth-failed|Proxy authentication failed",
+          5 },
+        { "auth_error", "auth-failed|Proxy authentication failed", 5 },
+        { "not_absolute_uri", "request-refused|Proxy request refused", 3 },
+        { "scheme", "request-refused|Proxy request refused", 3 },
+        { "host", "request-refused|Proxy request refused", 3 },
+        { "userinfo", "request-refused|Proxy request refused", 3 },
+        { "something_new", "request-refused|Proxy request refused", 3 },
+    };
+    char        want[256];
+    cg_event_t  ev;
+    unsigned    i;
+    size_t      n;
+    int         good;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.src_addr = "10.0.0.5";
+    ev.src_port = 50123;
+    ev.dst_addr = "169.254.169.254";
+    ev.dst_port = 80;
+    ev.dhost = "metadata.example";
+    ev.user = "alice";
+    ev.request = "http://metadata.example/latest/meta-data/?a=b";
+    ev.rt_ms = 1700000000123LL;
+
+    n = cg_format_cef_refusal(&ev, "special_address", 1, buf, sizeof(buf));
+    is_str(buf,
+        "CEF:0|certguard|certguard|" CG_VERSION "|dest-refused|"
+        "Destination refused|7| deviceDirection=1 rt=1700000000123 "
+        "act=refused src=10.0.0.5 spt=50123 dst=169.254.169.254 dpt=80 "
+        "dhost=metadata.example suser=alice "
+        "request=http://metadata.example/latest/meta-data/?a\\=b "
+        "outcome=refused reason=special_address",
+        "refusal: exact record");
+    is_int(n, strlen(buf), "refusal: return value is the length written");
+    ok(cef_parse(buf) && nkv == 12, "refusal: parses, 12 keys");
+    ok(!cef_get("cnt"), "refusal: no cnt for one attempt");
+
+    good = 1;
+    for (i = 0; i < NELEM(table); i++) {
+        snprintf(want, sizeof(want), "|%s|%d| deviceDirection=1 ",
+                 table[i].cls, table[i].sev);
+        cg_format_cef_refusal(&ev, table[i].reason, 1, buf, sizeof(buf));
+        if (strstr(buf, want) == NULL || !cef_parse(buf)
+            || strcmp(cef_get("reason"), table[i].reason) != 0
+            || strcmp(cef_get("act"), "refused") != 0
+            || strcmp(cef_get("outcome"), "refused") != 0)
+        {
+            printf("# %s: %s\n", table[i].reason, buf);
+            good = 0;
+        }
+    }
+    ok(good, "refusal: each reason's event class, severity and reason");
+
+    cg_format_cef_refusal(&ev, "auth_bad_password", 17, buf, sizeof(buf));
+    ok(cef_parse(buf) && strcmp(cef_get("cnt"), "17") == 0
+       && strstr(buf, " reason=auth_bad_password cnt=17") != NULL,
+       "refusal: cnt last for a record of several attempts");
+    cg_format_cef_refusal(&ev, "auth_bad_password", 0, buf, sizeof(buf));
+    ok(cef_parse(buf) && !cef_get("cnt"), "refusal: count 0 writes no cnt");
+
+    ev.monitor = 1;
+    cg_format_cef_refusal(&ev, "port", 1, buf, sizeof(buf));
+    ok(cef_parse(buf) && strcmp(cef_get("act"), "refused") == 0,
+       "refusal: monitor mode does not soften a refusal");
+
+    /* nothing known: the fixed keys only */
+    n = cg_format_cef_refusal(NULL, NULL, 1, buf, sizeof(buf));
+    is_str(buf,
+        "CEF:0|certguard|certguard|" CG_VERSION "|request-refused|"
+        "Proxy request refused|3| deviceDirection=1 act=refused "
+        "outcome=refused", "refusal: NULL event and reason");
+    is_int(n, strlen(buf), "refusal: NULL event length");
+
+    /* hostile text in every value the client chose */
+    memset(&ev, 0, sizeof(ev));
+    ev.dhost = "evil.example act=allowed\nCEF:0|x|x|1|x|x|10| a=b";
+    ev.user = "root\\ suser=admin\r";
+    ev.request = "GET http://x/ HTTP/1.1\r\nHost: y|z=w";
+    cg_format_cef_refusal(&ev, "host cnt=9", 1, buf, sizeof(buf));
+    ok(cef_parse(buf) && strchr(buf, '\n') == NULL && utf8_valid(buf),
+       "refusal hostile: one line, parses, valid UTF-8");
+    ok(nkv == 7 && cef_count("act") == 1 && cef_count("suser") == 1
+       && cef_count("cnt") == 0, "refusal hostile: no key added");
+    is_str(cef_get("dhost"), "evil.example act=allowed\nCEF:0|x|x|1|x|x|10| "
+           "a=b", "refusal hostile: dhost round-trips");
+    is_str(cef_get("suser"), "root\\ suser=admin\r",
+           "refusal hostile: user round-trips");
+    is_str(cef_get("reason"), "host cnt=9",
+           "refusal hostile: an unknown reason is escaped, not trusted");
+}
+
+
+/* One refusal record per line, for t/cef.t to read back with liblognorm
+ * (format --refusals). */
+static int
+print_refusals(void)
+{
+    static const char *reasons[] = { "port", "special_address",
+                                     "auth_bad_password", "scheme" };
+    cg_event_t  ev;
+    unsigned    i;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.src_addr = "10.0.0.5";
+    ev.src_port = 50123;
+    ev.dst_port = 8080;
+    ev.dhost = "refused.test";
+    ev.user = "alice";
+    ev.request = "http://refused.test:8080/x?a=b|c";
+    ev.rt_ms = 1700000000123LL;
+
+    for (i = 0; i < NELEM(reasons); i++) {
+        ev.dst_addr = i == 1 ? "169.254.169.254" : NULL;
+        cg_format_cef_refusal(&ev, reasons[i], i + 1, buf, sizeof(buf));
+        printf("%s\n", buf);
+    }
+
+    return 0;
+}
+
+
 static void
 test_cef_hostile(void)
 {
     static const char *keys[] = {
         "deviceDirection", "rt", "act", "src", "spt", "dst", "dpt", "dhost",
-        "request", "outcome", "reason", "msg", "cs1Label", "cs1",
+        "suser", "request", "outcome", "reason", "msg", "cs1Label", "cs1",
         "cs2Label", "cs2", "cs3Label", "cs3", "cs4Label", "cs4", "cs5Label",
         "cs5", "cs6Label", "cs6", "cn1Label", "cn1", "cn2Label", "cn2",
         "cn3Label", "cn3", "deviceCustomDate1Label", "deviceCustomDate1",
@@ -623,6 +806,7 @@ test_cef_hostile(void)
     ev.src_addr = "10.0.0.1 act=allowed";
     ev.dst_addr = "::1";
     ev.request = "GET /\r\nHost: x|y=z";
+    ev.user = "alice act=allowed\n|";
     ev.rt_ms = 1;
 
     cg_format_cef(&r, &ev, buf, sizeof(buf));
@@ -651,6 +835,8 @@ test_cef_hostile(void)
     is_str(cef_get("cs6"), "p|o=l\\icy", "cef hostile: policy round-trips");
     is_str(cef_get("src"), "10.0.0.1 act=allowed",
            "cef hostile: src round-trips");
+    is_str(cef_get("suser"), "alice act=allowed\n|",
+           "cef hostile: user round-trips");
     ok(strstr(cef_get("cs2"), "\t") == NULL
        && strstr(cef_get("cs2"), "\x01") == NULL
        && strstr(cef_get("cs2"), "g h") != NULL,
@@ -724,6 +910,8 @@ test_cef_cap(void)
         ev.src_port = 65535;
         ev.dst_port = 65535;
         ev.request = huge;
+        ev.user = huge;
+        ev.dhost = huge;
         ev.rt_ms = INT64_MAX;
 
         n = cg_format_cef(&r, &ev, buf, sizeof(buf));
@@ -737,6 +925,20 @@ test_cef_cap(void)
         ok(strlen(cef_get("cs1")) > 0
            && strcmp(cef_get("cs1") + strlen(cef_get("cs1")) - 3, "...")
               == 0, "cef cap: fill %u subject cut with a mark", f);
+        ok(cef_get("suser") && strlen(cef_get("suser")) > 3
+           && strcmp(cef_get("suser") + strlen(cef_get("suser")) - 3, "...")
+              == 0, "cef cap: fill %u user cut with a mark", f);
+
+        n = cg_format_cef_refusal(&ev, huge, 4000000000u, buf, sizeof(buf));
+        if (n > worst) {
+            worst = n;
+        }
+
+        ok(cef_parse(buf) && utf8_valid(buf) && strlen(buf) == n,
+           "cef cap: fill %u refusal parses, valid UTF-8", f);
+        ok(cef_get("reason") && cef_get("dhost") && cef_get("suser")
+           && cef_get("request") && strcmp(cef_get("cnt"), "4000000000") == 0,
+           "cef cap: fill %u refusal keeps every key", f);
     }
 
     printf("# worst-case CEF record: %zu bytes\n", worst);
@@ -759,6 +961,22 @@ fmt_cef(const cg_result_t *r, char *b, size_t l)
 }
 
 
+static size_t
+fmt_refusal(const cg_result_t *r, char *b, size_t l)
+{
+    cg_event_t  ev;
+
+    /* the result's attacker-controlled subject as the refused name */
+    memset(&ev, 0, sizeof(ev));
+    ev.src_addr = "10.0.0.5";
+    ev.dhost = r->subject;
+    ev.user = "bob";
+    ev.dst_port = 443;
+    ev.rt_ms = 1700000000000LL;
+    return cg_format_cef_refusal(&ev, "name", 3, b, l);
+}
+
+
 static void
 test_truncation(void)
 {
@@ -768,6 +986,7 @@ test_truncation(void)
     } fmts[] = {
         { "json", cg_format_json },
         { "cef", fmt_cef },
+        { "cef refusal", fmt_refusal },
         { "text", cg_format_text },
         { "signal_ids", cg_format_signal_ids },
     };
@@ -861,11 +1080,17 @@ test_signal_ids(void)
 
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--refusals") == 0) {
+        return print_refusals();
+    }
+
     test_json();
     test_json_times();
     test_cef();
+    test_cef_user();
+    test_cef_refusal();
     test_cef_hostile();
     test_cef_cap();
     test_truncation();
