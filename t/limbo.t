@@ -63,7 +63,8 @@ my @cases = grep { $_->{validation_kind} eq 'SERVER' }
 sub unix_time {
     my ($s) = @_;
     my ($y, $mo, $d, $h, $mi, $sec, undef, $tz) = $s
-        =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/
+        =~ /^(\d{4})-(\d\d)-(\d\d) T (\d\d):(\d\d):(\d\d) (\.\d+)?
+              (Z|[+-]\d\d:\d\d)$/x
         or die "limbo: unreadable validation_time \"$s\"\n";
     my $t = timegm($sec, $mi, $h, $d, $mo - 1, $y);
 
