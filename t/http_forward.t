@@ -26,7 +26,8 @@ BEGIN {
         if ($> == 0 && system('unshare -n true 2>/dev/null') == 0) {
             $ENV{CERTGUARD_NETNS} = 1;
             exec 'unshare', '-n', '--', 'sh', '-c',
-                'ip link set lo up && exec "$0" "$@"', $^X, $0, @ARGV;
+                'ip link set lo up && exec "$0" "$@"', $^X,
+                "$FindBin::Bin/$FindBin::Script", @ARGV;
         }
         plan(skip_all => 'needs root and unshare -n for its own network');
     }

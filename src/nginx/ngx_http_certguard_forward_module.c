@@ -484,7 +484,6 @@ ngx_http_certguard_forward_refuse(ngx_http_request_t *r,
         }
 
         h->hash = 1;
-        h->next = NULL;
         ngx_str_set(&h->key, "Proxy-Authenticate");
         h->value = cgcf->auth->challenge;
 
