@@ -4,9 +4,10 @@
 #   scripts/fuzz.sh SECONDS [TARGET...]
 #
 # TARGET is a name under t/fuzz/ (fuzz_chain, fuzz_policy); default: all of
-# t/fuzz/*.c.  Each runs SECONDS with its seed corpus t/fuzz/corpus/<name>/,
-# copied to a scratch directory first so that a run never writes into the
-# repository; crash reproducers are kept there and named on failure.
+# t/fuzz/*.c.  Each runs SECONDS with its seed corpus t/fuzz/corpus/<name>/
+# (the name without fuzz_: corpus/chain/ for fuzz_chain), copied to a
+# scratch directory first so that a run never writes into the repository;
+# crash reproducers are kept there and named on failure.
 # Environment: CERTGUARD_BUILD (build directory, default build/), CC_FUZZ
 # (default clang), FUZZ_JOBS (parallel targets, default 1).
 set -euo pipefail
@@ -53,10 +54,11 @@ trap '[ "$keep" = 1 ] || rm -rf "$scratch"' EXIT
 
 run_one() {
     local t="$1" corpus="$scratch/$1/corpus" out="$scratch/$1"
+    local seeds="t/fuzz/corpus/${1#fuzz_}"
 
     mkdir -p "$corpus" "$out/artifacts"
-    if [ -d "t/fuzz/corpus/$t" ]; then
-        cp -r "t/fuzz/corpus/$t/." "$corpus/"
+    if [ -d "$seeds" ]; then
+        cp -r "$seeds/." "$corpus/"
     fi
     # -timeout: one input over 10 s is a hang; -rss_limit_mb: a leak or a
     # blow-up, not the machine's memory, ends the run
