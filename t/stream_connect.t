@@ -301,6 +301,11 @@ like(raw($proxy, "\x16\x03\x01\x00\x05hello"),
 like(raw($proxy, "CONNECT good.test:$good HTTP/1.1\r\n"
          . ('X-Filler: ' . 'a' x 100 . "\r\n") x 200),
      qr{^HTTP/1\.1 400 }, 'oversized request headers: 400');
+like(raw($proxy, "CONNECT user:hunter2\@good.test:$good HTTP/1.1\r\n\r\n"),
+     qr{^HTTP/1\.1 400 }, 'userinfo in the target: 400');
+unlike($ng->error_log, qr/hunter2/, 'userinfo in the target: not logged');
+like(raw($proxy, "CONNECT good.test:$good HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n"),
+     qr{^HTTP/1\.1 400 }, 'folded header line: 400');
 like(raw($proxy, "CONNECT nxdomain.invalid:$good HTTP/1.1\r\n\r\n"),
      qr{^HTTP/1\.1 502 }, 'unresolvable name: 502');
 

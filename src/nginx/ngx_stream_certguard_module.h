@@ -15,6 +15,7 @@
 #include <ngx_stream.h>
 
 #include "certguard.h"
+#include "cg_connect.h"
 #include "ngx_certguard_shared.h"
 
 
@@ -114,11 +115,8 @@ typedef struct {
     ngx_str_t                       host;        /* lower case, no brackets */
     ngx_str_t                       target;      /* "host:port", for CEF */
     in_port_t                       port;
-    size_t                          consumed;    /* CONNECT request bytes */
-    size_t                          scanned;     /* whole lines seen so far */
-    size_t                          looked;      /* searched for LF so far */
+    cg_connect_t                    request;     /* the CONNECT request */
     size_t                          hello_need;  /* bytes before a parse */
-    ngx_uint_t                      lines;
 
     ngx_sockaddr_t                  sockaddr;    /* the destination */
     socklen_t                       socklen;

@@ -14,8 +14,6 @@ static ngx_int_t ngx_stream_certguard_step(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
-static ngx_int_t ngx_stream_certguard_parse_target(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx, u_char *p, u_char *last);
 static ngx_int_t ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_address(ngx_stream_session_t *s,
@@ -162,17 +160,19 @@ ngx_stream_certguard_step(ngx_stream_session_t *s,
 /*
  * "CONNECT host:port HTTP/1.1" and header lines up to an empty line, all
  * in the preread buffer (preread_buffer_size bounds the size, and
- * preread_timeout the time a slow client may take).  Header values are not
- * kept: Proxy-Authorization must never reach a log.
+ * preread_timeout the time a slow client may take), read by the engine's
+ * parser.  Header values are not kept: Proxy-Authorization must never reach
+ * a log, nor a password in the target (the parser refuses those).
  */
 
 static ngx_int_t
 ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
-    u_char            *p, *last, *line, *end, *sp1, *sp2, *eol, *q;
+    int                rc;
+    u_char            *p;
     ngx_buf_t         *b;
-    ngx_uint_t         first;
+    cg_connect_t      *req;
     ngx_connection_t  *c;
 
     c = s->connection;
@@ -183,202 +183,68 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
     }
 
     p = b->pos;
-    last = b->last;
+    req = &ctx->request;
 
-    /* a client speaking TLS or binary to a proxy port: no need to wait */
+    rc = cg_connect_parse(p, b->last - p, b->end - p, req);
 
-    if (*p < 'A' || *p > 'Z') {
-        return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
-                                          "not an HTTP request");
-    }
+    switch (rc) {
 
-    /* complete lines were checked on earlier calls: a slow client must
-     * not make every byte it sends cost a scan of all the earlier ones */
+    case CG_OK:
+        break;
 
-    end = NULL;
-    first = (ctx->lines == 0);
-
-    for (line = p + ctx->scanned; line < last; line = eol + 1) {
-
-        eol = ngx_strlchr(ngx_max(line, p + ctx->looked), last, LF);
-        if (eol == NULL) {
-            ctx->looked = last - p;
-            break;
-        }
-
-        q = (eol > line && eol[-1] == CR) ? eol - 1 : eol;
-
-        for (sp1 = line; sp1 < q; sp1++) {
-            if ((*sp1 < 0x20 && *sp1 != '\t') || *sp1 == 0x7f) {
-                return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
-                    "control character in request");
-            }
-        }
-
-        if (q == line) {
-            if (first) {
-                return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
-                                                  "empty request line");
-            }
-
-            end = eol + 1;
-            break;
-        }
-
-        if (!first && ngx_strlchr(line, q, ':') == NULL) {
-            return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
-                                              "malformed header line");
-        }
-
-        first = 0;
-        ctx->lines++;
-        ctx->scanned = eol + 1 - p;
-    }
-
-    if (end == NULL) {
-        if (b->last == b->end) {
-            ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "certguard: CONNECT request too large");
-            return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
-                                              "request too large");
-        }
-
+    case CG_CONNECT_AGAIN:
         return NGX_AGAIN;
-    }
 
-    ctx->consumed = end - b->pos;
-
-    /* the request line: METHOD SP target SP HTTP/1.x */
-
-    eol = ngx_strlchr(p, end, LF);
-    q = (eol > p && eol[-1] == CR) ? eol - 1 : eol;
-
-    sp1 = ngx_strlchr(p, q, ' ');
-    sp2 = sp1 ? ngx_strlchr(sp1 + 1, q, ' ') : NULL;
-
-    if (sp1 == NULL || sp2 == NULL || sp2 == sp1 + 1
-        || q - sp2 != sizeof(" HTTP/1.1") - 1
-        || ngx_strncmp(sp2, " HTTP/1.", sizeof(" HTTP/1.") - 1) != 0
-        || (sp2[8] != '0' && sp2[8] != '1'))
-    {
+    case CG_CONNECT_TOO_LARGE:
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "certguard: CONNECT request too large");
         return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
-                                          "malformed request line");
-    }
+                                          "request too large");
 
-    for (line = p; line < sp1; line++) {
-        if (*line < 'A' || *line > 'Z') {
-            return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
-                                              "malformed method");
+    case CG_ERR_INPUT:
+        if (req->target_len) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "certguard: %s, target \"%*s\"", req->error,
+                          req->target_len, p + req->target_off);
+
+        } else {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0, "certguard: %s",
+                          req->error);
         }
+
+        return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
+                                            req->error,
+                                            ngx_strlen(req->error));
+
+    default:
+        return NGX_ERROR;
     }
 
-    if (sp1 - p != sizeof("CONNECT") - 1
-        || ngx_strncmp(p, "CONNECT", sizeof("CONNECT") - 1) != 0)
-    {
+    if (!req->connect) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "certguard: method \"%*s\" is not CONNECT",
-                      (size_t) (sp1 - p), p);
+                      req->method_len, p);
         return ngx_stream_certguard_error(s, 405,
                                           "only CONNECT is allowed");
     }
 
-    return ngx_stream_certguard_parse_target(s, ctx, sp1 + 1, sp2);
-}
-
-
-/* "host:port", "[v6]:port": a DNS name or an address, and a port. */
-
-static ngx_int_t
-ngx_stream_certguard_parse_target(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx, u_char *p, u_char *last)
-{
-    u_char            *colon, *h, *hend;
-    ngx_int_t          port;
-    ngx_uint_t         i;
-    ngx_connection_t  *c;
-
-    c = s->connection;
-
-    if (*p == '[') {
-        h = p + 1;
-        hend = ngx_strlchr(h, last, ']');
-
-        if (hend == NULL || hend + 1 >= last || hend[1] != ':') {
-            goto invalid;
-        }
-
-        colon = hend + 1;
-
-    } else {
-        h = p;
-        colon = NULL;
-
-        for (hend = last - 1; hend > p; hend--) {
-            if (*hend == ':') {
-                colon = hend;
-                break;
-            }
-        }
-
-        if (colon == NULL) {
-            goto invalid;
-        }
-
-        hend = colon;
-    }
-
-    if (hend == h || hend - h > NGX_STREAM_CERTGUARD_HOST_MAX) {
-        goto invalid;
-    }
-
-    port = ngx_atoi(colon + 1, last - colon - 1);
-
-    if (port < 1 || port > 65535) {
-        goto invalid;
-    }
-
-    for (i = 0; i < (ngx_uint_t) (hend - h); i++) {
-        u_char  ch = h[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-              || (ch >= '0' && ch <= '9')
-              || ch == '-' || ch == '.' || ch == '_'
-              || (ch == ':' && *p == '[')))
-        {
-            goto invalid;
-        }
-    }
-
-    ctx->host.len = hend - h;
+    ctx->host.len = req->host_len;
     ctx->host.data = ngx_pnalloc(c->pool, ctx->host.len + 1);
-    if (ctx->host.data == NULL) {
+    ctx->target.len = req->target_len;
+    ctx->target.data = ngx_pnalloc(c->pool, ctx->target.len + 1);
+    if (ctx->host.data == NULL || ctx->target.data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_strlow(ctx->host.data, h, ctx->host.len);
+    ngx_strlow(ctx->host.data, p + req->host_off, ctx->host.len);
     ctx->host.data[ctx->host.len] = '\0';
 
-    ctx->target.len = last - p;
-    ctx->target.data = ngx_pnalloc(c->pool, ctx->target.len + 1);
-    if (ctx->target.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(ctx->target.data, p, ctx->target.len);
+    ngx_memcpy(ctx->target.data, p + req->target_off, ctx->target.len);
     ctx->target.data[ctx->target.len] = '\0';
 
-    ctx->port = (in_port_t) port;
+    ctx->port = (in_port_t) req->port;
 
     return NGX_OK;
-
-invalid:
-
-    ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                  "certguard: invalid CONNECT target \"%*s\"",
-                  (size_t) (last - p), p);
-
-    return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
-                                      "invalid CONNECT target");
 }
 
 
@@ -615,7 +481,7 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
     /* the tunnel starts after the CONNECT request */
 
     b = c->buffer;
-    b->pos += ctx->consumed;
+    b->pos += ctx->request.header_end;
 
     if (b->pos == b->last) {
         b->pos = b->start;
