@@ -1,135 +1,138 @@
 /*
- * certguard's probe: a TLS handshake of the proxy's own to a destination,
- * with the client's SNI, whose certificate chain the engine scores.
+ * certguard's probe: connect, TLS handshake with the client's SNI, capture
+ * the chain, score it, put the verdict in the cache, tell the waiters.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
 
-#include "ngx_stream_certguard_module.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_event_connect.h>
+
+#include "ngx_certguard_probe.h"
 
 
-static void ngx_stream_certguard_probe_connect(
-    ngx_stream_certguard_probe_t *probe);
-static void ngx_stream_certguard_probe_poll(ngx_event_t *ev);
-static void ngx_stream_certguard_probe_connected(ngx_event_t *ev);
-static void ngx_stream_certguard_probe_handshaked(ngx_connection_t *c);
-static void ngx_stream_certguard_probe_timeout(ngx_event_t *ev);
-static void ngx_stream_certguard_probe_finish(
-    ngx_stream_certguard_probe_t *probe, const char *failure);
-static void ngx_stream_certguard_probe_notify(
-    ngx_stream_certguard_probe_t *probe, cg_result_t *res, ngx_str_t *der,
+struct ngx_certguard_probe_s {
+    ngx_queue_t                      queue;       /* in params->probes */
+    ngx_queue_t                      waiters;     /* waiters' queue */
+    ngx_pool_t                      *pool;
+    ngx_log_t                        log;
+    ngx_str_t                        key;
+    ngx_str_t                        name;        /* NUL-terminated */
+    ngx_str_t                        addr_text;   /* address:port */
+    u_char                           addr_only[NGX_SOCKADDR_STRLEN];
+    in_port_t                        port;
+    ngx_peer_connection_t            peer;
+    ngx_event_t                      timeout;
+    ngx_event_t                      poll;        /* another worker probes */
+    ngx_msec_t                       deadline;
+    ngx_msec_t                       probe_timeout;
+    ngx_ssl_t                       *ssl;
+    const cg_policy_t               *policy;
+    const cg_trust_t                *trust;
+    const cg_geoip_t                *geoip;
+    ngx_certguard_cache_t           *cache;
+    unsigned                         claimed:1;   /* holds the zone's claim */
+
+    X509                            *leaf;        /* captured in the
+                                                     handshake */
+    STACK_OF(X509)                  *chain;
+};
+
+
+static ngx_certguard_probe_t *ngx_certguard_probe_create(
+    ngx_certguard_probe_params_t *params);
+static void ngx_certguard_probe_connect(ngx_certguard_probe_t *probe);
+static void ngx_certguard_probe_poll(ngx_event_t *ev);
+static void ngx_certguard_probe_connected(ngx_event_t *ev);
+static void ngx_certguard_probe_handshaked(ngx_connection_t *c);
+static void ngx_certguard_probe_timeout(ngx_event_t *ev);
+static void ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
     const char *failure);
-static u_char *ngx_stream_certguard_probe_log_error(ngx_log_t *log,
-    u_char *buf, size_t len);
+static void ngx_certguard_probe_notify(ngx_certguard_probe_t *probe,
+    cg_result_t *res, ngx_str_t *der, const char *failure);
+static int ngx_certguard_probe_verify(X509_STORE_CTX *x509, void *arg);
+static u_char *ngx_certguard_probe_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
+
+
+ngx_ssl_t *
+ngx_certguard_probe_ssl(ngx_conf_t *cf)
+{
+    ngx_ssl_t           *ssl;
+    ngx_pool_cleanup_t  *cln;
+
+    ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (ssl == NULL) {
+        return NULL;
+    }
+
+    ssl->log = cf->log;
+
+    if (ngx_ssl_create(ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL) != NGX_OK) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(ssl);
+        return NULL;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = ssl;
+
+    SSL_CTX_set_verify(ssl->ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_cert_verify_callback(ssl->ctx, ngx_certguard_probe_verify,
+                                     NULL);
+
+    return ssl;
+}
 
 
 /*
- * The probe: connect, TLS handshake with SNI, capture the chain, score it.
- * It belongs to no session (sessions may come and go while it runs), so it
- * has its own pool and log, and the worker's list finds it by key.
+ * A probe belongs to no caller (callers may come and go while it runs), so
+ * it has its own pool and log, and the caller's list finds it by key.
  */
 
 ngx_int_t
-ngx_stream_certguard_probe_start(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx)
+ngx_certguard_probe_start(ngx_certguard_probe_params_t *params,
+    ngx_certguard_probe_waiter_t *w)
 {
-    size_t                             len;
-    ngx_int_t                          rc;
-    ngx_queue_t                       *q;
-    ngx_pool_t                        *pool;
-    ngx_connection_t                  *c;
-    ngx_stream_certguard_probe_t      *probe;
-    ngx_stream_certguard_srv_conf_t   *cscf;
-    ngx_stream_certguard_main_conf_t  *cmcf;
+    ngx_int_t               rc;
+    ngx_queue_t            *q;
+    ngx_certguard_probe_t  *probe;
 
-    c = s->connection;
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
-    cmcf = ngx_stream_get_module_main_conf(s, ngx_stream_certguard_module);
-
-    ctx->state = ngx_stream_certguard_st_probing;
-
-    for (q = ngx_queue_head(&cmcf->probes);
-         q != ngx_queue_sentinel(&cmcf->probes);
+    for (q = ngx_queue_head(params->probes);
+         q != ngx_queue_sentinel(params->probes);
          q = ngx_queue_next(q))
     {
-        probe = ngx_queue_data(q, ngx_stream_certguard_probe_t, queue);
+        probe = ngx_queue_data(q, ngx_certguard_probe_t, queue);
 
-        if (probe->key.len == ctx->key.len
-            && ngx_memcmp(probe->key.data, ctx->key.data, ctx->key.len) == 0)
+        if (probe->key.len == params->key.len
+            && ngx_memcmp(probe->key.data, params->key.data, params->key.len)
+               == 0)
         {
-            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, params->log, 0,
                            "certguard: waiting on the probe of %V",
                            &probe->addr_text);
 
-            ctx->probe = probe;
-            ngx_queue_insert_tail(&probe->waiters, &ctx->queue);
+            w->probe = probe;
+            ngx_queue_insert_tail(&probe->waiters, &w->queue);
             return NGX_OK;
         }
     }
 
-    pool = ngx_create_pool(2048, ngx_cycle->log);
-    if (pool == NULL) {
-        return NGX_ERROR;
-    }
-
-    probe = ngx_pcalloc(pool, sizeof(ngx_stream_certguard_probe_t));
+    probe = ngx_certguard_probe_create(params);
     if (probe == NULL) {
-        ngx_destroy_pool(pool);
         return NGX_ERROR;
     }
 
-    probe->pool = pool;
-    probe->conf = cscf;
-    probe->ssl = cmcf->ssl;
-    probe->port = ctx->port;
+    ngx_queue_insert_tail(params->probes, &probe->queue);
 
-    probe->key.data = ngx_pstrdup(pool, &ctx->key);
-    probe->key.len = ctx->key.len;
-    probe->name.data = ngx_pnalloc(pool, ctx->host.len + 1);
-    probe->addr_text.data = ngx_pstrdup(pool, &ctx->upstream);
-    probe->addr_text.len = ctx->upstream.len;
-    probe->peer.sockaddr = ngx_palloc(pool, ctx->socklen);
-
-    if (probe->key.data == NULL || probe->name.data == NULL
-        || probe->addr_text.data == NULL || probe->peer.sockaddr == NULL)
-    {
-        ngx_destroy_pool(pool);
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(probe->name.data, ctx->host.data, ctx->host.len + 1);
-    probe->name.len = ctx->host.len;
-
-    len = ngx_strlen(ctx->addr_only);
-    ngx_memcpy(probe->addr_only, ctx->addr_only, len + 1);
-
-    probe->log = *c->log;
-    probe->log.connection = 0;
-    probe->log.handler = ngx_stream_certguard_probe_log_error;
-    probe->log.data = probe;
-    probe->log.action = "connecting to the destination";
-    pool->log = &probe->log;
-
-    ngx_queue_init(&probe->waiters);
-    ngx_queue_insert_tail(&cmcf->probes, &probe->queue);
-
-    ctx->probe = probe;
-    ngx_queue_insert_tail(&probe->waiters, &ctx->queue);
-
-    probe->timeout.handler = ngx_stream_certguard_probe_timeout;
-    probe->timeout.data = probe;
-    probe->timeout.log = &probe->log;
-
-    probe->poll.handler = ngx_stream_certguard_probe_poll;
-    probe->poll.data = probe;
-    probe->poll.log = &probe->log;
-
-    ngx_memcpy(probe->peer.sockaddr, &ctx->sockaddr, ctx->socklen);
-    probe->peer.socklen = ctx->socklen;
-    probe->peer.name = &probe->addr_text;
-    probe->peer.get = ngx_event_get_peer;
-    probe->peer.log = &probe->log;
-    probe->peer.log_error = NGX_ERROR_ERR;
+    w->probe = probe;
+    ngx_queue_insert_tail(&probe->waiters, &w->queue);
 
     /*
      * Workers share probes through the zone: the first claims the key, the
@@ -137,13 +140,13 @@ ngx_stream_certguard_probe_start(ngx_stream_session_t *s,
      * after a failure: then they probe themselves).
      */
 
-    probe->deadline = ngx_current_msec + 2 * cscf->probe_timeout + 1000;
+    probe->deadline = ngx_current_msec + 2 * probe->probe_timeout + 1000;
 
-    rc = ngx_certguard_cache_claim(&cscf->cache, &probe->key,
-                                   cscf->probe_timeout / 1000 + 2);
+    rc = ngx_certguard_cache_claim(probe->cache, &probe->key,
+                                   probe->probe_timeout / 1000 + 2);
 
     if (rc == NGX_BUSY || rc == NGX_DECLINED) {
-        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
                        "certguard: another worker probes %V",
                        &probe->addr_text);
 
@@ -151,16 +154,112 @@ ngx_stream_certguard_probe_start(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
-    probe->claimed = (cscf->cache.shm_zone != NULL);
+    probe->claimed = (probe->cache->shm_zone != NULL);
 
-    ngx_stream_certguard_probe_connect(probe);
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                   "certguard: probe of %V starts%s", &probe->addr_text,
+                   probe->claimed ? ", the zone's claim held" : "");
+
+    ngx_certguard_probe_connect(probe);
 
     return NGX_OK;
 }
 
 
+void
+ngx_certguard_probe_cancel(ngx_certguard_probe_waiter_t *w)
+{
+    if (w->probe == NULL) {
+        return;
+    }
+
+    ngx_queue_remove(&w->queue);
+    w->probe = NULL;
+}
+
+
+static ngx_certguard_probe_t *
+ngx_certguard_probe_create(ngx_certguard_probe_params_t *params)
+{
+    size_t                  len;
+    ngx_pool_t             *pool;
+    ngx_certguard_probe_t  *probe;
+
+    pool = ngx_create_pool(2048, ngx_cycle->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    probe = ngx_pcalloc(pool, sizeof(ngx_certguard_probe_t));
+    if (probe == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    probe->pool = pool;
+    probe->ssl = params->ssl;
+    probe->probe_timeout = params->timeout;
+    probe->policy = params->policy;
+    probe->trust = params->trust;
+    probe->geoip = params->geoip;
+    probe->cache = params->cache;
+    probe->port = ngx_inet_get_port(params->sockaddr);
+
+    probe->key.data = ngx_pstrdup(pool, &params->key);
+    probe->key.len = params->key.len;
+    probe->name.data = ngx_pnalloc(pool, params->name.len + 1);
+    probe->addr_text.data = ngx_pnalloc(pool, NGX_SOCKADDR_STRLEN);
+    probe->peer.sockaddr = ngx_palloc(pool, params->socklen);
+
+    if (probe->key.data == NULL || probe->name.data == NULL
+        || probe->addr_text.data == NULL || probe->peer.sockaddr == NULL)
+    {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    ngx_memcpy(probe->name.data, params->name.data, params->name.len);
+    probe->name.data[params->name.len] = '\0';
+    probe->name.len = params->name.len;
+
+    probe->addr_text.len = ngx_sock_ntop(params->sockaddr, params->socklen,
+                                         probe->addr_text.data,
+                                         NGX_SOCKADDR_STRLEN, 1);
+
+    len = ngx_sock_ntop(params->sockaddr, params->socklen, probe->addr_only,
+                        NGX_SOCKADDR_STRLEN - 1, 0);
+    probe->addr_only[len] = '\0';
+
+    probe->log = *params->log;
+    probe->log.connection = 0;
+    probe->log.handler = ngx_certguard_probe_log_error;
+    probe->log.data = probe;
+    probe->log.action = "connecting to the destination";
+    pool->log = &probe->log;
+
+    ngx_queue_init(&probe->waiters);
+
+    probe->timeout.handler = ngx_certguard_probe_timeout;
+    probe->timeout.data = probe;
+    probe->timeout.log = &probe->log;
+
+    probe->poll.handler = ngx_certguard_probe_poll;
+    probe->poll.data = probe;
+    probe->poll.log = &probe->log;
+
+    ngx_memcpy(probe->peer.sockaddr, params->sockaddr, params->socklen);
+    probe->peer.socklen = params->socklen;
+    probe->peer.name = &probe->addr_text;
+    probe->peer.get = ngx_event_get_peer;
+    probe->peer.log = &probe->log;
+    probe->peer.log_error = NGX_ERROR_ERR;
+
+    return probe;
+}
+
+
 static void
-ngx_stream_certguard_probe_connect(ngx_stream_certguard_probe_t *probe)
+ngx_certguard_probe_connect(ngx_certguard_probe_t *probe)
 {
     ngx_int_t          rc;
     ngx_connection_t  *pc;
@@ -168,49 +267,53 @@ ngx_stream_certguard_probe_connect(ngx_stream_certguard_probe_t *probe)
     ngx_log_debug1(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
                    "certguard: probing %V", &probe->addr_text);
 
-    ngx_add_timer(&probe->timeout, probe->conf->probe_timeout);
+    ngx_add_timer(&probe->timeout, probe->probe_timeout);
 
     rc = ngx_event_connect_peer(&probe->peer);
 
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-        ngx_stream_certguard_probe_finish(probe, "connection failed");
+        ngx_certguard_probe_finish(probe, "connection failed");
         return;
     }
 
     pc = probe->peer.connection;
     pc->data = probe;
     pc->pool = probe->pool;
-    pc->read->handler = ngx_stream_certguard_probe_connected;
-    pc->write->handler = ngx_stream_certguard_probe_connected;
+    pc->read->handler = ngx_certguard_probe_connected;
+    pc->write->handler = ngx_certguard_probe_connected;
 
     if (rc == NGX_AGAIN) {
         return;
     }
 
-    ngx_stream_certguard_probe_connected(pc->write);
+    ngx_certguard_probe_connected(pc->write);
 }
 
 
 static void
-ngx_stream_certguard_probe_poll(ngx_event_t *ev)
+ngx_certguard_probe_poll(ngx_event_t *ev)
 {
-    ngx_int_t                      rc;
-    ngx_str_t                      der;
-    cg_result_t                    res;
-    ngx_stream_certguard_probe_t  *probe;
+    ngx_int_t               rc;
+    ngx_str_t               der;
+    cg_result_t             res;
+    ngx_certguard_probe_t  *probe;
 
     probe = ev->data;
 
-    rc = ngx_certguard_cache_get(&probe->conf->cache, &probe->key, &res,
+    rc = ngx_certguard_cache_get(probe->cache, &probe->key, &res,
                                  probe->pool, &der);
 
     if (rc == NGX_OK) {
-        ngx_stream_certguard_probe_notify(probe, &res, &der, NULL);
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                       "certguard: the other worker's verdict for %V",
+                       &probe->addr_text);
+
+        ngx_certguard_probe_notify(probe, &res, &der, NULL);
         return;
     }
 
     if ((ngx_msec_int_t) (ngx_current_msec - probe->deadline) > 0) {
-        ngx_stream_certguard_probe_notify(probe, NULL, NULL, "timed out");
+        ngx_certguard_probe_notify(probe, NULL, NULL, "timed out");
         return;
     }
 
@@ -221,8 +324,8 @@ ngx_stream_certguard_probe_poll(ngx_event_t *ev)
 
     /* the other worker failed or its claim expired: probe here */
 
-    rc = ngx_certguard_cache_claim(&probe->conf->cache, &probe->key,
-                                   probe->conf->probe_timeout / 1000 + 2);
+    rc = ngx_certguard_cache_claim(probe->cache, &probe->key,
+                                   probe->probe_timeout / 1000 + 2);
 
     if (rc == NGX_BUSY || rc == NGX_DECLINED) {
         ngx_add_timer(&probe->poll, 20);
@@ -231,18 +334,22 @@ ngx_stream_certguard_probe_poll(ngx_event_t *ev)
 
     probe->claimed = 1;
 
-    ngx_stream_certguard_probe_connect(probe);
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                   "certguard: probe of %V starts, the claim taken over",
+                   &probe->addr_text);
+
+    ngx_certguard_probe_connect(probe);
 }
 
 
 static void
-ngx_stream_certguard_probe_connected(ngx_event_t *ev)
+ngx_certguard_probe_connected(ngx_event_t *ev)
 {
-    int                                err;
-    socklen_t                          len;
-    ngx_int_t                          rc;
-    ngx_connection_t                  *pc;
-    ngx_stream_certguard_probe_t      *probe;
+    int                     err;
+    socklen_t               len;
+    ngx_int_t               rc;
+    ngx_connection_t       *pc;
+    ngx_certguard_probe_t  *probe;
 
     pc = ev->data;
     probe = pc->data;
@@ -256,9 +363,12 @@ ngx_stream_certguard_probe_connected(ngx_event_t *ev)
 
     if (err) {
         (void) ngx_connection_error(pc, err, "connect() failed");
-        ngx_stream_certguard_probe_finish(probe, "connection refused");
+        ngx_certguard_probe_finish(probe, "connection refused");
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                   "certguard: probe connected to %V", &probe->addr_text);
 
     probe->log.action = "SSL handshaking with the destination";
 
@@ -266,7 +376,7 @@ ngx_stream_certguard_probe_connected(ngx_event_t *ev)
                                   NGX_SSL_BUFFER|NGX_SSL_CLIENT)
         != NGX_OK)
     {
-        ngx_stream_certguard_probe_finish(probe, "internal error");
+        ngx_certguard_probe_finish(probe, "internal error");
         return;
     }
 
@@ -281,27 +391,33 @@ ngx_stream_certguard_probe_connected(ngx_event_t *ev)
         ngx_ssl_error(NGX_LOG_ERR, pc->log, 0,
                       "SSL_set_tlsext_host_name(\"%V\") failed",
                       &probe->name);
-        ngx_stream_certguard_probe_finish(probe, "internal error");
+        ngx_certguard_probe_finish(probe, "internal error");
         return;
     }
 
     rc = ngx_ssl_handshake(pc);
 
     if (rc == NGX_AGAIN) {
-        pc->ssl->handler = ngx_stream_certguard_probe_handshaked;
+        pc->ssl->handler = ngx_certguard_probe_handshaked;
         return;
     }
 
-    ngx_stream_certguard_probe_handshaked(pc);
+    ngx_certguard_probe_handshaked(pc);
 }
 
 
 static void
-ngx_stream_certguard_probe_handshaked(ngx_connection_t *pc)
+ngx_certguard_probe_handshaked(ngx_connection_t *pc)
 {
-    ngx_stream_certguard_probe_t  *probe;
+    ngx_certguard_probe_t  *probe;
 
     probe = pc->data;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                   "certguard: probe handshake with %V %s, chain %s",
+                   &probe->addr_text,
+                   pc->ssl->handshaked ? "done" : "failed",
+                   probe->leaf ? "captured" : "not seen");
 
     /*
      * A chain captured before the handshake failed still counts: a server
@@ -309,28 +425,27 @@ ngx_stream_certguard_probe_handshaked(ngx_connection_t *pc)
      * TLS 1.2 rejects the probe only after that.
      */
 
-    ngx_stream_certguard_probe_finish(probe,
-                                      pc->ssl->handshaked
+    ngx_certguard_probe_finish(probe, pc->ssl->handshaked
                                       ? NULL : "TLS handshake failed");
 }
 
 
 static void
-ngx_stream_certguard_probe_timeout(ngx_event_t *ev)
+ngx_certguard_probe_timeout(ngx_event_t *ev)
 {
-    ngx_stream_certguard_probe_t  *probe;
+    ngx_certguard_probe_t  *probe;
 
     probe = ev->data;
 
     ngx_log_error(NGX_LOG_ERR, &probe->log, NGX_ETIMEDOUT,
                   "certguard probe timed out");
 
-    ngx_stream_certguard_probe_finish(probe, "timed out");
+    ngx_certguard_probe_finish(probe, "timed out");
 }
 
 
 static void
-ngx_stream_certguard_probe_finish(ngx_stream_certguard_probe_t *probe,
+ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
     const char *failure)
 {
     int                 i, n, len;
@@ -362,9 +477,9 @@ ngx_stream_certguard_probe_finish(ngx_stream_certguard_probe_t *probe,
     if (probe->leaf) {
         ngx_memzero(&in, sizeof(cg_input_t));
 
-        in.policy = probe->conf->policy;
-        in.trust = probe->conf->trust;
-        in.geoip = probe->conf->geoip;
+        in.policy = probe->policy;
+        in.trust = probe->trust;
+        in.geoip = probe->geoip;
         in.leaf = probe->leaf;
         in.chain = probe->chain;
         in.name = (char *) probe->name.data;
@@ -374,6 +489,11 @@ ngx_stream_certguard_probe_finish(ngx_stream_certguard_probe_t *probe,
 
         if (cg_evaluate(&in, &res) == CG_OK) {
             failure = NULL;
+
+            ngx_log_debug3(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                           "certguard: probe verdict %s, score %d, for %V",
+                           cg_verdict_name(res.verdict), res.score,
+                           &probe->addr_text);
 
         } else {
             ngx_log_error(NGX_LOG_ERR, &probe->log, 0,
@@ -410,8 +530,8 @@ ngx_stream_certguard_probe_finish(ngx_stream_certguard_probe_t *probe,
         }
 
         if (failure == NULL) {
-            (void) ngx_certguard_cache_put(&probe->conf->cache, &probe->key,
-                                           &res, &der);
+            (void) ngx_certguard_cache_put(probe->cache, &probe->key, &res,
+                                           &der);
             probe->claimed = 0;
         }
 
@@ -425,24 +545,22 @@ ngx_stream_certguard_probe_finish(ngx_stream_certguard_probe_t *probe,
     }
 
     if (probe->claimed) {
-        ngx_certguard_cache_release(&probe->conf->cache, &probe->key);
+        ngx_certguard_cache_release(probe->cache, &probe->key);
         probe->claimed = 0;
     }
 
-    ngx_stream_certguard_probe_notify(probe, failure ? NULL : &res, &der,
-                                      failure);
+    ngx_certguard_probe_notify(probe, failure ? NULL : &res, &der, failure);
 }
 
 
-/* Every session waiting on the probe gets a copy and is resumed. */
+/* Every waiter gets the result, then the probe is gone. */
 
 static void
-ngx_stream_certguard_probe_notify(ngx_stream_certguard_probe_t *probe,
-    cg_result_t *res, ngx_str_t *der, const char *failure)
+ngx_certguard_probe_notify(ngx_certguard_probe_t *probe, cg_result_t *res,
+    ngx_str_t *der, const char *failure)
 {
-    ngx_queue_t                 *q;
-    ngx_stream_session_t        *s;
-    ngx_stream_certguard_ctx_t  *ctx;
+    ngx_queue_t                   *q;
+    ngx_certguard_probe_waiter_t  *w;
 
     if (probe->timeout.timer_set) {
         ngx_del_timer(&probe->timeout);
@@ -456,37 +574,10 @@ ngx_stream_certguard_probe_notify(ngx_stream_certguard_probe_t *probe,
         q = ngx_queue_head(&probe->waiters);
         ngx_queue_remove(q);
 
-        ctx = ngx_queue_data(q, ngx_stream_certguard_ctx_t, queue);
-        s = ctx->session;
-        ctx->probe = NULL;
-        ctx->state = ngx_stream_certguard_st_decided;
+        w = ngx_queue_data(q, ngx_certguard_probe_waiter_t, queue);
+        w->probe = NULL;
 
-        if (failure) {
-            ctx->failed = 1;
-            ctx->failure = failure;     /* static strings only */
-
-        } else {
-            ctx->result = ngx_palloc(s->connection->pool, sizeof(cg_result_t));
-            ctx->chain.data = der->len ? ngx_pnalloc(s->connection->pool,
-                                                     der->len)
-                                       : NULL;
-
-            if (ctx->result == NULL || (der->len && ctx->chain.data == NULL))
-            {
-                ctx->failed = 1;
-                ctx->failure = "internal error";
-
-            } else {
-                ngx_memcpy(ctx->result, res, sizeof(cg_result_t));
-
-                if (der->len) {
-                    ngx_memcpy(ctx->chain.data, der->data, der->len);
-                    ctx->chain.len = der->len;
-                }
-            }
-        }
-
-        ngx_stream_certguard_wake(s, ctx);
+        w->handler(w, res, der, failure);
     }
 
     ngx_queue_remove(&probe->queue);
@@ -509,14 +600,14 @@ ngx_stream_certguard_probe_notify(ngx_stream_certguard_probe_t *probe,
  * the destination lets it; the engine, not OpenSSL, judges the chain.
  */
 
-int
-ngx_stream_certguard_probe_verify(X509_STORE_CTX *x509, void *arg)
+static int
+ngx_certguard_probe_verify(X509_STORE_CTX *x509, void *arg)
 {
-    SSL                           *ssl;
-    X509                          *leaf;
-    STACK_OF(X509)                *chain;
-    ngx_connection_t              *pc;
-    ngx_stream_certguard_probe_t  *probe;
+    SSL                    *ssl;
+    X509                   *leaf;
+    STACK_OF(X509)         *chain;
+    ngx_connection_t       *pc;
+    ngx_certguard_probe_t  *probe;
 
     ssl = X509_STORE_CTX_get_ex_data(x509,
                                      SSL_get_ex_data_X509_STORE_CTX_idx());
@@ -554,9 +645,9 @@ ngx_stream_certguard_probe_verify(X509_STORE_CTX *x509, void *arg)
 
 
 static u_char *
-ngx_stream_certguard_probe_log_error(ngx_log_t *log, u_char *buf, size_t len)
+ngx_certguard_probe_log_error(ngx_log_t *log, u_char *buf, size_t len)
 {
-    ngx_stream_certguard_probe_t  *probe;
+    ngx_certguard_probe_t  *probe;
 
     probe = log->data;
 

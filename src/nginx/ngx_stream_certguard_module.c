@@ -475,34 +475,10 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
     }
 
     if (cmcf->ssl == NULL) {
-        ngx_pool_cleanup_t  *cln;
-
-        cmcf->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+        cmcf->ssl = ngx_certguard_probe_ssl(cf);
         if (cmcf->ssl == NULL) {
             return NGX_CONF_ERROR;
         }
-
-        cmcf->ssl->log = cf->log;
-
-        if (ngx_ssl_create(cmcf->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        cln = ngx_pool_cleanup_add(cf->pool, 0);
-        if (cln == NULL) {
-            ngx_ssl_cleanup_ctx(cmcf->ssl);
-            return NGX_CONF_ERROR;
-        }
-
-        cln->handler = ngx_ssl_cleanup_ctx;
-        cln->data = cmcf->ssl;
-
-        SSL_CTX_set_verify(cmcf->ssl->ctx, SSL_VERIFY_NONE, NULL);
-        SSL_CTX_set_cert_verify_callback(cmcf->ssl->ctx,
-                                         ngx_stream_certguard_probe_verify,
-                                         NULL);
     }
 
     return NGX_CONF_OK;

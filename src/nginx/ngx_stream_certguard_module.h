@@ -1,6 +1,6 @@
 /*
  * ngx_stream_certguard_module: what the module's files share (its
- * configuration, the per-session context, a probe), not an API for others.
+ * configuration and the per-session context), not an API for others.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
@@ -11,12 +11,12 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
-#include <ngx_event_connect.h>
 #include <ngx_stream.h>
 
 #include "certguard.h"
 #include "cg_connect.h"
 #include "ngx_certguard_shared.h"
+#include "ngx_certguard_probe.h"
 
 
 #define NGX_STREAM_CERTGUARD_ENFORCE        0
@@ -84,30 +84,6 @@ typedef struct {
 } ngx_stream_certguard_main_conf_t;
 
 
-/* One probe of (policy, name, address:port) in a worker; sessions wait. */
-typedef struct {
-    ngx_queue_t                     queue;       /* in main conf's probes */
-    ngx_queue_t                     waiters;     /* sessions' ctx->queue */
-    ngx_pool_t                     *pool;
-    ngx_log_t                       log;
-    ngx_str_t                       key;
-    ngx_str_t                       name;        /* SNI, or an IP literal */
-    ngx_str_t                       addr_text;   /* address:port */
-    u_char                          addr_only[NGX_SOCKADDR_STRLEN];
-    in_port_t                       port;
-    ngx_peer_connection_t           peer;
-    ngx_event_t                     timeout;
-    ngx_event_t                     poll;        /* another worker probes */
-    ngx_msec_t                      deadline;
-    ngx_stream_certguard_srv_conf_t  *conf;
-    ngx_ssl_t                      *ssl;
-    unsigned                        claimed:1;   /* holds the zone's claim */
-
-    X509                           *leaf;        /* captured in the handshake */
-    STACK_OF(X509)                 *chain;
-} ngx_stream_certguard_probe_t;
-
-
 typedef struct {
     ngx_stream_session_t           *session;
     ngx_stream_certguard_state_e    state;
@@ -125,8 +101,7 @@ typedef struct {
     u_char                          client_addr[NGX_SOCKADDR_STRLEN];
 
     ngx_resolver_ctx_t             *resolver;
-    ngx_stream_certguard_probe_t   *probe;
-    ngx_queue_t                     queue;       /* in probe->waiters */
+    ngx_certguard_probe_waiter_t    waiter;      /* on a probe */
     ngx_event_t                     resume;
 
     cg_result_t                    *result;      /* NULL: nothing scored */
@@ -163,11 +138,6 @@ ngx_int_t ngx_stream_certguard_allowed(ngx_stream_session_t *s,
     struct sockaddr *sa);
 ngx_int_t ngx_stream_certguard_init_addresses(ngx_conf_t *cf,
     ngx_stream_certguard_main_conf_t *cmcf);
-
-/* ngx_certguard_probe.c */
-ngx_int_t ngx_stream_certguard_probe_start(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx);
-int ngx_stream_certguard_probe_verify(X509_STORE_CTX *x509, void *arg);
 
 
 #endif /* NGX_STREAM_CERTGUARD_MODULE_H */

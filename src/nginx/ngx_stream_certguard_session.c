@@ -18,6 +18,11 @@ static ngx_int_t ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_address(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_probe(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static void ngx_stream_certguard_probe_handler(
+    ngx_certguard_probe_waiter_t *w, cg_result_t *res, ngx_str_t *der,
+    const char *failure);
 static ngx_int_t ngx_stream_certguard_decide(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_hello(ngx_stream_session_t *s,
@@ -382,9 +387,92 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
         return NGX_ERROR;
 
     default:
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: no cached verdict for %V", &ctx->upstream);
         ctx->result = NULL;
-        return ngx_stream_certguard_probe_start(s, ctx);
+        return ngx_stream_certguard_probe(s, ctx);
     }
+}
+
+
+/* The probe of this configuration, name and address; sessions share it. */
+
+static ngx_int_t
+ngx_stream_certguard_probe(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    ngx_certguard_probe_params_t       params;
+    ngx_stream_certguard_srv_conf_t   *cgscf;
+    ngx_stream_certguard_main_conf_t  *cgmcf;
+
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgmcf = ngx_stream_get_module_main_conf(s, ngx_stream_certguard_module);
+
+    ngx_memzero(&params, sizeof(ngx_certguard_probe_params_t));
+
+    params.key = ctx->key;
+    params.name = ctx->host;
+    params.sockaddr = &ctx->sockaddr.sockaddr;
+    params.socklen = ctx->socklen;
+    params.ssl = cgmcf->ssl;
+    params.timeout = cgscf->probe_timeout;
+    params.policy = cgscf->policy;
+    params.trust = cgscf->trust;
+    params.geoip = cgscf->geoip;
+    params.cache = &cgscf->cache;
+    params.probes = &cgmcf->probes;
+    params.log = s->connection->log;
+
+    ctx->waiter.handler = ngx_stream_certguard_probe_handler;
+    ctx->waiter.data = ctx;
+
+    /* the handler may run inside ngx_certguard_probe_start() */
+
+    ctx->state = ngx_stream_certguard_st_probing;
+
+    return ngx_certguard_probe_start(&params, &ctx->waiter);
+}
+
+
+/* The probe ended: a copy of its result, and the session goes on. */
+
+static void
+ngx_stream_certguard_probe_handler(ngx_certguard_probe_waiter_t *w,
+    cg_result_t *res, ngx_str_t *der, const char *failure)
+{
+    ngx_pool_t                  *pool;
+    ngx_stream_session_t        *s;
+    ngx_stream_certguard_ctx_t  *ctx;
+
+    ctx = w->data;
+    s = ctx->session;
+    pool = s->connection->pool;
+
+    ctx->state = ngx_stream_certguard_st_decided;
+
+    if (failure) {
+        ctx->failed = 1;
+        ctx->failure = failure;         /* static strings only */
+
+    } else {
+        ctx->result = ngx_palloc(pool, sizeof(cg_result_t));
+        ctx->chain.data = der->len ? ngx_pnalloc(pool, der->len) : NULL;
+
+        if (ctx->result == NULL || (der->len && ctx->chain.data == NULL)) {
+            ctx->failed = 1;
+            ctx->failure = "internal error";
+
+        } else {
+            ngx_memcpy(ctx->result, res, sizeof(cg_result_t));
+
+            if (der->len) {
+                ngx_memcpy(ctx->chain.data, der->data, der->len);
+                ctx->chain.len = der->len;
+            }
+        }
+    }
+
+    ngx_stream_certguard_wake(s, ctx);
 }
 
 
@@ -835,10 +923,7 @@ ngx_stream_certguard_cleanup(void *data)
         ctx->resolver = NULL;
     }
 
-    if (ctx->probe) {
-        ngx_queue_remove(&ctx->queue);
-        ctx->probe = NULL;
-    }
+    ngx_certguard_probe_cancel(&ctx->waiter);
 
     if (ctx->resume.posted) {
         ngx_delete_posted_event(&ctx->resume);
