@@ -600,7 +600,6 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
     int                               rc;
-    size_t                            len;
     ngx_buf_t                        *b;
     ngx_connection_t                 *c;
     ngx_stream_certguard_srv_conf_t  *cscf;
@@ -636,16 +635,11 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
         ctx->client_sni[0] = '\0';
     }
 
-    len = ngx_strlen(ctx->client_sni);
+    /* scored again only when the engine's sni_mismatch could fire */
 
-    if (len && len - (ctx->client_sni[len - 1] == '.') == ctx->host.len
-        && ngx_strncasecmp((u_char *) ctx->client_sni, ctx->host.data,
-                           ctx->host.len) == 0)
+    if (cg_sni_mismatch((char *) ctx->host.data, ctx->client_sni)
+        && ngx_stream_certguard_reevaluate(s, ctx) != NGX_OK)
     {
-        len = 0;                        /* the same name */
-    }
-
-    if (len && ngx_stream_certguard_reevaluate(s, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
