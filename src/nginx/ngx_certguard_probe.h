@@ -68,7 +68,7 @@ typedef struct {
     struct sockaddr                 *sockaddr;    /* with the port */
     socklen_t                        socklen;
 
-    ngx_ssl_t                       *ssl;         /* ngx_certguard_probe_ssl() */
+    ngx_ssl_t                       *ssl;         /* made by ..._ssl() */
     ngx_msec_t                       timeout;     /* connect and handshake */
 
     const cg_policy_t               *policy;

@@ -37,21 +37,21 @@ ngx_stream_certguard_lookup(ngx_stream_session_t *s,
     ngx_resolver_ctx_t               *rctx, temp;
     ngx_stream_certguard_ports_t     *range;
     ngx_stream_core_srv_conf_t       *cscf;
-    ngx_stream_certguard_srv_conf_t  *gscf;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
 
     c = s->connection;
-    gscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (gscf->connect) {
-        range = gscf->ports->elts;
+    if (cgscf->connect) {
+        range = cgscf->ports->elts;
 
-        for (i = 0; i < gscf->ports->nelts; i++) {
+        for (i = 0; i < cgscf->ports->nelts; i++) {
             if (ctx->port >= range[i].low && ctx->port <= range[i].high) {
                 break;
             }
         }
 
-        if (i == gscf->ports->nelts) {
+        if (i == cgscf->ports->nelts) {
             ngx_log_error(NGX_LOG_WARN, c->log, 0,
                           "certguard: CONNECT to port %d refused",
                           (int) ctx->port);
@@ -68,6 +68,9 @@ ngx_stream_certguard_lookup(ngx_stream_session_t *s,
         ngx_inet_set_port(&ctx->sockaddr.sockaddr, ctx->port);
         ctx->ip_literal = 1;
         ctx->state = ngx_stream_certguard_st_address;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: %V is an IP literal", &ctx->host);
 
         return NGX_OK;
     }
@@ -96,6 +99,9 @@ ngx_stream_certguard_lookup(ngx_stream_session_t *s,
 
     ctx->resolver = rctx;
     ctx->state = ngx_stream_certguard_st_resolving;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: resolving %V", &ctx->host);
 
     if (ngx_resolve_name(rctx) != NGX_OK) {
         ctx->resolver = NULL;
@@ -156,6 +162,10 @@ ngx_stream_certguard_resolve_handler(ngx_resolver_ctx_t *rctx)
         }
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: %V resolved, addresses: %ui, %s", &rctx->name,
+                   rctx->naddrs, ctx->failure ? "none allowed" : "one allowed");
+
 done:
 
     ngx_resolve_name_done(rctx);
@@ -167,25 +177,25 @@ done:
 ngx_int_t
 ngx_stream_certguard_allowed(ngx_stream_session_t *s, struct sockaddr *sa)
 {
-    ngx_stream_certguard_srv_conf_t   *cscf;
-    ngx_stream_certguard_main_conf_t  *cmcf;
+    ngx_stream_certguard_srv_conf_t   *cgscf;
+    ngx_stream_certguard_main_conf_t  *cgmcf;
 
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
-    cmcf = ngx_stream_get_module_main_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgmcf = ngx_stream_get_module_main_conf(s, ngx_stream_certguard_module);
 
-    if (cscf->allow && ngx_cidr_match(sa, cscf->allow) == NGX_OK) {
+    if (cgscf->allow && ngx_cidr_match(sa, cgscf->allow) == NGX_OK) {
         return NGX_OK;
     }
 
-    if (cscf->deny && ngx_cidr_match(sa, cscf->deny) == NGX_OK) {
+    if (cgscf->deny && ngx_cidr_match(sa, cgscf->deny) == NGX_OK) {
         return NGX_DECLINED;
     }
 
-    if (ngx_cidr_match(sa, cmcf->special) == NGX_OK) {
+    if (ngx_cidr_match(sa, cgmcf->special) == NGX_OK) {
         return NGX_DECLINED;
     }
 
-    if (cmcf->own->nelts && ngx_cidr_match(sa, cmcf->own) == NGX_OK) {
+    if (cgmcf->own->nelts && ngx_cidr_match(sa, cgmcf->own) == NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -197,21 +207,21 @@ ngx_stream_certguard_allowed(ngx_stream_session_t *s, struct sockaddr *sa)
 
 ngx_int_t
 ngx_stream_certguard_init_addresses(ngx_conf_t *cf,
-    ngx_stream_certguard_main_conf_t *cmcf)
+    ngx_stream_certguard_main_conf_t *cgmcf)
 {
     char            **text;
     ngx_str_t         s;
     ngx_cidr_t       *cidr;
     struct ifaddrs   *ifa, *i;
 
-    cmcf->special = ngx_array_create(cf->pool, 16, sizeof(ngx_cidr_t));
-    cmcf->own = ngx_array_create(cf->pool, 8, sizeof(ngx_cidr_t));
-    if (cmcf->special == NULL || cmcf->own == NULL) {
+    cgmcf->special = ngx_array_create(cf->pool, 16, sizeof(ngx_cidr_t));
+    cgmcf->own = ngx_array_create(cf->pool, 8, sizeof(ngx_cidr_t));
+    if (cgmcf->special == NULL || cgmcf->own == NULL) {
         return NGX_ERROR;
     }
 
     for (text = ngx_stream_certguard_special; *text; text++) {
-        cidr = ngx_array_push(cmcf->special);
+        cidr = ngx_array_push(cgmcf->special);
         if (cidr == NULL) {
             return NGX_ERROR;
         }
@@ -241,7 +251,7 @@ ngx_stream_certguard_init_addresses(ngx_conf_t *cf,
         }
 
         if (i->ifa_addr->sa_family == AF_INET) {
-            cidr = ngx_array_push(cmcf->own);
+            cidr = ngx_array_push(cgmcf->own);
             if (cidr == NULL) {
                 break;
             }
@@ -254,7 +264,7 @@ ngx_stream_certguard_init_addresses(ngx_conf_t *cf,
 
 #if (NGX_HAVE_INET6)
         if (i->ifa_addr->sa_family == AF_INET6) {
-            cidr = ngx_array_push(cmcf->own);
+            cidr = ngx_array_push(cgmcf->own);
             if (cidr == NULL) {
                 break;
             }

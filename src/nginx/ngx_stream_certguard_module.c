@@ -307,27 +307,27 @@ ngx_stream_certguard_add_variables(ngx_conf_t *cf)
 static void *
 ngx_stream_certguard_create_main_conf(ngx_conf_t *cf)
 {
-    ngx_stream_certguard_main_conf_t  *cmcf;
+    ngx_stream_certguard_main_conf_t  *cgmcf;
 
-    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_certguard_main_conf_t));
-    if (cmcf == NULL) {
+    cgmcf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_certguard_main_conf_t));
+    if (cgmcf == NULL) {
         return NULL;
     }
 
     /*
      * set by ngx_pcalloc():
      *
-     *     cmcf->ssl = NULL;
-     *     cmcf->default_trust = NULL;
+     *     cgmcf->ssl = NULL;
+     *     cgmcf->default_trust = NULL;
      */
 
-    ngx_queue_init(&cmcf->probes);
+    ngx_queue_init(&cgmcf->probes);
 
-    if (ngx_stream_certguard_init_addresses(cf, cmcf) != NGX_OK) {
+    if (ngx_stream_certguard_init_addresses(cf, cgmcf) != NGX_OK) {
         return NULL;
     }
 
-    return cmcf;
+    return cgmcf;
 }
 
 
@@ -377,7 +377,7 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_stream_certguard_srv_conf_t  *conf = child;
 
     ngx_stream_certguard_ports_t      *range;
-    ngx_stream_certguard_main_conf_t  *cmcf;
+    ngx_stream_certguard_main_conf_t  *cgmcf;
 
     ngx_conf_merge_value(conf->connect, prev->connect, 0);
     ngx_conf_merge_value(conf->probe, prev->probe, 0);
@@ -444,18 +444,18 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
-    cmcf = ngx_stream_conf_get_module_main_conf(cf,
-                                                ngx_stream_certguard_module);
+    cgmcf = ngx_stream_conf_get_module_main_conf(cf,
+                                                 ngx_stream_certguard_module);
 
     if (conf->trust == NULL) {
-        if (cmcf->default_trust == NULL
-            && ngx_certguard_trust_conf(cf, NULL, &cmcf->default_trust)
+        if (cgmcf->default_trust == NULL
+            && ngx_certguard_trust_conf(cf, NULL, &cgmcf->default_trust)
                != NGX_CONF_OK)
         {
             return NGX_CONF_ERROR;
         }
 
-        conf->trust = cmcf->default_trust;
+        conf->trust = cgmcf->default_trust;
     }
 
     if (conf->geoip_country.len || conf->geoip_asn.len) {
@@ -474,9 +474,9 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
         }
     }
 
-    if (cmcf->ssl == NULL) {
-        cmcf->ssl = ngx_certguard_probe_ssl(cf);
-        if (cmcf->ssl == NULL) {
+    if (cgmcf->ssl == NULL) {
+        cgmcf->ssl = ngx_certguard_probe_ssl(cf);
+        if (cgmcf->ssl == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -514,7 +514,7 @@ ngx_stream_certguard_init(ngx_conf_t *cf)
 static char *
 ngx_stream_certguard_ports(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_stream_certguard_srv_conf_t  *cscf = conf;
+    ngx_stream_certguard_srv_conf_t  *cgscf = conf;
 
     u_char                        *dash;
     ngx_int_t                      low, high;
@@ -522,13 +522,13 @@ ngx_stream_certguard_ports(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_uint_t                     i;
     ngx_stream_certguard_ports_t  *range;
 
-    if (cscf->ports != NGX_CONF_UNSET_PTR) {
+    if (cgscf->ports != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    cscf->ports = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                   sizeof(ngx_stream_certguard_ports_t));
-    if (cscf->ports == NULL) {
+    cgscf->ports = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                    sizeof(ngx_stream_certguard_ports_t));
+    if (cgscf->ports == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -553,7 +553,7 @@ ngx_stream_certguard_ports(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        range = ngx_array_push(cscf->ports);
+        range = ngx_array_push(cgscf->ports);
         if (range == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -632,51 +632,51 @@ ngx_stream_certguard_cidrs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_stream_certguard_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_stream_certguard_srv_conf_t  *cscf = conf;
+    ngx_stream_certguard_srv_conf_t  *cgscf = conf;
 
     ngx_str_t  *value;
 
-    if (cscf->policy != NGX_CONF_UNSET_PTR) {
+    if (cgscf->policy != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    return ngx_certguard_policy_conf(cf, &value[1], &cscf->policy);
+    return ngx_certguard_policy_conf(cf, &value[1], &cgscf->policy);
 }
 
 
 static char *
 ngx_stream_certguard_trusted(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_stream_certguard_srv_conf_t  *cscf = conf;
+    ngx_stream_certguard_srv_conf_t  *cgscf = conf;
 
     ngx_str_t  *value;
 
-    if (cscf->trust != NGX_CONF_UNSET_PTR) {
+    if (cgscf->trust != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    return ngx_certguard_trust_conf(cf, &value[1], &cscf->trust);
+    return ngx_certguard_trust_conf(cf, &value[1], &cgscf->trust);
 }
 
 
 static char *
 ngx_stream_certguard_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_stream_certguard_srv_conf_t  *cscf = conf;
+    ngx_stream_certguard_srv_conf_t  *cgscf = conf;
 
     return ngx_certguard_cache_conf(cf, &ngx_stream_certguard_module,
-                                    &cscf->cache);
+                                    &cgscf->cache);
 }
 
 
 static char *
 ngx_stream_certguard_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_stream_certguard_srv_conf_t  *cscf = conf;
+    ngx_stream_certguard_srv_conf_t  *cgscf = conf;
 
-    return ngx_certguard_log_conf(cf, &cscf->log);
+    return ngx_certguard_log_conf(cf, &cgscf->log);
 }

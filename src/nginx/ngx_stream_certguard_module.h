@@ -131,13 +131,19 @@ void ngx_stream_certguard_event(ngx_stream_session_t *s,
 void ngx_stream_certguard_wake(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 
+/* ngx_stream_certguard_request.c */
+ngx_int_t ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+ngx_int_t ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+
 /* ngx_stream_certguard_destination.c */
 ngx_int_t ngx_stream_certguard_lookup(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 ngx_int_t ngx_stream_certguard_allowed(ngx_stream_session_t *s,
     struct sockaddr *sa);
 ngx_int_t ngx_stream_certguard_init_addresses(ngx_conf_t *cf,
-    ngx_stream_certguard_main_conf_t *cmcf);
+    ngx_stream_certguard_main_conf_t *cgmcf);
 
 
 #endif /* NGX_STREAM_CERTGUARD_MODULE_H */

@@ -12,10 +12,6 @@
 
 static ngx_int_t ngx_stream_certguard_step(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
-static ngx_int_t ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx);
-static ngx_int_t ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_address(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_probe(ngx_stream_session_t *s,
@@ -42,11 +38,11 @@ ngx_stream_certguard_preread_handler(ngx_stream_session_t *s)
     ngx_connection_t                 *c;
     ngx_pool_cleanup_t               *cln;
     ngx_stream_certguard_ctx_t       *ctx;
-    ngx_stream_certguard_srv_conf_t  *cscf;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
 
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (!cscf->connect && !cscf->probe) {
+    if (!cgscf->connect && !cgscf->probe) {
         return NGX_DECLINED;
     }
 
@@ -110,17 +106,17 @@ ngx_stream_certguard_step(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
     ngx_int_t                         rc;
-    ngx_stream_certguard_srv_conf_t  *cscf;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
 
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     for ( ;; ) {
 
         switch (ctx->state) {
 
         case ngx_stream_certguard_st_read:
-            rc = cscf->connect ? ngx_stream_certguard_read_connect(s, ctx)
-                               : ngx_stream_certguard_read_sni(s, ctx);
+            rc = cgscf->connect ? ngx_stream_certguard_read_connect(s, ctx)
+                                : ngx_stream_certguard_read_sni(s, ctx);
             if (rc != NGX_OK) {
                 return rc;
             }
@@ -162,164 +158,6 @@ ngx_stream_certguard_step(ngx_stream_session_t *s,
 }
 
 
-/*
- * "CONNECT host:port HTTP/1.1" and header lines up to an empty line, all
- * in the preread buffer (preread_buffer_size bounds the size, and
- * preread_timeout the time a slow client may take), read by the engine's
- * parser.  Header values are not kept: Proxy-Authorization must never reach
- * a log, nor a password in the target (the parser refuses those).
- */
-
-static ngx_int_t
-ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx)
-{
-    int                rc;
-    u_char            *p;
-    ngx_buf_t         *b;
-    cg_connect_t      *req;
-    ngx_connection_t  *c;
-
-    c = s->connection;
-    b = c->buffer;
-
-    if (b == NULL || b->pos == b->last) {
-        return NGX_AGAIN;
-    }
-
-    p = b->pos;
-    req = &ctx->request;
-
-    rc = cg_connect_parse(p, b->last - p, b->end - p, req);
-
-    switch (rc) {
-
-    case CG_OK:
-        break;
-
-    case CG_CONNECT_AGAIN:
-        return NGX_AGAIN;
-
-    case CG_CONNECT_TOO_LARGE:
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "certguard: CONNECT request too large");
-        return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
-                                          "request too large");
-
-    case CG_ERR_INPUT:
-        if (req->target_len) {
-            ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "certguard: %s, target \"%*s\"", req->error,
-                          req->target_len, p + req->target_off);
-
-        } else {
-            ngx_log_error(NGX_LOG_INFO, c->log, 0, "certguard: %s",
-                          req->error);
-        }
-
-        return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
-                                            req->error,
-                                            ngx_strlen(req->error));
-
-    default:
-        return NGX_ERROR;
-    }
-
-    if (!req->connect) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "certguard: method \"%*s\" is not CONNECT",
-                      req->method_len, p);
-        return ngx_stream_certguard_error(s, 405,
-                                          "only CONNECT is allowed");
-    }
-
-    ctx->host.len = req->host_len;
-    ctx->host.data = ngx_pnalloc(c->pool, ctx->host.len + 1);
-    ctx->target.len = req->target_len;
-    ctx->target.data = ngx_pnalloc(c->pool, ctx->target.len + 1);
-    if (ctx->host.data == NULL || ctx->target.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_strlow(ctx->host.data, p + req->host_off, ctx->host.len);
-    ctx->host.data[ctx->host.len] = '\0';
-
-    ngx_memcpy(ctx->target.data, p + req->target_off, ctx->target.len);
-    ctx->target.data[ctx->target.len] = '\0';
-
-    ctx->port = (in_port_t) req->port;
-
-    return NGX_OK;
-}
-
-
-/* SNI passthrough: the destination is the name in the ClientHello. */
-
-static ngx_int_t
-ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx)
-{
-    int                               rc;
-    size_t                            len;
-    ngx_buf_t                        *b;
-    ngx_connection_t                 *c;
-    ngx_stream_certguard_srv_conf_t  *cscf;
-    char                              sni[NGX_STREAM_CERTGUARD_HOST_MAX + 2];
-
-    c = s->connection;
-    b = c->buffer;
-
-    if (b == NULL
-        || ((size_t) (b->last - b->pos) < ctx->hello_need
-            && b->last != b->end))
-    {
-        return NGX_AGAIN;
-    }
-
-    rc = cg_clienthello_sni(b->pos, b->last - b->pos, sni, sizeof(sni));
-
-    if (rc == CG_CLIENTHELLO_AGAIN && b->last != b->end) {
-        ctx->hello_need = cg_clienthello_need(b->pos, b->last - b->pos);
-        return NGX_AGAIN;
-    }
-
-    if (rc != CG_OK || sni[0] == '\0') {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "certguard: no server name in the ClientHello");
-
-        cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
-
-        if (cscf->probe_failure == NGX_STREAM_CERTGUARD_FAILURE_ALLOW) {
-            ctx->state = ngx_stream_certguard_st_done;
-            return NGX_DECLINED;
-        }
-
-        return NGX_STREAM_FORBIDDEN;
-    }
-
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
-
-    len = ngx_strlen(sni);
-
-    ctx->host.data = ngx_pnalloc(c->pool, len + 1);
-    ctx->target.data = ngx_pnalloc(c->pool, len + sizeof(":65535"));
-    if (ctx->host.data == NULL || ctx->target.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_strlow(ctx->host.data, (u_char *) sni, len);
-    ctx->host.data[len] = '\0';
-    ctx->host.len = len;
-
-    ctx->port = (in_port_t) cscf->probe_port;
-    ctx->target.len = ngx_sprintf(ctx->target.data, "%V:%ui%Z", &ctx->host,
-                                  cscf->probe_port)
-                      - ctx->target.data - 1;
-
-    return NGX_OK;
-}
-
-
 /* With the destination's address: policy, cache, then a probe. */
 
 static ngx_int_t
@@ -328,10 +166,10 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
 {
     size_t                             len;
     ngx_connection_t                  *c;
-    ngx_stream_certguard_srv_conf_t   *cscf;
+    ngx_stream_certguard_srv_conf_t   *cgscf;
 
     c = s->connection;
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     if (ngx_stream_certguard_allowed(s, &ctx->sockaddr.sockaddr) != NGX_OK) {
         ctx->failure = "destination not allowed";
@@ -352,6 +190,10 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
                         NGX_SOCKADDR_STRLEN - 1, 0);
     ctx->addr_only[len] = '\0';
 
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: destination of %V is %V", &ctx->target,
+                   &ctx->upstream);
+
     /* the key: configuration, engine objects, name and address:port */
 
     ctx->key.data = ngx_pnalloc(c->pool, NGX_INT_T_LEN + 4 * (NGX_PTR_SIZE * 2
@@ -363,9 +205,9 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     }
 
     ctx->key.len = ngx_sprintf(ctx->key.data, "%ui|%p|%p|%p|%p|%V|%V",
-                               ngx_certguard_cache_generation(&cscf->cache),
-                               cscf->policy, cscf->trust, cscf->geoip,
-                               cscf->cache.shm_zone, &ctx->host,
+                               ngx_certguard_cache_generation(&cgscf->cache),
+                               cgscf->policy, cgscf->trust, cgscf->geoip,
+                               cgscf->cache.shm_zone, &ctx->host,
                                &ctx->upstream)
                    - ctx->key.data;
 
@@ -374,7 +216,7 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
         return NGX_ERROR;
     }
 
-    switch (ngx_certguard_cache_get(&cscf->cache, &ctx->key, ctx->result,
+    switch (ngx_certguard_cache_get(&cgscf->cache, &ctx->key, ctx->result,
                                     c->pool, &ctx->chain))
     {
     case NGX_OK:
@@ -490,11 +332,11 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
     size_t                            n;
     ngx_buf_t                        *b;
     ngx_connection_t                 *c;
-    ngx_stream_certguard_srv_conf_t  *cscf;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
     u_char                            reason[256];
 
     c = s->connection;
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     if (ctx->state == ngx_stream_certguard_st_refused) {
         ngx_log_error(NGX_LOG_WARN, c->log, 0, "certguard: %V refused: %s",
@@ -518,7 +360,7 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
         }
 
         ctx->result->verdict =
-                  (cscf->probe_failure == NGX_STREAM_CERTGUARD_FAILURE_BLOCK)
+                  (cgscf->probe_failure == NGX_STREAM_CERTGUARD_FAILURE_BLOCK)
                   ? CG_BLOCK : CG_ALLOW;
         ctx->result->nhits = 1;
         ngx_cpystrn((u_char *) ctx->result->hits[0].id,
@@ -530,7 +372,12 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
     }
 
     ctx->blocked = (ctx->result->verdict == CG_BLOCK
-                    && cscf->mode == NGX_STREAM_CERTGUARD_ENFORCE);
+                    && cgscf->mode == NGX_STREAM_CERTGUARD_ENFORCE);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: verdict %s, score %d, for %V%s",
+                   cg_verdict_name(ctx->result->verdict), ctx->result->score,
+                   &ctx->target, ctx->failed ? " (probe failed)" : "");
 
     if (ctx->blocked) {
         ngx_stream_certguard_log_result(s, ctx);
@@ -554,7 +401,10 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
                                             (char *) reason, p - reason);
     }
 
-    if (!cscf->connect) {
+    if (!cgscf->connect) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: passthrough to %V goes on", &ctx->upstream);
+
         ngx_stream_certguard_log_result(s, ctx);
         ctx->state = ngx_stream_certguard_st_done;
         return NGX_DECLINED;
@@ -576,10 +426,17 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
         b->last = b->start;
     }
 
-    if (cscf->connect_sni && ctx->chain.len) {
+    if (cgscf->connect_sni && ctx->chain.len) {
+        ngx_log_debug0(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: CONNECT answered, waiting for the "
+                       "ClientHello");
+
         ctx->state = ngx_stream_certguard_st_hello;
         return ngx_stream_certguard_hello(s, ctx);
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: tunnel to %V open", &ctx->upstream);
 
     ngx_stream_certguard_log_result(s, ctx);
     ctx->state = ngx_stream_certguard_st_done;
@@ -602,7 +459,7 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
     int                               rc;
     ngx_buf_t                        *b;
     ngx_connection_t                 *c;
-    ngx_stream_certguard_srv_conf_t  *cscf;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
 
     c = s->connection;
     b = c->buffer;
@@ -635,6 +492,10 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
         ctx->client_sni[0] = '\0';
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: client SNI \"%s\" in the tunnel to %V",
+                   ctx->client_sni, &ctx->target);
+
     /* scored again only when the engine's sni_mismatch could fire */
 
     if (cg_sni_mismatch((char *) ctx->host.data, ctx->client_sni)
@@ -643,10 +504,10 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
         return NGX_ERROR;
     }
 
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     ctx->blocked = (ctx->result->verdict == CG_BLOCK
-                    && cscf->mode == NGX_STREAM_CERTGUARD_ENFORCE);
+                    && cgscf->mode == NGX_STREAM_CERTGUARD_ENFORCE);
 
     ngx_stream_certguard_log_result(s, ctx);
 
@@ -658,6 +519,10 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
                       &ctx->target, ctx->client_sni);
         return NGX_STREAM_FORBIDDEN;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: tunnel to %V open, verdict %s",
+                   &ctx->upstream, cg_verdict_name(ctx->result->verdict));
 
     return NGX_DECLINED;
 }
@@ -674,10 +539,10 @@ ngx_stream_certguard_reevaluate(ngx_stream_session_t *s,
     const u_char                     *p, *last;
     STACK_OF(X509)                   *chain;
     ngx_connection_t                 *c;
-    ngx_stream_certguard_srv_conf_t  *cscf;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
 
     c = s->connection;
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     chain = sk_X509_new_null();
     if (chain == NULL) {
@@ -702,9 +567,9 @@ ngx_stream_certguard_reevaluate(ngx_stream_session_t *s,
     if (res && sk_X509_num(chain) > 0) {
         ngx_memzero(&in, sizeof(cg_input_t));
 
-        in.policy = cscf->policy;
-        in.trust = cscf->trust;
-        in.geoip = cscf->geoip;
+        in.policy = cgscf->policy;
+        in.trust = cgscf->trust;
+        in.geoip = cgscf->geoip;
         in.leaf = sk_X509_value(chain, 0);
         in.chain = chain;
         in.name = (char *) ctx->host.data;
@@ -742,14 +607,14 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
     ssize_t                           n;
     ngx_connection_t                 *c;
     const char                       *text;
-    ngx_stream_certguard_srv_conf_t  *cscf;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
     u_char                            buf[512];
 
     c = s->connection;
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (!cscf->connect) {
-        return status == NGX_STREAM_OK ? NGX_STREAM_OK : (ngx_int_t) status;
+    if (!cgscf->connect) {
+        return status;
     }
 
     if (status == NGX_STREAM_OK) {
@@ -806,11 +671,11 @@ ngx_stream_certguard_log_result(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
     cg_event_t                        ev;
-    ngx_stream_certguard_srv_conf_t  *cscf;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
 
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (cscf->log == NULL || ctx->result == NULL || ctx->logged) {
+    if (cgscf->log == NULL || ctx->result == NULL || ctx->logged) {
         return;
     }
 
@@ -818,7 +683,7 @@ ngx_stream_certguard_log_result(ngx_stream_session_t *s,
 
     ngx_stream_certguard_event(s, ctx, &ev);
 
-    ngx_certguard_log_write(cscf->log, s->connection->log, ctx->result, &ev);
+    ngx_certguard_log_write(cgscf->log, s->connection->log, ctx->result, &ev);
 }
 
 
@@ -850,16 +715,16 @@ ngx_stream_certguard_event(ngx_stream_session_t *s,
     size_t                            len;
     ngx_time_t                       *tp;
     ngx_connection_t                 *c;
-    ngx_stream_certguard_srv_conf_t  *cscf;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
 
     c = s->connection;
-    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     ngx_memzero(ev, sizeof(cg_event_t));
 
     switch (ctx->result->verdict) {
     case CG_BLOCK:
-        ev->action = (cscf->mode == NGX_STREAM_CERTGUARD_MONITOR)
+        ev->action = (cgscf->mode == NGX_STREAM_CERTGUARD_MONITOR)
                      ? "would-block" : "blocked";
         break;
     case CG_TAG:
