@@ -537,6 +537,19 @@ quiet($j, 'sni_mismatch', 'client SNI equal but for case');
 $j = eval_chain($sm);
 quiet($j, 'sni_mismatch', 'no client SNI known');
 
+# one rule for the same name, the stream module's and the signal's: case
+# and one trailing dot on either side do not count
+$j = eval_chain($sm, client_sni => 'front.test.');
+quiet($j, 'sni_mismatch', 'client SNI with a trailing dot');
+$j = eval_chain($sm, sni => 'front.test.', client_sni => 'FRONT.TEST');
+quiet($j, 'sni_mismatch', 'CONNECT host with a trailing dot');
+$j = eval_chain($sm, sni => 'front.test.', client_sni => 'front.test.');
+quiet($j, 'sni_mismatch', 'both with a trailing dot');
+$j = eval_chain($sm, client_sni => 'front.test..');
+fires($j, 'sni_mismatch', 'client SNI with two trailing dots');
+$j = eval_chain($sm, client_sni => 'hidden.example.');
+fires($j, 'sni_mismatch', 'another name with a trailing dot');
+
 # every built-in signal is tested: here, or in geoip.t (geo_*)
 
 my $list = cli('signals');

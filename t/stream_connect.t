@@ -284,6 +284,18 @@ if ($tls) {
     like(<$tls> // '', qr/backend ok/, 'matching SNI: the request arrives');
 }
 
+# the same name but for a trailing dot: the engine's rule, no mismatch
+$s = connect_tunnel($proxy, "good.test.:$good");
+ok($s, 'tunnel to good.test. (trailing dot) open');
+$tls = $s && IO::Socket::SSL->start_SSL($s, SSL_hostname => 'GOOD.test',
+    SSL_verify_mode => SSL_VERIFY_NONE, Timeout => 5);
+ok($tls, 'ClientHello for GOOD.test in a good.test. tunnel goes through');
+@cef = grep { /request=good\.test\.:$good / } $ng->wait_lines('cef', 8);
+is(scalar @cef, 1, 'CEF: one record for the good.test. tunnel');
+like($cef[0] // '', qr/act=allowed/, 'CEF: trailing dot allowed');
+unlike($cef[0] // '', qr/sni_mismatch/,
+       'CEF: no sni_mismatch for a trailing dot');
+
 # malformed and refused requests
 
 like(raw($proxy, "GET http://good.test/ HTTP/1.1\r\nHost: good.test\r\n\r\n"),
@@ -301,6 +313,11 @@ like(raw($proxy, "\x16\x03\x01\x00\x05hello"),
 like(raw($proxy, "CONNECT good.test:$good HTTP/1.1\r\n"
          . ('X-Filler: ' . 'a' x 100 . "\r\n") x 200),
      qr{^HTTP/1\.1 400 }, 'oversized request headers: 400');
+like(raw($proxy, "CONNECT user:hunter2\@good.test:$good HTTP/1.1\r\n\r\n"),
+     qr{^HTTP/1\.1 400 }, 'userinfo in the target: 400');
+unlike($ng->error_log, qr/hunter2/, 'userinfo in the target: not logged');
+like(raw($proxy, "CONNECT good.test:$good HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n"),
+     qr{^HTTP/1\.1 400 }, 'folded header line: 400');
 like(raw($proxy, "CONNECT nxdomain.invalid:$good HTTP/1.1\r\n\r\n"),
      qr{^HTTP/1\.1 502 }, 'unresolvable name: 502');
 

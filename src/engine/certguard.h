@@ -204,6 +204,12 @@ int cg_evaluate(const cg_input_t *in, cg_result_t *res);
 int cg_result_failure(cg_result_t *res, cg_failure_t failure,
     cg_verdict_t verdict, const char *name, const char *detail);
 
+/* Whether client_sni names another host than name: the rule of the
+ * sni_mismatch signal (case-insensitive, one trailing dot ignored on either
+ * side), 0 when either is NULL or "".  For a caller that evaluates a chain
+ * again with client_sni only when the signal could fire. */
+int cg_sni_mismatch(const char *name, const char *client_sni);
+
 /* Formatters: write at most len bytes including a NUL, and return the
  * length the full output has (like snprintf), so a return >= len means
  * truncated.  CEF records are capped well below 2 KB by field limits. */

@@ -679,6 +679,34 @@ cg_check_geo_asn(cg_facts_t *f, unsigned index, char *detail, size_t size,
 }
 
 
+/*
+ * The one rule for "the same name", so that a caller that skips the second
+ * evaluation of a tunnel (cg_sni_mismatch() says no) and the signal agree:
+ * case does not count, nor does one trailing dot on either side
+ * ("example.com." is the fully qualified form of "example.com").
+ */
+
+int
+cg_sni_mismatch(const char *name, const char *client_sni)
+{
+    size_t  n, m;
+
+    if (name == NULL || client_sni == NULL || name[0] == '\0'
+        || client_sni[0] == '\0')
+    {
+        return 0;
+    }
+
+    n = strlen(name);
+    m = strlen(client_sni);
+
+    n -= (name[n - 1] == '.');
+    m -= (client_sni[m - 1] == '.');
+
+    return n != m || strncasecmp(name, client_sni, n) != 0;
+}
+
+
 static int
 cg_check_sni_mismatch(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight)
@@ -688,9 +716,7 @@ cg_check_sni_mismatch(cg_facts_t *f, unsigned index, char *detail,
     sni = f->in->client_sni;
     name = f->in->name;
 
-    if (sni == NULL || name == NULL || sni[0] == '\0' || name[0] == '\0'
-        || strcasecmp(sni, name) == 0)
-    {
+    if (!cg_sni_mismatch(name, sni)) {
         return 0;
     }
 

@@ -40,10 +40,11 @@ typedef struct {
     ngx_str_t                   host;           /* lower case, no brackets */
     ngx_str_t                   authority;      /* host[:port] of the URI */
     ngx_str_t                   upstream;       /* address:port */
-    ngx_str_t                   user;
+    ngx_str_t                   user;           /* also of a failure */
     ngx_int_t                   status;         /* NGX_DECLINED: go on */
     unsigned                    resolving:1;
     unsigned                    done:1;
+    unsigned                    authenticated:1;
 } ngx_http_certguard_forward_ctx_t;
 
 
@@ -354,6 +355,7 @@ ngx_http_certguard_forward_auth(ngx_http_request_t *r,
     ngx_http_certguard_forward_hide(r, h);
 
     if (rc == NGX_CERTGUARD_AUTH_OK) {
+        ctx->authenticated = 1;
         return NGX_DECLINED;
     }
 
@@ -638,7 +640,7 @@ ngx_http_certguard_forward_user(ngx_http_request_t *r, ngx_str_t *user)
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_certguard_forward_module);
 
-    if (ctx == NULL || ctx->user.len == 0) {
+    if (ctx == NULL || !ctx->authenticated) {
         ngx_str_null(user);
         return NGX_DECLINED;
     }
@@ -678,6 +680,11 @@ ngx_http_certguard_forward_variable(ngx_http_request_t *r,
         break;
 
     default: /* NGX_HTTP_CERTGUARD_FWD_USER */
+        if (!ctx->authenticated) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
         s = &ctx->user;
         break;
     }

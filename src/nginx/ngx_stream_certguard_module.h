@@ -1,0 +1,149 @@
+/*
+ * ngx_stream_certguard_module: what the module's files share (its
+ * configuration and the per-session context), not an API for others.
+ *
+ * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
+ */
+
+#ifndef NGX_STREAM_CERTGUARD_MODULE_H
+#define NGX_STREAM_CERTGUARD_MODULE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_stream.h>
+
+#include "certguard.h"
+#include "cg_connect.h"
+#include "ngx_certguard_shared.h"
+#include "ngx_certguard_probe.h"
+
+
+#define NGX_STREAM_CERTGUARD_ENFORCE        0
+#define NGX_STREAM_CERTGUARD_MONITOR        1
+
+#define NGX_STREAM_CERTGUARD_FAILURE_ALLOW  0
+#define NGX_STREAM_CERTGUARD_FAILURE_BLOCK  1
+
+#define NGX_STREAM_CERTGUARD_HOST_MAX       253
+
+/* an HTTP error answer with a literal reason */
+#define ngx_stream_certguard_error(s, status, text)                          \
+    ngx_stream_certguard_respond(s, status, text, sizeof(text) - 1)
+
+
+/* Where a session is; the preread handler is a loop over these. */
+typedef enum {
+    ngx_stream_certguard_st_read = 0,       /* CONNECT request / ClientHello */
+    ngx_stream_certguard_st_lookup,         /* have host and port */
+    ngx_stream_certguard_st_resolving,
+    ngx_stream_certguard_st_address,        /* have the destination address */
+    ngx_stream_certguard_st_probing,        /* waiting on a probe */
+    ngx_stream_certguard_st_decided,        /* have a result or a failure */
+    ngx_stream_certguard_st_hello,          /* waiting for the ClientHello */
+    ngx_stream_certguard_st_refused,        /* not resolved or not allowed */
+    ngx_stream_certguard_st_done
+} ngx_stream_certguard_state_e;
+
+
+typedef struct {
+    in_port_t                       low;
+    in_port_t                       high;
+} ngx_stream_certguard_ports_t;
+
+
+typedef struct {
+    ngx_flag_t                      connect;
+    ngx_flag_t                      probe;
+    ngx_flag_t                      connect_sni;
+    ngx_uint_t                      probe_port;
+    ngx_array_t                    *ports;       /* port ranges */
+    ngx_array_t                    *allow;       /* ngx_cidr_t */
+    ngx_array_t                    *deny;        /* ngx_cidr_t */
+    ngx_msec_t                      probe_timeout;
+    ngx_uint_t                      probe_failure;
+    ngx_uint_t                      mode;
+
+    cg_policy_t                    *policy;
+    cg_trust_t                     *trust;
+    cg_geoip_t                     *geoip;
+    ngx_str_t                       geoip_country;
+    ngx_str_t                       geoip_asn;
+
+    ngx_certguard_cache_t           cache;
+    ngx_certguard_log_t            *log;
+} ngx_stream_certguard_srv_conf_t;
+
+
+typedef struct {
+    ngx_ssl_t                      *ssl;         /* probes' client context */
+    cg_trust_t                     *default_trust;
+    ngx_array_t                    *special;     /* ngx_cidr_t never dialled */
+    ngx_array_t                    *own;         /* the host's own addresses */
+    ngx_queue_t                     probes;      /* this worker's probes */
+} ngx_stream_certguard_main_conf_t;
+
+
+typedef struct {
+    ngx_stream_session_t           *session;
+    ngx_stream_certguard_state_e    state;
+
+    ngx_str_t                       host;        /* lower case, no brackets */
+    ngx_str_t                       target;      /* "host:port", for CEF */
+    in_port_t                       port;
+    cg_connect_t                    request;     /* the CONNECT request */
+    size_t                          hello_need;  /* bytes before a parse */
+
+    ngx_sockaddr_t                  sockaddr;    /* the destination */
+    socklen_t                       socklen;
+    ngx_str_t                       upstream;    /* "address:port" */
+    u_char                          addr_only[NGX_SOCKADDR_STRLEN];
+    u_char                          client_addr[NGX_SOCKADDR_STRLEN];
+
+    ngx_resolver_ctx_t             *resolver;
+    ngx_certguard_probe_waiter_t    waiter;      /* on a probe */
+    ngx_event_t                     resume;
+
+    cg_result_t                    *result;      /* NULL: nothing scored */
+    ngx_str_t                       chain;       /* DER, leaf first */
+    char                            client_sni[256];
+    const char                     *failure;     /* why the probe failed */
+    ngx_str_t                       key;
+
+    unsigned                        in_handler:1;
+    unsigned                        logged:1;
+    unsigned                        failed:1;
+    unsigned                        blocked:1;
+    unsigned                        ip_literal:1;
+} ngx_stream_certguard_ctx_t;
+
+
+extern ngx_module_t  ngx_stream_certguard_module;
+
+
+/* ngx_stream_certguard_session.c */
+ngx_int_t ngx_stream_certguard_preread_handler(ngx_stream_session_t *s);
+ngx_int_t ngx_stream_certguard_respond(ngx_stream_session_t *s,
+    ngx_uint_t status, const char *reason, size_t len);
+ngx_int_t ngx_stream_certguard_log_handler(ngx_stream_session_t *s);
+void ngx_stream_certguard_event(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, cg_event_t *ev);
+void ngx_stream_certguard_wake(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+
+/* ngx_stream_certguard_request.c */
+ngx_int_t ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+ngx_int_t ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+
+/* ngx_stream_certguard_destination.c */
+ngx_int_t ngx_stream_certguard_lookup(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+ngx_int_t ngx_stream_certguard_allowed(ngx_stream_session_t *s,
+    struct sockaddr *sa);
+ngx_int_t ngx_stream_certguard_init_addresses(ngx_conf_t *cf,
+    ngx_stream_certguard_main_conf_t *cgmcf);
+
+
+#endif /* NGX_STREAM_CERTGUARD_MODULE_H */

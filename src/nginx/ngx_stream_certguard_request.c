@@ -1,0 +1,172 @@
+/*
+ * ngx_stream_certguard_module: what the client asks for.  With
+ * certguard_connect, its CONNECT request (read by the engine's parser); with
+ * certguard_probe, the server name of its ClientHello and the probe port.
+ *
+ * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
+ */
+
+#include "ngx_stream_certguard_module.h"
+#include "cg_clienthello.h"
+
+
+/*
+ * "CONNECT host:port HTTP/1.1" and header lines up to an empty line, all
+ * in the preread buffer (preread_buffer_size bounds the size, and
+ * preread_timeout the time a slow client may take), read by the engine's
+ * parser.  Header values are not kept: Proxy-Authorization must never reach
+ * a log, nor a password in the target (the parser refuses those).
+ */
+
+ngx_int_t
+ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    int                rc;
+    u_char            *p;
+    ngx_buf_t         *b;
+    cg_connect_t      *req;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+    b = c->buffer;
+
+    if (b == NULL || b->pos == b->last) {
+        return NGX_AGAIN;
+    }
+
+    p = b->pos;
+    req = &ctx->request;
+
+    rc = cg_connect_parse(p, b->last - p, b->end - p, req);
+
+    switch (rc) {
+
+    case CG_OK:
+        break;
+
+    case CG_CONNECT_AGAIN:
+        return NGX_AGAIN;
+
+    case CG_CONNECT_TOO_LARGE:
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "certguard: CONNECT request too large");
+        return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
+                                          "request too large");
+
+    case CG_ERR_INPUT:
+        if (req->target_len) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "certguard: %s, target \"%*s\"", req->error,
+                          req->target_len, p + req->target_off);
+
+        } else {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0, "certguard: %s",
+                          req->error);
+        }
+
+        return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
+                                            req->error,
+                                            ngx_strlen(req->error));
+
+    default:
+        return NGX_ERROR;
+    }
+
+    if (!req->connect) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "certguard: method \"%*s\" is not CONNECT",
+                      req->method_len, p);
+        return ngx_stream_certguard_error(s, 405,
+                                          "only CONNECT is allowed");
+    }
+
+    ctx->host.len = req->host_len;
+    ctx->host.data = ngx_pnalloc(c->pool, ctx->host.len + 1);
+    ctx->target.len = req->target_len;
+    ctx->target.data = ngx_pnalloc(c->pool, ctx->target.len + 1);
+    if (ctx->host.data == NULL || ctx->target.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(ctx->host.data, p + req->host_off, ctx->host.len);
+    ctx->host.data[ctx->host.len] = '\0';
+
+    ngx_memcpy(ctx->target.data, p + req->target_off, ctx->target.len);
+    ctx->target.data[ctx->target.len] = '\0';
+
+    ctx->port = (in_port_t) req->port;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: CONNECT %V, %uz bytes of request",
+                   &ctx->target, req->header_end);
+
+    return NGX_OK;
+}
+
+
+/* SNI passthrough: the destination is the name in the ClientHello. */
+
+ngx_int_t
+ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    int                               rc;
+    size_t                            len;
+    ngx_buf_t                        *b;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+    char                              sni[NGX_STREAM_CERTGUARD_HOST_MAX + 2];
+
+    c = s->connection;
+    b = c->buffer;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    if (b == NULL
+        || ((size_t) (b->last - b->pos) < ctx->hello_need
+            && b->last != b->end))
+    {
+        return NGX_AGAIN;
+    }
+
+    rc = cg_clienthello_sni(b->pos, b->last - b->pos, sni, sizeof(sni));
+
+    if (rc == CG_CLIENTHELLO_AGAIN && b->last != b->end) {
+        ctx->hello_need = cg_clienthello_need(b->pos, b->last - b->pos);
+        return NGX_AGAIN;
+    }
+
+    if (rc != CG_OK || sni[0] == '\0') {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "certguard: no server name in the ClientHello");
+
+        if (cgscf->probe_failure == NGX_STREAM_CERTGUARD_FAILURE_ALLOW) {
+            ctx->state = ngx_stream_certguard_st_done;
+            return NGX_DECLINED;
+        }
+
+        return NGX_STREAM_FORBIDDEN;
+    }
+
+    len = ngx_strlen(sni);
+
+    ctx->host.data = ngx_pnalloc(c->pool, len + 1);
+    ctx->target.data = ngx_pnalloc(c->pool, len + sizeof(":65535"));
+    if (ctx->host.data == NULL || ctx->target.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(ctx->host.data, (u_char *) sni, len);
+    ctx->host.data[len] = '\0';
+    ctx->host.len = len;
+
+    ctx->port = (in_port_t) cgscf->probe_port;
+    ctx->target.len = ngx_sprintf(ctx->target.data, "%V:%ui%Z", &ctx->host,
+                                  cgscf->probe_port)
+                      - ctx->target.data - 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: ClientHello for %V", &ctx->target);
+
+    return NGX_OK;
+}

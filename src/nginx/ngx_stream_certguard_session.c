@@ -1,0 +1,790 @@
+/*
+ * ngx_stream_certguard_module: a session's way through the preread phase,
+ * from the CONNECT request (or the ClientHello) to the verdict, the answer
+ * to the client, the SNI check inside the tunnel and the CEF record.
+ *
+ * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
+ */
+
+#include "ngx_stream_certguard_module.h"
+#include "cg_clienthello.h"
+
+
+static ngx_int_t ngx_stream_certguard_step(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_address(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_probe(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static void ngx_stream_certguard_probe_handler(
+    ngx_certguard_probe_waiter_t *w, cg_result_t *res, ngx_str_t *der,
+    const char *failure);
+static ngx_int_t ngx_stream_certguard_decide(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_hello(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_reevaluate(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static void ngx_stream_certguard_log_result(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static void ngx_stream_certguard_resume(ngx_event_t *ev);
+static void ngx_stream_certguard_cleanup(void *data);
+
+
+ngx_int_t
+ngx_stream_certguard_preread_handler(ngx_stream_session_t *s)
+{
+    ngx_int_t                         rc;
+    ngx_connection_t                 *c;
+    ngx_pool_cleanup_t               *cln;
+    ngx_stream_certguard_ctx_t       *ctx;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    if (!cgscf->connect && !cgscf->probe) {
+        return NGX_DECLINED;
+    }
+
+    c = s->connection;
+
+    if (c->type != SOCK_STREAM) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_certguard_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(c->pool, sizeof(ngx_stream_certguard_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(c->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_stream_certguard_cleanup;
+        cln->data = ctx;
+
+        ctx->session = s;
+        ctx->state = ngx_stream_certguard_st_read;
+        ctx->resume.handler = ngx_stream_certguard_resume;
+        ctx->resume.data = s;
+        ctx->resume.log = c->log;
+
+        ngx_stream_set_ctx(s, ctx, ngx_stream_certguard_module);
+    }
+
+    /*
+     * A client read event may run the phases before a posted resume does
+     * (both ready in one iteration): the session then goes on from here,
+     * and the resume must not run its phases a second time.
+     */
+
+    if (ctx->resume.posted) {
+        ngx_delete_posted_event(&ctx->resume);
+    }
+
+    /*
+     * Resolver and probe callbacks may run from inside this handler (a
+     * cached name, a connect() that fails at once): then they only change
+     * the state, and the loop in ngx_stream_certguard_step() goes on.
+     */
+
+    ctx->in_handler = 1;
+    rc = ngx_stream_certguard_step(s, ctx);
+    ctx->in_handler = 0;
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_stream_certguard_step(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    ngx_int_t                         rc;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    for ( ;; ) {
+
+        switch (ctx->state) {
+
+        case ngx_stream_certguard_st_read:
+            rc = cgscf->connect ? ngx_stream_certguard_read_connect(s, ctx)
+                                : ngx_stream_certguard_read_sni(s, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            ctx->state = ngx_stream_certguard_st_lookup;
+            break;
+
+        case ngx_stream_certguard_st_lookup:
+            rc = ngx_stream_certguard_lookup(s, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            break;
+
+        case ngx_stream_certguard_st_resolving:
+        case ngx_stream_certguard_st_probing:
+            return NGX_DONE;
+
+        case ngx_stream_certguard_st_address:
+            rc = ngx_stream_certguard_address(s, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            break;
+
+        case ngx_stream_certguard_st_decided:
+        case ngx_stream_certguard_st_refused:
+            return ngx_stream_certguard_decide(s, ctx);
+
+        case ngx_stream_certguard_st_hello:
+            return ngx_stream_certguard_hello(s, ctx);
+
+        default: /* ngx_stream_certguard_st_done */
+            return NGX_DECLINED;
+        }
+    }
+}
+
+
+/* With the destination's address: policy, cache, then a probe. */
+
+static ngx_int_t
+ngx_stream_certguard_address(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    size_t                             len;
+    ngx_connection_t                  *c;
+    ngx_stream_certguard_srv_conf_t   *cgscf;
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    if (ngx_stream_certguard_allowed(s, &ctx->sockaddr.sockaddr) != NGX_OK) {
+        ctx->failure = "destination not allowed";
+        ctx->state = ngx_stream_certguard_st_refused;
+        return NGX_OK;
+    }
+
+    ctx->upstream.data = ngx_pnalloc(c->pool, NGX_SOCKADDR_STRLEN);
+    if (ctx->upstream.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->upstream.len = ngx_sock_ntop(&ctx->sockaddr.sockaddr, ctx->socklen,
+                                      ctx->upstream.data, NGX_SOCKADDR_STRLEN,
+                                      1);
+
+    len = ngx_sock_ntop(&ctx->sockaddr.sockaddr, ctx->socklen, ctx->addr_only,
+                        NGX_SOCKADDR_STRLEN - 1, 0);
+    ctx->addr_only[len] = '\0';
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: destination of %V is %V", &ctx->target,
+                   &ctx->upstream);
+
+    /* the key: configuration, engine objects, name and address:port */
+
+    ctx->key.data = ngx_pnalloc(c->pool, NGX_INT_T_LEN + 4 * (NGX_PTR_SIZE * 2
+                                                             + 3)
+                                         + 8 + ctx->host.len
+                                         + ctx->upstream.len);
+    if (ctx->key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->key.len = ngx_sprintf(ctx->key.data, "%ui|%p|%p|%p|%p|%V|%V",
+                               ngx_certguard_cache_generation(&cgscf->cache),
+                               cgscf->policy, cgscf->trust, cgscf->geoip,
+                               cgscf->cache.shm_zone, &ctx->host,
+                               &ctx->upstream)
+                   - ctx->key.data;
+
+    ctx->result = ngx_palloc(c->pool, sizeof(cg_result_t));
+    if (ctx->result == NULL) {
+        return NGX_ERROR;
+    }
+
+    switch (ngx_certguard_cache_get(&cgscf->cache, &ctx->key, ctx->result,
+                                    c->pool, &ctx->chain))
+    {
+    case NGX_OK:
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: cached verdict for %V", &ctx->upstream);
+        ctx->state = ngx_stream_certguard_st_decided;
+        return NGX_OK;
+
+    case NGX_ERROR:
+        return NGX_ERROR;
+
+    default:
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: no cached verdict for %V", &ctx->upstream);
+        ctx->result = NULL;
+        return ngx_stream_certguard_probe(s, ctx);
+    }
+}
+
+
+/* The probe of this configuration, name and address; sessions share it. */
+
+static ngx_int_t
+ngx_stream_certguard_probe(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    ngx_certguard_probe_params_t       params;
+    ngx_stream_certguard_srv_conf_t   *cgscf;
+    ngx_stream_certguard_main_conf_t  *cgmcf;
+
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+    cgmcf = ngx_stream_get_module_main_conf(s, ngx_stream_certguard_module);
+
+    ngx_memzero(&params, sizeof(ngx_certguard_probe_params_t));
+
+    params.key = ctx->key;
+    params.name = ctx->host;
+    params.sockaddr = &ctx->sockaddr.sockaddr;
+    params.socklen = ctx->socklen;
+    params.ssl = cgmcf->ssl;
+    params.timeout = cgscf->probe_timeout;
+    params.policy = cgscf->policy;
+    params.trust = cgscf->trust;
+    params.geoip = cgscf->geoip;
+    params.cache = &cgscf->cache;
+    params.probes = &cgmcf->probes;
+    params.log = s->connection->log;
+
+    ctx->waiter.handler = ngx_stream_certguard_probe_handler;
+    ctx->waiter.data = ctx;
+
+    /* the handler may run inside ngx_certguard_probe_start() */
+
+    ctx->state = ngx_stream_certguard_st_probing;
+
+    return ngx_certguard_probe_start(&params, &ctx->waiter);
+}
+
+
+/* The probe ended: a copy of its result, and the session goes on. */
+
+static void
+ngx_stream_certguard_probe_handler(ngx_certguard_probe_waiter_t *w,
+    cg_result_t *res, ngx_str_t *der, const char *failure)
+{
+    ngx_pool_t                  *pool;
+    ngx_stream_session_t        *s;
+    ngx_stream_certguard_ctx_t  *ctx;
+
+    ctx = w->data;
+    s = ctx->session;
+    pool = s->connection->pool;
+
+    ctx->state = ngx_stream_certguard_st_decided;
+
+    if (failure) {
+        ctx->failed = 1;
+        ctx->failure = failure;         /* static strings only */
+
+    } else {
+        ctx->result = ngx_palloc(pool, sizeof(cg_result_t));
+        ctx->chain.data = der->len ? ngx_pnalloc(pool, der->len) : NULL;
+
+        if (ctx->result == NULL || (der->len && ctx->chain.data == NULL)) {
+            ctx->failed = 1;
+            ctx->failure = "internal error";
+
+        } else {
+            ngx_memcpy(ctx->result, res, sizeof(cg_result_t));
+
+            if (der->len) {
+                ngx_memcpy(ctx->chain.data, der->data, der->len);
+                ctx->chain.len = der->len;
+            }
+        }
+    }
+
+    ngx_stream_certguard_wake(s, ctx);
+}
+
+
+/*
+ * A result (or a failure) is here: block, or answer the CONNECT and go on.
+ * In state "refused", the destination was refused before any
+ * probe (not allowed, not resolved).
+ */
+
+static ngx_int_t
+ngx_stream_certguard_decide(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    u_char                           *p;
+    size_t                            n;
+    ngx_buf_t                        *b;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+    u_char                            reason[256];
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    if (ctx->state == ngx_stream_certguard_st_refused) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0, "certguard: %V refused: %s",
+                      &ctx->target, ctx->failure);
+
+        p = ngx_snprintf(reason, sizeof(reason), "%s", ctx->failure);
+
+        return ngx_stream_certguard_respond(s,
+                   ngx_strcmp(ctx->failure, "destination not allowed") == 0
+                   ? NGX_STREAM_FORBIDDEN : NGX_STREAM_BAD_GATEWAY,
+                   (char *) reason, p - reason);
+    }
+
+    if (ctx->failed) {
+
+        /* a result of our own, so that logs and variables show the failure */
+
+        ctx->result = ngx_pcalloc(c->pool, sizeof(cg_result_t));
+        if (ctx->result == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->result->verdict =
+                  (cgscf->probe_failure == NGX_STREAM_CERTGUARD_FAILURE_BLOCK)
+                  ? CG_BLOCK : CG_ALLOW;
+        ctx->result->nhits = 1;
+        ngx_cpystrn((u_char *) ctx->result->hits[0].id,
+                    (u_char *) "probe_failed", CG_ID_MAX);
+        ngx_cpystrn((u_char *) ctx->result->hits[0].detail,
+                    (u_char *) ctx->failure, CG_DETAIL_MAX);
+        ngx_cpystrn((u_char *) ctx->result->name, ctx->host.data,
+                    CG_NAME_MAX);
+    }
+
+    ctx->blocked = (ctx->result->verdict == CG_BLOCK
+                    && cgscf->mode == NGX_STREAM_CERTGUARD_ENFORCE);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: verdict %s, score %d, for %V%s",
+                   cg_verdict_name(ctx->result->verdict), ctx->result->score,
+                   &ctx->target, ctx->failed ? " (probe failed)" : "");
+
+    if (ctx->blocked) {
+        ngx_stream_certguard_log_result(s, ctx);
+
+        if (ctx->failed) {
+            p = ngx_snprintf(reason, sizeof(reason) - 1,
+                             "certguard: probe failed: %s", ctx->failure);
+
+        } else {
+            p = ngx_cpymem(reason, "certguard: certificate blocked: ",
+                           sizeof("certguard: certificate blocked: ") - 1);
+            n = cg_format_signal_ids(ctx->result, (char *) p,
+                                     reason + sizeof(reason) - p);
+            p += ngx_min(n, (size_t) (reason + sizeof(reason) - p - 1));
+        }
+
+        ngx_log_error(NGX_LOG_WARN, c->log, 0, "%*s, destination %V",
+                      (size_t) (p - reason), reason, &ctx->target);
+
+        return ngx_stream_certguard_respond(s, NGX_STREAM_FORBIDDEN,
+                                            (char *) reason, p - reason);
+    }
+
+    if (!cgscf->connect) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: passthrough to %V goes on", &ctx->upstream);
+
+        ngx_stream_certguard_log_result(s, ctx);
+        ctx->state = ngx_stream_certguard_st_done;
+        return NGX_DECLINED;
+    }
+
+    if (ngx_stream_certguard_respond(s, NGX_STREAM_OK, NULL, 0)
+        != NGX_STREAM_OK)
+    {
+        return NGX_STREAM_OK;           /* the client is gone */
+    }
+
+    /* the tunnel starts after the CONNECT request */
+
+    b = c->buffer;
+    b->pos += ctx->request.header_end;
+
+    if (b->pos == b->last) {
+        b->pos = b->start;
+        b->last = b->start;
+    }
+
+    if (cgscf->connect_sni && ctx->chain.len) {
+        ngx_log_debug0(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: CONNECT answered, waiting for the "
+                       "ClientHello");
+
+        ctx->state = ngx_stream_certguard_st_hello;
+        return ngx_stream_certguard_hello(s, ctx);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: tunnel to %V open", &ctx->upstream);
+
+    ngx_stream_certguard_log_result(s, ctx);
+    ctx->state = ngx_stream_certguard_st_done;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Inside the tunnel: the client's ClientHello.  An SNI other than the
+ * CONNECT host (domain fronting) is scored again with client_sni, which
+ * fires sni_mismatch, as does a TLS ClientHello the parser refuses.
+ * Anything but TLS goes on unchecked.
+ */
+
+static ngx_int_t
+ngx_stream_certguard_hello(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    int                               rc;
+    ngx_buf_t                        *b;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    b = c->buffer;
+
+    if ((size_t) (b->last - b->pos) < ctx->hello_need && b->last != b->end) {
+        return NGX_AGAIN;
+    }
+
+    rc = cg_clienthello_sni(b->pos, b->last - b->pos, ctx->client_sni,
+                            sizeof(ctx->client_sni));
+
+    if (rc == CG_CLIENTHELLO_AGAIN && b->last != b->end) {
+        ctx->hello_need = cg_clienthello_need(b->pos, b->last - b->pos);
+        return NGX_AGAIN;
+    }
+
+    if (rc == CG_ERR_INPUT && b->pos[0] == 0x16) {
+
+        /*
+         * a TLS handshake record whose ClientHello the parser refuses (a
+         * server name that is no plain DNS name, a malformed extension):
+         * it does not name the CONNECT host, so it counts as a mismatch
+         */
+
+        ngx_cpystrn((u_char *) ctx->client_sni,
+                    (u_char *) "(malformed ClientHello)",
+                    sizeof(ctx->client_sni));
+
+    } else if (rc != CG_OK) {
+        ctx->client_sni[0] = '\0';
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: client SNI \"%s\" in the tunnel to %V",
+                   ctx->client_sni, &ctx->target);
+
+    /* scored again only when the engine's sni_mismatch could fire */
+
+    if (cg_sni_mismatch((char *) ctx->host.data, ctx->client_sni)
+        && ngx_stream_certguard_reevaluate(s, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    ctx->blocked = (ctx->result->verdict == CG_BLOCK
+                    && cgscf->mode == NGX_STREAM_CERTGUARD_ENFORCE);
+
+    ngx_stream_certguard_log_result(s, ctx);
+
+    ctx->state = ngx_stream_certguard_st_done;
+
+    if (ctx->blocked) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "certguard: tunnel to %V blocked, client SNI \"%s\"",
+                      &ctx->target, ctx->client_sni);
+        return NGX_STREAM_FORBIDDEN;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: tunnel to %V open, verdict %s",
+                   &ctx->upstream, cg_verdict_name(ctx->result->verdict));
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_stream_certguard_reevaluate(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    int                               rc;
+    X509                             *x;
+    cg_input_t                        in;
+    cg_result_t                      *res;
+    const u_char                     *p, *last;
+    STACK_OF(X509)                   *chain;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    chain = sk_X509_new_null();
+    if (chain == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ctx->chain.data;
+    last = p + ctx->chain.len;
+
+    while (p < last) {
+        x = d2i_X509(NULL, &p, last - p);
+        if (x == NULL || !sk_X509_push(chain, x)) {
+            X509_free(x);
+            break;
+        }
+    }
+
+    rc = CG_ERR_INPUT;
+
+    res = ngx_palloc(c->pool, sizeof(cg_result_t));
+
+    if (res && sk_X509_num(chain) > 0) {
+        ngx_memzero(&in, sizeof(cg_input_t));
+
+        in.policy = cgscf->policy;
+        in.trust = cgscf->trust;
+        in.geoip = cgscf->geoip;
+        in.leaf = sk_X509_value(chain, 0);
+        in.chain = chain;
+        in.name = (char *) ctx->host.data;
+        in.client_sni = ctx->client_sni;
+        in.dst_addr = (char *) ctx->addr_only;
+        in.dst_port = ctx->port;
+        in.now = ngx_time();
+
+        rc = cg_evaluate(&in, res);
+    }
+
+    sk_X509_pop_free(chain, X509_free);
+
+    if (rc != CG_OK) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "certguard: evaluation with client SNI failed: %s",
+                      cg_strerror(rc));
+        return NGX_OK;                  /* the earlier verdict stands */
+    }
+
+    ctx->result = res;
+
+    return NGX_OK;
+}
+
+
+/* An HTTP answer to a CONNECT; in passthrough mode there is nobody to
+ * answer, and the connection just closes.  Returns the session status. */
+
+ngx_int_t
+ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
+    const char *reason, size_t len)
+{
+    u_char                           *p;
+    ssize_t                           n;
+    ngx_connection_t                 *c;
+    const char                       *text;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+    u_char                            buf[512];
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    if (!cgscf->connect) {
+        return status;
+    }
+
+    if (status == NGX_STREAM_OK) {
+        p = ngx_cpymem(buf, "HTTP/1.1 200 Connection established" CRLF CRLF,
+                       sizeof("HTTP/1.1 200 Connection established" CRLF CRLF)
+                       - 1);
+
+    } else {
+        switch (status) {
+        case NGX_STREAM_BAD_REQUEST:
+            text = "Bad Request";
+            break;
+        case NGX_STREAM_FORBIDDEN:
+            text = "Forbidden";
+            break;
+        case 405:
+            text = "Method Not Allowed";
+            break;
+        default:
+            text = "Bad Gateway";
+        }
+
+        len = ngx_min(len, 256);
+
+        p = ngx_snprintf(buf, sizeof(buf),
+                         "HTTP/1.1 %ui %s" CRLF
+                         "Content-Type: text/plain" CRLF
+                         "Content-Length: %uz" CRLF
+                         "%s"
+                         "Connection: close" CRLF CRLF
+                         "%*s\n",
+                         status, text, len + 1,
+                         status == 405 ? "Allow: CONNECT" CRLF : "",
+                         len, reason);
+    }
+
+    n = c->send(c, buf, p - buf);
+
+    if (n != p - buf) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "certguard: could not send the %ui response", status);
+
+        if (status == NGX_STREAM_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return status;
+}
+
+
+static void
+ngx_stream_certguard_log_result(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    cg_event_t                        ev;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    if (cgscf->log == NULL || ctx->result == NULL || ctx->logged) {
+        return;
+    }
+
+    ctx->logged = 1;
+
+    ngx_stream_certguard_event(s, ctx, &ev);
+
+    ngx_certguard_log_write(cgscf->log, s->connection->log, ctx->result, &ev);
+}
+
+
+/*
+ * Records are written when the tunnel is decided, not when it ends; this
+ * catches the sessions that ended before that (a client that closed while
+ * its ClientHello was awaited).
+ */
+
+ngx_int_t
+ngx_stream_certguard_log_handler(ngx_stream_session_t *s)
+{
+    ngx_stream_certguard_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_certguard_module);
+
+    if (ctx && ctx->result) {
+        ngx_stream_certguard_log_result(s, ctx);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_stream_certguard_event(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, cg_event_t *ev)
+{
+    size_t                            len;
+    ngx_time_t                       *tp;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    ngx_memzero(ev, sizeof(cg_event_t));
+
+    switch (ctx->result->verdict) {
+    case CG_BLOCK:
+        ev->action = (cgscf->mode == NGX_STREAM_CERTGUARD_MONITOR)
+                     ? "would-block" : "blocked";
+        break;
+    case CG_TAG:
+        ev->action = "tagged";
+        break;
+    default:
+        ev->action = "allowed";
+    }
+
+    len = ngx_sock_ntop(c->sockaddr, c->socklen, ctx->client_addr,
+                        NGX_SOCKADDR_STRLEN - 1, 0);
+    ctx->client_addr[len] = '\0';
+
+    ev->src_addr = (char *) ctx->client_addr;
+    ev->src_port = ngx_inet_get_port(c->sockaddr);
+    ev->dst_addr = ctx->addr_only[0] ? (char *) ctx->addr_only : NULL;
+    ev->dst_port = ctx->port;
+    ev->request = (char *) ctx->target.data;
+
+    tp = ngx_timeofday();
+    ev->rt_ms = (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+void
+ngx_stream_certguard_wake(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    if (ctx->in_handler) {
+        return;                 /* the preread handler's loop goes on */
+    }
+
+    ngx_post_event(&ctx->resume, &ngx_posted_events);
+}
+
+
+static void
+ngx_stream_certguard_resume(ngx_event_t *ev)
+{
+    ngx_stream_session_t  *s;
+
+    s = ev->data;
+
+    ngx_stream_core_run_phases(s);
+}
+
+
+static void
+ngx_stream_certguard_cleanup(void *data)
+{
+    ngx_stream_certguard_ctx_t  *ctx = data;
+
+    if (ctx->resolver) {
+        ngx_resolve_name_done(ctx->resolver);
+        ctx->resolver = NULL;
+    }
+
+    ngx_certguard_probe_cancel(&ctx->waiter);
+
+    if (ctx->resume.posted) {
+        ngx_delete_posted_event(&ctx->resume);
+    }
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/perl
+
+# Stream module, debug log: with "error_log ... debug" (nginx built
+# --with-debug, as Debian's is), a CONNECT session's path shows in order:
+# the request, the name resolved, the cache miss, the probe (claim,
+# connect, handshake, verdict), the session's verdict, the ClientHello in
+# the tunnel and the open tunnel; then a cache hit, and a blocked tunnel.
+
+use warnings;
+use strict;
+
+use Test::More;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Certguard::Test qw(:all);
+use Certguard::Certs;
+use Certguard::Nginx;
+use Certguard::Stream;
+
+###############################################################################
+
+my ($MODULE, $STREAM) = need_stream(curl => 1);
+
+my $v = run({ timeout => 10 }, $Certguard::Nginx::NGINX, '-V');
+plan(skip_all => 'nginx without --with-debug')
+    unless ($v->{err} . $v->{out}) =~ /--with-debug/;
+
+my $dir = tempdir();
+my $pki = Certguard::Certs->new("$dir/pki");
+my $root = $pki->ca('root', subject => '/CN=certguard debug test root');
+my $good = $pki->good_leaf('good', issuer => $root, san => 'DNS:good.test');
+my $self = $pki->leaf('self', subject => '/CN=self.test',
+                      san => 'DNS:self.test');
+
+my ($dns, $proxy, $backend, $gport, $sport) = free_ports(5);
+
+my $ng = Certguard::Nginx->new("$dir/nginx");
+my $d = $ng->dir;
+
+$ng->dns_server($dns, '*.test' => ['127.0.0.1']);
+
+my %o = (module => 0, ports => [$backend], error_level => 'debug');
+$ng->start(<<"HTTP", %o, main => <<"MAIN");
+    server {
+        listen 127.0.0.1:$backend;
+        location / { return 200 "backend ok\\n"; }
+    }
+HTTP
+load_module $STREAM;
+load_module $MODULE;
+
+stream {
+    resolver 127.0.0.1:$dns ipv6=off;
+    log_format dst '\$ssl_protocol';
+
+    certguard_cache zone=debug_cg:1m;
+
+    server {
+        listen 127.0.0.1:$proxy;
+        certguard_connect on;
+        certguard_connect_ports 1024-65535;
+        certguard_connect_allow 127.0.0.0/8;
+        certguard_policy @{[ policy_dir() ]}/default.policy;
+        certguard_trusted_certificate $root->{cert};
+        preread_timeout 3s;
+        proxy_pass \$certguard_upstream;
+    }
+
+@{[ dst_server(name => 'good', port => $gport, cert => $good,
+               backend => $backend, logs => "$d/logs") ]}
+@{[ dst_server(name => 'self', port => $sport, cert => $self,
+               backend => $backend, logs => "$d/logs") ]}
+}
+MAIN
+
+###############################################################################
+
+my $r = proxy_curl($root->{cert}, $proxy, "https://good.test:$gport/");
+is($r->{code}, 200, 'good.test through CONNECT: 200');
+
+my $up = qr/127\.0\.0\.1:$gport/;
+
+in_order('the first tunnel',
+    [qr/CONNECT good\.test:$gport, \d+ bytes of request/, 'request parsed'],
+    [qr/resolving good\.test/, 'lookup: resolving'],
+    [qr/good\.test resolved, addresses: 1, one allowed/, 'resolved'],
+    [qr/destination of good\.test:$gport is $up/, 'destination address'],
+    [qr/no cached verdict for $up/, 'cache miss'],
+    [qr/probe of $up starts, the zone's claim held/, 'probe claims the key'],
+    [qr/probing $up/, 'probe connects'],
+    [qr/probe connected to $up/, 'probe connected'],
+    [qr/probe handshake with $up done, chain captured/, 'handshake done'],
+    [qr/probe verdict allow, score \d+, for $up/, 'probe verdict'],
+    [qr/verdict allow, score \d+, for good\.test:$gport/, 'session verdict'],
+    [qr/CONNECT answered, waiting for the ClientHello/, 'CONNECT answered'],
+    [qr/client SNI "good\.test" in the tunnel to good\.test:$gport/,
+     'client SNI read'],
+    [qr/tunnel to $up open, verdict allow/, 'tunnel open']);
+
+my $before = length $ng->error_log;
+
+$r = proxy_curl($root->{cert}, $proxy, "https://good.test:$gport/");
+is($r->{code}, 200, 'good.test again: 200');
+
+in_order('the second tunnel',
+    [qr/cached verdict for $up/, 'cache hit'],
+    [qr/tunnel to $up open/, 'tunnel open'],
+    { from => $before });
+unlike(substr($ng->error_log, $before), qr/certguard: probing/,
+       'the second tunnel: no probe');
+
+$before = length $ng->error_log;
+
+$r = proxy_curl($root->{cert}, $proxy, "https://self.test:$sport/", '-k');
+is($r->{connect}, 403, 'self.test: CONNECT refused with 403');
+
+in_order('the blocked tunnel',
+    [qr/probe verdict block/, 'probe verdict block'],
+    [qr/verdict block, score \d+, for self\.test:$sport/, 'session verdict'],
+    [qr/certificate blocked: .*self_signed/, 'tunnel refused'],
+    { from => $before });
+
+unlike($ng->error_log, qr/\[(alert|emerg|crit)\]|segfault|exited on signal/,
+       'no alerts or crashes in the error log');
+
+$ng->stop;
+
+done_testing();
+
+###############################################################################
+
+# Each pattern is found in certguard's lines of the error log, each after
+# the one before it; the last argument may be { from => offset }.
+sub in_order {
+    my ($name, @steps) = @_;
+    my $from = ref $steps[-1] eq 'HASH' ? (pop @steps)->{from} : 0;
+    my @lines = grep { /certguard/ } split /\n/, substr($ng->error_log, $from);
+    my $i = 0;
+
+    for my $step (@steps) {
+        my ($re, $what) = @$step;
+        $i++ while $i < @lines && $lines[$i] !~ $re;
+        ok($i < @lines, "$name: $what") or diag("no line matching $re");
+        $i = 0 if $i >= @lines;         # the others are looked for anyway
+    }
+}
+
+###############################################################################
