@@ -115,8 +115,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MODDIR) $(DESTDIR)$(ETCDIR)/lists
 	install -m 755 $(B)/certguard $(DESTDIR)$(PREFIX)/bin/certguard
 	install -m 644 $(MODULES) $(DESTDIR)$(MODDIR)/
-	for f in policies/*.policy policies/lists/*; do \
-	    t=$(DESTDIR)$(ETCDIR)/$${f#policies/}; \
+	for f in policies/*.policy policies/lists/* conf/*.conf; do \
+	    t=$(DESTDIR)$(ETCDIR)/$${f#*/}; \
 	    [ -e "$$t" ] || install -m 644 "$$f" "$$t"; \
 	done
 
