@@ -1,8 +1,10 @@
 #!/usr/bin/perl
 
-# scripts/run.sh, the README's main job: starts the demo egress proxy with
-# the default policy, shows an allowed and a blocked destination, says where
-# the CEF records land, runs again without harm, and stops.
+# scripts/run.sh, the README's main job: starts the demo egress proxy (one
+# port, proxy authentication demo/demo, names from the demo's dnsmasq),
+# shows an allowed and a blocked destination, says where the CEF records
+# land, runs again without harm, and stops.  Every port and address is the
+# test's own, so the demo of another checkout can run beside it.
 
 use warnings;
 use strict;
@@ -20,28 +22,28 @@ use Certguard::Nginx;
 
 Certguard::Nginx::need_module();
 
+plan(skip_all => 'no dnsmasq (scripts/deps.sh)') unless -x '/usr/sbin/dnsmasq';
+plan(skip_all => 'no curl') unless -x '/usr/bin/curl';
+
 my $dir = tempdir();
 my $run = "$dir/demo";
 
 # the demo's nginx writes its logs to $run/logs: the harness checks them
 my $demo = Certguard::Nginx->new($run);
 
-# the demo's upstreams listen on PORT+363 and PORT+364
-my $port;
-for (1 .. 50) {
-    my $p = free_port();
-    next if $p + 364 > 65535;
-    next if grep { !reserve_port($_) } $p + 363, $p + 364;
-    $port = $p;
-    last;
-}
-BAIL_OUT('no free port triple') unless $port;
+my ($proxy, $dns, $http, $tls, $c2) = free_ports(5);
 
-my $connect_port = free_port();
+# destinations on loopback addresses of this test's own (127.0.x.y, from
+# the process id), never the proxy's own 127.0.0.1
+my $net = 16 + $$ % 200;
+my ($good_addr, $c2_addr) = ("127.0.$net.2", "127.0.$net.3");
+
 (my $stream_module = module_path()) =~ s/ngx_http_/ngx_stream_/;
 
-my %env = (CERTGUARD_RUN_DIR => $run, CERTGUARD_PORT => $port,
-           CERTGUARD_CONNECT_PORT => $connect_port,
+my %env = (CERTGUARD_RUN_DIR => $run, CERTGUARD_PROXY_PORT => $proxy,
+           CERTGUARD_DNS_PORT => $dns, CERTGUARD_GOOD_ADDR => $good_addr,
+           CERTGUARD_C2_ADDR => $c2_addr, CERTGUARD_GOOD_HTTP_PORT => $http,
+           CERTGUARD_GOOD_TLS_PORT => $tls, CERTGUARD_C2_PORT => $c2,
            CERTGUARD_MODULE => module_path(),
            CERTGUARD_STREAM_MODULE => $stream_module);
 my $script = repo_root() . '/scripts/run.sh';
@@ -50,44 +52,55 @@ my $r = run({ env => \%env, timeout => 120 }, $script);
 is($r->{exit}, 0, 'run.sh: exit 0') or diag($r->{err});
 like($r->{out}, qr/certguard demo: running/, 'run.sh: running');
 like($r->{out}, qr{CEF records\s+\Q$run\E/logs/cef\.log}, 'run.sh: says where CEF lands');
-like($r->{out}, qr{HTTP/1\.1 200 .*hello from good}s, 'tour: good allowed');
-like($r->{out}, qr{HTTP/1\.1 403 .*default_subject}s, 'tour: c2 blocked');
+like($r->{out}, qr{HTTP/1\.1 200 .*hello from good\.certguard\.test\n}s,
+     'tour: plain HTTP to good allowed');
+like($r->{out}, qr{hello from good\.certguard\.test over TLS},
+     'tour: HTTPS to good through CONNECT allowed');
+like($r->{out}, qr{CONNECT tunnel failed, response 403}, 'tour: c2 refused');
+like($r->{out}, qr{HTTP/1\.1 407 }, 'tour: no credentials, 407');
 
-SKIP: {
-    skip 'no stream module', 4 unless -r $stream_module;
+my $p = "http://demo:demo\@127.0.0.1:$proxy";
 
-    like($r->{out}, qr{HTTPS_PROXY=\S+ curl -s --cacert \S+ https://\S+\nhello from good},
-         'tour: CONNECT to good allowed');
-    like($r->{out}, qr{CONNECT refused}, 'tour: CONNECT to c2 refused');
-
-    my @log = split /\n/, read_file("$run/logs/connect.log");
-    ok((grep { / 200 .*certguard=allow/ } @log), 'CONNECT log: allowed');
-    ok((grep { / 403 .*certguard=block .*default_subject/ } @log),
-       'CONNECT log: blocked with its signals');
+sub curl {
+    my (@args) = @_;
+    return run({ timeout => 20 }, 'curl', '-s', '--max-time', '10', @args);
 }
 
-my $ng = Certguard::Nginx->new("$dir/client");
+$r = curl('-x', $p, "http://good.certguard.test:$http/");
+is($r->{out}, "hello from good.certguard.test\n", 'plain HTTP by name: allowed');
 
-my $good = $ng->get($port, undef, request => 'GET http://good.certguard.test/',
-                    Host => 'good.certguard.test');
-is($good->{status}, 200, 'proxy: good destination allowed');
-is($good->{headers}{'x-certguard-verdict'}, 'allow', 'proxy: verdict header');
+$r = curl('-x', $p, '--cacert', "$run/pki/ca.crt",
+          "https://good.certguard.test:$tls/");
+is($r->{out}, "hello from good.certguard.test over TLS\n",
+   'HTTPS by name through CONNECT: allowed');
 
-my $c2 = $ng->get($port, undef, request => 'GET http://c2.certguard.test/',
-                  Host => 'c2.certguard.test');
-is($c2->{status}, 403, 'proxy: C2 destination blocked');
-like($c2->{body}, qr/default_subject/, 'proxy: body names the signal');
+$r = curl('-x', $p, '-k', "https://c2.certguard.test:$c2/");
+isnt($r->{exit}, 0, 'C2 through CONNECT: refused');
+is(-s "$run/logs/c2-upstream.log" // 0, 0, 'the C2 server received nothing');
 
-my @cef = split /\n/, read_file("$run/logs/cef.log");
-ok((grep { /act=blocked .*dhost=c2\.certguard\.test/ } @cef),
-   'CEF: the block is recorded');
-is(-s "$run/logs/c2-upstream.log" // 0, 0, 'the C2 upstream received nothing');
+$r = curl('-o', '/dev/null', '-w', '%{http_code}', '-x',
+          "http://127.0.0.1:$proxy", "http://good.certguard.test:$http/");
+is($r->{out}, '407', 'no credentials: 407');
+
+$r = curl('-o', '/dev/null', '-w', '%{http_code}', '-x', $p,
+          "http://good.certguard.test:25/");
+is($r->{out}, '403', 'port 25: refused');
+
+my @log = split /\n/, read_file("$run/logs/connect.log");
+ok((grep { / 200 .*certguard=allow/ } @log), 'CONNECT log: allowed');
+ok((grep { /demo .* 403 .*certguard=block .*default_subject/ } @log),
+   'CONNECT log: blocked with its signals and the user');
+
+my @cef = grep { /^CEF:0\|/ } map { split /\n/, read_file($_) }
+          glob("$run/logs/*.cef $run/logs/cef*");
+ok((grep { /act=blocked .*dhost=c2\.certguard\.test/ && /suser=demo/ } @cef),
+   'CEF: the block is recorded, with the user');
 
 # again: reconfigures the running proxy, still one nginx
 
 my $pid = read_file("$run/nginx.pid");
 $r = run({ env => \%env, timeout => 120 }, $script);
-is($r->{exit}, 0, 'second run: exit 0');
+is($r->{exit}, 0, 'second run: exit 0') or diag($r->{err});
 like($r->{out}, qr/reloaded/, 'second run: reloaded');
 is(read_file("$run/nginx.pid"), $pid, 'second run: same nginx');
 
@@ -97,7 +110,8 @@ is($r->{exit}, 0, 'status: running');
 $r = run({ env => \%env, timeout => 60 }, $script, 'stop');
 is($r->{exit}, 0, 'stop: exit 0');
 like($r->{out}, qr/stopped/, 'stop: stopped');
-ok(port_free($port), 'stop: port released');
+ok(port_free($proxy), 'stop: proxy port released');
+ok(!-e "$run/dnsmasq.pid", 'stop: dnsmasq stopped');
 
 $r = run({ env => \%env, timeout => 60 }, $script, 'stop');
 is($r->{exit}, 0, 'stop again: exit 0');
@@ -108,8 +122,8 @@ done_testing();
 ###############################################################################
 
 sub port_free {
-    my ($p) = @_;
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p,
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
                                   Proto => 'tcp', Listen => 1, ReuseAddr => 1);
 
     return 0 unless $s;
