@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 
 #include "ngx_certguard_conf.h"
+#include "ngx_http_certguard_forward.h"
 
 
 /* where a request's verdict came from: $certguard_cache */
@@ -70,6 +71,7 @@ typedef struct {
     ngx_uint_t                  source;
     cg_event_t                  event;          /* for the CEF record */
     u_char                      src[NGX_SOCKADDR_STRLEN + 1];
+    u_char                      user[256];      /* the proxy user, CEF */
     ngx_str_t                   body;
     ngx_event_free_peer_pt      peer_free;
     void                       *peer_data;
@@ -789,7 +791,7 @@ ngx_http_certguard_event(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx)
 {
     u_char               *p;
     size_t                n;
-    ngx_str_t            *schema;
+    ngx_str_t            *schema, user;
     ngx_time_t           *tp;
     cg_event_t           *ev;
     ngx_http_upstream_t  *u;
@@ -830,6 +832,13 @@ ngx_http_certguard_event(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx)
     (void) ngx_sprintf(p, "%V%s%V%Z", schema, ctx->result.name,
                        &r->unparsed_uri);
     ev->request = (const char *) p;
+
+    if (ngx_http_certguard_forward_user(r, &user) == NGX_OK
+        && user.len < sizeof(ctx->user))
+    {
+        (void) ngx_cpystrn(ctx->user, user.data, user.len + 1);
+        ev->user = (const char *) ctx->user;
+    }
 
     tp = ngx_timeofday();
     ev->rt_ms = (int64_t) tp->sec * 1000 + tp->msec;

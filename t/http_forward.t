@@ -18,6 +18,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Certguard::Test qw(:all);
 use Certguard::Nginx;
+use Certguard::Certs;
 
 ###############################################################################
 
@@ -38,13 +39,19 @@ Certguard::Nginx::need_module();
 plan(skip_all => 'no curl') unless -x '/usr/bin/curl';
 
 my $dir = tempdir();
-my ($port, $dns, $up) = free_ports(3);
+my ($port, $dns, $up, $tport, $tup) = free_ports(5);
 my $logs = "$dir/nginx/logs";
 my $conf = repo_root() . '/conf/forward-proxy.conf';
 
 my $hash = `openssl passwd -apr1 -salt certgrd s3cret`;
 chomp $hash;
 write_file("$dir/users", "# proxy users\nalice:$hash\nbob:{PLAIN}b0b\n");
+
+my $pki = Certguard::Certs->new("$dir/pki");
+my $root = $pki->ca('root', subject => '/CN=certguard forward test root');
+my $tls = $pki->good_leaf('tls', issuer => $root);
+my $evil = $pki->leaf('evil', subject => '/CN=Major Cobalt Strike',
+                      san => 'DNS:evil.test');
 
 my $ng = Certguard::Nginx->new("$dir/nginx");
 
@@ -54,9 +61,11 @@ $ng->dns_server($dns,
     'meta.test'   => ['169.254.169.254'],
     'inner.test'  => ['10.1.2.3'],
     'mixed.test'  => ['169.254.169.254', '127.0.0.2'],
-    'x.deny.test' => ['127.0.0.2']);
+    'x.deny.test' => ['127.0.0.2'],
+    'tls.test'    => ['127.0.0.2'],
+    'evil.test'   => ['127.0.0.3']);
 
-$ng->start(<<"HTTP", ports => [$port, $up]);
+$ng->start(<<"HTTP", ports => [$port, $up, $tport]);
     resolver 127.0.0.1:$dns ipv6=off valid=60s;
     resolver_timeout 5s;
 
@@ -76,6 +85,47 @@ $ng->start(<<"HTTP", ports => [$port, $up]);
         location / {
             include $conf;
         }
+    }
+
+    # TLS origination through the same checks: certguard scores the
+    # destination's certificate in nginx's own handshake
+    server {
+        listen 127.0.0.1:$tport;
+        certguard on;
+        certguard_policy @{[ policy_dir() ]}/default.policy;
+        certguard_trusted_certificate $root->{cert};
+        certguard_log $logs/cef.log;
+        certguard_proxy_auth "certguard test";
+        certguard_proxy_auth_user_file $dir/users;
+        certguard_allow 127.0.0.2 127.0.0.3;
+        certguard_http_ports $tup;
+
+        location / {
+            certguard_forward on;
+            proxy_pass https://\$certguard_upstream;
+            proxy_ssl_server_name on;
+            proxy_ssl_name \$certguard_host;
+            proxy_ssl_protocols TLSv1.2 TLSv1.3;
+            proxy_set_header Host \$certguard_authority;
+            add_header X-Verdict \$certguard_verdict always;
+        }
+    }
+
+    server {
+        listen 127.0.0.2:$tup ssl;
+        ssl_certificate $tls->{chain};
+        ssl_certificate_key $tls->{key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / { return 200 "tls \$ssl_server_name\\n"; }
+    }
+
+    server {
+        listen 127.0.0.3:$tup ssl;
+        ssl_certificate $evil->{chain};
+        ssl_certificate_key $evil->{key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        access_log $logs/up-evil.log;
+        location / { return 200 "evil\\n"; }
     }
 
     # the destination: shows what arrived
@@ -199,6 +249,24 @@ $r = curl(@alice, "http://x.deny.test:$up/");
 is($r->{status}, 403, 'name pattern: refused');
 ok(scalar cef_with(qr/dhost=x\.deny\.test.*reason=name/),
    'name pattern: refused before resolution');
+
+# TLS origination: the same guards, then the handshake is scored
+
+$r = run({ timeout => 20 }, 'curl', '-s', '-i', '--max-time', '10',
+         '-x', "http://127.0.0.1:$tport", @alice, "http://tls.test:$tup/");
+like($r->{out}, qr{^HTTP/1\.1 200 .*^X-Verdict: allow\r?\n.*tls tls\.test}ms,
+     'TLS origination: allowed, SNI is the requested name');
+ok((grep { /act=allowed/ && /dhost=tls\.test/ && /suser=alice/ }
+    $ng->log_lines('cef')), 'TLS origination: CEF verdict carries the user');
+
+$r = run({ timeout => 20 }, 'curl', '-s', '-i', '--max-time', '10',
+         '-x', "http://127.0.0.1:$tport", @alice, "http://evil.test:$tup/");
+like($r->{out}, qr{^HTTP/1\.1 403 }m, 'TLS origination: Cobalt Strike blocked');
+is(scalar $ng->access_log('evil'), 0, 'TLS origination: the C2 received nothing');
+
+$r = run({ timeout => 20 }, 'curl', '-s', '-i', '--max-time', '10',
+         '-x', "http://127.0.0.1:$tport", @alice, "http://loop.test:$tup/");
+like($r->{out}, qr{^HTTP/1\.1 403 }m, 'TLS origination: loopback refused');
 
 # malformed and hostile requests
 
