@@ -23,6 +23,7 @@
 
 #include "ngx_certguard_conf.h"
 #include "ngx_http_certguard_forward.h"
+#include "ngx_certguard_metrics.h"
 
 
 /* where a request's verdict came from: $certguard_cache */
@@ -531,6 +532,8 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         cached = (ngx_certguard_cache_get(&cglcf->common.cache, &key, res,
                                           NULL, NULL)
                   == NGX_OK);
+
+        ngx_certguard_metrics_cache(cached);
     }
 
     if (cached) {
@@ -766,6 +769,10 @@ ngx_http_certguard_log_result(ngx_http_request_t *r,
     ngx_http_certguard_ctx_t *ctx, ngx_http_certguard_loc_conf_t *cglcf)
 {
     cg_event_t  *ev;
+
+    /* one record a verdict: the counters count what the records say */
+
+    ngx_certguard_metrics_verdict(&ctx->result);
 
     if (cglcf->common.log == NULL) {
         return;

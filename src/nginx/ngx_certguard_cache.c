@@ -13,6 +13,7 @@
 #include <ngx_core.h>
 
 #include "ngx_certguard_shared.h"
+#include "ngx_certguard_metrics.h"
 
 
 typedef struct {
@@ -326,6 +327,8 @@ ngx_certguard_cache_alloc(ngx_certguard_cache_ctx_t *ctx, size_t size)
         q = ngx_queue_last(&ctx->sh->lru);
         ngx_certguard_cache_delete(ctx,
                   ngx_queue_data(q, ngx_certguard_cache_node_t, queue));
+
+        ngx_certguard_metrics_eviction();
     }
 }
 

@@ -22,6 +22,7 @@
 
 #include "ngx_certguard_conf.h"
 #include "ngx_http_certguard_forward.h"
+#include "ngx_certguard_metrics.h"
 
 
 #define NGX_HTTP_CERTGUARD_HOST_MAX     253
@@ -459,6 +460,8 @@ ngx_http_certguard_forward_refuse(ngx_http_request_t *r,
     ctx->status = NGX_DONE;
 
     cgcf = ngx_http_get_module_loc_conf(r, ngx_http_certguard_module);
+
+    ngx_certguard_metrics_refusal(reason);
 
     count = 1;
 
