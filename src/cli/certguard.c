@@ -2,8 +2,8 @@
  * certguard: the command-line tool for scoring certificate chains against a
  * policy, the way the nginx module would score them.
  *
- *   certguard check --policy FILE [--ca-file FILE] [--sni NAME]
- *       [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
+ *   certguard check --policy FILE [--ca-file FILE [--no-system-roots]]
+ *       [--sni NAME] [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
  *       [--geoip-country FILE] [--geoip-asn FILE] [--client-sni NAME]
  *       CHAIN.pem...
  *   certguard lint FILE...
@@ -45,7 +45,8 @@ typedef enum {
 
 typedef struct {
     const char     *policy_file;
-    const char     *ca_file;
+    const char     *ca_file;            /* added to the system bundle */
+    unsigned        no_system:1;        /* ... or instead of it */
     const char     *sni;
     const char     *client_sni;         /* the SNI seen inside a tunnel */
     const char     *geoip_country;
@@ -92,8 +93,8 @@ static void
 cli_usage(FILE *f)
 {
     fputs(
-"usage: certguard check --policy FILE [--ca-file FILE] [--sni NAME]\n"
-"                       [--dst IP[:PORT]] [--at UNIXTIME]\n"
+"usage: certguard check --policy FILE [--ca-file FILE [--no-system-roots]]\n"
+"                       [--sni NAME] [--dst IP[:PORT]] [--at UNIXTIME]\n"
 "                       [--format json|cef|text]\n"
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
 "                       [--client-sni NAME]\n"
@@ -108,7 +109,9 @@ cli_usage(FILE *f)
 "        proxy would log, or text for people.  --at evaluates at that unix\n"
 "        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443;\n"
 "        --client-sni is the SNI a client sent inside a CONNECT tunnel\n"
-"        (sni_mismatch fires when it is not the --sni name).\n"
+"        (sni_mismatch fires when it is not the --sni name).  Chains\n"
+"        verify against the system CA bundle and the --ca-file roots;\n"
+"        --no-system-roots leaves the system bundle out.\n"
 "lint    check policy files; \"FILE: ok\" or file:line: message.\n"
 "signals list the built-in signals: id, default weight, description.\n"
 "\n"
@@ -456,6 +459,11 @@ cli_check(int argc, char **argv)
             return CLI_EXIT_OK;
         }
 
+        if (strcmp(argv[i], "--no-system-roots") == 0) {
+            c.no_system = 1;
+            continue;
+        }
+
         m = 0;
         v = NULL;
 
@@ -499,6 +507,11 @@ cli_check(int argc, char **argv)
 
     if (nfiles == 0) {
         cli_usage_error("check: no CHAIN.pem given");
+        goto done;
+    }
+
+    if (c.no_system && c.ca_file == NULL) {
+        cli_usage_error("check: --no-system-roots needs --ca-file FILE");
         goto done;
     }
 
@@ -553,7 +566,10 @@ cli_check(int argc, char **argv)
 
     memset(&err, 0, sizeof(err));
 
-    if (cg_trust_load(&c.trust, c.ca_file, &err) != CG_OK) {
+    if (cg_trust_load(&c.trust, c.ca_file,
+                      c.no_system ? CG_TRUST_NO_SYSTEM : 0, &err)
+        != CG_OK)
+    {
         fprintf(stderr, "certguard: %s: ",
                 c.ca_file ? cli_safe(c.ca_file, safe, sizeof(safe))
                           : "system CA bundle");

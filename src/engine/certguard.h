@@ -166,9 +166,18 @@ int cg_policy_load(cg_policy_t **policy, const char *path, cg_error_t *err);
 void cg_policy_free(cg_policy_t *policy);
 const char *cg_policy_name(const cg_policy_t *policy);
 
-/* Trust anchors: a PEM bundle, or NULL for OpenSSL's default paths (the
- * system bundle). */
-int cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err);
+/*
+ * Trust anchors: the system bundle (OpenSSL's default file, or its default
+ * paths) together with the PEM file ca_file when it is not NULL; with
+ * CG_TRUST_NO_SYSTEM in flags, ca_file alone (then required).  Either way
+ * only anchors of the system bundle count as public roots (the no_sct and
+ * CA/Browser Forum lifetime rules bind those only); the file's others are
+ * private roots.
+ */
+#define CG_TRUST_NO_SYSTEM  0x1
+
+int cg_trust_load(cg_trust_t **trust, const char *ca_file, unsigned flags,
+    cg_error_t *err);
 void cg_trust_free(cg_trust_t *trust);
 
 /* GeoIP: either path may be NULL. */

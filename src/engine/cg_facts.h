@@ -19,15 +19,22 @@
 /* Trust anchors (cg_chain.c): loaded into memory once, read-only after. */
 /*
  * The anchors certguard verifies against, and which of them are public
- * roots (the system bundle): CT and the CA/Browser Forum lifetime rules
+ * roots (the system bundle's): CT and the CA/Browser Forum lifetime rules
  * bind only those, so no_sct and long_validity ask which kind of anchor a
- * chain ends in.  With the system bundle as the store, every anchor is.
+ * chain ends in.  With the system bundle alone as the store, every anchor
+ * is; with a CA file as well, those in the bundle; when the system's
+ * anchors are a hashed directory that cannot be listed, all but the
+ * file's.
  */
 struct cg_trust_s {
     X509_STORE     *store;
     unsigned char  (*public_roots)[32];    /* SHA-256, sorted */
     size_t          npublic;
+    unsigned char  (*own_roots)[32];       /* the CA file's, with
+                                              system_dir */
+    size_t          nown;
     unsigned        all_public:1;
+    unsigned        system_dir:1;          /* system anchors by lookup */
 };
 
 /* 1 when the certificate is one of the public roots. */
