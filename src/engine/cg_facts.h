@@ -77,6 +77,16 @@ typedef struct {
 } cg_verify_err_t;
 
 
+/* A certificate whose key verifiably signed the leaf: what issuer_spki
+ * and issuer_fingerprint exemptions compare. */
+#define CG_ISSUERS_MAX      8
+
+typedef struct {
+    unsigned char   spki[32];       /* SHA-256 of SubjectPublicKeyInfo */
+    unsigned char   sha256[32];     /* SHA-256 of the certificate DER */
+} cg_issuer_pin_t;
+
+
 typedef struct {
     const cg_input_t   *in;
     const cg_policy_t  *policy;
@@ -102,12 +112,28 @@ typedef struct {
     cg_verify_err_t     first_path_error;
 
     cg_geo_t            geo;
+
+    cg_issuer_pin_t     issuers[CG_ISSUERS_MAX];
+    unsigned            nissuers;
+    unsigned            issuers_done:1;
 } cg_facts_t;
 
 
 /* CG_OK or CG_ERR_NOMEM / CG_ERR_ARG; cg_facts_free in every case. */
 int cg_facts_init(cg_facts_t *f, const cg_input_t *in);
 void cg_facts_free(cg_facts_t *f);
+
+/* A DN as the results print it (RFC 2253, UTF-8), malloc'ed, through a
+ * scratch memory BIO; NULL when out of memory. */
+char *cg_facts_dn(const X509_NAME *name, BIO *bio, size_t *len);
+
+/* The certificates whose key signed the leaf (cg_pin.c), found on the
+ * first call: sent ones and trust anchors named as the leaf's issuer. */
+const cg_issuer_pin_t *cg_facts_issuers(cg_facts_t *f, unsigned *n);
+
+/* SHA-256 of the DER SubjectPublicKeyInfo (an HPKP pin-sha256, in hex);
+ * CG_OK or CG_ERR_INPUT when the key cannot be encoded. */
+int cg_spki_sha256(X509 *x, unsigned char md[32]);
 
 /* The destination's GeoIP record, looked up once; NULL when unknown. */
 const cg_geo_t *cg_facts_geo(cg_facts_t *f);

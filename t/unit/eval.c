@@ -290,6 +290,8 @@ policy_free(cg_policy_t *p)
         cg_patlist_free(&p->exempts[i].issuer);
         cg_patlist_free(&p->exempts[i].subject);
         cg_digestset_free(&p->exempts[i].fingerprint);
+        cg_digestset_free(&p->exempts[i].issuer_spki);
+        cg_digestset_free(&p->exempts[i].issuer_fingerprint);
         free(p->exempts[i].dst);
         for (k = 0; k < p->exempts[i].nrules; k++) {
             free(p->exempts[i].rules[k]);
