@@ -203,6 +203,19 @@ ngx_certguard_file_load(ngx_conf_t *cf, ngx_certguard_file_e kind,
 
     cln->handler = ngx_certguard_file_cleanup;
 
+    /* what lint warns about, nginx -t and a reload say too */
+
+    if (kind == NGX_CERTGUARD_FILE_POLICY) {
+        unsigned    i;
+        cg_error_t  w;
+
+        for (i = 0; cg_policy_warning(file->obj, i, &w) == CG_OK; i++) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "certguard: %s:%ui: warning: %s", w.file,
+                               (ngx_uint_t) w.line, w.msg);
+        }
+    }
+
     return file->obj;
 }
 
