@@ -149,10 +149,11 @@ install: all
 	done
 
 # Debian packages (debian/), built by scripts/deb.sh in a copy of the tree:
-# $(B)/deb/*.deb.  They are rebuilt only when a file git knows changed.
+# $(B)/deb/*.deb.  They are rebuilt only when a file git knows changed
+# (the tests and benchmarks are not in the packages).
 ifneq ($(filter deb,$(MAKECMDGOALS)),)
-DEB_INPUTS := $(wildcard $(shell git ls-files -co --exclude-standard \
-                                 2>/dev/null))
+DEB_INPUTS := $(filter-out t/% bench/%,$(wildcard \
+                  $(shell git ls-files -co --exclude-standard 2>/dev/null)))
 endif
 
 deb: $(B)/deb/packages.stamp

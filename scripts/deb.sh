@@ -7,6 +7,10 @@
 #   scripts/deb.sh [OUTDIR]        "make deb" runs it
 set -euo pipefail
 
+# "make deb B=..." must not reach the package's own make runs (its "make
+# clean" would clean B), and the flags are dpkg-buildflags' alone
+unset MAKEFLAGS MFLAGS MAKELEVEL B CFLAGS CPPFLAGS LDFLAGS
+
 cd "$(dirname "$0")/.."
 root=$PWD
 out=${1:-build/deb}
@@ -21,14 +25,16 @@ trap 'rm -rf "$work"' EXIT
 src="$work/certguard-$version"
 mkdir "$src"
 
-# what git knows (tracked and new files, not the ignored build/); a tree
-# without git is copied whole but for build/
+# what git knows (tracked and new files, not the ignored build/) but the
+# tests and benchmarks; a tree without git is copied whole but for build/
 if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     git -C "$root" ls-files -z -co --exclude-standard \
+        | grep -zv -e '^t/' -e '^bench/' \
         | tar -C "$root" --null --ignore-failed-read -cf - -T - 2>/dev/null \
         | tar -C "$src" -xf -
 else
-    tar -C "$root" --exclude=./build --exclude=./.git -cf - . \
+    tar -C "$root" --exclude=./build --exclude=./.git --exclude=./t \
+        --exclude=./bench -cf - . \
         | tar -C "$src" -xf -
 fi
 
