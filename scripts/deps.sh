@@ -7,15 +7,18 @@ pkgs="nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev
       libmaxminddb-dev zlib1g-dev make gcc clang openssl curl perl
       liblognorm-utils rsyslog libmaxmind-db-writer-perl libnet-ssleay-perl
       libio-socket-ssl-perl mmdb-bin ca-certificates libclang-rt-14-dev
-      strace iproute2 bsdutils dnsmasq-base dpkg-dev binutils"
+      strace iproute2 bsdutils dnsmasq-base"
 
+if [ "${1:-}" = "--bench" ]; then
+    pkgs="$pkgs wrk hyperfine"
+fi
+
+# make's hardening flags (dpkg-buildflags) and t/hardening.t (readelf);
 # --deb: building and checking the Debian packages (make deb, t/deb.t)
-for opt in "$@"; do
-    case "$opt" in
-    --bench) pkgs="$pkgs wrk hyperfine" ;;
-    --deb)   pkgs="$pkgs debhelper fakeroot lintian logrotate" ;;
-    esac
-done
+pkgs="$pkgs dpkg-dev binutils"
+if [ "${1:-}" = "--deb" ]; then
+    pkgs="$pkgs debhelper fakeroot lintian logrotate"
+fi
 
 missing=""
 for p in $pkgs; do
