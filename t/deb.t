@@ -45,8 +45,9 @@ my %LINK = (http => "$ENABLED/50-mod-http-certguard.conf",
             stream => "$ENABLED/70-mod-stream-certguard.conf");
 
 # every worktree's tests share this machine's dpkg database
-open my $lock, '>', '/run/lock/certguard-deb-test.lock'
-    or plan(skip_all => "lock: $!");
+my $lockfile = (-d '/run/lock' ? '/run/lock' : '/tmp')
+    . '/certguard-deb-test.lock';
+open my $lock, '>', $lockfile or BAIL_OUT("$lockfile: $!");
 my $deadline = time() + 150;
 until (flock($lock, LOCK_EX | LOCK_NB)) {
     plan(skip_all => 'another t/deb.t holds the packages') if time() > $deadline;
