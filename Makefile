@@ -12,7 +12,7 @@ CC         ?= cc
 # feature (stack protector, _FORTIFY_SOURCE=2, RELRO and BIND_NOW; PIE is
 # gcc's default on Debian) for the engine, the CLI and the modules, in this
 # build and in the package's.  Flags given on the command line or in the
-# environment (dpkg-buildpackage exports its own) win.
+# environment (debian/rules exports dpkg-buildflags' own) win.
 export DEB_BUILD_MAINT_OPTIONS ?= hardening=+all
 buildflag   = $(shell DEB_BUILD_MAINT_OPTIONS='$(DEB_BUILD_MAINT_OPTIONS)' \
               dpkg-buildflags --get $(1))
