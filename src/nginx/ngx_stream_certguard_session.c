@@ -21,6 +21,8 @@ static void ngx_stream_certguard_probe_handler(
     const char *failure);
 static ngx_int_t ngx_stream_certguard_decide(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_refuse(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_hello(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_reevaluate(ngx_stream_session_t *s,
@@ -171,23 +173,18 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (ngx_stream_certguard_allowed(s, &ctx->sockaddr.sockaddr) != NGX_OK) {
-        ctx->failure = "destination not allowed";
-        ctx->state = ngx_stream_certguard_st_refused;
-        return NGX_OK;
-    }
-
     ctx->upstream.data = ngx_pnalloc(c->pool, NGX_SOCKADDR_STRLEN);
     if (ctx->upstream.data == NULL) {
         return NGX_ERROR;
     }
 
-    ctx->upstream.len = ngx_sock_ntop(&ctx->sockaddr.sockaddr, ctx->socklen,
+    ctx->upstream.len = ngx_sock_ntop(&ctx->resolve.sockaddr.sockaddr,
+                                      ctx->resolve.socklen,
                                       ctx->upstream.data, NGX_SOCKADDR_STRLEN,
                                       1);
 
-    len = ngx_sock_ntop(&ctx->sockaddr.sockaddr, ctx->socklen, ctx->addr_only,
-                        NGX_SOCKADDR_STRLEN - 1, 0);
+    len = ngx_sock_ntop(&ctx->resolve.sockaddr.sockaddr, ctx->resolve.socklen,
+                        ctx->addr_only, NGX_SOCKADDR_STRLEN - 1, 0);
     ctx->addr_only[len] = '\0';
 
     ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
@@ -205,9 +202,10 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     }
 
     ctx->key.len = ngx_sprintf(ctx->key.data, "%ui|%p|%p|%p|%p|%V|%V",
-                               ngx_certguard_cache_generation(&cgscf->cache),
-                               cgscf->policy, cgscf->trust, cgscf->geoip,
-                               cgscf->cache.shm_zone, &ctx->host,
+                      ngx_certguard_cache_generation(&cgscf->common.cache),
+                               cgscf->common.policy, cgscf->common.trust,
+                               cgscf->common.geoip,
+                               cgscf->common.cache.shm_zone, &ctx->host,
                                &ctx->upstream)
                    - ctx->key.data;
 
@@ -216,7 +214,8 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
         return NGX_ERROR;
     }
 
-    switch (ngx_certguard_cache_get(&cgscf->cache, &ctx->key, ctx->result,
+    switch (ngx_certguard_cache_get(&cgscf->common.cache, &ctx->key,
+                                    ctx->result,
                                     c->pool, &ctx->chain))
     {
     case NGX_OK:
@@ -254,14 +253,14 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
 
     params.key = ctx->key;
     params.name = ctx->host;
-    params.sockaddr = &ctx->sockaddr.sockaddr;
-    params.socklen = ctx->socklen;
+    params.sockaddr = &ctx->resolve.sockaddr.sockaddr;
+    params.socklen = ctx->resolve.socklen;
     params.ssl = cgmcf->ssl;
     params.timeout = cgscf->probe_timeout;
-    params.policy = cgscf->policy;
-    params.trust = cgscf->trust;
-    params.geoip = cgscf->geoip;
-    params.cache = &cgscf->cache;
+    params.policy = cgscf->common.policy;
+    params.trust = cgscf->common.trust;
+    params.geoip = cgscf->common.geoip;
+    params.cache = &cgscf->common.cache;
     params.probes = &cgmcf->probes;
     params.log = s->connection->log;
 
@@ -339,15 +338,7 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     if (ctx->state == ngx_stream_certguard_st_refused) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0, "certguard: %V refused: %s",
-                      &ctx->target, ctx->failure);
-
-        p = ngx_snprintf(reason, sizeof(reason), "%s", ctx->failure);
-
-        return ngx_stream_certguard_respond(s,
-                   ngx_strcmp(ctx->failure, "destination not allowed") == 0
-                   ? NGX_STREAM_FORBIDDEN : NGX_STREAM_BAD_GATEWAY,
-                   (char *) reason, p - reason);
+        return ngx_stream_certguard_refuse(s, ctx);
     }
 
     if (ctx->failed) {
@@ -372,7 +363,7 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
     }
 
     ctx->blocked = (ctx->result->verdict == CG_BLOCK
-                    && cgscf->mode == NGX_STREAM_CERTGUARD_ENFORCE);
+                    && cgscf->common.mode == NGX_CERTGUARD_ENFORCE);
 
     ngx_log_debug4(NGX_LOG_DEBUG_STREAM, c->log, 0,
                    "certguard: verdict %s, score %d, for %V%s",
@@ -445,6 +436,43 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
 }
 
 
+/* The guards refused the destination before any probe. */
+
+static ngx_int_t
+ngx_stream_certguard_refuse(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    ngx_connection_t       *c;
+    ngx_certguard_guard_e   rc;
+
+    c = s->connection;
+    rc = ctx->resolve.rc;
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "certguard: destination \"%V\" refused: %s",
+                  &ctx->target, ngx_certguard_guard_reason(rc));
+
+    switch (rc) {
+
+    case NGX_CERTGUARD_GUARD_PORT:
+        return ngx_stream_certguard_error(s, NGX_STREAM_FORBIDDEN,
+                                          "port not allowed");
+
+    case NGX_CERTGUARD_GUARD_RESOLVE:
+        return ngx_stream_certguard_error(s, NGX_STREAM_BAD_GATEWAY,
+                                          "could not resolve the host");
+
+    case NGX_CERTGUARD_GUARD_ERROR:
+        return ngx_stream_certguard_error(s, NGX_STREAM_BAD_GATEWAY,
+                                          "internal error");
+
+    default:
+        return ngx_stream_certguard_error(s, NGX_STREAM_FORBIDDEN,
+                                          "destination not allowed");
+    }
+}
+
+
 /*
  * Inside the tunnel: the client's ClientHello.  An SNI other than the
  * CONNECT host (domain fronting) is scored again with client_sni, which
@@ -507,7 +535,7 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     ctx->blocked = (ctx->result->verdict == CG_BLOCK
-                    && cgscf->mode == NGX_STREAM_CERTGUARD_ENFORCE);
+                    && cgscf->common.mode == NGX_CERTGUARD_ENFORCE);
 
     ngx_stream_certguard_log_result(s, ctx);
 
@@ -567,9 +595,9 @@ ngx_stream_certguard_reevaluate(ngx_stream_session_t *s,
     if (res && sk_X509_num(chain) > 0) {
         ngx_memzero(&in, sizeof(cg_input_t));
 
-        in.policy = cgscf->policy;
-        in.trust = cgscf->trust;
-        in.geoip = cgscf->geoip;
+        in.policy = cgscf->common.policy;
+        in.trust = cgscf->common.trust;
+        in.geoip = cgscf->common.geoip;
         in.leaf = sk_X509_value(chain, 0);
         in.chain = chain;
         in.name = (char *) ctx->host.data;
@@ -675,7 +703,7 @@ ngx_stream_certguard_log_result(ngx_stream_session_t *s,
 
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (cgscf->log == NULL || ctx->result == NULL || ctx->logged) {
+    if (cgscf->common.log == NULL || ctx->result == NULL || ctx->logged) {
         return;
     }
 
@@ -683,7 +711,8 @@ ngx_stream_certguard_log_result(ngx_stream_session_t *s,
 
     ngx_stream_certguard_event(s, ctx, &ev);
 
-    ngx_certguard_log_write(cgscf->log, s->connection->log, ctx->result, &ev);
+    ngx_certguard_log_write(cgscf->common.log, s->connection->log,
+                            ctx->result, &ev);
 }
 
 
@@ -724,7 +753,7 @@ ngx_stream_certguard_event(ngx_stream_session_t *s,
 
     switch (ctx->result->verdict) {
     case CG_BLOCK:
-        ev->action = (cgscf->mode == NGX_STREAM_CERTGUARD_MONITOR)
+        ev->action = (cgscf->common.mode == NGX_CERTGUARD_MONITOR)
                      ? "would-block" : "blocked";
         break;
     case CG_TAG:
@@ -777,10 +806,7 @@ ngx_stream_certguard_cleanup(void *data)
 {
     ngx_stream_certguard_ctx_t  *ctx = data;
 
-    if (ctx->resolver) {
-        ngx_resolve_name_done(ctx->resolver);
-        ctx->resolver = NULL;
-    }
+    ngx_certguard_resolve_cancel(&ctx->resolve);
 
     ngx_certguard_probe_cancel(&ctx->waiter);
 
