@@ -26,6 +26,8 @@ static ngx_int_t ngx_stream_certguard_variable(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_stream_certguard_upstream_variable(
     ngx_stream_session_t *s, ngx_stream_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_stream_certguard_user_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_stream_certguard_add_variables(ngx_conf_t *cf);
 static void *ngx_stream_certguard_create_main_conf(ngx_conf_t *cf);
@@ -176,6 +178,10 @@ static ngx_stream_variable_t  ngx_stream_certguard_vars[] = {
       ngx_stream_certguard_upstream_variable,
       0, NGX_STREAM_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("certguard_user"), NULL,
+      ngx_stream_certguard_user_variable,
+      0, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
       ngx_stream_null_variable
 };
 
@@ -219,6 +225,31 @@ ngx_stream_certguard_upstream_variable(ngx_stream_session_t *s,
     v->not_found = 0;
     v->len = ctx->upstream.len;
     v->data = ctx->upstream.data;
+
+    return NGX_OK;
+}
+
+
+/* The proxy user, once authenticated (a failed attempt's name is not). */
+
+static ngx_int_t
+ngx_stream_certguard_user_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    ngx_stream_certguard_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_certguard_module);
+
+    if (ctx == NULL || !ctx->authenticated) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->len = ctx->user.len;
+    v->data = ctx->user.data;
 
     return NGX_OK;
 }

@@ -24,6 +24,10 @@
 
 #define NGX_STREAM_CERTGUARD_HOST_MAX       253
 
+/* HTTP answers to a CONNECT that nginx's stream module names no code for */
+#define NGX_STREAM_CERTGUARD_METHOD         405
+#define NGX_STREAM_CERTGUARD_PROXY_AUTH     407
+
 /* an HTTP error answer with a literal reason */
 #define ngx_stream_certguard_error(s, status, text)                          \
     ngx_stream_certguard_respond(s, status, text, sizeof(text) - 1)
@@ -84,12 +88,16 @@ typedef struct {
     ngx_str_t                       chain;       /* DER, leaf first */
     char                            client_sni[256];
     const char                     *failure;     /* why the probe failed */
+    ngx_str_t                       user;        /* proxy user, also of a
+                                                    failed attempt; with
+                                                    a NUL */
     ngx_str_t                       key;
 
     unsigned                        in_handler:1;
     unsigned                        logged:1;
     unsigned                        failed:1;
     unsigned                        blocked:1;
+    unsigned                        authenticated:1;
 } ngx_stream_certguard_ctx_t;
 
 
@@ -103,6 +111,8 @@ ngx_int_t ngx_stream_certguard_respond(ngx_stream_session_t *s,
 ngx_int_t ngx_stream_certguard_log_handler(ngx_stream_session_t *s);
 void ngx_stream_certguard_event(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx, cg_event_t *ev);
+void ngx_stream_certguard_log_refusal(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, const char *reason, ngx_uint_t count);
 void ngx_stream_certguard_wake(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 

@@ -452,6 +452,9 @@ ngx_stream_certguard_refuse(ngx_stream_session_t *s,
                   "certguard: destination \"%V\" refused: %s",
                   &ctx->target, ngx_certguard_guard_reason(rc));
 
+    ngx_stream_certguard_log_refusal(s, ctx, ngx_certguard_guard_reason(rc),
+                                     1);
+
     switch (rc) {
 
     case NGX_CERTGUARD_GUARD_PORT:
@@ -631,12 +634,14 @@ ngx_int_t
 ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
     const char *reason, size_t len)
 {
-    u_char                           *p;
+    u_char                           *p, *buf;
+    size_t                            size;
     ssize_t                           n;
+    ngx_str_t                         extra;
     ngx_connection_t                 *c;
     const char                       *text;
     ngx_stream_certguard_srv_conf_t  *cgscf;
-    u_char                            buf[512];
+    u_char                            local[512];
 
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
@@ -644,6 +649,10 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
     if (!cgscf->connect) {
         return status;
     }
+
+    buf = local;
+    size = sizeof(local);
+    ngx_str_null(&extra);
 
     if (status == NGX_STREAM_OK) {
         p = ngx_cpymem(buf, "HTTP/1.1 200 Connection established" CRLF CRLF,
@@ -658,8 +667,15 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
         case NGX_STREAM_FORBIDDEN:
             text = "Forbidden";
             break;
-        case 405:
+        case NGX_STREAM_CERTGUARD_METHOD:
             text = "Method Not Allowed";
+            ngx_str_set(&extra, "Allow: CONNECT" CRLF);
+            break;
+        case NGX_STREAM_CERTGUARD_PROXY_AUTH:
+            text = "Proxy Authentication Required";
+            break;
+        case NGX_STREAM_INTERNAL_SERVER_ERROR:
+            text = "Internal Server Error";
             break;
         default:
             text = "Bad Gateway";
@@ -667,16 +683,36 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
 
         len = ngx_min(len, 256);
 
-        p = ngx_snprintf(buf, sizeof(buf),
+        if (status == NGX_STREAM_CERTGUARD_PROXY_AUTH) {
+
+            /* the realm is the configuration's, of any length */
+
+            extra.len = sizeof("Proxy-Authenticate: " CRLF) - 1
+                        + cgscf->common.auth->challenge.len;
+            size += extra.len;
+
+            buf = ngx_pnalloc(c->pool, size);
+            extra.data = ngx_pnalloc(c->pool, extra.len);
+            if (buf == NULL || extra.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            (void) ngx_sprintf(extra.data, "Proxy-Authenticate: %V" CRLF,
+                               &cgscf->common.auth->challenge);
+        }
+
+        p = ngx_snprintf(buf, size,
                          "HTTP/1.1 %ui %s" CRLF
                          "Content-Type: text/plain" CRLF
                          "Content-Length: %uz" CRLF
-                         "%s"
+                         "%V"
                          "Connection: close" CRLF CRLF
                          "%*s\n",
-                         status, text, len + 1,
-                         status == 405 ? "Allow: CONNECT" CRLF : "",
-                         len, reason);
+                         status, text, len + 1, &extra, len, reason);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: answering %ui: \"%*s\"", status, len,
+                       reason);
     }
 
     n = c->send(c, buf, p - buf);
@@ -772,9 +808,62 @@ ngx_stream_certguard_event(ngx_stream_session_t *s,
     ev->dst_addr = ctx->addr_only[0] ? (char *) ctx->addr_only : NULL;
     ev->dst_port = ctx->port;
     ev->request = (char *) ctx->target.data;
+    ev->user = ctx->authenticated ? (char *) ctx->user.data : NULL;
 
     tp = ngx_timeofday();
     ev->rt_ms = (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * A CEF record of a refusal: the destination, the request or the proxy
+ * credentials.  What is known of the request goes in; the target of a
+ * request refused for its userinfo was never copied.
+ */
+
+void
+ngx_stream_certguard_log_refusal(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, const char *reason, ngx_uint_t count)
+{
+    size_t                            len;
+    ngx_time_t                       *tp;
+    cg_event_t                        ev;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    if (cgscf->common.log == NULL) {
+        return;
+    }
+
+    ngx_memzero(&ev, sizeof(cg_event_t));
+
+    len = ngx_sock_ntop(c->sockaddr, c->socklen, ctx->client_addr,
+                        NGX_SOCKADDR_STRLEN - 1, 0);
+    ctx->client_addr[len] = '\0';
+
+    ev.src_addr = (char *) ctx->client_addr;
+    ev.src_port = ngx_inet_get_port(c->sockaddr);
+
+    if (ctx->host.len) {
+        ev.dhost = (char *) ctx->host.data;
+        ev.dst_port = ctx->port;
+    }
+
+    if (ctx->target.len) {
+        ev.request = (char *) ctx->target.data;
+    }
+
+    if (ctx->user.len) {
+        ev.user = (char *) ctx->user.data;
+    }
+
+    tp = ngx_timeofday();
+    ev.rt_ms = (int64_t) tp->sec * 1000 + tp->msec;
+
+    ngx_certguard_log_refusal(cgscf->common.log, c->log, &ev, reason, count);
 }
 
 
