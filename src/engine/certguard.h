@@ -132,11 +132,6 @@ typedef struct {
     const char   *dhost;        /* destination name where no result names
                                    one: a refused CONNECT or GET; a
                                    result's name takes precedence */
-
-    /* Transitional, for callers that do not set monitor yet (the stream
-     * module): "would-block" here counts as monitor; anything else is
-     * ignored.  To be removed. */
-    const char   *action;
 } cg_event_t;
 
 

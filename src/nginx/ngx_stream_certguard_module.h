@@ -97,6 +97,7 @@ typedef struct {
     unsigned                        logged:1;
     unsigned                        failed:1;
     unsigned                        blocked:1;
+    unsigned                        cached:1;
     unsigned                        authenticated:1;
 } ngx_stream_certguard_ctx_t;
 

@@ -221,6 +221,7 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     case NGX_OK:
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
                        "certguard: cached verdict for %V", &ctx->upstream);
+        ctx->cached = 1;
         ctx->state = ngx_stream_certguard_st_decided;
         return NGX_OK;
 
@@ -345,21 +346,15 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
 
         /* a result of our own, so that logs and variables show the failure */
 
-        ctx->result = ngx_pcalloc(c->pool, sizeof(cg_result_t));
+        ctx->result = ngx_palloc(c->pool, sizeof(cg_result_t));
         if (ctx->result == NULL) {
             return NGX_ERROR;
         }
 
-        ctx->result->verdict =
+        (void) cg_result_failure(ctx->result, CG_FAILURE_PROBE,
                   (cgscf->probe_failure == NGX_STREAM_CERTGUARD_FAILURE_BLOCK)
-                  ? CG_BLOCK : CG_ALLOW;
-        ctx->result->nhits = 1;
-        ngx_cpystrn((u_char *) ctx->result->hits[0].id,
-                    (u_char *) "probe_failed", CG_ID_MAX);
-        ngx_cpystrn((u_char *) ctx->result->hits[0].detail,
-                    (u_char *) ctx->failure, CG_DETAIL_MAX);
-        ngx_cpystrn((u_char *) ctx->result->name, ctx->host.data,
-                    CG_NAME_MAX);
+                  ? CG_BLOCK : CG_ALLOW,
+                  (char *) ctx->host.data, ctx->failure);
     }
 
     ctx->blocked = (ctx->result->verdict == CG_BLOCK
@@ -384,9 +379,6 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
                                      reason + sizeof(reason) - p);
             p += ngx_min(n, (size_t) (reason + sizeof(reason) - p - 1));
         }
-
-        ngx_log_error(NGX_LOG_WARN, c->log, 0, "%*s, destination %V",
-                      (size_t) (p - reason), reason, &ctx->target);
 
         return ngx_stream_certguard_respond(s, NGX_STREAM_FORBIDDEN,
                                             (char *) reason, p - reason);
@@ -545,9 +537,6 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
     ctx->state = ngx_stream_certguard_st_done;
 
     if (ctx->blocked) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "certguard: tunnel to %V blocked, client SNI \"%s\"",
-                      &ctx->target, ctx->client_sni);
         return NGX_STREAM_FORBIDDEN;
     }
 
@@ -595,19 +584,14 @@ ngx_stream_certguard_reevaluate(ngx_stream_session_t *s,
 
     res = ngx_palloc(c->pool, sizeof(cg_result_t));
 
-    if (res && sk_X509_num(chain) > 0) {
-        ngx_memzero(&in, sizeof(cg_input_t));
-
-        in.policy = cgscf->common.policy;
-        in.trust = cgscf->common.trust;
-        in.geoip = cgscf->common.geoip;
-        in.leaf = sk_X509_value(chain, 0);
-        in.chain = chain;
-        in.name = (char *) ctx->host.data;
+    if (res
+        && cg_input_handshake(&in, cgscf->common.policy, cgscf->common.trust,
+                              cgscf->common.geoip, NULL, chain,
+                              (char *) ctx->host.data,
+                              (char *) ctx->addr_only, ctx->port, ngx_time())
+           == CG_OK)
+    {
         in.client_sni = ctx->client_sni;
-        in.dst_addr = (char *) ctx->addr_only;
-        in.dst_port = ctx->port;
-        in.now = ngx_time();
 
         rc = cg_evaluate(&in, res);
     }
@@ -730,25 +714,61 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
 }
 
 
+/*
+ * Once a session's verdict is final: the error-log line of a verdict, the
+ * shape both modules write, and the CEF record.
+ */
+
 static void
 ngx_stream_certguard_log_result(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
+    u_char                           *p, *last;
     cg_event_t                        ev;
+    ngx_connection_t                 *c;
     ngx_stream_certguard_srv_conf_t  *cgscf;
+    u_char                            tail[NGX_STREAM_CERTGUARD_HOST_MAX
+                                           + 512];
 
-    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
-
-    if (cgscf->common.log == NULL || ctx->result == NULL || ctx->logged) {
+    if (ctx->result == NULL || ctx->logged) {
         return;
     }
 
     ctx->logged = 1;
 
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    p = tail;
+    last = tail + sizeof(tail) - 1;
+
+    p = ngx_slprintf(p, last, ", destination %V, cache %s", &ctx->target,
+                     ctx->cached ? "HIT"
+                     : (cgscf->common.cache.shm_zone ? "MISS" : "BYPASS"));
+
+    if (ctx->failed) {
+        p = ngx_slprintf(p, last, ", probe failed: %s", ctx->failure);
+    }
+
+    if (cg_sni_mismatch((char *) ctx->host.data, ctx->client_sni)) {
+        p = ngx_slprintf(p, last, ", client SNI \"%s\"", ctx->client_sni);
+    }
+
+    *p = '\0';
+
+    ngx_certguard_log_verdict(c->log, ctx->result,
+                              cgscf->common.mode == NGX_CERTGUARD_MONITOR,
+                              ctx->addr_only[0] ? (char *) ctx->addr_only
+                                                : "-",
+                              (char *) tail);
+
+    if (cgscf->common.log == NULL) {
+        return;
+    }
+
     ngx_stream_certguard_event(s, ctx, &ev);
 
-    ngx_certguard_log_write(cgscf->common.log, s->connection->log,
-                            ctx->result, &ev);
+    ngx_certguard_log_write(cgscf->common.log, c->log, ctx->result, &ev);
 }
 
 
@@ -787,17 +807,7 @@ ngx_stream_certguard_event(ngx_stream_session_t *s,
 
     ngx_memzero(ev, sizeof(cg_event_t));
 
-    switch (ctx->result->verdict) {
-    case CG_BLOCK:
-        ev->action = (cgscf->common.mode == NGX_CERTGUARD_MONITOR)
-                     ? "would-block" : "blocked";
-        break;
-    case CG_TAG:
-        ev->action = "tagged";
-        break;
-    default:
-        ev->action = "allowed";
-    }
+    ev->monitor = (cgscf->common.mode == NGX_CERTGUARD_MONITOR);
 
     len = ngx_sock_ntop(c->sockaddr, c->socklen, ctx->client_addr,
                         NGX_SOCKADDR_STRLEN - 1, 0);
