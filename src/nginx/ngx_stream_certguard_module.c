@@ -35,6 +35,8 @@ static void *ngx_stream_certguard_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_stream_certguard_init(ngx_conf_t *cf);
+static char *ngx_stream_certguard_http_pass(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 
 static ngx_conf_enum_t  ngx_stream_certguard_failures[] = {
@@ -110,6 +112,13 @@ static ngx_command_t  ngx_stream_certguard_commands[] = {
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_certguard_srv_conf_t, probe_failure),
       &ngx_stream_certguard_failures },
+
+    { ngx_string("certguard_http_pass"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_certguard_http_pass,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_certguard_srv_conf_t, http_pass),
+      NULL },
 
     NGX_CERTGUARD_CONF_COMMANDS(NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF,
                                 NGX_STREAM_SRV_CONF_OFFSET,
@@ -341,6 +350,7 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_msec_value(conf->probe_timeout, prev->probe_timeout, 5000);
     ngx_conf_merge_uint_value(conf->probe_failure, prev->probe_failure,
                               NGX_STREAM_CERTGUARD_FAILURE_BLOCK);
+    ngx_conf_merge_str_value(conf->http_pass, prev->http_pass, "");
 
     if (conf->probe_port == 0 || conf->probe_port > 65535) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -417,4 +427,54 @@ ngx_stream_certguard_init(ngx_conf_t *cf)
     *h = ngx_stream_certguard_log_handler;
 
     return NGX_OK;
+}
+
+
+/*
+ * "certguard_http_pass unix:/run/certguard/http.sock | 127.0.0.1:8080 |
+ * off;": an address, not a name, as proxy_pass $certguard_upstream takes
+ * it without a resolver.
+ */
+
+static char *
+ngx_stream_certguard_http_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_str_t  *field = (ngx_str_t *) ((char *) conf + cmd->offset);
+
+    ngx_str_t  *value;
+    ngx_url_t   u;
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        ngx_str_set(field, "");
+        return NGX_CONF_OK;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
+                           u.err ? u.err : "invalid address", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0 || (u.family != AF_UNIX && u.no_port)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is no address with a port or unix: "
+                           "path", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    *field = value[1];
+
+    return NGX_CONF_OK;
 }

@@ -57,6 +57,7 @@ typedef struct {
     ngx_array_t                    *ports;       /* port ranges */
     ngx_msec_t                      probe_timeout;
     ngx_uint_t                      probe_failure;
+    ngx_str_t                       http_pass;   /* "" : none */
 } ngx_stream_certguard_srv_conf_t;
 
 

@@ -12,6 +12,10 @@
 
 static ngx_int_t ngx_stream_certguard_auth(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
+static ngx_uint_t ngx_stream_certguard_absolute_http(u_char *p,
+    cg_connect_t *req);
+static ngx_int_t ngx_stream_certguard_http_pass(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
 
 
 /*
@@ -95,7 +99,14 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
         return NGX_ERROR;
     }
 
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
     if (!req->connect) {
+        if (cgscf->http_pass.len && ngx_stream_certguard_absolute_http(p, req))
+        {
+            return ngx_stream_certguard_http_pass(s, ctx);
+        }
+
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "certguard: method \"%*s\" is not CONNECT",
                       req->method_len, p);
@@ -123,8 +134,6 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
     ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
                    "certguard: CONNECT %V, %uz bytes of request",
                    &ctx->target, req->header_end);
-
-    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     if (cgscf->common.auth) {
         return ngx_stream_certguard_auth(s, ctx);
@@ -216,6 +225,96 @@ ngx_stream_certguard_auth(ngx_stream_session_t *s,
 
     return ngx_stream_certguard_error(s, NGX_STREAM_CERTGUARD_PROXY_AUTH,
                                       "proxy authentication required");
+}
+
+
+/*
+ * "GET http://host/ HTTP/1.1": a client that uses this port as its HTTP
+ * proxy too.  Other targets ("GET /", "GET https://...") are no proxy
+ * request for plain HTTP and get the 405 a CONNECT-only port gives.
+ */
+
+static ngx_uint_t
+ngx_stream_certguard_absolute_http(u_char *p, cg_connect_t *req)
+{
+    ngx_str_t   *m;
+    u_char      *target;
+
+    static ngx_str_t  methods[] = {
+        ngx_string("GET"), ngx_string("HEAD"), ngx_string("POST"),
+        ngx_string("PUT"), ngx_string("DELETE"), ngx_string("OPTIONS"),
+        ngx_string("PATCH"), ngx_null_string
+    };
+
+    target = p + req->target_off;
+
+    if (req->host_len == 0
+        || req->target_len < sizeof("http://") - 1
+        || ngx_strncasecmp(target, (u_char *) "http://",
+                           sizeof("http://") - 1) != 0)
+    {
+        return 0;
+    }
+
+    for (m = methods; m->len; m++) {
+        if (req->method_len == m->len
+            && ngx_strncmp(p, m->data, m->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The hand-off: the whole connection, this request and the ones after it
+ * on a kept-alive connection, goes to the HTTP server at certguard_http_pass,
+ * which authenticates and guards each request itself (certguard_forward).
+ * The PROXY protocol header in front tells it the client's address; nginx's
+ * stream proxy sends c->buffer first, so the header goes in there with the
+ * bytes already read.  Nothing is probed.
+ */
+
+static ngx_int_t
+ngx_stream_certguard_http_pass(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    u_char                           *p;
+    size_t                            n;
+    ngx_buf_t                        *b, *nb;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    b = c->buffer;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    n = b->last - b->pos;
+
+    nb = ngx_create_temp_buf(c->pool, NGX_PROXY_PROTOCOL_MAX_HEADER + n);
+    if (nb == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_proxy_protocol_write(c, nb->last, nb->end);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    nb->last = ngx_cpymem(p, b->pos, n);
+
+    c->buffer = nb;
+
+    ctx->upstream = cgscf->http_pass;
+    ctx->state = ngx_stream_certguard_st_done;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: plain HTTP request (%*s), handed to %V",
+                   ctx->request.method_len, b->pos, &ctx->upstream);
+
+    return NGX_DECLINED;
 }
 
 
