@@ -236,8 +236,10 @@ is(scalar $ng->log_lines('up-c2'), 0, 'the C2 destination saw no request');
 ok(cef('cef', qr/act=blocked.*dhost=c2\.test/),
    'C2: CEF verdict record');
 
+my $lo = qr/127\.0\.0\.1/;
 my @inner = $ng->wait_lines('inner', 1);
-like($inner[0] // '', qr/^127\.0\.0\.1 pp=127\.0\.0\.1 user=alice "GET http:\/\/plain\.test:$plain\/a\?b=1 /,
+like($inner[0] // '',
+     qr{^$lo pp=$lo user=alice "GET http://plain\.test:$plain/a\?b=1 },
      'the internal server sees the client address (PROXY protocol, realip)');
 
 my @stream = $ng->wait_lines('stream', 3);
@@ -266,7 +268,8 @@ my ($rec) = cef('cef', qr/auth-failed/);
 like($rec // '', qr/\|auth-failed\|.*suser=alice .*reason=auth_bad_password/,
      'CONNECT with a wrong password: CEF auth-failed');
 
-$r = curl("http://alice:wr0ngpass\@127.0.0.1:$proxy", "http://plain.test:$plain/");
+$r = curl("http://alice:wr0ngpass\@127.0.0.1:$proxy",
+          "http://plain.test:$plain/");
 is($r->{code}, 407, 'plain HTTP with a wrong password: 407');
 ok(cef('cef-http', qr/\|auth-failed\|.*reason=auth_bad_password/),
    'plain HTTP with a wrong password: CEF auth-failed');
@@ -292,7 +295,7 @@ like($r->{out} // '', qr/uri=\/1 .*\n1\n.*uri=\/2 .*\n0\ntls ok\n1\n/s,
 $r = curl("http://127.0.0.1:$proxy2", "http://plain.test:$plain/tcp");
 is($r->{code}, 200, 'certguard_http_pass to a TCP address: 200');
 like(($ng->wait_lines('inner-tcp', 1))[0] // '',
-     qr/^127\.0\.0\.1 pp=127\.0\.0\.1 user=- "GET http:\/\/plain\.test:$plain\/tcp /,
+     qr{^$lo pp=$lo user=- "GET http://plain\.test:$plain/tcp },
      'TCP hand-off: the PROXY protocol header arrived');
 
 # refusals
