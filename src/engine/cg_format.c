@@ -759,6 +759,8 @@ static const cg_refusal_t  cg_refusals[] = {
     { "scheme",            2, 3 },
     { "host",              2, 3 },
     { "userinfo",          2, 3 },
+    { "malformed",         2, 3 },
+    { "method",            2, 3 },
 };
 
 

@@ -649,6 +649,8 @@ test_cef_refusal(void)
         { "scheme", "request-refused|Proxy request refused", 3 },
         { "host", "request-refused|Proxy request refused", 3 },
         { "userinfo", "request-refused|Proxy request refused", 3 },
+        { "malformed", "request-refused|Proxy request refused", 3 },
+        { "method", "request-refused|Proxy request refused", 3 },
         { "something_new", "request-refused|Proxy request refused", 3 },
     };
     char        want[256];
