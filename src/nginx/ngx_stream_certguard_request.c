@@ -14,7 +14,7 @@ static ngx_int_t ngx_stream_certguard_auth(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_uint_t ngx_stream_certguard_absolute_http(u_char *p,
     cg_connect_t *req);
-static ngx_int_t ngx_stream_certguard_http_pass(ngx_stream_session_t *s,
+static ngx_int_t ngx_stream_certguard_hand_off(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 
 
@@ -104,7 +104,7 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
     if (!req->connect) {
         if (cgscf->http_pass.len && ngx_stream_certguard_absolute_http(p, req))
         {
-            return ngx_stream_certguard_http_pass(s, ctx);
+            return ngx_stream_certguard_hand_off(s, ctx);
         }
 
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
@@ -278,7 +278,7 @@ ngx_stream_certguard_absolute_http(u_char *p, cg_connect_t *req)
  */
 
 static ngx_int_t
-ngx_stream_certguard_http_pass(ngx_stream_session_t *s,
+ngx_stream_certguard_hand_off(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
     u_char                           *p;
