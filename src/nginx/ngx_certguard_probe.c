@@ -448,7 +448,7 @@ static void
 ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
     const char *failure)
 {
-    int                 i, n, len;
+    int                 i, n, len, rc;
     u_char             *p;
     ngx_str_t           der;
     cg_input_t          in;
@@ -475,19 +475,17 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
     ngx_str_null(&der);
 
     if (probe->leaf) {
-        ngx_memzero(&in, sizeof(cg_input_t));
+        rc = cg_input_handshake(&in, probe->policy, probe->trust,
+                                probe->geoip, probe->leaf, probe->chain,
+                                (char *) probe->name.data,
+                                (char *) probe->addr_only, probe->port,
+                                ngx_time());
 
-        in.policy = probe->policy;
-        in.trust = probe->trust;
-        in.geoip = probe->geoip;
-        in.leaf = probe->leaf;
-        in.chain = probe->chain;
-        in.name = (char *) probe->name.data;
-        in.dst_addr = (char *) probe->addr_only;
-        in.dst_port = probe->port;
-        in.now = ngx_time();
+        if (rc == CG_OK) {
+            rc = cg_evaluate(&in, &res);
+        }
 
-        if (cg_evaluate(&in, &res) == CG_OK) {
+        if (rc == CG_OK) {
             failure = NULL;
 
             ngx_log_debug3(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
