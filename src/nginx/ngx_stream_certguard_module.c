@@ -20,6 +20,7 @@
  */
 
 #include "ngx_stream_certguard_module.h"
+#include "ngx_certguard_metrics.h"
 
 
 static ngx_int_t ngx_stream_certguard_variable(ngx_stream_session_t *s,
@@ -418,6 +419,10 @@ ngx_stream_certguard_init(ngx_conf_t *cf)
     }
 
     *h = ngx_stream_certguard_preread_handler;
+
+    if (ngx_certguard_metrics_conf(cf, "stream") != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     h = ngx_array_push(&cmcf->phases[NGX_STREAM_LOG_PHASE].handlers);
     if (h == NULL) {

@@ -7,6 +7,7 @@
  */
 
 #include "ngx_stream_certguard_module.h"
+#include "ngx_certguard_metrics.h"
 #include "cg_clienthello.h"
 
 
@@ -205,6 +206,10 @@ ngx_stream_certguard_auth(ngx_stream_session_t *s,
     }
 
     reason = ngx_certguard_auth_reason(rc);
+
+    /* every attempt counted, only some logged */
+
+    ngx_certguard_metrics_refusal(reason);
 
     if (rc == NGX_CERTGUARD_AUTH_ERROR) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,

@@ -7,6 +7,7 @@
  */
 
 #include "ngx_stream_certguard_module.h"
+#include "ngx_certguard_metrics.h"
 #include "cg_clienthello.h"
 
 
@@ -221,6 +222,7 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     case NGX_OK:
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
                        "certguard: cached verdict for %V", &ctx->upstream);
+        ngx_certguard_metrics_cache(1);
         ctx->cached = 1;
         ctx->state = ngx_stream_certguard_st_decided;
         return NGX_OK;
@@ -231,6 +233,11 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     default:
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
                        "certguard: no cached verdict for %V", &ctx->upstream);
+
+        if (cgscf->common.cache.shm_zone) {
+            ngx_certguard_metrics_cache(0);
+        }
+
         ctx->result = NULL;
         return ngx_stream_certguard_probe(s, ctx);
     }
@@ -762,6 +769,8 @@ ngx_stream_certguard_log_result(ngx_stream_session_t *s,
                                                 : "-",
                               (char *) tail);
 
+    ngx_certguard_metrics_verdict(ctx->result);
+
     if (cgscf->common.log == NULL) {
         return;
     }
@@ -840,6 +849,13 @@ ngx_stream_certguard_log_refusal(ngx_stream_session_t *s,
     cg_event_t                        ev;
     ngx_connection_t                 *c;
     ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    /* auth failures are counted where they are checked (and logged
+     * only at a rate) */
+
+    if (ngx_strncmp(reason, "auth_", 5) != 0) {
+        ngx_certguard_metrics_refusal(reason);
+    }
 
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
