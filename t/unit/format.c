@@ -961,7 +961,8 @@ test_cef_refusal(void)
 
 
 /* One refusal record per line, for t/cef.t to read back with liblognorm
- * (format --refusals). */
+ * and its strict parser (format --refusals); the query kept in every other
+ * one. */
 static int
 print_refusals(void)
 {
@@ -981,6 +982,7 @@ print_refusals(void)
 
     for (i = 0; i < NELEM(reasons); i++) {
         ev.dst_addr = i == 1 ? "169.254.169.254" : NULL;
+        ev.keep_query = i % 2;
         cg_format_cef_refusal(&ev, reasons[i], i + 1, buf, sizeof(buf));
         printf("%s\n", buf);
     }
