@@ -113,9 +113,10 @@ cli_usage(FILE *f)
 "        proxy would log, or text for people.  --at evaluates at that unix\n"
 "        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443;\n"
 "        --client-sni is the SNI a client sent inside a CONNECT tunnel\n"
-"        (sni_mismatch fires when it is not the --sni name).  Chains\n"
-"        verify against the system CA bundle and the --ca-file roots;\n"
-"        --no-system-roots leaves the system bundle out.\n"
+"        (sni_mismatch fires when it is not the --sni name; CEF\n"
+"        destinationServiceName).  Chains verify against the system CA\n"
+"        bundle and the --ca-file roots; --no-system-roots leaves the\n"
+"        system bundle out.\n"
 "lint    check policy files; \"FILE: ok\" or file:line: message;\n"
 "        warnings (file:line: warning: ...) on stderr do not fail it.\n"
 "pin     print the exemption condition that pins each certificate of\n"
@@ -695,6 +696,7 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     ev.dst_addr = c->has_dst ? c->dst_addr : NULL;
     ev.dst_port = c->dst_port;
     ev.rt_ms = c->at * 1000;
+    ev.client_sni = c->client_sni;
 
     if (cli_format(c, res, &ev) != 0) {
         fprintf(stderr, "certguard: %s: out of memory\n", safe);

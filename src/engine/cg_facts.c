@@ -150,6 +150,8 @@ cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth, BIO *bio)
         }
     }
 
+    c->spki_ok = cg_spki_sha256(x, c->spki) == CG_OK;
+
     c->has_not_before = cg_facts_time(X509_get0_notBefore(x),
                                       &c->not_before);
     c->has_not_after = cg_facts_time(X509_get0_notAfter(x), &c->not_after);

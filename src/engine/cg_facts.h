@@ -51,6 +51,7 @@ typedef struct {
 
     unsigned char   sha1[20];
     unsigned char   sha256[32];
+    unsigned char   spki[32];       /* SHA-256 of SubjectPublicKeyInfo */
 
     int64_t         not_before;     /* unix seconds; valid if has_* */
     int64_t         not_after;
@@ -63,6 +64,7 @@ typedef struct {
     int             sig_secbits;    /* 0 when not known */
 
     unsigned        digests:1;      /* sha1 and sha256 are set */
+    unsigned        spki_ok:1;      /* spki is set */
     unsigned        has_not_before:1;
     unsigned        has_not_after:1;
     unsigned        self_signed:1;  /* leaf: X509_self_signed(x, 1);

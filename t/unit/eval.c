@@ -709,6 +709,21 @@ test_good(const cg_policy_t *p)
     is_str(res.sha256, hex, "good: sha256 of the leaf DER, lower-case hex");
     is_int(strlen(res.sha1), 40, "good: sha1 hex");
 
+    /* the SPKI digest, from the key's DER encoding made here */
+    {
+        int             n;
+        unsigned char  *der = NULL;
+
+        n = i2d_PUBKEY(X509_get0_pubkey(leaf), &der);
+        EVP_Digest(der, (size_t) n, md, &mdlen, EVP_sha256(), NULL);
+        OPENSSL_free(der);
+        for (i = 0; i < 32; i++) {
+            sprintf(hex + 2 * i, "%02x", md[i]);
+        }
+    }
+    is_str(res.spki_sha256, hex, "good: spki_sha256 of the leaf's "
+           "SubjectPublicKeyInfo, lower-case hex");
+
     /* the chain may hold the leaf as its first element */
     with_leaf[0] = leaf;
     with_leaf[1] = inter;

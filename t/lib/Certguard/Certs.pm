@@ -14,8 +14,9 @@ package Certguard::Certs;
 #
 # Each call returns a hashref: name, cert (PEM), key, chain (the certificate
 # and its intermediates, leaf first: what a server sends), sha256 and sha1
-# (lower-case hex of the DER), not_before and not_after (unix seconds),
-# serial (upper-case hex) and subject.  $root->{cert} is a trust anchor file.
+# (lower-case hex of the DER), spki_sha256 (of its SubjectPublicKeyInfo),
+# not_before and not_after (unix seconds), serial (upper-case hex) and
+# subject.  $root->{cert} is a trust anchor file.
 #
 # Options of ca() and leaf():
 #   issuer      the issuing CA's hashref; omitted: self-signed
@@ -257,6 +258,10 @@ sub _issue {
     $der = _der(_read($cert));
     $r->{sha256} = sha256_hex($der);
     $r->{sha1} = sha1_hex($der);
+    _run('openssl', 'x509', '-in', $cert, '-noout', '-pubkey')
+        =~ /-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----/s
+        or croak 'Certguard::Certs: no public key';
+    $r->{spki_sha256} = sha256_hex(decode_base64($1));
     $r->{der} = "$dir/$name.der";
     _write($r->{der}, $der);
 
