@@ -170,5 +170,9 @@ int cg_signal_check(unsigned index, cg_facts_t *f, char *detail,
     size_t size, int *weight);
 int64_t cg_signal_window(const cg_policy_t *p, unsigned index,
     unsigned which);
+/* The detail of sni_mismatch, for the check and for
+ * cg_result_with_client_sni(). */
+void cg_sni_mismatch_detail(char *detail, size_t size,
+    const char *client_sni, const char *name);
 
 #endif /* CG_FACTS_H */

@@ -720,10 +720,18 @@ cg_check_sni_mismatch(cg_facts_t *f, unsigned index, char *detail,
         return 0;
     }
 
-    cg_detailf(detail, size, "client SNI %.40s, destination %.40s", sni,
-               name);
+    cg_sni_mismatch_detail(detail, size, sni, name);
 
     return 1;
+}
+
+
+void
+cg_sni_mismatch_detail(char *detail, size_t size, const char *client_sni,
+    const char *name)
+{
+    cg_detailf(detail, size, "client SNI %.40s, destination %.40s",
+               client_sni, name);
 }
 
 
