@@ -10,7 +10,10 @@
  * that a cut-off form never reads as a shorter result):
  *
  *   int    zigzag LEB128, at most 10 bytes
- *   str    a length byte (below the member's size), the bytes, no NUL
+ *   str    a length byte (below the member's size), the bytes, no NUL;
+ *          or, under its tag with CG_PACK_RAW set, one byte: 0x80 | the
+ *          index of a word of cg_pack_words, or the tag of an earlier str
+ *          of the same value (a self-signed leaf's issuer is its subject)
  *   hex    a length byte n, then n bytes: 2n hex digits of the member's
  *          case; a member that is not such hex is a str under its tag
  *          with CG_PACK_RAW set
@@ -89,6 +92,17 @@ static const cg_pack_field_t  cg_pack_fields[] = {
     { 17, CG_PK_FLAGS, 0, 1 },
     CG_PK(18, CG_PK_STR, name),
     CG_PK(19, CG_PK_STR, policy),
+};
+
+
+/* Strings the engine writes into many results (signature algorithms as
+ * OpenSSL names them, key types, the policies' names). */
+static const char  *cg_pack_words[] = {
+    "sha256WithRSAEncryption", "sha384WithRSAEncryption",
+    "sha512WithRSAEncryption", "sha1WithRSAEncryption", "rsassaPss",
+    "ecdsa-with-SHA256", "ecdsa-with-SHA384", "ecdsa-with-SHA512",
+    "ecdsa-with-SHA1", "ED25519", "ED448", "RSA", "RSA-PSS", "EC",
+    "default", "strict", "monitor"
 };
 
 
@@ -263,6 +277,43 @@ cg_pack_hits(cg_wr_t *w, const cg_result_t *res)
 }
 
 
+/* The str of field i, as a word, a reference or itself. */
+static void
+cg_pack_str(cg_wr_t *w, const cg_result_t *res, size_t i)
+{
+    size_t                  k;
+    const char             *s, *t;
+    const cg_pack_field_t  *fd;
+
+    fd = &cg_pack_fields[i];
+    s = (const char *) res + fd->offset;
+
+    for (k = 0; k < cg_nelem(cg_pack_words); k++) {
+        if (strncmp(s, cg_pack_words[k], fd->size) == 0) {
+            cg_put_byte(w, fd->tag | CG_PACK_RAW);
+            cg_put_byte(w, 0x80 | (unsigned) k);
+            return;
+        }
+    }
+
+    for (k = 0; k < i; k++) {
+        t = (const char *) res + cg_pack_fields[k].offset;
+
+        if (cg_pack_fields[k].kind == CG_PK_STR
+            && cg_pack_fields[k].size == fd->size
+            && strncmp(s, t, fd->size) == 0)
+        {
+            cg_put_byte(w, fd->tag | CG_PACK_RAW);
+            cg_put_byte(w, cg_pack_fields[k].tag);
+            return;
+        }
+    }
+
+    cg_put_byte(w, fd->tag);
+    cg_put_str(w, s, fd->size);
+}
+
+
 size_t
 cg_result_pack(const cg_result_t *res, unsigned char *buf, size_t len)
 {
@@ -298,8 +349,7 @@ cg_result_pack(const cg_result_t *res, unsigned char *buf, size_t len)
 
         case CG_PK_STR:
             if (s[0] != '\0') {
-                cg_put_byte(&w, fd->tag);
-                cg_put_str(&w, s, fd->size);
+                cg_pack_str(&w, res, i);
             }
             break;
 
@@ -508,6 +558,53 @@ cg_unpack_hits(cg_rd_t *r, cg_result_t *res)
 }
 
 
+/* A str written as a word or a reference to field i's. */
+static int
+cg_unpack_ref(cg_rd_t *r, size_t i, cg_result_t *res)
+{
+    size_t                  k;
+    unsigned                b;
+    const char             *src;
+    const cg_pack_field_t  *fd;
+
+    fd = &cg_pack_fields[i];
+
+    if (cg_get_byte(r, &b) != 0) {
+        return -1;
+    }
+
+    if (b & 0x80) {
+        if ((b & 0x7f) >= cg_nelem(cg_pack_words)) {
+            return -1;
+        }
+
+        src = cg_pack_words[b & 0x7f];
+
+    } else {
+        for (k = 0; k < i && cg_pack_fields[k].tag != b; k++) {
+            /* void */
+        }
+
+        /* an earlier str of the same size, already read */
+        if (k == i || cg_pack_fields[k].kind != CG_PK_STR
+            || cg_pack_fields[k].size != fd->size)
+        {
+            return -1;
+        }
+
+        src = (const char *) res + cg_pack_fields[k].offset;
+    }
+
+    if (src[0] == '\0' || strnlen(src, fd->size) >= fd->size) {
+        return -1;
+    }
+
+    memcpy((char *) res + fd->offset, src, strlen(src) + 1);
+
+    return 0;
+}
+
+
 static int
 cg_unpack_field(cg_rd_t *r, const cg_pack_field_t *fd, int raw,
     cg_result_t *res)
@@ -521,6 +618,10 @@ cg_unpack_field(cg_rd_t *r, const cg_pack_field_t *fd, int raw,
     s = (char *) res + fd->offset;
 
     if (raw) {
+        if (fd->kind == CG_PK_STR) {
+            return cg_unpack_ref(r, fd - cg_pack_fields, res);
+        }
+
         return (fd->kind == CG_PK_HEX || fd->kind == CG_PK_HEXU)
                ? cg_get_str(r, s, fd->size, 1) : -1;
     }

@@ -164,6 +164,17 @@ test_synthetic(void)
     fill_max(&res, 1);
     round_trip("largest result, built-in hits", &res);
 
+    /* equal strings and common words are written once */
+    memset(&res, 0, sizeof(cg_result_t));
+    strcpy(res.subject, "CN=self,O=Example Inc.");
+    strcpy(res.issuer, res.subject);
+    strcpy(res.name, res.subject);
+    strcpy(res.sig_alg, "ecdsa-with-SHA256");
+    strcpy(res.key_type, "EC");
+    strcpy(res.policy, "default");
+    n = round_trip("issuer = subject, common words", &res);
+    ok(n < 40, "issuer = subject, common words: %zu bytes", n);
+
     /* hex that is not the engine's: kept as it is */
     memset(&res, 0, sizeof(cg_result_t));
     strcpy(res.sha256, "ABCDEF");
@@ -361,8 +372,16 @@ test_hostile(const cg_result_t *real)
             { 1, 2, 2, 1, 2, 0 },
             { 1, 17, 8, 0 },
             { 1, 0x80 | 5, 1, 'x', 0 },
+            /* references: to a str not read, to a later one, to one of
+             * another size; a word past the list; a word too long */
+            { 1, 0x80 | 6, 5, 0 },
+            { 1, 0x80 | 5, 6, 0 },
+            { 1, 5, 1, 'x', 0x80 | 14, 5, 0 },
+            { 1, 0x80 | 15, 0x80 | 0x7f, 0 },
+            { 1, 0x80 | 14, 0x80 | 0, 0 },
         };
-        static const size_t  lens[] = { 15, 7, 4, 7, 4, 4, 2, 6, 4, 5 };
+        static const size_t  lens[] = { 15, 7, 4, 7, 4, 4, 2, 6, 4, 5,
+                                        4, 4, 7, 4, 4 };
 
         bad = 0;
 
