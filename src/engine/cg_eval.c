@@ -242,7 +242,7 @@ cg_eval_result(cg_facts_t *f, cg_result_t *res)
 
     cg_strlcpy(res->sig_alg, s, sizeof(res->sig_alg));
 
-    res->chain_len = f->ncerts;
+    res->chain_len = f->nsent;
     res->trusted = f->trusted;
     res->public_root = f->public_root;
 

@@ -95,12 +95,18 @@ typedef struct {
     int64_t             now;
 
     cg_cert_facts_t    *certs;      /* [0] is the leaf, then as sent */
-    unsigned            ncerts;
+    unsigned            ncerts;     /* at most the policy's max_chain */
+    unsigned            nsent;      /* certificates the server sent */
 
-    GENERAL_NAMES      *san;        /* leaf; NULL: none or malformed */
+    GENERAL_NAMES      *san;        /* leaf, the first CG_SAN_MAX; NULL:
+                                       none or malformed */
+    X509               *san_cert;   /* with san_truncated: a certificate
+                                       of the leaf's subject and san only,
+                                       for the name checks */
     char                serial[CG_SERIAL_MAX];
 
     unsigned            san_dns_ip:1;   /* a DNS or IP SAN is present */
+    unsigned            san_truncated:1;    /* more SANs than CG_SAN_MAX */
     unsigned            has_sct:1;      /* embedded SCT list extension */
     unsigned            trusted:1;      /* no path errors */
     unsigned            public_root:1;  /* trusted, to a public root */
@@ -136,6 +142,12 @@ const cg_issuer_pin_t *cg_facts_issuers(cg_facts_t *f, unsigned *n);
 /* SHA-256 of the DER SubjectPublicKeyInfo (an HPKP pin-sha256, in hex);
  * CG_OK or CG_ERR_INPUT when the key cannot be encoded. */
 int cg_spki_sha256(X509 *x, unsigned char md[32]);
+
+/* The certificate the name checks (X509_check_host and _ip) look at: the
+ * leaf, or for a leaf of more than CG_SAN_MAX SANs one that holds its
+ * subject and the first of them, made on the first call; NULL when out of
+ * memory. */
+X509 *cg_facts_name_cert(cg_facts_t *f);
 
 /* The destination's GeoIP record, looked up once; NULL when unknown. */
 const cg_geo_t *cg_facts_geo(cg_facts_t *f);
