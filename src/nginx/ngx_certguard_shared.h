@@ -20,6 +20,8 @@
 
 
 #define NGX_CERTGUARD_CACHE_VALID   600         /* seconds, valid= default */
+#define NGX_CERTGUARD_CERT_LIST_MAX 32768       /* bytes of certificates a
+                                                   probed server may send */
 #define NGX_CERTGUARD_CEF_MAX       4096
 
 

@@ -399,6 +399,15 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
         if (cgmcf->ssl == NULL) {
             return NGX_CONF_ERROR;
         }
+
+        /*
+         * OpenSSL parses every certificate of the server's Certificate
+         * message (about 0.1 ms each in OpenSSL 3.0) before any callback:
+         * past this many bytes the probe fails unread instead.  Public
+         * chains take 3 to 8 KB, one of 1,000 SANs 30 KB.
+         */
+        SSL_CTX_set_max_cert_list(cgmcf->ssl->ctx,
+                                  NGX_CERTGUARD_CERT_LIST_MAX);
     }
 
     return NGX_CONF_OK;
