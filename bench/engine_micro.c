@@ -17,11 +17,13 @@
  *   hit_digest      X509_digest(SHA-256) of the leaf: the cache key's
  *                   expensive part, computed on every handshake
  *   hit_lookup      the rest of the module's cache hit: build the key (digest,
- *                   object pointers, name, address:port), CRC32 it, take and
- *                   release a lock with an atomic compare-and-swap, find the
- *                   entry in a red-black tree of 1,000 entries (glibc's
- *                   tsearch tree, ordered by CRC32 then bytes, as nginx's
- *                   rbtree in the module), and copy the flat cg_result_t out
+ *                   object pointers, name, address:port), its SHA-256, take
+ *                   and release a lock with an atomic compare-and-swap, find
+ *                   the entry in a red-black tree of 1,000 entries (glibc's
+ *                   tsearch tree, ordered by the SHA-256, as nginx's rbtree
+ *                   in the module), copy its packed result out and unpack it
+ *                   (cg_result_unpack) after the lock
+ *   pack            cg_result_pack of the result (a cache put)
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
@@ -36,6 +38,7 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "certguard.h"
@@ -47,10 +50,9 @@
 
 
 typedef struct {
-    uint32_t      hash;
+    unsigned char md[SHA256_DIGEST_LENGTH];     /* of the key */
     size_t        len;
-    cg_result_t   result;
-    unsigned char key[KEY_MAX];
+    unsigned char packed[CG_PACK_MAX];
 } entry_t;
 
 
@@ -64,7 +66,6 @@ static cg_result_t      result;
 static char             out[4096];
 static void            *tree;
 static volatile int     lock;
-static uint32_t         crc_table[256];
 static volatile size_t  sink;
 
 
@@ -79,51 +80,12 @@ now_us(void)
 }
 
 
-static void
-crc_init(void)
-{
-    uint32_t  c, i, k;
-
-    for (i = 0; i < 256; i++) {
-        c = i;
-
-        for (k = 0; k < 8; k++) {
-            c = (c & 1) ? 0xedb88320 ^ (c >> 1) : c >> 1;
-        }
-
-        crc_table[i] = c;
-    }
-}
-
-
-static uint32_t
-crc32(const unsigned char *p, size_t len)
-{
-    uint32_t  c = 0xffffffff;
-
-    while (len--) {
-        c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
-    }
-
-    return c ^ 0xffffffff;
-}
-
-
 static int
 entry_cmp(const void *a, const void *b)
 {
     const entry_t  *x = a, *y = b;
-    size_t          n;
-    int             rc;
 
-    if (x->hash != y->hash) {
-        return x->hash < y->hash ? -1 : 1;
-    }
-
-    n = x->len < y->len ? x->len : y->len;
-    rc = memcmp(x->key, y->key, n);
-
-    return rc ? rc : (int) x->len - (int) y->len;
+    return memcmp(x->md, y->md, sizeof(x->md));
 }
 
 
@@ -289,14 +251,41 @@ static unsigned char  leaf_md[EVP_MAX_MD_SIZE];
 static unsigned       leaf_mdlen;
 
 
+/* As the module digests a key: one context per process. */
+
+static void
+key_digest(const unsigned char *key, size_t len, unsigned char *md)
+{
+    unsigned int         n;
+    static EVP_MD       *sha256;
+    static EVP_MD_CTX   *ctx;
+
+    if (ctx == NULL) {
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ctx = EVP_MD_CTX_new();
+    }
+
+    if (sha256 == NULL || ctx == NULL
+        || EVP_DigestInit_ex(ctx, sha256, NULL) != 1
+        || EVP_DigestUpdate(ctx, key, len) != 1
+        || EVP_DigestFinal_ex(ctx, md, &n) != 1)
+    {
+        fprintf(stderr, "engine_micro: SHA-256 failed\n");
+        exit(2);
+    }
+}
+
+
 static void
 do_lookup(void)
 {
-    entry_t        q, **found;
-    cg_result_t    res;
+    size_t          len, klen;
+    entry_t         q, **found;
+    cg_result_t     res;
+    unsigned char   key[KEY_MAX], buf[CG_PACK_MAX];
 
-    q.len = make_key(q.key, leaf_md, leaf_mdlen, "127.0.0.1", 443);
-    q.hash = crc32(q.key, q.len);
+    klen = make_key(key, leaf_md, leaf_mdlen, "127.0.0.1", 443);
+    key_digest(key, klen, q.md);
 
     while (!__sync_bool_compare_and_swap(&lock, 0, 1)) { /* void */ }
 
@@ -306,11 +295,26 @@ do_lookup(void)
         exit(2);
     }
 
-    memcpy(&res, &(*found)->result, sizeof(cg_result_t));
+    len = (*found)->len;
+    memcpy(buf, (*found)->packed, len);
 
     __atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
 
+    if (cg_result_unpack(buf, len, &res) != CG_OK) {
+        fprintf(stderr, "engine_micro: unpack failed\n");
+        exit(2);
+    }
+
     sink += res.score + res.subject[0];
+}
+
+
+static void
+do_pack(void)
+{
+    unsigned char  buf[CG_PACK_MAX];
+
+    sink += cg_result_pack(&result, buf, sizeof(buf));
 }
 
 
@@ -319,8 +323,9 @@ fill_tree(void)
 {
     int             i;
     char            addr[32];
+    size_t          klen;
     entry_t        *e;
-    unsigned char   md[EVP_MAX_MD_SIZE];
+    unsigned char   md[EVP_MAX_MD_SIZE], key[KEY_MAX];
 
     /* 999 other certificates' entries, and this one's */
 
@@ -331,18 +336,18 @@ fill_tree(void)
         }
 
         if (i == ENTRIES / 2) {
-            e->len = make_key(e->key, leaf_md, leaf_mdlen, "127.0.0.1", 443);
+            klen = make_key(key, leaf_md, leaf_mdlen, "127.0.0.1", 443);
 
         } else {
             snprintf(addr, sizeof(addr), "10.0.%d.%d", i / 250, i % 250);
             memcpy(md, leaf_md, leaf_mdlen);
             md[0] ^= i & 0xff;
             md[1] ^= i >> 8;
-            e->len = make_key(e->key, md, leaf_mdlen, addr, 443);
+            klen = make_key(key, md, leaf_mdlen, addr, 443);
         }
 
-        e->hash = crc32(e->key, e->len);
-        memcpy(&e->result, &result, sizeof(cg_result_t));
+        key_digest(key, klen, e->md);
+        e->len = cg_result_pack(&result, e->packed, sizeof(e->packed));
         tsearch(e, &tree, entry_cmp);
     }
 }
@@ -428,7 +433,6 @@ main(int argc, char **argv)
     }
     fclose(f);
 
-    crc_init();
     chain = parse();
 
     for (nder = 0; nder < sk_X509_num(chain) && nder < 8; nder++) {
@@ -466,10 +470,13 @@ main(int argc, char **argv)
     printf("%-16s %9.2f us   (X509_digest SHA-256 of the leaf)\n",
            "hit_digest", d_us);
     pe_us = measure(do_lookup, secs);
-    printf("%-16s %9.2f us   (key, crc32, lock, tfind in %d, copy %zu B)\n",
-           "hit_lookup", pe_us, ENTRIES, sizeof(cg_result_t));
+    printf("%-16s %9.2f us   (key, SHA-256, lock, tfind in %d, copy %zu B, "
+           "unpack)\n", "hit_lookup", pe_us, ENTRIES,
+           cg_result_pack(&result, NULL, 0));
     printf("%-16s %9.2f us   (hit_digest + hit_lookup)\n", "cache_hit",
            d_us + pe_us);
+    printf("%-16s %9.2f us   (cg_result_pack, a cache put)\n", "pack",
+           measure(do_pack, secs));
 
     sk_X509_pop_free(chain, X509_free);
     cg_trust_free(trust);
