@@ -223,6 +223,33 @@ my $oldint = $pki->ca('old-int', issuer => $root, subject => '/CN=old int',
 $j = eval_chain(good_leaf('under-old-int', issuer => $oldint));
 fires($j, 'expired', 'intermediate expired, leaf valid');
 
+# validity is judged on the path that verified: its anchor counts, and a
+# sent certificate no path uses does not (the "chain of pain": a server
+# still sends an expired cross-signed copy of its root)
+my $oldroot = $pki->ca('expired-root', subject => '/CN=expired test root',
+                       not_before => -3650 * $DAY, not_after => -$DAY);
+my $eint = $pki->ca('int-of-expired', issuer => $oldroot,
+                    subject => '/CN=int of an expired root');
+$j = eval_chain(good_leaf('under-expired-root', issuer => $eint),
+                ca_file => $oldroot->{cert});
+fires($j, 'expired', 'the anchor expired yesterday, nothing sent did');
+like(fired($j, 'expired') && fired($j, 'expired')->{detail},
+     qr/^anchor expired /, 'expired: the detail names the anchor');
+quiet($j, 'untrusted_chain', 'an expired anchor is still an anchor');
+
+my $legacy = $pki->ca('legacy-root', subject => '/CN=legacy test root');
+my $cross = $pki->ca('cross-root', issuer => $legacy, key_of => $root,
+                     subject => '/CN=certguard test root',
+                     not_before => -3000 * $DAY, not_after => -10 * $DAY);
+my $pain = $pki->bundle('chain-of-pain', $clean->{cert}, $int->{cert},
+                        $cross->{cert});
+$j = eval_chain($pain, sni => 'clean.test');
+quiet($j, 'expired', 'an expired cross-signed root sent along, unused');
+is($j && $j->{verdict}, 'allow', 'the chain of pain is allowed');
+$j = eval_chain($pain, sni => 'clean.test', ca_file => $legacy->{cert});
+fires($j, 'expired', 'the same chain to the legacy root: the cross-sign '
+      . 'is on the path');
+
 # weak_signature
 
 $j = eval_chain(good_leaf('sha1-leaf', md => 'sha1'));

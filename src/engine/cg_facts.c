@@ -27,8 +27,11 @@ static char *cg_facts_dn(const X509_NAME *name, BIO *bio, size_t *len);
 static int cg_facts_time(const ASN1_TIME *t, int64_t *out);
 static void cg_facts_serial(X509 *x, char *buf, size_t size);
 static void cg_facts_san(cg_facts_t *f);
-static void cg_facts_verify(cg_facts_t *f);
+static void cg_facts_verify(cg_facts_t *f, BIO *bio);
 static int cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx);
+static void cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain,
+    int untrusted, BIO *bio);
+static void cg_facts_path_as_sent(cg_facts_t *f);
 
 
 int
@@ -90,17 +93,25 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
             return CG_ERR_NOMEM;
         }
 
+        f->certs[k].sent = (int) k;
         f->ncerts++;
     }
-
-    BIO_free(bio);
 
     cg_facts_serial(in->leaf, f->serial, sizeof(f->serial));
     cg_facts_san(f);
 
     f->has_sct = X509_get_ext_by_NID(in->leaf, NID_ct_precert_scts, -1) >= 0;
 
-    cg_facts_verify(f);
+    cg_facts_verify(f, bio);
+
+    BIO_free(bio);
+
+    if (f->path == NULL) {
+        cg_facts_path_as_sent(f);
+        if (f->path == NULL) {
+            return CG_ERR_NOMEM;
+        }
+    }
 
     return CG_OK;
 }
@@ -120,6 +131,20 @@ cg_facts_free(cg_facts_t *f)
         free(f->certs);
         f->certs = NULL;
     }
+
+    if (f->store_certs) {
+        for (i = 0; i < f->nstore; i++) {
+            free(f->store_certs[i].subject);
+            free(f->store_certs[i].issuer);
+            X509_free(f->store_certs[i].x);
+        }
+
+        free(f->store_certs);
+        f->store_certs = NULL;
+    }
+
+    free(f->path);
+    f->path = NULL;
 
     GENERAL_NAMES_free(f->san);
     f->san = NULL;
@@ -390,7 +415,7 @@ cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx)
 
 
 static void
-cg_facts_verify(cg_facts_t *f)
+cg_facts_verify(cg_facts_t *f, BIO *bio)
 {
     int                  rc, code, n;
     unsigned             i;
@@ -451,12 +476,16 @@ cg_facts_verify(cg_facts_t *f)
 
     f->trusted = f->npath_errors == 0;
 
-    if (f->trusted) {
-        chain = X509_STORE_CTX_get0_chain(ctx);
-        n = chain ? sk_X509_num(chain) : 0;
+    chain = X509_STORE_CTX_get0_chain(ctx);
+    n = chain ? sk_X509_num(chain) : 0;
 
+    if (f->trusted) {
         f->public_root = n > 0
             && cg_trust_is_public(f->in->trust, sk_X509_value(chain, n - 1));
+    }
+
+    if (n > 0) {
+        cg_facts_path(f, chain, X509_STORE_CTX_get_num_untrusted(ctx), bio);
     }
 
     X509_STORE_CTX_free(ctx);
@@ -471,6 +500,100 @@ failed:
 
     cg_facts_verify_record(f, 0, X509_V_ERR_OUT_OF_MEM);
     f->trusted = 0;
+}
+
+
+/*
+ * The chain OpenSSL built, as facts: the certificates the server sent keep
+ * theirs, the others (from the store, untrusted ones first) get their own.
+ * Past num_untrusted every certificate came from the store, so the last
+ * one is an anchor.
+ */
+
+static void
+cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain, int untrusted,
+    BIO *bio)
+{
+    int               n, i;
+    unsigned          k;
+    X509             *x;
+    cg_cert_facts_t  *c;
+
+    n = sk_X509_num(chain);
+
+    f->path = calloc((size_t) n, sizeof(cg_cert_facts_t *));
+    f->store_certs = calloc((size_t) n, sizeof(cg_cert_facts_t));
+
+    if (f->path == NULL || f->store_certs == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        x = sk_X509_value(chain, i);
+        c = NULL;
+
+        for (k = 0; k < f->ncerts; k++) {
+            if (f->certs[k].x == x) {
+                c = &f->certs[k];
+                break;
+            }
+        }
+
+        /* a sent copy of a store certificate: the same facts */
+        for (k = 0; c == NULL && k < f->ncerts; k++) {
+            if (X509_cmp(f->certs[k].x, x) == 0) {
+                c = &f->certs[k];
+            }
+        }
+
+        if (c == NULL) {
+            c = &f->store_certs[f->nstore];
+
+            if (!X509_up_ref(x)) {
+                goto failed;
+            }
+
+            f->nstore++;
+
+            if (cg_facts_cert(c, x, (unsigned) i, bio) != CG_OK) {
+                goto failed;
+            }
+
+            c->sent = -1;
+        }
+
+        f->path[i] = c;
+    }
+
+    f->npath = (unsigned) n;
+    f->path_anchor = untrusted < n;
+
+    return;
+
+failed:
+
+    /* the chain as sent stands in; cg_facts_free releases the rest */
+    free(f->path);
+    f->path = NULL;
+}
+
+
+static void
+cg_facts_path_as_sent(cg_facts_t *f)
+{
+    unsigned  i;
+
+    f->path = calloc(f->ncerts, sizeof(cg_cert_facts_t *));
+    if (f->path == NULL) {
+        return;
+    }
+
+    for (i = 0; i < f->ncerts; i++) {
+        f->path[i] = &f->certs[i];
+    }
+
+    f->npath = f->ncerts;
+    f->path_anchor = 0;
 }
 
 

@@ -55,6 +55,9 @@ typedef struct {
     int             sig_pknid;
     int             sig_secbits;    /* 0 when not known */
 
+    int             sent;           /* position as sent, -1: from the
+                                       trust store */
+
     unsigned        digests:1;      /* sha1 and sha256 are set */
     unsigned        has_not_before:1;
     unsigned        has_not_after:1;
@@ -78,6 +81,20 @@ typedef struct {
     cg_cert_facts_t    *certs;      /* [0] is the leaf, then as sent */
     unsigned            ncerts;
 
+    /*
+     * The path verification built, leaf first: up to the anchor when it
+     * reached one (path_anchor), else as far as it got.  Sent certificates
+     * share their facts with certs[]; the others (the anchor, an
+     * intermediate of the CA file) have theirs in store_certs[].  Without
+     * a verification (no anchors, out of memory) the path is the chain as
+     * sent.  Validity and keys are judged on the path: what the server
+     * sent and no path uses does not count.
+     */
+    cg_cert_facts_t   **path;
+    unsigned            npath;
+    cg_cert_facts_t    *store_certs;
+    unsigned            nstore;
+
     GENERAL_NAMES      *san;        /* leaf; NULL: none or malformed */
     char                serial[CG_SERIAL_MAX];
 
@@ -85,6 +102,7 @@ typedef struct {
     unsigned            has_sct:1;      /* embedded SCT list extension */
     unsigned            trusted:1;      /* no path errors */
     unsigned            public_root:1;  /* trusted, to a public root */
+    unsigned            path_anchor:1;  /* path[npath - 1] is an anchor */
     unsigned            geo_done:1;
     unsigned            geo_ok:1;
 

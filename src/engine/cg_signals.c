@@ -58,6 +58,23 @@ cg_which(unsigned i, char *buf, size_t size)
 }
 
 
+/*
+ * Which certificate of the verified path: "leaf", "depth N" (its place on
+ * the path, which is the place as sent when the server sends in order),
+ * or "anchor" for the one verification ended in.
+ */
+
+static const char *
+cg_which_path(const cg_facts_t *f, unsigned i, char *buf, size_t size)
+{
+    if (i > 0 && i + 1 == f->npath && f->path_anchor) {
+        return "anchor";
+    }
+
+    return cg_which(i, buf, size);
+}
+
+
 static void
 cg_duration(int64_t s, char *buf, size_t size)
 {
@@ -127,7 +144,8 @@ cg_check_self_signed(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
-/* Shared by expired and not_yet_valid: every certificate as sent. */
+/* Shared by expired and not_yet_valid: every certificate on the verified
+ * path, the anchor included. */
 
 static int
 cg_check_validity(cg_facts_t *f, char *detail, size_t size, int after)
@@ -144,8 +162,8 @@ cg_check_validity(cg_facts_t *f, char *detail, size_t size, int after)
     unreadable = 0;
     t = 0;
 
-    for (i = 0; i < f->ncerts; i++) {
-        c = &f->certs[i];
+    for (i = 0; i < f->npath; i++) {
+        c = f->path[i];
 
         if (after ? !c->has_not_after : !c->has_not_before) {
             /* a date that cannot be read cannot be shown to be valid */
@@ -169,7 +187,7 @@ cg_check_validity(cg_facts_t *f, char *detail, size_t size, int after)
         return 0;
     }
 
-    name = cg_which(first, which, sizeof(which));
+    name = cg_which_path(f, first, which, sizeof(which));
 
     if (unreadable) {
         cg_detailf(detail, size, "%s %s unreadable", name,
@@ -740,11 +758,11 @@ static const cg_signal_t  cg_signals[] = {
       50, { 0, 0 }, cg_check_self_signed },
 
     { "expired",
-      "a certificate as sent is past its notAfter",
+      "a certificate of the verified path (anchor too) is past notAfter",
       30, { 0, 0 }, cg_check_expired },
 
     { "not_yet_valid",
-      "a certificate as sent is before its notBefore",
+      "a certificate of the verified path (anchor too) is before notBefore",
       30, { 0, 0 }, cg_check_not_yet_valid },
 
     { "weak_signature",

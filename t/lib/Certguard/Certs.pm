@@ -28,6 +28,8 @@ package Certguard::Certs;
 #               secp224r1), "ed25519"; leaves default to rsa:2048, CAs
 #               to ec:prime256v1
 #   fresh_key   1: a key of its own instead of the one leaves share
+#   key_of      another certificate's hashref: its key, not a new one (a
+#               cross-signed copy of a CA, a renewed certificate)
 #   md          signature digest of the issuer: sha256 (default), sha1, ...
 #   not_before, not_after   seconds relative to the $pki's time (new($dir,
 #               now => EPOCH) sets it); defaults: leaves -60d/+120d,
@@ -179,7 +181,9 @@ sub _issue {
 
     $dir = $self->{dir};
     $keytype = $o{key} // ($is_ca ? 'ec:prime256v1' : 'rsa:2048');
-    $key = $self->_key($keytype, $is_ca || $o{fresh_key} ? $name : undef);
+    $keytype = $o{key_of}{key_type} if $o{key_of};
+    $key = $o{key_of} ? $o{key_of}{key}
+         : $self->_key($keytype, $is_ca || $o{fresh_key} ? $name : undef);
     $subject = $o{subject} // "/CN=$name" . ($is_ca ? '' : '.test');
     # Ed25519/Ed448 signers take no digest
     $md = $o{md} // (($o{issuer} ? $o{issuer}{key_type} : $keytype)
