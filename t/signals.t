@@ -78,7 +78,7 @@ EOF
 my @builtin = qw/untrusted_chain self_signed expired not_yet_valid
     weak_signature weak_key hostname_mismatch no_san issued_recently
     short_validity long_validity staging_issuer free_dv_issuer mimicked_ca
-    default_subject no_sct blocklisted/;
+    default_subject no_sct blocklisted nonconformant/;
 
 # The shipped default policy for its lists, every weight set so that each
 # signal shows, known windows, and the test's own rules and lists.
@@ -280,6 +280,59 @@ quiet($j, 'weak_key', 'EC P-256 leaf');
 $j = eval_chain(good_leaf('rsa3072', key => 'rsa:3072'));
 quiet($j, 'weak_key', 'RSA 3072-bit leaf');
 quiet($jc, 'weak_key', 'RSA 2048-bit leaf');
+
+# nonconformant: RFC 5280 profile findings that leave the path intact
+
+$j = eval_chain(good_leaf('ku-certsign', omit => ['keyUsage'],
+    ext => [$SCT, 'keyUsage = critical,digitalSignature,keyCertSign']));
+fires($j, 'nonconformant', 'leaf with keyUsage keyCertSign but cA FALSE');
+like(fired($j, 'nonconformant') && fired($j, 'nonconformant')->{detail},
+     qr/^leaf: /, 'nonconformant: the detail names the leaf');
+quiet($j, 'untrusted_chain', 'a profile finding leaves the path valid');
+ok($j && $j->{trusted}, 'a profile finding leaves the chain trusted');
+
+my $noski = $pki->ca('int-no-ski', issuer => $root,
+                     subject => '/CN=int without key identifier',
+                     omit => ['subjectKeyIdentifier']);
+$j = eval_chain(good_leaf('under-no-ski', issuer => $noski,
+                          omit => ['authorityKeyIdentifier']));
+fires($j, 'nonconformant', 'intermediate without subjectKeyIdentifier');
+like(fired($j, 'nonconformant') && fired($j, 'nonconformant')->{detail},
+     qr/^depth 1: [^(]*$/, 'nonconformant: the intermediate, and not its '
+     . 'leaf that has no key identifier to name');
+
+my $noku = $pki->ca('int-no-ku', issuer => $root, omit => ['keyUsage'],
+                    subject => '/CN=int without keyUsage');
+$j = eval_chain(good_leaf('under-no-ku', issuer => $noku));
+quiet($j, 'nonconformant', 'a CA without keyUsage (every validator '
+      . 'takes it)');
+quiet($j, 'untrusted_chain', 'a CA without keyUsage');
+
+# a root's own defects count where it is a private anchor; a public root
+# was vetted by a root program, and no server can change it
+my $bcroot = $pki->ca('bc-noncrit-root', omit => ['basicConstraints'],
+                      ext => ['basicConstraints = CA:TRUE'],
+                      subject => '/CN=root with a non-critical bc');
+my $bcleaf = good_leaf('under-bc-noncrit',
+    issuer => $pki->ca('bc-noncrit-int', issuer => $bcroot,
+                       subject => '/CN=int under a non-critical bc root'));
+$j = eval_chain($bcleaf, ca_file => $bcroot->{cert});
+fires($j, 'nonconformant', 'private anchor, basicConstraints not critical');
+like(fired($j, 'nonconformant') && fired($j, 'nonconformant')->{detail},
+     qr/^anchor: /, 'nonconformant: the detail names the anchor');
+{
+    local $ENV{SSL_CERT_FILE} = $bcroot->{cert};
+    $j = eval_chain($bcleaf, ca_file => $bcroot->{cert});
+    quiet($j, 'nonconformant', 'the same root as a public root');
+}
+
+# what points at an attack stays a path error: an EC key with explicit
+# curve parameters (CVE-2020-0601)
+$j = eval_chain(good_leaf('ec-explicit', key => 'ec-explicit:prime256v1'));
+fires($j, 'untrusted_chain', 'leaf key with explicit EC parameters');
+quiet($j, 'nonconformant', 'explicit EC parameters are not a profile '
+      . 'finding');
+quiet($jc, 'nonconformant', 'clean chain');
 
 # hostname_mismatch: RFC 6125 through the SANs
 

@@ -361,18 +361,105 @@ cg_facts_san(cg_facts_t *f)
 }
 
 
-static int
-cg_facts_time_error(int code)
+/*
+ * X509_V_FLAG_X509_STRICT adds RFC 5280's profile checks to the
+ * verification (key identifiers, critical basicConstraints, keyUsage of a
+ * non-CA, empty names, ...).  What only those checks find does not break
+ * a path: RFC 5280's path validation (section 6) does not ask it, and
+ * private PKIs often lack key identifiers.  It is a finding of the
+ * nonconformant signal instead.  A CA without keyUsage is not even that:
+ * RFC 5280 binds the issuing CA, every validator accepts it, and old roots
+ * lack it.  Two strict checks stay path errors, as they point at an
+ * attack rather than a careless CA: signature algorithms that differ
+ * inside and outside the signed part, and an EC key with explicit curve
+ * parameters (CVE-2020-0601).
+ *
+ * Two codes are shared with the lenient checks and strict only in some
+ * places: INVALID_CA of the leaf (a v1 or basicConstraints-less
+ * certificate OpenSSL would take as a CA) or of the top certificate when
+ * it is a CA by keyUsage or as a v1 root; INVALID_PURPOSE of a CA whose
+ * CA-ness is of those kinds.
+ */
+
+int
+cg_verify_class(X509_STORE_CTX *ctx, int code, int depth)
 {
-    return code == X509_V_ERR_CERT_NOT_YET_VALID
-           || code == X509_V_ERR_CERT_HAS_EXPIRED
-           || code == X509_V_ERR_CRL_NOT_YET_VALID
-           || code == X509_V_ERR_CRL_HAS_EXPIRED;
+    int              n, ca;
+    X509            *x;
+    STACK_OF(X509)  *chain;
+
+    switch (code) {
+
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+        return CG_VERR_TIME;
+
+    case X509_V_ERR_CA_CERT_MISSING_KEY_USAGE:
+        return CG_VERR_IGNORED;
+
+    case X509_V_ERR_PATHLEN_INVALID_FOR_NON_CA:
+    case X509_V_ERR_PATHLEN_WITHOUT_KU_KEY_CERT_SIGN:
+    case X509_V_ERR_KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA:
+    case X509_V_ERR_ISSUER_NAME_EMPTY:
+    case X509_V_ERR_SUBJECT_NAME_EMPTY:
+    case X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER:
+    case X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER:
+    case X509_V_ERR_EMPTY_SUBJECT_ALT_NAME:
+    case X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL:
+    case X509_V_ERR_CA_BCONS_NOT_CRITICAL:
+    case X509_V_ERR_AUTHORITY_KEY_IDENTIFIER_CRITICAL:
+    case X509_V_ERR_SUBJECT_KEY_IDENTIFIER_CRITICAL:
+    case X509_V_ERR_EXTENSIONS_REQUIRE_VERSION_3:
+        return CG_VERR_PROFILE;
+
+    case X509_V_ERR_INVALID_CA:
+    case X509_V_ERR_INVALID_PURPOSE:
+        break;
+
+    default:
+        return CG_VERR_PATH;
+    }
+
+    x = ctx ? X509_STORE_CTX_get_current_cert(ctx) : NULL;
+    chain = ctx ? X509_STORE_CTX_get0_chain(ctx) : NULL;
+    n = chain ? sk_X509_num(chain) : 0;
+
+    if (x == NULL || depth < 0) {
+        return CG_VERR_PATH;
+    }
+
+    if (code == X509_V_ERR_INVALID_CA) {
+        if (depth == 0) {
+            return CG_VERR_PROFILE;
+        }
+
+        return depth + 1 == n && X509_check_ca(x) != 0 ? CG_VERR_PROFILE
+                                                       : CG_VERR_PATH;
+    }
+
+    if (depth == 0) {
+        return CG_VERR_PATH;
+    }
+
+    /* a trusted certificate rejected for the purpose by its own trust
+     * settings is rejected whatever the checks */
+    if (depth >= X509_STORE_CTX_get_num_untrusted(ctx)
+        && X509_check_trust(x, X509_TRUST_SSL_SERVER, X509_TRUST_NO_SS_COMPAT)
+           == X509_TRUST_REJECTED)
+    {
+        return CG_VERR_PATH;
+    }
+
+    ca = X509_check_purpose(x, X509_PURPOSE_SSL_SERVER, 1);
+
+    return ca != 0 && ca != 1 ? CG_VERR_PROFILE : CG_VERR_PATH;
 }
 
 
 static void
-cg_facts_verify_record(cg_facts_t *f, int depth, int code)
+cg_facts_verify_record(cg_facts_t *f, int depth, int code, int cls)
 {
     if (f->nerrors < CG_VERIFY_ERR_MAX) {
         f->errors[f->nerrors].depth = depth;
@@ -381,14 +468,65 @@ cg_facts_verify_record(cg_facts_t *f, int depth, int code)
 
     f->nerrors++;
 
-    if (!cg_facts_time_error(code)) {
+    if (cls == CG_VERR_PATH) {
         if (f->npath_errors == 0) {
             f->first_path_error.depth = depth;
             f->first_path_error.code = code;
         }
 
         f->npath_errors++;
+
+    } else if (cls == CG_VERR_PROFILE) {
+        if (f->nprofile == 0) {
+            f->first_profile.depth = depth;
+            f->first_profile.code = code;
+        }
+
+        f->nprofile++;
     }
+}
+
+
+/*
+ * Profile findings that say nothing about the server: those of a public
+ * root, which a root program vetted and certguard's user cannot change,
+ * and a missing authority key identifier where the issuer has no subject
+ * key identifier to name (the issuer's finding, not this certificate's).
+ */
+
+static int
+cg_facts_profile_moot(cg_facts_t *f, X509_STORE_CTX *ctx, int depth,
+    int code)
+{
+    int              n;
+    X509            *top;
+    STACK_OF(X509)  *chain;
+
+    chain = X509_STORE_CTX_get0_chain(ctx);
+    n = chain ? sk_X509_num(chain) : 0;
+
+    if (depth < 0 || depth >= n) {
+        return 0;
+    }
+
+    if (code == X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER
+        && depth + 1 < n
+        && X509_get0_subject_key_id(sk_X509_value(chain, depth + 1)) == NULL)
+    {
+        return 1;
+    }
+
+    if (depth + 1 < n || depth < X509_STORE_CTX_get_num_untrusted(ctx)) {
+        return 0;
+    }
+
+    if (!f->anchor_checked) {
+        top = sk_X509_value(chain, n - 1);
+        f->anchor_checked = 1;
+        f->anchor_public = top && cg_trust_is_public(f->in->trust, top);
+    }
+
+    return f->anchor_public;
 }
 
 
@@ -398,6 +536,7 @@ cg_facts_verify_record(cg_facts_t *f, int depth, int code)
 static int
 cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx)
 {
+    int          depth, code, cls;
     cg_facts_t  *f;
 
     if (ok) {
@@ -406,8 +545,17 @@ cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx)
 
     f = X509_STORE_CTX_get_app_data(ctx);
     if (f) {
-        cg_facts_verify_record(f, X509_STORE_CTX_get_error_depth(ctx),
-                               X509_STORE_CTX_get_error(ctx));
+        depth = X509_STORE_CTX_get_error_depth(ctx);
+        code = X509_STORE_CTX_get_error(ctx);
+        cls = cg_verify_class(ctx, code, depth);
+
+        if (cls == CG_VERR_PROFILE
+            && cg_facts_profile_moot(f, ctx, depth, code))
+        {
+            cls = CG_VERR_IGNORED;
+        }
+
+        cg_facts_verify_record(f, depth, code, cls);
     }
 
     return 1;
@@ -461,6 +609,10 @@ cg_facts_verify(cg_facts_t *f, BIO *bio)
     param = X509_STORE_CTX_get0_param(ctx);
     X509_VERIFY_PARAM_set_time(param, (time_t) f->now);
 
+    /* the profile checks as well: what they alone find is sorted out by
+     * cg_verify_class(), in the same pass */
+    X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
+
     X509_STORE_CTX_set_verify_cb(ctx, cg_facts_verify_cb);
     (void) X509_STORE_CTX_set_app_data(ctx, f);
 
@@ -471,7 +623,8 @@ cg_facts_verify(cg_facts_t *f, BIO *bio)
         code = X509_STORE_CTX_get_error(ctx);
         cg_facts_verify_record(f, X509_STORE_CTX_get_error_depth(ctx),
                                code != X509_V_OK ? code
-                                                 : X509_V_ERR_UNSPECIFIED);
+                                                 : X509_V_ERR_UNSPECIFIED,
+                               CG_VERR_PATH);
     }
 
     f->trusted = f->npath_errors == 0;
@@ -498,7 +651,7 @@ failed:
     X509_STORE_CTX_free(ctx);
     sk_X509_free(untrusted);
 
-    cg_facts_verify_record(f, 0, X509_V_ERR_OUT_OF_MEM);
+    cg_facts_verify_record(f, 0, X509_V_ERR_OUT_OF_MEM, CG_VERR_PATH);
     f->trusted = 0;
 }
 

@@ -103,17 +103,35 @@ typedef struct {
     unsigned            trusted:1;      /* no path errors */
     unsigned            public_root:1;  /* trusted, to a public root */
     unsigned            path_anchor:1;  /* path[npath - 1] is an anchor */
+    unsigned            anchor_checked:1;
+    unsigned            anchor_public:1;    /* ... of the system bundle */
     unsigned            geo_done:1;
     unsigned            geo_ok:1;
 
     /* chain verification: every error the verify callback saw */
     unsigned            nerrors;        /* all of them, counted */
-    unsigned            npath_errors;   /* other than time validity */
+    unsigned            npath_errors;   /* other than time validity and
+                                           profile findings */
     cg_verify_err_t     errors[CG_VERIFY_ERR_MAX];
     cg_verify_err_t     first_path_error;
 
+    /* RFC 5280 / CA/Browser Forum profile findings that do not break a
+     * path (the nonconformant signal): OpenSSL's strict checks, then the
+     * engine's own (cg_profile.c) */
+    unsigned            nprofile;
+    cg_verify_err_t     first_profile;
+
     cg_geo_t            geo;
 } cg_facts_t;
+
+
+/* What an error of the verification is: the classes below. */
+#define CG_VERR_PATH        0       /* no valid path: untrusted_chain */
+#define CG_VERR_TIME        1       /* expired, not_yet_valid */
+#define CG_VERR_PROFILE     2       /* a strict finding: nonconformant */
+#define CG_VERR_IGNORED     3       /* counted, but no signal's */
+
+int cg_verify_class(X509_STORE_CTX *ctx, int code, int depth);
 
 
 /* CG_OK or CG_ERR_NOMEM / CG_ERR_ARG; cg_facts_free in every case. */

@@ -745,6 +745,44 @@ cg_check_sni_mismatch(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+/*
+ * RFC 5280 and CA/Browser Forum profile findings on the verified path that
+ * do not break it: OpenSSL's strict checks (cg_verify_class) and the
+ * engine's own.  The first is the detail; the rest are counted.
+ */
+
+static int
+cg_check_nonconformant(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    int          code;
+    size_t       len;
+    char         which[24];
+    const char  *what;
+
+    if (f->nprofile == 0) {
+        return 0;
+    }
+
+    code = f->first_profile.code;
+    what = X509_verify_cert_error_string(code);
+
+    cg_detailf(detail, size, "%s: %s",
+               f->first_profile.depth >= 0
+               ? cg_which_path(f, (unsigned) f->first_profile.depth, which,
+                               sizeof(which))
+               : "chain",
+               what ? what : "profile violation");
+
+    if (f->nprofile > 1) {
+        len = strlen(detail);
+        cg_detailf(detail + len, size - len, " (+%u more)", f->nprofile - 1);
+    }
+
+    return 1;
+}
+
+
 /* The table: order is the order hits are reported in. */
 
 static const cg_signal_t  cg_signals[] = {
@@ -828,6 +866,10 @@ static const cg_signal_t  cg_signals[] = {
     { "sni_mismatch",
       "the SNI inside the tunnel is not the CONNECT host",
       60, { 0, 0 }, cg_check_sni_mismatch },
+
+    { "nonconformant",
+      "a certificate of the verified path breaks the RFC 5280 profile",
+      15, { 0, 0 }, cg_check_nonconformant },
 };
 
 

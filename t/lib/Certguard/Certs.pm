@@ -25,8 +25,9 @@ package Certguard::Certs;
 #   san         "DNS:a,IP:127.0.0.1"; leaf default "DNS:<name>.test";
 #               undef or '' for a certificate without subjectAltName
 #   key         "rsa:BITS", "ec:CURVE" (e.g. prime256v1, secp384r1,
-#               secp224r1), "ed25519"; leaves default to rsa:2048, CAs
-#               to ec:prime256v1
+#               secp224r1), "ec-explicit:CURVE" (the curve's parameters
+#               written out, not named), "ed25519"; leaves default to
+#               rsa:2048, CAs to ec:prime256v1
 #   fresh_key   1: a key of its own instead of the one leaves share
 #   key_of      another certificate's hashref: its key, not a new one (a
 #               cross-signed copy of a CA, a renewed certificate)
@@ -38,6 +39,9 @@ package Certguard::Certs;
 #   ext         extra extension lines for the openssl config
 #               ("1.3.6.1.4.1.11129.2.4.2=DER:0400": an empty SCT list)
 #   pathlen     ca() only: basicConstraints pathlen
+#   omit        extensions of the default set to leave out, by openssl
+#               config name (['subjectKeyIdentifier', 'keyUsage']); ext
+#               can then add them back as wanted
 #
 # Also in the hashref: der (a DER copy of the certificate), intermediates
 # (paths, in the order sent), self_signed, is_ca, key_type.  Names are file
@@ -220,6 +224,14 @@ sub _issue {
     }
     $ext .= "subjectKeyIdentifier = hash\n";
     $ext .= "authorityKeyIdentifier = keyid:always\n" if $o{issuer};
+    for my $name (@{ $o{omit} // [] }) {
+        # openssl 3 adds key identifiers unless told "none"
+        my $none = $name =~ /^(subject|authority)KeyIdentifier$/
+            ? "$name = none\n" : '';
+        $ext =~ s/^\Q$name\E = .*\n/$none/m
+            or $none and $ext .= $none
+            or croak "Certguard::Certs: no $name to omit";
+    }
     $ext .= "$_\n" for @{ $o{ext} // [] };
     _write("$dir/$name.ext", $ext);
 
@@ -278,9 +290,9 @@ sub _key {
 
     if ($type =~ /^rsa:(\d+)$/) {
         @alg = ('-algorithm', 'RSA', '-pkeyopt', "rsa_keygen_bits:$1");
-    } elsif ($type =~ /^ec:([\w-]+)$/) {
-        @alg = ('-algorithm', 'EC', '-pkeyopt', "ec_paramgen_curve:$1",
-                '-pkeyopt', 'ec_param_enc:named_curve');
+    } elsif ($type =~ /^ec(-explicit)?:([\w-]+)$/) {
+        @alg = ('-algorithm', 'EC', '-pkeyopt', "ec_paramgen_curve:$2",
+                '-pkeyopt', 'ec_param_enc:' . ($1 ? 'explicit' : 'named_curve'));
     } elsif ($type =~ /^(ed25519|ed448)$/i) {
         @alg = ('-algorithm', uc $1);
     } else {
