@@ -281,6 +281,32 @@ $j = eval_chain(good_leaf('rsa3072', key => 'rsa:3072'));
 quiet($j, 'weak_key', 'RSA 3072-bit leaf');
 quiet($jc, 'weak_key', 'RSA 2048-bit leaf');
 
+# every key of the verified path counts, the anchor's too; DSA at any size
+my $rsaroot1024 = $pki->ca('rsa1024-root', key => 'rsa:1024',
+                           subject => '/CN=RSA 1024 test root');
+my $under1024 = good_leaf('under-rsa1024-root',
+    issuer => $pki->ca('int-of-rsa1024', issuer => $rsaroot1024,
+                       subject => '/CN=int of an RSA 1024 root'));
+$j = eval_chain($under1024, ca_file => $rsaroot1024->{cert});
+fires($j, 'weak_key', 'the anchor has an RSA 1024 key, nothing sent does');
+like(fired($j, 'weak_key') && fired($j, 'weak_key')->{detail},
+     qr/^anchor RSA key of 1024 bits/, 'weak_key: the detail names the anchor');
+$j = eval_chain(good_leaf('dsa2048', key => 'dsa:2048'));
+fires($j, 'weak_key', 'DSA 2048-bit leaf');
+
+# the CA/Browser Forum key rules that are no weakness: nonconformant
+$j = eval_chain(good_leaf('rsa2052', key => 'rsa:2052'));
+fires($j, 'nonconformant', 'RSA 2052-bit leaf (not a multiple of 8)');
+quiet($j, 'weak_key', 'RSA 2052-bit leaf');
+$j = eval_chain(good_leaf('k256', key => 'ec:secp256k1'));
+fires($j, 'nonconformant', 'EC secp256k1 leaf (not a CABF curve)');
+quiet($j, 'weak_key', 'EC secp256k1 leaf');
+$j = eval_chain(good_leaf('ec384', key => 'ec:secp384r1'));
+quiet($j, 'nonconformant', 'EC P-384 leaf');
+quiet($j, 'weak_key', 'EC P-384 leaf');
+$j = eval_chain(good_leaf('ec224-only-weak', key => 'ec:secp224r1'));
+quiet($j, 'nonconformant', 'EC P-224 leaf: weak_key says it, once');
+
 # nonconformant: RFC 5280 profile findings that leave the path intact
 
 $j = eval_chain(good_leaf('ku-certsign', omit => ['keyUsage'],

@@ -477,13 +477,31 @@ cg_facts_verify_record(cg_facts_t *f, int depth, int code, int cls)
         f->npath_errors++;
 
     } else if (cls == CG_VERR_PROFILE) {
-        if (f->nprofile == 0) {
-            f->first_profile.depth = depth;
-            f->first_profile.code = code;
-        }
-
-        f->nprofile++;
+        cg_finding_add(&f->profile, code, depth);
     }
+}
+
+
+void
+cg_finding_add(cg_finding_t *fd, int code, int depth)
+{
+    if (fd->n++ == 0) {
+        fd->code = code;
+        fd->depth = depth;
+    }
+}
+
+
+int
+cg_facts_anchor_public(cg_facts_t *f, X509 *top)
+{
+    if (!f->anchor_checked) {
+        f->anchor_checked = 1;
+        f->anchor_public = top && f->in->trust
+                           && cg_trust_is_public(f->in->trust, top);
+    }
+
+    return f->anchor_public;
 }
 
 
@@ -520,13 +538,9 @@ cg_facts_profile_moot(cg_facts_t *f, X509_STORE_CTX *ctx, int depth,
         return 0;
     }
 
-    if (!f->anchor_checked) {
-        top = sk_X509_value(chain, n - 1);
-        f->anchor_checked = 1;
-        f->anchor_public = top && cg_trust_is_public(f->in->trust, top);
-    }
+    top = sk_X509_value(chain, n - 1);
 
-    return f->anchor_public;
+    return cg_facts_anchor_public(f, top);
 }
 
 

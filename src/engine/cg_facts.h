@@ -73,6 +73,22 @@ typedef struct {
 } cg_verify_err_t;
 
 
+/* Findings of one kind on the verified path: the first (what, and its
+ * depth on the path) and how many. */
+typedef struct {
+    int             code;           /* X509_V_ERR_* or CG_PROF_* */
+    int             depth;
+    unsigned        n;
+} cg_finding_t;
+
+/* The engine's own profile findings (cg_profile.c), after OpenSSL's
+ * X509_V_ERR_* codes. */
+#define CG_PROF_BASE            1000
+#define CG_PROF_RSA_BITS        1000    /* modulus not a multiple of 8 */
+#define CG_PROF_EC_CURVE        1001    /* not P-256, P-384 or P-521 */
+#define CG_PROF_MAX             1002
+
+
 typedef struct {
     const cg_input_t   *in;
     const cg_policy_t  *policy;
@@ -117,9 +133,9 @@ typedef struct {
 
     /* RFC 5280 / CA/Browser Forum profile findings that do not break a
      * path (the nonconformant signal): OpenSSL's strict checks, then the
-     * engine's own (cg_profile.c) */
-    unsigned            nprofile;
-    cg_verify_err_t     first_profile;
+     * engine's own (cg_profile.c, once a signal asks) */
+    cg_finding_t        profile;
+    unsigned            profile_done:1;
 
     cg_geo_t            geo;
 } cg_facts_t;
@@ -137,6 +153,15 @@ int cg_verify_class(X509_STORE_CTX *ctx, int code, int depth);
 /* CG_OK or CG_ERR_NOMEM / CG_ERR_ARG; cg_facts_free in every case. */
 int cg_facts_init(cg_facts_t *f, const cg_input_t *in);
 void cg_facts_free(cg_facts_t *f);
+
+/* The engine's own checks of the verified path (cg_profile.c), run once,
+ * when the first signal that reads them asks. */
+void cg_facts_profile(cg_facts_t *f);
+void cg_finding_add(cg_finding_t *fd, int code, int depth);
+/* What a finding code means, for details. */
+const char *cg_finding_text(int code);
+/* 1 when the anchor the path ends in is a public root. */
+int cg_facts_anchor_public(cg_facts_t *f, X509 *top);
 
 /* The destination's GeoIP record, looked up once; NULL when unknown. */
 const cg_geo_t *cg_facts_geo(cg_facts_t *f);

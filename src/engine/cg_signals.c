@@ -265,6 +265,12 @@ cg_check_weak_signature(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+/*
+ * Every key of the verified path, the anchor's too: a chain is as strong
+ * as its weakest signer.  DSA is legacy at any size (withdrawn for
+ * signatures by FIPS 186-5, gone from TLS 1.3, issued by no public CA).
+ */
+
 static int
 cg_check_weak_key(cg_facts_t *f, unsigned index, char *detail, size_t size,
     int *weight)
@@ -275,8 +281,8 @@ cg_check_weak_key(cg_facts_t *f, unsigned index, char *detail, size_t size,
     char              which[24];
     cg_cert_facts_t  *c;
 
-    for (i = 0; i < f->ncerts; i++) {
-        c = &f->certs[i];
+    for (i = 0; i < f->npath; i++) {
+        c = f->path[i];
 
         switch (c->key_id) {
 
@@ -287,9 +293,10 @@ cg_check_weak_key(cg_facts_t *f, unsigned index, char *detail, size_t size,
             break;
 
         case EVP_PKEY_DSA:
-            type = "DSA";
-            min = 2048;
-            break;
+            cg_detailf(detail, size, "%s DSA key of %d bits (DSA is legacy)",
+                       cg_which_path(f, i, which, sizeof(which)),
+                       c->key_bits);
+            return 1;
 
         case EVP_PKEY_DH:
         case EVP_PKEY_DHX:
@@ -309,7 +316,8 @@ cg_check_weak_key(cg_facts_t *f, unsigned index, char *detail, size_t size,
 
         if (c->key_bits > 0 && c->key_bits < min) {
             cg_detailf(detail, size, "%s %s key of %d bits",
-                       cg_which(i, which, sizeof(which)), type, c->key_bits);
+                       cg_which_path(f, i, which, sizeof(which)), type,
+                       c->key_bits);
             return 1;
         }
     }
@@ -745,6 +753,34 @@ cg_check_sni_mismatch(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+/* "depth 1: what (+2 more)": the first finding of a kind and the count. */
+
+static int
+cg_finding_detail(const cg_facts_t *f, const cg_finding_t *fd, char *detail,
+    size_t size)
+{
+    size_t  len;
+    char    which[24];
+
+    if (fd->n == 0) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "%s: %s",
+               fd->depth >= 0 && (unsigned) fd->depth < f->npath
+               ? cg_which_path(f, (unsigned) fd->depth, which, sizeof(which))
+               : "chain",
+               cg_finding_text(fd->code));
+
+    if (fd->n > 1) {
+        len = strlen(detail);
+        cg_detailf(detail + len, size - len, " (+%u more)", fd->n - 1);
+    }
+
+    return 1;
+}
+
+
 /*
  * RFC 5280 and CA/Browser Forum profile findings on the verified path that
  * do not break it: OpenSSL's strict checks (cg_verify_class) and the
@@ -755,31 +791,9 @@ static int
 cg_check_nonconformant(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight)
 {
-    int          code;
-    size_t       len;
-    char         which[24];
-    const char  *what;
+    cg_facts_profile(f);
 
-    if (f->nprofile == 0) {
-        return 0;
-    }
-
-    code = f->first_profile.code;
-    what = X509_verify_cert_error_string(code);
-
-    cg_detailf(detail, size, "%s: %s",
-               f->first_profile.depth >= 0
-               ? cg_which_path(f, (unsigned) f->first_profile.depth, which,
-                               sizeof(which))
-               : "chain",
-               what ? what : "profile violation");
-
-    if (f->nprofile > 1) {
-        len = strlen(detail);
-        cg_detailf(detail + len, size - len, " (+%u more)", f->nprofile - 1);
-    }
-
-    return 1;
+    return cg_finding_detail(f, &f->profile, detail, size);
 }
 
 
@@ -808,8 +822,8 @@ static const cg_signal_t  cg_signals[] = {
       20, { 0, 0 }, cg_check_weak_signature },
 
     { "weak_key",
-      "RSA, DSA or DH key under 2048 bits, or EC under 256 bits",
-      25, { 0, 0 }, cg_check_weak_key },
+      "a path key (anchor too): RSA/DH < 2048 bits, EC < 256, any DSA",
+      30, { 0, 0 }, cg_check_weak_key },
 
     { "hostname_mismatch",
       "the name (SNI) is not in the leaf's SANs (RFC 6125)",
@@ -868,7 +882,7 @@ static const cg_signal_t  cg_signals[] = {
       60, { 0, 0 }, cg_check_sni_mismatch },
 
     { "nonconformant",
-      "a certificate of the verified path breaks the RFC 5280 profile",
+      "a certificate of the verified path breaks the RFC 5280/CABF profile",
       15, { 0, 0 }, cg_check_nonconformant },
 };
 

@@ -26,8 +26,8 @@ package Certguard::Certs;
 #               undef or '' for a certificate without subjectAltName
 #   key         "rsa:BITS", "ec:CURVE" (e.g. prime256v1, secp384r1,
 #               secp224r1), "ec-explicit:CURVE" (the curve's parameters
-#               written out, not named), "ed25519"; leaves default to
-#               rsa:2048, CAs to ec:prime256v1
+#               written out, not named), "dsa:BITS", "ed25519"; leaves
+#               default to rsa:2048, CAs to ec:prime256v1
 #   fresh_key   1: a key of its own instead of the one leaves share
 #   key_of      another certificate's hashref: its key, not a new one (a
 #               cross-signed copy of a CA, a renewed certificate)
@@ -292,9 +292,16 @@ sub _key {
         @alg = ('-algorithm', 'RSA', '-pkeyopt', "rsa_keygen_bits:$1");
     } elsif ($type =~ /^ec(-explicit)?:([\w-]+)$/) {
         @alg = ('-algorithm', 'EC', '-pkeyopt', "ec_paramgen_curve:$2",
-                '-pkeyopt', 'ec_param_enc:' . ($1 ? 'explicit' : 'named_curve'));
+                '-pkeyopt',
+                'ec_param_enc:' . ($1 ? 'explicit' : 'named_curve'));
     } elsif ($type =~ /^(ed25519|ed448)$/i) {
         @alg = ('-algorithm', uc $1);
+    } elsif ($type =~ /^dsa:(\d+)$/) {
+        # DSA keys come from parameters generated first
+        $path = "$self->{dir}/" . ($own // 'shared') . ".dsa-$1.params";
+        _run('openssl', 'genpkey', '-genparam', '-algorithm', 'DSA',
+             '-pkeyopt', "dsa_paramgen_bits:$1", '-out', $path);
+        @alg = ('-paramfile', $path);
     } else {
         croak "Certguard::Certs: unknown key type '$type'";
     }
