@@ -827,7 +827,7 @@ static const cg_signal_t  cg_signals[] = {
 
     { "hostname_mismatch",
       "the name (SNI) is not in the leaf's SANs (RFC 6125)",
-      25, { 0, 0 }, cg_check_hostname_mismatch },
+      30, { 0, 0 }, cg_check_hostname_mismatch },
 
     { "no_san",
       "the leaf has no DNS or IP subjectAltName",
