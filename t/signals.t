@@ -78,7 +78,7 @@ EOF
 my @builtin = qw/untrusted_chain self_signed expired not_yet_valid
     weak_signature weak_key hostname_mismatch no_san issued_recently
     short_validity long_validity staging_issuer free_dv_issuer mimicked_ca
-    default_subject no_sct blocklisted nonconformant/;
+    default_subject no_sct blocklisted nonconformant ca_leaf/;
 
 # The shipped default policy for its lists, every weight set so that each
 # signal shows, known windows, and the test's own rules and lists.
@@ -351,6 +351,93 @@ like(fired($j, 'nonconformant') && fired($j, 'nonconformant')->{detail},
     $j = eval_chain($bcleaf, ca_file => $bcroot->{cert});
     quiet($j, 'nonconformant', 'the same root as a public root');
 }
+
+# the engine's own profile rules, one certificate each
+sub nonconformant_ok {
+    my ($j, $re, $name) = @_;
+    my $h = $j && fired($j, 'nonconformant');
+
+    ok($h && $h->{detail} =~ $re, "nonconformant fires: $name")
+        or diag(explain($h ? $h->{detail} : [signal_ids($j)]));
+}
+
+nonconformant_ok(eval_chain(good_leaf('serial0', serial => '00')),
+                 qr/^leaf: serial number not positive$/, 'serial 0');
+nonconformant_ok(eval_chain(good_leaf('serial21', serial => '7F' x 21)),
+                 qr/^leaf: serial number longer than 20 octets$/,
+                 'a 21-octet serial');
+$j = eval_chain(good_leaf('serial20', serial => 'FF' x 20));
+quiet($j, 'nonconformant', 'a 20-octet serial with its top bit set');
+nonconformant_ok(eval_chain(good_leaf('under_score',
+                                      san => 'DNS:under_score.test'),
+                            sni => 'under_score.test'),
+                 qr/^leaf: DNS subjectAltName not a host name$/,
+                 'an underscore in a DNS SAN');
+nonconformant_ok(eval_chain(good_leaf('dotted', san => 'DNS:.dotted.test')),
+                 qr/not a host name/, 'a DNS SAN with a leading dot');
+$j = eval_chain(good_leaf('wild-ok',
+                          san => 'DNS:*.wild-ok.test,DNS:x-1.a9.test'),
+                sni => 'a.wild-ok.test');
+quiet($j, 'nonconformant', 'a wildcard SAN and a hyphen, digits');
+nonconformant_ok(eval_chain(good_leaf('san-crit', omit => ['subjectAltName'],
+    ext => [$SCT, 'subjectAltName = critical,DNS:san-crit.test'])),
+    qr/^leaf: subjectAltName critical beside a subject$/,
+    'a critical SAN beside a subject');
+$j = eval_chain(good_leaf('san-crit-empty', subject => '/',
+    omit => ['subjectAltName'],
+    ext => [$SCT, 'subjectAltName = critical,DNS:san-crit-empty.test']));
+quiet($j, 'nonconformant', 'a critical SAN beside an empty subject');
+nonconformant_ok(eval_chain(good_leaf('aia-empty',
+    ext => [$SCT, '1.3.6.1.5.5.7.1.1=DER:3000'])),
+    qr/^leaf: authorityInfoAccess empty or malformed$/, 'an empty AIA');
+$j = eval_chain(good_leaf('aia-ok', ext => [$SCT,
+    'authorityInfoAccess = caIssuers;URI:http://ca.test/int.crt']));
+quiet($j, 'nonconformant', 'an AIA with an access description');
+
+my $pcint = $pki->ca('pc-int', issuer => $root, subject => '/CN=pc int',
+                     ext => ['policyConstraints = requireExplicitPolicy:0']);
+nonconformant_ok(eval_chain(good_leaf('under-pc', issuer => $pcint)),
+                 qr/^depth 1: policyConstraints not critical$/,
+                 'policyConstraints not critical');
+$pcint = $pki->ca('pc-crit-int', issuer => $root, subject => '/CN=pc int 2',
+    ext => ['policyConstraints = critical,requireExplicitPolicy:0',
+            'certificatePolicies = 2.5.29.32.0']);
+$j = eval_chain(good_leaf('under-pc-crit', issuer => $pcint,
+    ext => [$SCT, 'certificatePolicies = 2.23.140.1.2.1']));
+quiet($j, 'nonconformant', 'policyConstraints critical');
+
+# an anchor names itself by key identifier alone (CA/Browser Forum
+# 7.1.2.1.3)
+my $akiroot = $pki->ca('aki-issuer-root', subject => '/CN=aki issuer root',
+                       ext => ['authorityKeyIdentifier = issuer:always']);
+my $akileaf = good_leaf('under-aki-issuer-root', issuer => $pki->ca(
+    'aki-issuer-int', issuer => $akiroot, subject => '/CN=aki issuer int'));
+$j = eval_chain($akileaf, ca_file => $akiroot->{cert});
+my $nokid = 'authorityKeyIdentifier without keyIdentifier';
+nonconformant_ok($j, qr/^anchor: \Q$nokid\E \(\+1 more\)$/,
+                 'anchor AKI by issuer and serial, no key identifier');
+my $kidroot = $pki->ca('aki-keyid-root', subject => '/CN=aki keyid root',
+                       ext => ['authorityKeyIdentifier = keyid:always']);
+$j = eval_chain(good_leaf('under-aki-keyid-root', issuer => $pki->ca(
+    'aki-keyid-int', issuer => $kidroot, subject => '/CN=aki keyid int')),
+    ca_file => $kidroot->{cert});
+quiet($j, 'nonconformant', 'anchor AKI keyIdentifier equal to its SKI');
+
+# ca_leaf: a CA-issued leaf that is a CA
+
+$j = eval_chain(good_leaf('ca-leaf', omit => ['basicConstraints'],
+    ext => [$SCT, 'basicConstraints = critical,CA:TRUE']));
+fires($j, 'ca_leaf', 'leaf with cA TRUE issued by the intermediate');
+quiet($j, 'untrusted_chain', 'a cA TRUE leaf with digitalSignature passes '
+      . 'the TLS server purpose');
+my $ssca = $pki->leaf('selfsigned-ca', subject => '/CN=selfsigned-ca.test',
+                      san => 'DNS:selfsigned-ca.test',
+                      omit => ['basicConstraints'],
+                      ext => ['basicConstraints = critical,CA:TRUE']);
+$j = eval_chain($ssca, ca_file => $ssca->{cert});
+quiet($j, 'ca_leaf', 'a self-signed cA TRUE leaf (openssl req -x509) '
+      . 'trusted as itself');
+quiet($jc, 'ca_leaf', 'clean chain');
 
 # what points at an attack stays a path error: an EC key with explicit
 # curve parameters (CVE-2020-0601)

@@ -86,7 +86,19 @@ typedef struct {
 #define CG_PROF_BASE            1000
 #define CG_PROF_RSA_BITS        1000    /* modulus not a multiple of 8 */
 #define CG_PROF_EC_CURVE        1001    /* not P-256, P-384 or P-521 */
-#define CG_PROF_MAX             1002
+#define CG_PROF_SERIAL_SIGN     1002    /* serial zero or negative */
+#define CG_PROF_SERIAL_LONG     1003    /* serial over 20 octets */
+#define CG_PROF_NOT_V3          1004
+#define CG_PROF_SAN_CRITICAL    1005    /* beside a non-empty subject */
+#define CG_PROF_AIA_EMPTY       1006
+#define CG_PROF_PC_NONCRITICAL  1007    /* policyConstraints */
+#define CG_PROF_DNS_SYNTAX      1008    /* a DNS SAN not a host name */
+#define CG_PROF_AKI_NO_KEYID    1009    /* anchor: AKI without keyid */
+#define CG_PROF_AKI_ISSUER      1010    /* anchor: AKI issuer/serial */
+#define CG_PROF_AKI_NOT_SKI     1011    /* self-issued anchor: AKI != SKI */
+#define CG_PROF_AKI_MISSING     1012    /* anchor not self-issued */
+#define CG_PROF_CA_LEAF         1013    /* the ca_leaf signal's */
+#define CG_PROF_MAX             1014
 
 
 typedef struct {
@@ -135,6 +147,7 @@ typedef struct {
      * path (the nonconformant signal): OpenSSL's strict checks, then the
      * engine's own (cg_profile.c, once a signal asks) */
     cg_finding_t        profile;
+    cg_finding_t        ca_leaf;        /* a CA-issued leaf with cA TRUE */
     unsigned            profile_done:1;
 
     cg_geo_t            geo;

@@ -20,6 +20,18 @@
 static const char  *cg_prof_text[CG_PROF_MAX - CG_PROF_BASE] = {
     "RSA modulus not a multiple of 8 bits",
     "EC key not on P-256, P-384 or P-521",
+    "serial number not positive",
+    "serial number longer than 20 octets",
+    "not an X.509 v3 certificate",
+    "subjectAltName critical beside a subject",
+    "authorityInfoAccess empty or malformed",
+    "policyConstraints not critical",
+    "DNS subjectAltName not a host name",
+    "authorityKeyIdentifier without keyIdentifier",
+    "authorityKeyIdentifier names an issuer or serial",
+    "authorityKeyIdentifier is not its subjectKeyIdentifier",
+    "no authorityKeyIdentifier on a certificate not self-issued",
+    "basicConstraints cA TRUE on a CA-issued leaf",
 };
 
 
@@ -95,10 +107,232 @@ cg_profile_key(cg_facts_t *f, unsigned i)
 }
 
 
+/*
+ * RFC 5280 4.1.2.2: a positive serial of at most 20 octets.  The magnitude
+ * is counted: a 20-octet serial with its top bit set takes a 21st, zero,
+ * octet in DER, which every validator accepts.
+ */
+
+static void
+cg_profile_serial(cg_facts_t *f, unsigned i)
+{
+    int                   k, n;
+    const unsigned char  *p;
+    const ASN1_INTEGER   *sn;
+
+    sn = X509_get0_serialNumber(f->path[i]->x);
+    if (sn == NULL) {
+        return;
+    }
+
+    p = ASN1_STRING_get0_data(sn);
+    n = ASN1_STRING_length(sn);
+
+    for (k = 0; p && k < n && p[k] == 0; k++) {
+        /* void */
+    }
+
+    if (ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER || p == NULL || k == n) {
+        cg_finding_add(&f->profile, CG_PROF_SERIAL_SIGN, (int) i);
+
+    } else if (n - k > 20) {
+        cg_finding_add(&f->profile, CG_PROF_SERIAL_LONG, (int) i);
+    }
+}
+
+
+/*
+ * An extension whose value is not a non-empty SEQUENCE filling it (an
+ * empty one, DER 30 00, or something else): the outer structure is read,
+ * not decoded.
+ */
+
+static int
+cg_profile_ext_empty(X509 *x, int nid)
+{
+    int                   idx, tag, cls, rc;
+    long                  len, n;
+    X509_EXTENSION       *ext;
+    ASN1_OCTET_STRING    *v;
+    const unsigned char  *p, *start;
+
+    idx = X509_get_ext_by_NID(x, nid, -1);
+    if (idx < 0) {
+        return 0;
+    }
+
+    ext = X509_get_ext(x, idx);
+    v = ext ? X509_EXTENSION_get_data(ext) : NULL;
+    start = v ? ASN1_STRING_get0_data(v) : NULL;
+    n = v ? ASN1_STRING_length(v) : 0;
+
+    if (start == NULL || n <= 0) {
+        return 1;
+    }
+
+    p = start;
+    rc = ASN1_get_object(&p, &len, &tag, &cls, n);
+
+    return (rc & 0x80) || !(rc & V_ASN1_CONSTRUCTED) || tag != V_ASN1_SEQUENCE
+           || cls != V_ASN1_UNIVERSAL || len == 0 || (p - start) + len != n;
+}
+
+
+static int
+cg_profile_ext_noncritical(X509 *x, int nid)
+{
+    int              idx;
+    X509_EXTENSION  *ext;
+
+    idx = X509_get_ext_by_NID(x, nid, -1);
+    if (idx < 0) {
+        return 0;
+    }
+
+    ext = X509_get_ext(x, idx);
+
+    return ext && !X509_EXTENSION_get_critical(ext);
+}
+
+
+/*
+ * RFC 5280 4.2.1.6 (the preferred name syntax of RFC 1034 as amended by
+ * RFC 1123) and CA/Browser Forum 7.1.2.7.12: labels of letters, digits
+ * and hyphens, not starting or ending with a hyphen, at most 63 octets,
+ * at most 253 in all; a wildcard only as the whole left-most label of a
+ * name with at least two more.  No trailing dot, no empty label.
+ */
+
+static int
+cg_profile_dns_ok(const unsigned char *s, int n)
+{
+    int  i, start, labels;
+
+    if (n <= 0 || n > 253) {
+        return 0;
+    }
+
+    i = 0;
+    labels = 0;
+
+    if (n > 2 && s[0] == '*' && s[1] == '.') {
+        i = 2;
+    }
+
+    while (i <= n) {
+        start = i;
+
+        while (i < n && s[i] != '.') {
+            if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
+                  || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            {
+                return 0;
+            }
+
+            i++;
+        }
+
+        if (i == start || i - start > 63 || s[start] == '-'
+            || s[i - 1] == '-')
+        {
+            return 0;
+        }
+
+        labels++;
+        i++;
+    }
+
+    return s[0] != '*' || labels >= 2;
+}
+
+
+static void
+cg_profile_leaf_names(cg_facts_t *f)
+{
+    int            i, n;
+    GENERAL_NAME  *gn;
+    X509          *x;
+
+    x = f->path[0]->x;
+
+    if (X509_NAME_entry_count(X509_get_subject_name(x)) > 0
+        && (X509_get_extension_flags(x) & EXFLAG_SAN_CRITICAL))
+    {
+        cg_finding_add(&f->profile, CG_PROF_SAN_CRITICAL, 0);
+    }
+
+    n = f->san ? sk_GENERAL_NAME_num(f->san) : 0;
+
+    for (i = 0; i < n; i++) {
+        gn = sk_GENERAL_NAME_value(f->san, i);
+
+        if (gn && gn->type == GEN_DNS
+            && !cg_profile_dns_ok(ASN1_STRING_get0_data(gn->d.dNSName),
+                                  ASN1_STRING_length(gn->d.dNSName)))
+        {
+            cg_finding_add(&f->profile, CG_PROF_DNS_SYNTAX, 0);
+            return;
+        }
+    }
+}
+
+
+/*
+ * The anchor's authority key identifier.  A self-issued root names itself
+ * by keyIdentifier alone (CA/Browser Forum 7.1.2.1.3: keyIdentifier
+ * present and equal to the subjectKeyIdentifier, no issuer, no serial);
+ * an anchor issued by another CA (a trusted intermediate) must name that
+ * CA (RFC 5280 4.2.1.1).
+ */
+
+static void
+cg_profile_anchor_aki(cg_facts_t *f, unsigned i)
+{
+    int                        self_issued;
+    X509                      *x;
+    const ASN1_OCTET_STRING   *kid, *skid;
+
+    x = f->path[i]->x;
+    kid = X509_get0_authority_key_id(x);
+    skid = X509_get0_subject_key_id(x);
+
+    self_issued = X509_NAME_cmp(X509_get_subject_name(x),
+                                X509_get_issuer_name(x)) == 0;
+
+    if (X509_get_ext_by_NID(x, NID_authority_key_identifier, -1) < 0) {
+        if (!self_issued) {
+            cg_finding_add(&f->profile, CG_PROF_AKI_MISSING, (int) i);
+        }
+
+        return;
+    }
+
+    if (kid == NULL) {
+        cg_finding_add(&f->profile, CG_PROF_AKI_NO_KEYID, (int) i);
+    }
+
+    if (!self_issued) {
+        return;
+    }
+
+    if (X509_get0_authority_issuer(x) != NULL
+        || X509_get0_authority_serial(x) != NULL)
+    {
+        cg_finding_add(&f->profile, CG_PROF_AKI_ISSUER, (int) i);
+    }
+
+    if (kid && skid && ASN1_OCTET_STRING_cmp(kid, skid) != 0) {
+        cg_finding_add(&f->profile, CG_PROF_AKI_NOT_SKI, (int) i);
+    }
+}
+
+
 void
 cg_facts_profile(cg_facts_t *f)
 {
     unsigned  i;
+    uint32_t  flags;
+    X509     *x;
 
     if (f->profile_done) {
         return;
@@ -111,6 +345,37 @@ cg_facts_profile(cg_facts_t *f)
             continue;
         }
 
+        x = f->path[i]->x;
+
         cg_profile_key(f, i);
+        cg_profile_serial(f, i);
+
+        if (X509_get_version(x) != X509_VERSION_3) {
+            cg_finding_add(&f->profile, CG_PROF_NOT_V3, (int) i);
+        }
+
+        if (cg_profile_ext_empty(x, NID_info_access)) {
+            cg_finding_add(&f->profile, CG_PROF_AIA_EMPTY, (int) i);
+        }
+
+        if (cg_profile_ext_noncritical(x, NID_policy_constraints)) {
+            cg_finding_add(&f->profile, CG_PROF_PC_NONCRITICAL, (int) i);
+        }
+
+        if (i + 1 == f->npath && f->path_anchor) {
+            cg_profile_anchor_aki(f, i);
+        }
+    }
+
+    cg_profile_leaf_names(f);
+
+    /* a leaf that can issue certificates, from a CA that made it so: the
+     * server's key signs for any name under that CA's anchor */
+    flags = X509_get_extension_flags(f->path[0]->x);
+
+    if ((flags & EXFLAG_BCONS) && (flags & EXFLAG_CA)
+        && !f->path[0]->self_signed)
+    {
+        cg_finding_add(&f->ca_leaf, CG_PROF_CA_LEAF, 0);
     }
 }

@@ -797,6 +797,26 @@ cg_check_nonconformant(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+/* A CA-issued leaf that is itself a CA: its key, on a server, can sign a
+ * certificate for any name under the same anchor. */
+
+static int
+cg_check_ca_leaf(cg_facts_t *f, unsigned index, char *detail, size_t size,
+    int *weight)
+{
+    cg_facts_profile(f);
+
+    if (f->ca_leaf.n == 0) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "leaf has basicConstraints cA TRUE%s",
+               f->npath > 1 ? "" : " (no path to its issuer)");
+
+    return 1;
+}
+
+
 /* The table: order is the order hits are reported in. */
 
 static const cg_signal_t  cg_signals[] = {
@@ -884,6 +904,10 @@ static const cg_signal_t  cg_signals[] = {
     { "nonconformant",
       "a certificate of the verified path breaks the RFC 5280/CABF profile",
       15, { 0, 0 }, cg_check_nonconformant },
+
+    { "ca_leaf",
+      "the leaf, issued by another CA, is a CA itself (cA TRUE)",
+      30, { 0, 0 }, cg_check_ca_leaf },
 };
 
 
