@@ -78,7 +78,8 @@ EOF
 my @builtin = qw/untrusted_chain self_signed expired not_yet_valid
     weak_signature weak_key hostname_mismatch no_san issued_recently
     short_validity long_validity staging_issuer free_dv_issuer mimicked_ca
-    default_subject no_sct blocklisted nonconformant ca_leaf/;
+    default_subject no_sct blocklisted nonconformant ca_leaf
+    name_constraints/;
 
 # The shipped default policy for its lists, every weight set so that each
 # signal shows, known windows, and the test's own rules and lists.
@@ -438,6 +439,46 @@ $j = eval_chain($ssca, ca_file => $ssca->{cert});
 quiet($j, 'ca_leaf', 'a self-signed cA TRUE leaf (openssl req -x509) '
       . 'trusted as itself');
 quiet($jc, 'ca_leaf', 'clean chain');
+
+# name_constraints: a wildcard over an excluded subtree, which OpenSSL
+# compares as text (CVE-2025-61727)
+
+my $ncint = $pki->ca('nc-int', issuer => $root, subject => '/CN=nc int',
+    ext => ['nameConstraints = critical,permitted;DNS:nc.test,'
+            . 'excluded;DNS:bar.nc.test']);
+$j = eval_chain(good_leaf('nc-wild', issuer => $ncint,
+                          san => 'DNS:*.nc.test'), sni => 'foo.nc.test');
+fires($j, 'name_constraints', '*.nc.test under excluded bar.nc.test');
+is(fired($j, 'name_constraints') && fired($j, 'name_constraints')->{detail},
+   'leaf *.nc.test, bar.nc.test excluded by depth 1',
+   'name_constraints: the detail names both and the CA');
+quiet($j, 'untrusted_chain', 'OpenSSL lets *.nc.test through');
+$j = eval_chain(good_leaf('nc-wild-deeper', issuer => $ncint,
+                          san => 'DNS:*.x.nc.test'), sni => 'a.x.nc.test');
+quiet($j, 'name_constraints', '*.x.nc.test: nothing of it is excluded');
+$j = eval_chain(good_leaf('nc-plain', issuer => $ncint,
+                          san => 'DNS:foo.nc.test'), sni => 'foo.nc.test');
+quiet($j, 'name_constraints', 'foo.nc.test within the permitted subtree');
+quiet($j, 'untrusted_chain', 'foo.nc.test within the permitted subtree');
+quiet($j, 'nonconformant', 'well-formed name constraints');
+$j = eval_chain(good_leaf('nc-excluded', issuer => $ncint,
+                          san => 'DNS:bar.nc.test'), sni => 'bar.nc.test');
+fires($j, 'untrusted_chain', 'bar.nc.test itself: OpenSSL refuses it');
+quiet($j, 'name_constraints', 'bar.nc.test: a path error, not ours');
+
+# malformed or misplaced name constraints: nonconformant
+$j = eval_chain(good_leaf('nc-in-leaf', ext => [$SCT,
+    'nameConstraints = critical,permitted;DNS:nc-in-leaf.test']));
+nonconformant_ok($j, qr/^leaf: nameConstraints on a certificate that is not/,
+                 'nameConstraints in a leaf');
+my $dotint = $pki->ca('nc-dot-int', issuer => $root, subject => '/CN=nc dot',
+    ext => ['nameConstraints = critical,permitted;DNS:.dot.test']);
+nonconformant_ok(eval_chain(good_leaf('nc-dot', issuer => $dotint,
+                                      san => 'DNS:a.dot.test'),
+                            sni => 'a.dot.test'),
+                 qr/^depth 1: nameConstraints dNSName not a domain name$/,
+                 'a dNSName constraint with a leading period');
+quiet($jc, 'name_constraints', 'clean chain');
 
 # what points at an attack stays a path error: an EC key with explicit
 # curve parameters (CVE-2020-0601)

@@ -98,7 +98,11 @@ typedef struct {
 #define CG_PROF_AKI_NOT_SKI     1011    /* self-issued anchor: AKI != SKI */
 #define CG_PROF_AKI_MISSING     1012    /* anchor not self-issued */
 #define CG_PROF_CA_LEAF         1013    /* the ca_leaf signal's */
-#define CG_PROF_MAX             1014
+#define CG_PROF_NC_NOT_CA       1014    /* nameConstraints on a non-CA */
+#define CG_PROF_NC_EMPTY        1015    /* no subtree, or unreadable */
+#define CG_PROF_NC_DNS_SYNTAX   1016    /* a dNSName base not a name */
+#define CG_PROF_NC_WILDCARD     1017    /* the name_constraints signal's */
+#define CG_PROF_MAX             1018
 
 
 typedef struct {
@@ -148,6 +152,10 @@ typedef struct {
      * engine's own (cg_profile.c, once a signal asks) */
     cg_finding_t        profile;
     cg_finding_t        ca_leaf;        /* a CA-issued leaf with cA TRUE */
+    cg_finding_t        nc;             /* a wildcard over an excluded
+                                           subtree: which CA, and nc_text
+                                           names the two */
+    char                nc_text[80];
     unsigned            profile_done:1;
 
     cg_geo_t            geo;

@@ -7,6 +7,7 @@
  */
 
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -32,6 +33,10 @@ static const char  *cg_prof_text[CG_PROF_MAX - CG_PROF_BASE] = {
     "authorityKeyIdentifier is not its subjectKeyIdentifier",
     "no authorityKeyIdentifier on a certificate not self-issued",
     "basicConstraints cA TRUE on a CA-issued leaf",
+    "nameConstraints on a certificate that is not a CA",
+    "nameConstraints without a subtree",
+    "nameConstraints dNSName not a domain name",
+    "a wildcard name covers an excluded subtree",
 };
 
 
@@ -327,6 +332,175 @@ cg_profile_anchor_aki(cg_facts_t *f, unsigned i)
 }
 
 
+/*
+ * A dNSName subtree of a name constraint is a domain name (RFC 5280
+ * 4.2.1.10): no wildcard and no leading period (a URI constraint's way of
+ * saying "below", which OpenSSL also takes for DNS, and other validators
+ * do not).
+ */
+
+static int
+cg_profile_nc_dns_ok(const ASN1_IA5STRING *s)
+{
+    const unsigned char  *p;
+
+    p = ASN1_STRING_get0_data(s);
+
+    return p && ASN1_STRING_length(s) > 0 && p[0] != '*'
+           && cg_profile_dns_ok(p, ASN1_STRING_length(s));
+}
+
+
+/* "*.B" covers exactly the names one label below B. */
+
+static int
+cg_profile_wildcard_covers(const unsigned char *w, int wn,
+    const unsigned char *e, int en)
+{
+    int  i, base;
+
+    if (wn < 3 || w[0] != '*' || w[1] != '.') {
+        return 0;
+    }
+
+    base = wn - 1;      /* ".B" */
+
+    if (en <= base || strncasecmp((const char *) e + en - base,
+                                  (const char *) w + 1, (size_t) base) != 0)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < en - base; i++) {
+        if (e[i] == '.' || e[i] == '*') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * OpenSSL compares a wildcard SAN with name constraints as text: excluded
+ * "bar.example.com" does not end "*.example.com", so that SAN passes,
+ * although it covers bar.example.com (CVE-2025-61727, the same class in
+ * Go).  A wildcard one label above an excluded subtree is a violation.
+ */
+
+static void
+cg_profile_nc_wildcard(cg_facts_t *f, unsigned i, NAME_CONSTRAINTS *nc)
+{
+    int                    j, k, m, n;
+    GENERAL_NAME          *gn, *base;
+    GENERAL_SUBTREE       *st;
+    const ASN1_IA5STRING  *w, *e;
+
+    n = f->san ? sk_GENERAL_NAME_num(f->san) : 0;
+    m = nc->excludedSubtrees ? sk_GENERAL_SUBTREE_num(nc->excludedSubtrees)
+                             : 0;
+
+    for (k = 0; k < n; k++) {
+        gn = sk_GENERAL_NAME_value(f->san, k);
+        if (gn == NULL || gn->type != GEN_DNS) {
+            continue;
+        }
+
+        w = gn->d.dNSName;
+
+        for (j = 0; j < m; j++) {
+            st = sk_GENERAL_SUBTREE_value(nc->excludedSubtrees, j);
+            base = st ? st->base : NULL;
+            if (base == NULL || base->type != GEN_DNS) {
+                continue;
+            }
+
+            e = base->d.dNSName;
+
+            if (cg_profile_wildcard_covers(ASN1_STRING_get0_data(w),
+                                           ASN1_STRING_length(w),
+                                           ASN1_STRING_get0_data(e),
+                                           ASN1_STRING_length(e)))
+            {
+                if (f->nc.n == 0) {
+                    cg_detailf(f->nc_text, sizeof(f->nc_text),
+                               "%.*s, %.*s excluded",
+                               ASN1_STRING_length(w) > 32
+                               ? 32 : ASN1_STRING_length(w),
+                               (const char *) ASN1_STRING_get0_data(w),
+                               ASN1_STRING_length(e) > 32
+                               ? 32 : ASN1_STRING_length(e),
+                               (const char *) ASN1_STRING_get0_data(e));
+                }
+
+                cg_finding_add(&f->nc, CG_PROF_NC_WILDCARD, (int) i);
+            }
+        }
+    }
+}
+
+
+/* A certificate's nameConstraints: where it may be, what it may hold, and
+ * the wildcard rule above for those of CAs over the leaf. */
+
+static void
+cg_profile_nc(cg_facts_t *f, unsigned i, int public_anchor)
+{
+    int                          j, k, n, empty, bad;
+    X509                        *x;
+    GENERAL_SUBTREE             *st;
+    NAME_CONSTRAINTS            *nc;
+    STACK_OF(GENERAL_SUBTREE)   *l;
+
+    x = f->path[i]->x;
+
+    if (X509_get_ext_by_NID(x, NID_name_constraints, -1) < 0) {
+        return;
+    }
+
+    nc = X509_get_ext_d2i(x, NID_name_constraints, NULL, NULL);
+
+    if (!public_anchor) {
+        if (!(X509_get_extension_flags(x) & EXFLAG_CA)) {
+            cg_finding_add(&f->profile, CG_PROF_NC_NOT_CA, (int) i);
+        }
+
+        empty = nc == NULL
+                || (sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) <= 0
+                    && sk_GENERAL_SUBTREE_num(nc->excludedSubtrees) <= 0);
+        bad = 0;
+
+        for (k = 0; nc && k < 2; k++) {
+            l = k ? nc->excludedSubtrees : nc->permittedSubtrees;
+            n = l ? sk_GENERAL_SUBTREE_num(l) : 0;
+
+            for (j = 0; j < n; j++) {
+                st = sk_GENERAL_SUBTREE_value(l, j);
+                if (st && st->base && st->base->type == GEN_DNS
+                    && !cg_profile_nc_dns_ok(st->base->d.dNSName))
+                {
+                    bad = 1;
+                }
+            }
+        }
+
+        if (empty) {
+            cg_finding_add(&f->profile, CG_PROF_NC_EMPTY, (int) i);
+        }
+
+        if (bad) {
+            cg_finding_add(&f->profile, CG_PROF_NC_DNS_SYNTAX, (int) i);
+        }
+    }
+
+    if (nc && i > 0) {
+        cg_profile_nc_wildcard(f, i, nc);
+    }
+
+    NAME_CONSTRAINTS_free(nc);
+}
+
+
 void
 cg_facts_profile(cg_facts_t *f)
 {
@@ -342,10 +516,13 @@ cg_facts_profile(cg_facts_t *f)
 
     for (i = 0; i < f->npath; i++) {
         if (cg_profile_public_anchor(f, i)) {
+            cg_profile_nc(f, i, 1);
             continue;
         }
 
         x = f->path[i]->x;
+
+        cg_profile_nc(f, i, 0);
 
         cg_profile_key(f, i);
         cg_profile_serial(f, i);

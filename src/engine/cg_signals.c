@@ -817,6 +817,29 @@ cg_check_ca_leaf(cg_facts_t *f, unsigned index, char *detail, size_t size,
 }
 
 
+/* A name constraint of a CA on the path that the leaf's names escape
+ * where OpenSSL's check does not see it (cg_profile_nc_wildcard). */
+
+static int
+cg_check_name_constraints(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    char  which[24];
+
+    cg_facts_profile(f);
+
+    if (f->nc.n == 0) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "leaf %s by %s", f->nc_text,
+               cg_which_path(f, (unsigned) f->nc.depth, which,
+                             sizeof(which)));
+
+    return 1;
+}
+
+
 /* The table: order is the order hits are reported in. */
 
 static const cg_signal_t  cg_signals[] = {
@@ -908,6 +931,10 @@ static const cg_signal_t  cg_signals[] = {
     { "ca_leaf",
       "the leaf, issued by another CA, is a CA itself (cA TRUE)",
       30, { 0, 0 }, cg_check_ca_leaf },
+
+    { "name_constraints",
+      "a wildcard SAN covers a name a CA of the path excludes",
+      30, { 0, 0 }, cg_check_name_constraints },
 };
 
 
