@@ -79,7 +79,7 @@ my @builtin = qw/untrusted_chain self_signed expired not_yet_valid
     weak_signature weak_key hostname_mismatch no_san issued_recently
     short_validity long_validity staging_issuer free_dv_issuer mimicked_ca
     default_subject no_sct blocklisted nonconformant ca_leaf
-    name_constraints/;
+    name_constraints eku/;
 
 # The shipped default policy for its lists, every weight set so that each
 # signal shows, known windows, and the test's own rules and lists.
@@ -479,6 +479,35 @@ nonconformant_ok(eval_chain(good_leaf('nc-dot', issuer => $dotint,
                  qr/^depth 1: nameConstraints dNSName not a domain name$/,
                  'a dNSName constraint with a leading period');
 quiet($jc, 'name_constraints', 'clean chain');
+
+# eku: the TLS server profile's extendedKeyUsage (CA/Browser Forum)
+
+sub eku_ok {
+    my ($j, $re, $name) = @_;
+    my $h = $j && fired($j, 'eku');
+
+    ok($h && $h->{detail} =~ $re, "eku fires: $name")
+        or diag(explain($h ? $h->{detail} : [signal_ids($j)]));
+}
+
+eku_ok(eval_chain(good_leaf('eku-crit', omit => ['extendedKeyUsage'],
+    ext => [$SCT, 'extendedKeyUsage = critical,serverAuth'])),
+    qr/^leaf: extendedKeyUsage critical$/, 'a critical EKU on the leaf');
+eku_ok(eval_chain(good_leaf('eku-any', omit => ['extendedKeyUsage'],
+    ext => [$SCT, 'extendedKeyUsage = serverAuth,anyExtendedKeyUsage'])),
+    qr/^leaf: extendedKeyUsage holds anyExtendedKeyUsage$/,
+    'anyExtendedKeyUsage beside serverAuth');
+my $ekuroot = $pki->ca('eku-root', subject => '/CN=root with an eku',
+                       ext => ['extendedKeyUsage = serverAuth']);
+$j = eval_chain(good_leaf('under-eku-root', issuer => $pki->ca('eku-root-int',
+    issuer => $ekuroot, subject => '/CN=int of a root with an eku')),
+    ca_file => $ekuroot->{cert});
+eku_ok($j, qr/^anchor: extendedKeyUsage on a root$/, 'a root with an EKU');
+my $ekuint = $pki->ca('eku-int', issuer => $root, subject => '/CN=eku int',
+                      ext => ['extendedKeyUsage = serverAuth,clientAuth']);
+$j = eval_chain(good_leaf('under-eku-int', issuer => $ekuint));
+quiet($j, 'eku', 'an intermediate restricted by an EKU');
+quiet($jc, 'eku', 'clean chain: serverAuth, not critical');
 
 # what points at an attack stays a path error: an EC key with explicit
 # curve parameters (CVE-2020-0601)

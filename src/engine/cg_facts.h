@@ -102,7 +102,10 @@ typedef struct {
 #define CG_PROF_NC_EMPTY        1015    /* no subtree, or unreadable */
 #define CG_PROF_NC_DNS_SYNTAX   1016    /* a dNSName base not a name */
 #define CG_PROF_NC_WILDCARD     1017    /* the name_constraints signal's */
-#define CG_PROF_MAX             1018
+#define CG_PROF_EKU_CRITICAL    1018    /* the eku signal's, from here */
+#define CG_PROF_EKU_ANY         1019
+#define CG_PROF_EKU_ANCHOR      1020
+#define CG_PROF_MAX             1021
 
 
 typedef struct {
@@ -156,6 +159,7 @@ typedef struct {
                                            subtree: which CA, and nc_text
                                            names the two */
     char                nc_text[80];
+    cg_finding_t        eku;            /* the TLS server profile's EKU */
     unsigned            profile_done:1;
 
     cg_geo_t            geo;

@@ -37,6 +37,9 @@ static const char  *cg_prof_text[CG_PROF_MAX - CG_PROF_BASE] = {
     "nameConstraints without a subtree",
     "nameConstraints dNSName not a domain name",
     "a wildcard name covers an excluded subtree",
+    "extendedKeyUsage critical",
+    "extendedKeyUsage holds anyExtendedKeyUsage",
+    "extendedKeyUsage on a root",
 };
 
 
@@ -501,6 +504,43 @@ cg_profile_nc(cg_facts_t *f, unsigned i, int public_anchor)
 }
 
 
+/*
+ * CA/Browser Forum 7.1.2.7.10 and 7.1.2.1.2: a server certificate's
+ * extendedKeyUsage is not critical and does not hold anyExtendedKeyUsage
+ * (OpenSSL's TLS-server purpose accepts both), and a root has none (an
+ * intermediate may, to restrict what it issues).
+ */
+
+static void
+cg_profile_eku(cg_facts_t *f)
+{
+    int       idx;
+    unsigned  i;
+    X509     *x;
+
+    x = f->path[0]->x;
+    idx = X509_get_ext_by_NID(x, NID_ext_key_usage, -1);
+
+    if (idx >= 0) {
+        if (X509_EXTENSION_get_critical(X509_get_ext(x, idx))) {
+            cg_finding_add(&f->eku, CG_PROF_EKU_CRITICAL, 0);
+        }
+
+        if (X509_get_extended_key_usage(x) & XKU_ANYEKU) {
+            cg_finding_add(&f->eku, CG_PROF_EKU_ANY, 0);
+        }
+    }
+
+    i = f->npath - 1;
+
+    if (i > 0 && f->path_anchor && !cg_profile_public_anchor(f, i)
+        && X509_get_ext_by_NID(f->path[i]->x, NID_ext_key_usage, -1) >= 0)
+    {
+        cg_finding_add(&f->eku, CG_PROF_EKU_ANCHOR, (int) i);
+    }
+}
+
+
 void
 cg_facts_profile(cg_facts_t *f)
 {
@@ -545,6 +585,7 @@ cg_facts_profile(cg_facts_t *f)
     }
 
     cg_profile_leaf_names(f);
+    cg_profile_eku(f);
 
     /* a leaf that can issue certificates, from a CA that made it so: the
      * server's key signs for any name under that CA's anchor */

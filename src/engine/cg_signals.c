@@ -840,6 +840,16 @@ cg_check_name_constraints(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+static int
+cg_check_eku(cg_facts_t *f, unsigned index, char *detail, size_t size,
+    int *weight)
+{
+    cg_facts_profile(f);
+
+    return cg_finding_detail(f, &f->eku, detail, size);
+}
+
+
 /* The table: order is the order hits are reported in. */
 
 static const cg_signal_t  cg_signals[] = {
@@ -935,6 +945,10 @@ static const cg_signal_t  cg_signals[] = {
     { "name_constraints",
       "a wildcard SAN covers a name a CA of the path excludes",
       30, { 0, 0 }, cg_check_name_constraints },
+
+    { "eku",
+      "leaf EKU critical or anyExtendedKeyUsage, or the root has an EKU",
+      15, { 0, 0 }, cg_check_eku },
 };
 
 
