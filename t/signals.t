@@ -79,7 +79,7 @@ my @builtin = qw/untrusted_chain self_signed expired not_yet_valid
     weak_signature weak_key hostname_mismatch no_san issued_recently
     short_validity long_validity staging_issuer free_dv_issuer mimicked_ca
     default_subject no_sct blocklisted nonconformant ca_leaf
-    name_constraints eku/;
+    name_constraints eku cn_mismatch/;
 
 # The shipped default policy for its lists, every weight set so that each
 # signal shows, known windows, and the test's own rules and lists.
@@ -508,6 +508,46 @@ my $ekuint = $pki->ca('eku-int', issuer => $root, subject => '/CN=eku int',
 $j = eval_chain(good_leaf('under-eku-int', issuer => $ekuint));
 quiet($j, 'eku', 'an intermediate restricted by an EKU');
 quiet($jc, 'eku', 'clean chain: serverAuth, not critical');
+
+# cn_mismatch: the CN is a SAN written another way (CA/Browser Forum
+# 7.1.4.3); a CN that is simply another name is left alone
+
+my %cn = (
+    'Case.Test'        => ['DNS:case.test', 'case.test',
+                           qr/^leaf: CN is a DNS SAN in other letter case$/],
+    '127.000.000.001'  => ['IP:127.0.0.1', '127.0.0.1',
+                           qr/^leaf: CN is an IP address not written/],
+    '0x7F000001'       => ['IP:127.0.0.1', '127.0.0.1', qr/IP address/],
+    '2001:DB8::1'      => ['IP:2001:db8::1', '2001:db8::1', qr/IP address/],
+    'xn--nxasmq6b.test' => ['DNS:xn--n3h.test', 'xn--n3h.test',
+                            qr/^leaf: CN is an A-label no DNS SAN spells$/],
+);
+my $n = 0;
+for my $c (sort keys %cn) {
+    my ($san, $sni, $re) = @{ $cn{$c} };
+    $j = eval_chain(good_leaf('cn' . $n++, subject => "/CN=$c", san => $san),
+                    sni => $sni);
+    my $h = $j && fired($j, 'cn_mismatch');
+    ok($h && $h->{detail} =~ $re, "cn_mismatch fires: CN $c, SAN $san")
+        or diag(explain($h ? $h->{detail} : [signal_ids($j)]));
+}
+for my $t (['127.0.0.1', 'IP:127.0.0.1', '127.0.0.1', 'the IP SAN as text'],
+           ['2001:db8::1', 'IP:2001:db8::1', '2001:db8::1',
+            'RFC 5952 text'],
+           ['host.test', 'DNS:svc.test', 'svc.test', 'some other name'],
+           ['xn--n3h.test', 'DNS:xn--n3h.test', 'xn--n3h.test',
+            'the same A-label'],
+           ["\xe2\x98\x83.test", 'DNS:xn--n3h.test', 'xn--n3h.test',
+            'the U-label of the SAN (display form)'])
+{
+    my ($c, $san, $sni, $why) = @$t;
+    $j = eval_chain(good_leaf('cn' . $n++, subject => "/CN=$c", san => $san),
+                    sni => $sni);
+    quiet($j, 'cn_mismatch', "CN $c, SAN $san: $why");
+}
+$j = eval_chain(good_leaf('cn-only', subject => '/CN=Legacy.Test', san => ''),
+                sni => 'legacy.test');
+quiet($j, 'cn_mismatch', 'no SAN: the CN is the name');
 
 # what points at an attack stays a path error: an EC key with explicit
 # curve parameters (CVE-2020-0601)

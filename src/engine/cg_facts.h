@@ -105,7 +105,10 @@ typedef struct {
 #define CG_PROF_EKU_CRITICAL    1018    /* the eku signal's, from here */
 #define CG_PROF_EKU_ANY         1019
 #define CG_PROF_EKU_ANCHOR      1020
-#define CG_PROF_MAX             1021
+#define CG_PROF_CN_IP           1021    /* the cn_mismatch signal's */
+#define CG_PROF_CN_CASE         1022
+#define CG_PROF_CN_IDN          1023
+#define CG_PROF_MAX             1024
 
 
 typedef struct {
@@ -160,6 +163,7 @@ typedef struct {
                                            names the two */
     char                nc_text[80];
     cg_finding_t        eku;            /* the TLS server profile's EKU */
+    cg_finding_t        cn;             /* a CN that is a SAN misspelt */
     unsigned            profile_done:1;
 
     cg_geo_t            geo;

@@ -6,8 +6,10 @@
  * decoded and cached for each certificate where it can.
  */
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -40,6 +42,9 @@ static const char  *cg_prof_text[CG_PROF_MAX - CG_PROF_BASE] = {
     "extendedKeyUsage critical",
     "extendedKeyUsage holds anyExtendedKeyUsage",
     "extendedKeyUsage on a root",
+    "CN is an IP address not written as its IP SAN",
+    "CN is a DNS SAN in other letter case",
+    "CN is an A-label no DNS SAN spells",
 };
 
 
@@ -541,6 +546,184 @@ cg_profile_eku(cg_facts_t *f)
 }
 
 
+/*
+ * An IPv4 address in any of the forms inet_aton() and old clients read: a
+ * 0x number, or four dot-separated parts of digits (leading zeros, octal)
+ * or 0x numbers.  Anything else with letters is a host name.
+ */
+
+static int
+cg_profile_ipv4_like(const unsigned char *s, size_t n)
+{
+    size_t  i, dots, digits;
+    int     hex;
+
+    dots = 0;
+    digits = 0;
+    hex = 0;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] == '.') {
+            if (digits == 0) {
+                return 0;
+            }
+
+            dots++;
+            digits = 0;
+            hex = 0;
+
+        } else if (digits == 1 && s[i - 1] == '0'
+                   && (s[i] == 'x' || s[i] == 'X'))
+        {
+            hex = 1;
+            digits = 0;
+
+        } else if ((s[i] >= '0' && s[i] <= '9')
+                   || (hex && ((s[i] >= 'a' && s[i] <= 'f')
+                               || (s[i] >= 'A' && s[i] <= 'F'))))
+        {
+            digits++;
+
+        } else {
+            return 0;
+        }
+    }
+
+    return digits > 0 && (dots == 3 || (dots == 0 && hex));
+}
+
+
+/*
+ * CA/Browser Forum 7.1.4.3: a CN is one of the subjectAltName values,
+ * written the same way: an IP address as its IP SAN's text (dotted quad,
+ * RFC 5952 for IPv6), a domain name byte for byte.  Only near-copies are
+ * findings: a CN that is an IP address but not as an IP SAN writes it, a
+ * DNS SAN in other letter case, an internationalized name in A-labels
+ * (xn--) that no DNS SAN spells the same.  A CN that is simply some
+ * other name is left alone: plenty of certificates name their host in
+ * the CN and their services in the SANs; so is a CN in Unicode, the
+ * display form of an IDN.  Without SANs the CN is the name.
+ */
+
+static int
+cg_profile_cn_one(cg_facts_t *f, const unsigned char *cn, size_t len)
+{
+    int             i, n, k, case_only, ip;
+    char            buf[64], text[INET6_ADDRSTRLEN];
+    GENERAL_NAME   *gn;
+    unsigned char   addr[16];
+    const unsigned char  *v;
+
+    n = sk_GENERAL_NAME_num(f->san);
+    case_only = 0;
+
+    for (i = 0; i < n; i++) {
+        gn = sk_GENERAL_NAME_value(f->san, i);
+
+        if (gn == NULL) {
+            continue;
+        }
+
+        if (gn->type == GEN_DNS) {
+            v = ASN1_STRING_get0_data(gn->d.dNSName);
+            k = ASN1_STRING_length(gn->d.dNSName);
+
+            if (v && (size_t) k == len) {
+                if (memcmp(v, cn, len) == 0) {
+                    return 0;
+                }
+
+                if (strncasecmp((const char *) v, (const char *) cn, len)
+                    == 0)
+                {
+                    case_only = 1;
+                }
+            }
+
+        } else if (gn->type == GEN_IPADD) {
+            v = ASN1_STRING_get0_data(gn->d.iPAddress);
+            k = ASN1_STRING_length(gn->d.iPAddress);
+
+            if (v && (k == 4 || k == 16)
+                && inet_ntop(k == 4 ? AF_INET : AF_INET6, v, text,
+                             sizeof(text))
+                && strlen(text) == len && memcmp(text, cn, len) == 0)
+            {
+                return 0;
+            }
+        }
+    }
+
+    ip = cg_profile_ipv4_like(cn, len);
+
+    if (!ip && memchr(cn, ':', len) && len < sizeof(buf)) {
+        memcpy(buf, cn, len);
+        buf[len] = '\0';
+        ip = inet_pton(AF_INET6, buf, addr) == 1;
+    }
+
+    if (ip) {
+        return CG_PROF_CN_IP;
+    }
+
+    if (case_only) {
+        return CG_PROF_CN_CASE;
+    }
+
+    for (i = 0; (size_t) i < len; i++) {
+        if (cn[i] >= 0x80) {
+            /* a U-label is the display form of an A-label SAN: public
+             * CAs wrote CNs so until 2023 (badssl's xn--n1aae7f7o) */
+            return 0;
+        }
+    }
+
+    for (i = 0; (size_t) i < len; i++) {
+        if ((i == 0 || cn[i - 1] == '.') && len - i > 4
+            && strncasecmp((const char *) cn + i, "xn--", 4) == 0)
+        {
+            return CG_PROF_CN_IDN;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+cg_profile_cn(cg_facts_t *f)
+{
+    int              i, len, code;
+    unsigned char   *utf8;
+    X509_NAME       *name;
+    X509_NAME_ENTRY *e;
+
+    if (!f->san_dns_ip) {
+        return;
+    }
+
+    name = X509_get_subject_name(f->path[0]->x);
+
+    for (i = X509_NAME_get_index_by_NID(name, NID_commonName, -1); i >= 0;
+         i = X509_NAME_get_index_by_NID(name, NID_commonName, i))
+    {
+        e = X509_NAME_get_entry(name, i);
+        utf8 = NULL;
+        len = e ? ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e))
+                : -1;
+
+        if (len > 0) {
+            code = cg_profile_cn_one(f, utf8, (size_t) len);
+            if (code) {
+                cg_finding_add(&f->cn, code, 0);
+            }
+        }
+
+        OPENSSL_free(utf8);
+    }
+}
+
+
 void
 cg_facts_profile(cg_facts_t *f)
 {
@@ -586,6 +769,7 @@ cg_facts_profile(cg_facts_t *f)
 
     cg_profile_leaf_names(f);
     cg_profile_eku(f);
+    cg_profile_cn(f);
 
     /* a leaf that can issue certificates, from a CA that made it so: the
      * server's key signs for any name under that CA's anchor */

@@ -850,6 +850,16 @@ cg_check_eku(cg_facts_t *f, unsigned index, char *detail, size_t size,
 }
 
 
+static int
+cg_check_cn_mismatch(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    cg_facts_profile(f);
+
+    return cg_finding_detail(f, &f->cn, detail, size);
+}
+
+
 /* The table: order is the order hits are reported in. */
 
 static const cg_signal_t  cg_signals[] = {
@@ -949,6 +959,10 @@ static const cg_signal_t  cg_signals[] = {
     { "eku",
       "leaf EKU critical or anyExtendedKeyUsage, or the root has an EKU",
       15, { 0, 0 }, cg_check_eku },
+
+    { "cn_mismatch",
+      "the leaf's CN is one of its SANs written another way",
+      15, { 0, 0 }, cg_check_cn_mismatch },
 };
 
 
