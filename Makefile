@@ -41,7 +41,7 @@ $(B)/libcertguard.a: $(ENGINE_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/certguard: $(wildcard src/cli/*.c) $(B)/libcertguard.a
+$(B)/certguard: $(wildcard src/cli/*.c src/cli/*.h) $(B)/libcertguard.a
 	$(CC) $(CFLAGS) $(CG_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libcertguard.a $(LIBS)
 
 # The modules are built through Debian's nginx build files with Debian's own
