@@ -297,8 +297,10 @@ ngx_http_certguard_verify(X509_STORE_CTX *xs, void *arg)
 
     stock = (cgs != NULL && cgs->verify_none) ? 1 : ok;
 
+    /* the stock verification itself failed (no memory): fail closed */
+
     if (ok < 0) {
-        return stock;
+        return ok;
     }
 
     cglcf = ngx_http_get_module_loc_conf(r, ngx_http_certguard_module);
@@ -479,9 +481,11 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
 
     u = r->upstream;
 
+    /* nothing to record the verdict in, or nothing to score: fail closed */
+
     ctx = ngx_http_certguard_get_ctx(r);
     if (ctx == NULL) {
-        return CG_ALLOW;
+        return CG_BLOCK;
     }
 
     res = &ctx->result;
@@ -514,7 +518,10 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
                            ngx_time())
         != CG_OK)
     {
-        return CG_ALLOW;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "certguard: no certificate to score from \"%s\"",
+                      name);
+        return CG_BLOCK;
     }
 
     cached = 0;

@@ -105,7 +105,8 @@ my $lint = cli('lint', $policy);
 is($lint->{exit}, 0, 'the test policy lints') or diag($lint->{err});
 
 # One evaluation: chain (a path, or a cert hashref whose chain is sent),
-# trusted by the test root unless ca_file says otherwise.
+# trusted by the test root and the CA file (the test root unless ca_file
+# says otherwise); no_system leaves the system bundle (SSL_CERT_FILE) out.
 sub eval_chain {
     my ($c, %o) = @_;
     my $r;
@@ -116,8 +117,8 @@ sub eval_chain {
                exists $o{sni} ? (defined $o{sni} ? (sni => $o{sni}) : ())
                               : (sni => ref $c ? "$c->{name}.test" : undef),
                $o{dst} ? (dst => $o{dst}) : (),
-               $o{client_sni} ? (args => ['--client-sni', $o{client_sni}])
-                              : ());
+               args => [$o{client_sni} ? ('--client-sni', $o{client_sni}) : (),
+                        $o{no_system} ? ('--no-system-roots') : ()]);
 
     if ($r->{exit} != 0 || !$r->{json}) {
         diag("$r->{cmd}: exit $r->{exit}: $r->{err}$r->{out}");
@@ -168,7 +169,7 @@ sub score_ok {
 
 # untrusted_chain
 
-my $j = eval_chain($clean, ca_file => $other->{cert});
+my $j = eval_chain($clean, ca_file => $other->{cert}, no_system => 1);
 fires($j, 'untrusted_chain', 'anchor not in the CA file');
 score_ok($j, 'untrusted chain');
 $j = eval_chain($clean->{cert}, sni => 'clean.test');
@@ -386,7 +387,7 @@ quiet($jc, 'free_dv_issuer', 'clean chain');
 my $fake = $pki->ca('fake-digicert', subject =>
     '/C=US/O=DigiCert Inc/CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1');
 my $fleaf = good_leaf('fake-dc', issuer => $fake);
-$j = eval_chain($fleaf, ca_file => $other->{cert});
+$j = eval_chain($fleaf, ca_file => $other->{cert}, no_system => 1);
 fires($j, 'mimicked_ca', 'untrusted chain issued by "DigiCert"');
 $j = eval_chain($fleaf, ca_file => $fake->{cert});
 quiet($j, 'mimicked_ca', 'the same chain when its anchor is trusted');
@@ -438,7 +439,7 @@ $j = eval_chain(good_leaf('nosct-2017', ext => [],
                           not_after => 60 * $DAY));
 quiet($j, 'no_sct', 'trusted leaf issued before May 2018');
 $j = eval_chain(good_leaf('nosct-untrusted', ext => []),
-                ca_file => $other->{cert});
+                ca_file => $other->{cert}, no_system => 1);
 quiet($j, 'no_sct', 'untrusted leaf without SCTs');
 quiet($jc, 'no_sct', 'leaf with embedded SCTs');
 {

@@ -87,7 +87,7 @@ int cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
 
 /* load.c: each reports its failure as check does, and returns -1. */
 int cli_load_policy(const char *path, cg_policy_t **policy);
-int cli_load_trust(const char *ca_file, cg_trust_t **trust);
+int cli_load_trust(const char *ca_file, int no_system, cg_trust_t **trust);
 
 
 /* A run of diff or report: its options, the objects and the chains. */
@@ -96,6 +96,7 @@ typedef struct {
     const char          *policy_file[2];
     int                  npolicies;
     const char          *ca_file;
+    unsigned             no_system:1;       /* --no-system-roots */
     const char          *geoip_country;
     const char          *geoip_asn;
     const char          *format;            /* diff: text or json */

@@ -18,7 +18,7 @@
 
 static const char  cli_diff_usage[] =
 "usage: certguard diff --policy OLD --policy NEW [--sni NAME]\n"
-"                      [--at UNIXTIME] [--ca-file FILE]\n"
+"                      [--at UNIXTIME] [--ca-file FILE [--no-system-roots]]\n"
 "                      [--format text|json] CHAIN.pem...|DIR\n"
 "\n"
 "Scores each chain (or each chain of a capture directory) under both\n"

@@ -40,7 +40,7 @@ cli_load_policy(const char *path, cg_policy_t **policy)
 
 
 int
-cli_load_trust(const char *ca_file, cg_trust_t **trust)
+cli_load_trust(const char *ca_file, int no_system, cg_trust_t **trust)
 {
     char        safe[512], msg[512];
     cg_error_t  err;
@@ -48,7 +48,10 @@ cli_load_trust(const char *ca_file, cg_trust_t **trust)
     memset(&err, 0, sizeof(err));
     *trust = NULL;
 
-    if (cg_trust_load(trust, ca_file, &err) == CG_OK) {
+    if (cg_trust_load(trust, ca_file, no_system ? CG_TRUST_NO_SYSTEM : 0,
+                      &err)
+        == CG_OK)
+    {
         return 0;
     }
 
@@ -106,6 +109,11 @@ cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
             return 1;
         }
 
+        if (strcmp(argv[i], "--no-system-roots") == 0) {
+            run->no_system = 1;
+            continue;
+        }
+
         m = 0;
         v = NULL;
 
@@ -156,6 +164,12 @@ cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
         goto done;
     }
 
+    if (run->no_system && run->ca_file == NULL) {
+        cli_usage_error("%s: --no-system-roots needs --ca-file FILE",
+                        run->cmd);
+        goto done;
+    }
+
     if (at) {
         if (cli_parse_at(at, &run->ctx.at) != 0) {
             cli_usage_error("%s: --at \"%s\" is not a unix time in seconds",
@@ -175,7 +189,7 @@ cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
         }
     }
 
-    if (cli_load_trust(run->ca_file, &run->trust) != 0) {
+    if (cli_load_trust(run->ca_file, run->no_system, &run->trust) != 0) {
         goto done;
     }
 

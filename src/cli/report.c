@@ -26,7 +26,8 @@
 
 
 static const char  cli_report_usage[] =
-"usage: certguard report --policy P [--policy NEW] [--ca-file FILE]\n"
+"usage: certguard report --policy P [--policy NEW]\n"
+"                        [--ca-file FILE [--no-system-roots]]\n"
 "                        [--sni NAME] [--at UNIXTIME]\n"
 "                        DIR|FILES -o report.html\n"
 "\n"

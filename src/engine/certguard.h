@@ -166,9 +166,25 @@ int cg_policy_load(cg_policy_t **policy, const char *path, cg_error_t *err);
 void cg_policy_free(cg_policy_t *policy);
 const char *cg_policy_name(const cg_policy_t *policy);
 
-/* Trust anchors: a PEM bundle, or NULL for OpenSSL's default paths (the
- * system bundle). */
-int cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err);
+/* The index-th warning about a loaded policy (0 first), with file:line:
+ * something that loads but does less than it seems to, such as an
+ * exemption that trusts an issuer by its name alone.  CG_OK and *warning
+ * filled, or CG_ERR_ARG past the last. */
+int cg_policy_warning(const cg_policy_t *policy, unsigned index,
+    cg_error_t *warning);
+
+/*
+ * Trust anchors: the system bundle (OpenSSL's default file, or its default
+ * paths) together with the PEM file ca_file when it is not NULL; with
+ * CG_TRUST_NO_SYSTEM in flags, ca_file alone (then required).  Either way
+ * only anchors of the system bundle count as public roots (the no_sct and
+ * CA/Browser Forum lifetime rules bind those only); the file's others are
+ * private roots.
+ */
+#define CG_TRUST_NO_SYSTEM  0x1
+
+int cg_trust_load(cg_trust_t **trust, const char *ca_file, unsigned flags,
+    cg_error_t *err);
 void cg_trust_free(cg_trust_t *trust);
 
 /* GeoIP: either path may be NULL. */
@@ -233,6 +249,16 @@ size_t cg_format_text(const cg_result_t *res, char *buf, size_t len);
  */
 size_t cg_format_cef_refusal(const cg_event_t *ev, const char *reason,
     unsigned count, char *buf, size_t len);
+
+/* The exemption condition that pins the CA certificate ca, as a policy
+ * line: CG_PIN_SPKI "issuer_spki HEX;  # SUBJECT" (its key: survives the
+ * CA's re-issue under the same key), CG_PIN_CERT "issuer_fingerprint HEX;
+ * # SUBJECT" (this certificate only).  Written as the formatters write; 0
+ * when the certificate's key or encoding cannot be read. */
+#define CG_PIN_SPKI         0
+#define CG_PIN_CERT         1
+
+size_t cg_format_pin(X509 *ca, int kind, char *buf, size_t len);
 
 /* Comma-separated ids of the hits that counted, e.g. "self_signed,expired". */
 size_t cg_format_signal_ids(const cg_result_t *res, char *buf, size_t len);

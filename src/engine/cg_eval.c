@@ -37,6 +37,8 @@ static void cg_eval_rules(cg_eval_t *e);
 static void cg_eval_hit(cg_eval_t *e, const char *id, int sig,
     int weight, const char *detail);
 static int cg_exempt_matches(const cg_exempt_t *ex, cg_facts_t *f);
+static int cg_exempt_issuer_pin(const cg_digestset_t *set, cg_facts_t *f,
+    int spki);
 
 
 int
@@ -550,6 +552,16 @@ cg_exempt_matches(const cg_exempt_t *ex, cg_facts_t *f)
         }
     }
 
+    if (ex->issuer_spki.n && !cg_exempt_issuer_pin(&ex->issuer_spki, f, 1)) {
+        return 0;
+    }
+
+    if (ex->issuer_fingerprint.n
+        && !cg_exempt_issuer_pin(&ex->issuer_fingerprint, f, 0))
+    {
+        return 0;
+    }
+
     if (ex->ndst) {
         s = f->in->dst_addr;
         if (s == NULL || s[0] == '\0') {
@@ -568,6 +580,27 @@ cg_exempt_matches(const cg_exempt_t *ex, cg_facts_t *f)
     }
 
     return 1;
+}
+
+
+/* 1 when a certificate whose key signed the leaf has one of the pins. */
+static int
+cg_exempt_issuer_pin(const cg_digestset_t *set, cg_facts_t *f, int spki)
+{
+    unsigned                i, n;
+    const cg_issuer_pin_t  *is;
+
+    is = cg_facts_issuers(f, &n);
+
+    for (i = 0; i < n; i++) {
+        if (cg_digestset_find(set, spki ? is[i].spki : is[i].sha256, 32)
+            != NULL)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

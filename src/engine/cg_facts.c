@@ -23,7 +23,6 @@
 
 static int cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
     BIO *bio);
-static char *cg_facts_dn(const X509_NAME *name, BIO *bio, size_t *len);
 static int cg_facts_time(const ASN1_TIME *t, int64_t *out);
 static void cg_facts_serial(X509 *x, char *buf, size_t size);
 static void cg_facts_san(cg_facts_t *f);
@@ -204,7 +203,7 @@ cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth, BIO *bio)
  * whose strings do not convert to UTF-8 is printed again fully escaped.
  */
 
-static char *
+char *
 cg_facts_dn(const X509_NAME *name, BIO *bio, size_t *len)
 {
     char  *data, *s;

@@ -19,15 +19,22 @@
 /* Trust anchors (cg_chain.c): loaded into memory once, read-only after. */
 /*
  * The anchors certguard verifies against, and which of them are public
- * roots (the system bundle): CT and the CA/Browser Forum lifetime rules
+ * roots (the system bundle's): CT and the CA/Browser Forum lifetime rules
  * bind only those, so no_sct and long_validity ask which kind of anchor a
- * chain ends in.  With the system bundle as the store, every anchor is.
+ * chain ends in.  With the system bundle alone as the store, every anchor
+ * is; with a CA file as well, those in the bundle; when the system's
+ * anchors are a hashed directory that cannot be listed, all but the
+ * file's.
  */
 struct cg_trust_s {
     X509_STORE     *store;
     unsigned char  (*public_roots)[32];    /* SHA-256, sorted */
     size_t          npublic;
+    unsigned char  (*own_roots)[32];       /* the CA file's, with
+                                              system_dir */
+    size_t          nown;
     unsigned        all_public:1;
+    unsigned        system_dir:1;          /* system anchors by lookup */
 };
 
 /* 1 when the certificate is one of the public roots. */
@@ -70,6 +77,16 @@ typedef struct {
 } cg_verify_err_t;
 
 
+/* A certificate whose key verifiably signed the leaf: what issuer_spki
+ * and issuer_fingerprint exemptions compare. */
+#define CG_ISSUERS_MAX      8
+
+typedef struct {
+    unsigned char   spki[32];       /* SHA-256 of SubjectPublicKeyInfo */
+    unsigned char   sha256[32];     /* SHA-256 of the certificate DER */
+} cg_issuer_pin_t;
+
+
 typedef struct {
     const cg_input_t   *in;
     const cg_policy_t  *policy;
@@ -95,12 +112,28 @@ typedef struct {
     cg_verify_err_t     first_path_error;
 
     cg_geo_t            geo;
+
+    cg_issuer_pin_t     issuers[CG_ISSUERS_MAX];
+    unsigned            nissuers;
+    unsigned            issuers_done:1;
 } cg_facts_t;
 
 
 /* CG_OK or CG_ERR_NOMEM / CG_ERR_ARG; cg_facts_free in every case. */
 int cg_facts_init(cg_facts_t *f, const cg_input_t *in);
 void cg_facts_free(cg_facts_t *f);
+
+/* A DN as the results print it (RFC 2253, UTF-8), malloc'ed, through a
+ * scratch memory BIO; NULL when out of memory. */
+char *cg_facts_dn(const X509_NAME *name, BIO *bio, size_t *len);
+
+/* The certificates whose key signed the leaf (cg_pin.c), found on the
+ * first call: sent ones and trust anchors named as the leaf's issuer. */
+const cg_issuer_pin_t *cg_facts_issuers(cg_facts_t *f, unsigned *n);
+
+/* SHA-256 of the DER SubjectPublicKeyInfo (an HPKP pin-sha256, in hex);
+ * CG_OK or CG_ERR_INPUT when the key cannot be encoded. */
+int cg_spki_sha256(X509 *x, unsigned char md[32]);
 
 /* The destination's GeoIP record, looked up once; NULL when unknown. */
 const cg_geo_t *cg_facts_geo(cg_facts_t *f);

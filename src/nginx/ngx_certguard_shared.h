@@ -121,12 +121,16 @@ void ngx_certguard_log_refusal(ngx_certguard_log_t *log, ngx_log_t *errlog,
 
 /* Engine objects loaded at configuration time and freed with the cycle;
  * a file (a GeoIP pair) named again in the same cycle is loaded once and
- * shared.  The error names file:line as the engine reports it.  A NULL or
- * empty trust path is the system's default CA paths. */
+ * shared.  The error names file:line as the engine reports it.  Trust is
+ * the system bundle plus the file a non-empty path names; no_system
+ * (certguard_trusted_certificate FILE system=off) leaves the bundle out,
+ * which needs a path.  ngx_certguard_trust_conf() is no_system 0. */
 char *ngx_certguard_policy_conf(ngx_conf_t *cf, ngx_str_t *path,
     cg_policy_t **policy);
 char *ngx_certguard_trust_conf(ngx_conf_t *cf, ngx_str_t *path,
     cg_trust_t **trust);
+char *ngx_certguard_trust_conf2(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_uint_t no_system, cg_trust_t **trust);
 char *ngx_certguard_geoip_conf(ngx_conf_t *cf, ngx_str_t *country,
     ngx_str_t *asn, cg_geoip_t **geoip);
 
