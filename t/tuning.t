@@ -208,18 +208,20 @@ $r = cli('diff', '--policy', $lenient, '--policy', $candidate, @ca, $cap);
 is($r->{exit}, 0, 'diff: exit 0 with changes') or diag($r->{err});
 is($r->{err}, '', 'diff: nothing on stderr');
 is($r->{out},
-   "$file{two}: allow -> block (+hostname_mismatch; score 0 -> 80)\n"
+   "$file{two}: allow -> block (+hostname_mismatch; score 0 -> 80; "
+   . "name other.test)\n"
    . "1 of 4 verdicts change (allow -> block: 1)\n",
    'diff: one line per change, then the summary');
 
 $r = cli('diff', '--policy', $default, '--policy', $candidate, @ca, $cap);
 is($r->{out},
-   "$file{two}: allow -> block (hostname_mismatch 25->80; score 25 -> 80)\n"
+   "$file{two}: allow -> block (hostname_mismatch 25->80; score 25 -> 80; "
+   . "name other.test)\n"
    . "1 of 4 verdicts change (allow -> block: 1)\n",
    'diff: a weight change is shown as old->new');
 
 $r = cli('diff', '--policy', $candidate, '--policy', $lenient, @ca, $cap);
-like($r->{out}, qr/^\Q$file{two}\E: block -> allow \(-hostname_mismatch; score 80 -> 0\)$/m,
+like($r->{out}, qr/^\Q$file{two}\E: block -> allow \(-hostname_mismatch; score 80 -> 0; name other\.test\)$/m,
      'diff: a signal that no longer fires is -id');
 
 $r = cli('diff', '--policy', $default, '--policy', $default, @ca, $cap);
@@ -230,7 +232,8 @@ is($r->{out}, "0 of 4 verdicts change\n", 'diff: same policy, no change');
 
 $r = cli('diff', '--policy', $lenient, '--policy', $candidate, @ca,
          '--sni', 'two.test', $file{one}, $file{two});
-is($r->{out}, "$file{one}: tag -> block (+hostname_mismatch; score 60 -> 140)\n"
+is($r->{out}, "$file{one}: tag -> block (+hostname_mismatch; score 60 -> 140; "
+              . "name two.test)\n"
               . "1 of 2 verdicts change (tag -> block: 1)\n",
    'diff --sni: the name given, not the sidecar\'s');
 
@@ -238,7 +241,7 @@ is($r->{out}, "$file{one}: tag -> block (+hostname_mismatch; score 60 -> 140)\n"
 
 $r = cli('diff', '--policy', $lenient, '--policy', $candidate, @ca,
          '--at', $expired_at, $file{two});
-like($r->{out}, qr/^\Q$file{two}\E: tag -> block \(\+hostname_mismatch; score 30 -> 110\)\n1 of 1 verdicts change \(tag -> block: 1\)\n\z/,
+like($r->{out}, qr/^\Q$file{two}\E: tag -> block \(\+hostname_mismatch; score 30 -> 110; name other\.test\)\n1 of 1 verdicts change \(tag -> block: 1\)\n\z/,
      'diff --at: scored at that time');
 
 # json

@@ -23,7 +23,8 @@ static const char  cli_diff_usage[] =
 "\n"
 "Scores each chain (or each chain of a capture directory) under both\n"
 "policies and prints one line per chain whose verdict changes:\n"
-"  FILE: allow -> block (+signal_now_fires -signal_gone; score 10 -> 80)\n"
+"  FILE: allow -> block (+fires_now -fired_before id 25->40; score 10 -> 80;\n"
+"        name NAME)\n"
 "then \"N of M verdicts change\" with a count per transition.  Name,\n"
 "destination and time come from each chain's sidecar unless --sni or\n"
 "--at give them.  --format json: one object a line, the summary last.\n"
@@ -264,12 +265,15 @@ cli_diff(int argc, char **argv)
             fputs("}\n", stdout);
 
         } else {
+            /* a capture file's name is a digest: say whose chain it is */
             cli_outcome_delta(delta, sizeof(delta), &o[0], &o[1]);
-            printf("%s: %s -> %s (%s%sscore %d -> %d)\n",
+            printf("%s: %s -> %s (%s%sscore %d -> %d",
                    cli_safe(ch.path, safe, sizeof(safe)),
                    cg_verdict_name(o[0].verdict),
                    cg_verdict_name(o[1].verdict),
                    delta, delta[0] ? "; " : "", o[0].score, o[1].score);
+            printf("%s%s)\n", ch.name ? "; name " : "",
+                   ch.name ? cli_safe(ch.name, safe, sizeof(safe)) : "");
         }
 
         cli_chain_free(&ch);
