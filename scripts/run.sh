@@ -205,6 +205,7 @@ http {
         certguard_proxy_auth "certguard demo";
         certguard_proxy_auth_user_file $run/users;
         certguard_allow $good_addr $c2_addr;
+        certguard_http_ports 80 443 $good_http;
 
         location / {
             include $root/conf/forward-proxy.conf;

@@ -132,11 +132,6 @@ typedef struct {
     const char   *dhost;        /* destination name where no result names
                                    one: a refused CONNECT or GET; a
                                    result's name takes precedence */
-
-    /* Transitional, for callers that do not set monitor yet (the stream
-     * module): "would-block" here counts as monitor; anything else is
-     * ignored.  To be removed. */
-    const char   *action;
 } cg_event_t;
 
 
@@ -240,7 +235,8 @@ size_t cg_format_text(const cg_result_t *res, char *buf, size_t len);
  * "denied_address", "unresolved", "error"), the proxy credentials
  * ("auth_missing", "auth_malformed", "auth_unknown_user",
  * "auth_bad_password", "auth_error") or the
- * request itself ("not_absolute_uri", "scheme", "host", "userinfo").  The
+ * request itself ("not_absolute_uri", "scheme", "host", "userinfo",
+ * "malformed", "method").  The
  * reason picks the event class and severity (docs/cef.md); another reason
  * is written as given, as a malformed request.  count is the number of
  * attempts the record stands for (CEF cnt, written when above 1), for a

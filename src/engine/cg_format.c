@@ -595,9 +595,7 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
         ev = &none;         /* no context: no act either */
 
     } else {
-        /* the strcmp is transitional: see cg_event_t */
-        monitor = ev->monitor
-                  || (ev->action && strcmp(ev->action, "would-block") == 0);
+        monitor = ev->monitor;
         action = cg_action_name(res->verdict, monitor);
     }
 
@@ -761,6 +759,8 @@ static const cg_refusal_t  cg_refusals[] = {
     { "scheme",            2, 3 },
     { "host",              2, 3 },
     { "userinfo",          2, 3 },
+    { "malformed",         2, 3 },
+    { "method",            2, 3 },
 };
 
 

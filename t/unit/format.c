@@ -568,21 +568,6 @@ test_cef(void)
        "cef: allow without signals has no reason and a plain msg");
     ok(strcmp(cef_get("act"), "allowed") == 0, "cef: allow act");
 
-    /* transitional: the stream module still names its action; only its
-     * "would-block" counts, as monitor, until it sets monitor */
-    sample(&r);
-    ev.action = "would-block";
-    cg_format_cef(&r, &ev, buf, sizeof(buf));
-    ok(strstr(buf, "|cert-would-block|") != NULL && cef_parse(buf)
-       && strcmp(cef_get("act"), "would-block") == 0,
-       "cef: transitional action would-block is monitor mode");
-    ev.action = "allowed";
-    cg_format_cef(&r, &ev, buf, sizeof(buf));
-    ok(strstr(buf, "|cert-block|") != NULL && cef_parse(buf)
-       && strcmp(cef_get("act"), "blocked") == 0,
-       "cef: another action text does not change the act");
-    ev.action = NULL;
-
     /* days to expiry: floor, negative once expired */
     sample(&r);
     ev.rt_ms = (r.not_after - 86400 - 43200) * 1000;
@@ -664,6 +649,8 @@ test_cef_refusal(void)
         { "scheme", "request-refused|Proxy request refused", 3 },
         { "host", "request-refused|Proxy request refused", 3 },
         { "userinfo", "request-refused|Proxy request refused", 3 },
+        { "malformed", "request-refused|Proxy request refused", 3 },
+        { "method", "request-refused|Proxy request refused", 3 },
         { "something_new", "request-refused|Proxy request refused", 3 },
     };
     char        want[256];
