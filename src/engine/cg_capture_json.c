@@ -535,8 +535,10 @@ cg_json_value(cg_json_t *j, const char *key, cg_capture_record_t *rec)
     }
 
     if (buf) {
+        /* a key given twice: nothing of the first value stays behind */
+        memset(buf, 0, size);
+
         if (cg_json_lit(j, "null")) {
-            buf[0] = '\0';
             return 0;
         }
 

@@ -176,6 +176,14 @@ test_parse(void)
 
     ok(cg_capture_parse("{}", 2, &rec, &err) == CG_OK && rec.count == 0,
        "an empty object is an empty record");
+
+    /* a key given twice: the last value, and nothing of the first */
+
+    ok(cg_capture_parse("{\"name\":\"longer.example\",\"name\":\"a\"}", 36,
+                        &rec, &err) == CG_OK, "a key twice parses");
+    is_str(rec.name, "a", "a key twice: the last value");
+    ok(rec.name[2] == '\0' && rec.name[5] == '\0',
+       "a key twice: nothing of the first value left");
 }
 
 
