@@ -64,7 +64,8 @@ $(B)/libcertguard.a: $(ENGINE_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/certguard: $(wildcard src/cli/*.c) $(B)/libcertguard.a $(FLAG_LIST)
+$(B)/certguard: $(wildcard src/cli/*.c src/cli/*.h) $(B)/libcertguard.a \
+               $(FLAG_LIST)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CG_CFLAGS) $(LDFLAGS) -o $@ \
 	    $(filter %.c,$^) $(B)/libcertguard.a $(LIBS)
 

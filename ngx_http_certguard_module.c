@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 
 #include "ngx_certguard_conf.h"
+#include "ngx_certguard_capture.h"
 #include "ngx_http_certguard_forward.h"
 #include "ngx_certguard_metrics.h"
 
@@ -41,6 +42,7 @@ typedef struct {
     ngx_certguard_conf_t        common;         /* must be first */
     ngx_flag_t                  enable;
     ngx_uint_t                  block_status;
+    ngx_certguard_capture_t     capture;
 } ngx_http_certguard_loc_conf_t;
 
 
@@ -164,6 +166,13 @@ static ngx_command_t  ngx_http_certguard_commands[] = {
                                 NGX_HTTP_LOC_CONF_OFFSET,
                                 ngx_http_certguard_loc_conf_t,
                                 &ngx_http_certguard_module),
+
+    { ngx_string("certguard_capture"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_certguard_capture_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_certguard_loc_conf_t, capture),
+      NULL },
 
     { ngx_string("certguard_block_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -570,6 +579,12 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
 
     } else if (key.len) {
         (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res, NULL);
+    }
+
+    if (!cached) {
+        ngx_certguard_capture_post(&cglcf->capture, c->log, in.leaf,
+                                   in.chain, res, (const char *) addr,
+                                   in.dst_port, NULL);
     }
 
     ctx->scored = 1;
@@ -1373,6 +1388,7 @@ ngx_http_certguard_create_loc_conf(ngx_conf_t *cf)
 
     conf->enable = NGX_CONF_UNSET;
     conf->block_status = NGX_CONF_UNSET_UINT;
+    ngx_certguard_capture_init(&conf->capture);
 
     return conf;
 }
@@ -1389,6 +1405,7 @@ ngx_http_certguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_uint_value(conf->block_status, prev->block_status,
                               NGX_HTTP_FORBIDDEN);
+    ngx_certguard_capture_merge(&prev->capture, &conf->capture);
 
     if (ngx_certguard_conf_merge(cf, &prev->common, &conf->common,
                                  conf->enable, "certguard")

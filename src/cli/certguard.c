@@ -6,6 +6,9 @@
  *       [--sni NAME] [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
  *       [--geoip-country FILE] [--geoip-asn FILE] [--client-sni NAME]
  *       CHAIN.pem...
+ *   certguard diff --policy OLD --policy NEW [--sni NAME] [--at UNIXTIME]
+ *       [--ca-file FILE] [--format text|json] CHAIN.pem...|DIR
+ *   certguard report --policy P [--policy NEW] DIR|FILES -o report.html
  *   certguard lint FILE...
  *   certguard pin [--fingerprint] CA.pem...
  *   certguard signals
@@ -27,12 +30,10 @@
 
 #include <arpa/inet.h>
 
-#include "certguard.h"
+#include "cli.h"
 
 
 #define CLI_MAX_INPUT   (64 * 1024 * 1024)
-#define CLI_EXIT_OK     0
-#define CLI_EXIT_ERR    2
 
 #define cli_nelem(a)    (sizeof(a) / sizeof((a)[0]))
 
@@ -55,6 +56,7 @@ typedef struct {
     char            dst_addr[64];       /* without brackets */
     unsigned        dst_port;
     unsigned        has_dst:1;
+    unsigned        has_at:1;
     int64_t         at;
     cli_format_t    format;
 
@@ -68,19 +70,7 @@ typedef struct {
 
 
 static void cli_usage(FILE *f);
-static int cli_usage_error(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-static const char *cli_safe(const char *s, char *buf, size_t len);
-static void cli_json_str(FILE *f, const char *s);
-static int cli_read_file(const char *path, unsigned char **data,
-    size_t *len, const char **problem);
 static int cli_parse_dst(cli_check_t *c, const char *arg);
-static int cli_parse_at(cli_check_t *c, const char *arg);
-static int cli_option(int argc, char **argv, int *i, const char *name,
-    const char **value);
 static int cli_check(int argc, char **argv);
 static int cli_check_file(cli_check_t *c, const char *path, int many);
 static int cli_format(cli_check_t *c, const cg_result_t *res,
@@ -101,7 +91,12 @@ cli_usage(FILE *f)
 "                       [--format json|cef|text]\n"
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
 "                       [--client-sni NAME]\n"
-"                       CHAIN.pem...\n"
+"                       CHAIN.pem...|DIR\n"
+"       certguard diff --policy OLD --policy NEW [--sni NAME]\n"
+"                      [--at UNIXTIME] [--ca-file FILE]\n"
+"                      [--format text|json] CHAIN.pem...|DIR\n"
+"       certguard report --policy P [--policy NEW] [--ca-file FILE]\n"
+"                        DIR|FILES -o report.html\n"
 "       certguard lint POLICY...\n"
 "       certguard pin [--fingerprint] CA.pem...\n"
 "       certguard signals\n"
@@ -114,9 +109,17 @@ cli_usage(FILE *f)
 "        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443;\n"
 "        --client-sni is the SNI a client sent inside a CONNECT tunnel\n"
 "        (sni_mismatch fires when it is not the --sni name; CEF\n"
-"        destinationServiceName).  Chains verify against the system CA\n"
-"        bundle and the --ca-file roots; --no-system-roots leaves the\n"
-"        system bundle out.\n"
+"        destinationServiceName).  Chains\n"
+"        verify against the system CA bundle and the --ca-file roots;\n"
+"        --no-system-roots leaves the system bundle out.  A capture\n"
+"        directory (certguard_capture) or its files replay what the proxy\n"
+"        saw: name, destination, client SNI and time (last seen) come\n"
+"        from each chain's sidecar unless an option gives them.\n"
+"diff    score each chain under both policies; one line per chain whose\n"
+"        verdict changes, then \"N of M verdicts change\".\n"
+"report  one self-contained HTML file: verdict mix, score histogram,\n"
+"        signals, issuers and destinations of blocks and tags, and with\n"
+"        two policies what changes.\n"
 "lint    check policy files; \"FILE: ok\" or file:line: message;\n"
 "        warnings (file:line: warning: ...) on stderr do not fail it.\n"
 "pin     print the exemption condition that pins each certificate of\n"
@@ -129,7 +132,7 @@ cli_usage(FILE *f)
 }
 
 
-static int
+int
 cli_usage_error(const char *fmt, ...)
 {
     va_list  ap;
@@ -146,7 +149,7 @@ cli_usage_error(const char *fmt, ...)
 
 /* A file name or message made safe for one line of stderr: a name with a
  * newline in it must not split the one-line error contract. */
-static const char *
+const char *
 cli_safe(const char *s, char *buf, size_t len)
 {
     size_t  i;
@@ -163,7 +166,7 @@ cli_safe(const char *s, char *buf, size_t len)
 
 /* RFC 8259 string; bytes that are not UTF-8 become U+FFFD so the line
  * stays valid JSON whatever the file name is. */
-static void
+void
 cli_json_str(FILE *f, const char *s)
 {
     size_t                i, k, n;
@@ -197,7 +200,7 @@ cli_json_str(FILE *f, const char *s)
 }
 
 
-static int
+int
 cli_read_file(const char *path, unsigned char **data, size_t *len,
     const char **problem)
 {
@@ -356,8 +359,8 @@ cli_parse_dst(cli_check_t *c, const char *arg)
 }
 
 
-static int
-cli_parse_at(cli_check_t *c, const char *arg)
+int
+cli_parse_at(const char *arg, int64_t *at)
 {
     char       *end;
     long long   v;
@@ -378,7 +381,7 @@ cli_parse_at(cli_check_t *c, const char *arg)
         return -1;
     }
 
-    c->at = v;
+    *at = v;
 
     return 0;
 }
@@ -389,7 +392,7 @@ cli_parse_at(cli_check_t *c, const char *arg)
  * *i moved past the value), 0 when argv[*i] is another option, -1 when the
  * value is missing.
  */
-static int
+int
 cli_option(int argc, char **argv, int *i, const char *name,
     const char **value)
 {
@@ -425,9 +428,10 @@ cli_option(int argc, char **argv, int *i, const char *name,
 static int
 cli_check(int argc, char **argv)
 {
-    int           i, rc, status, nfiles, files_at, opts_done, m;
+    int           i, rc, status, nfiles, files_at, opts_done, m, nchains;
     unsigned      k;
     char          safe[512];
+    char        **chains;
     const char   *v, *dst, *at, *fmt, **files;
     cg_error_t    err;
     cli_check_t   c;
@@ -438,6 +442,7 @@ cli_check(int argc, char **argv)
     };
 
     memset(&c, 0, sizeof(c));
+    chains = NULL;
     dst = NULL;
     at = NULL;
     fmt = "json";
@@ -546,11 +551,13 @@ cli_check(int argc, char **argv)
     }
 
     if (at) {
-        if (cli_parse_at(&c, at) != 0) {
+        if (cli_parse_at(at, &c.at) != 0) {
             cli_usage_error("check: --at \"%s\" is not a unix time in "
                             "seconds", cli_safe(at, safe, sizeof(safe)));
             goto done;
         }
+
+        c.has_at = 1;
 
     } else {
         c.at = (int64_t) time(NULL);
@@ -601,8 +608,17 @@ cli_check(int argc, char **argv)
 
     status = CLI_EXIT_OK;
 
-    for (files_at = 0; files_at < nfiles; files_at++) {
-        if (cli_check_file(&c, files[files_at], nfiles > 1) != 0) {
+    m = cli_inputs((char **) files, nfiles, &chains, &nchains);
+    if (m < 0) {
+        goto done;
+    }
+
+    if (m > 0) {
+        status = CLI_EXIT_ERR;
+    }
+
+    for (files_at = 0; files_at < nchains; files_at++) {
+        if (cli_check_file(&c, chains[files_at], nchains > 1) != 0) {
             status = CLI_EXIT_ERR;
         }
     }
@@ -617,6 +633,7 @@ cli_check(int argc, char **argv)
 
 done:
 
+    cli_inputs_free(chains);
     free(files);
     free(c.out);
     cg_geoip_free(c.geoip);
@@ -630,80 +647,54 @@ done:
 static int
 cli_check_file(cli_check_t *c, const char *path, int many)
 {
-    int              rc;
     char             safe[512];
-    size_t           len;
-    cg_input_t       in;
-    cg_error_t       err;
     cg_event_t       ev;
     cg_result_t     *res;
-    const char      *problem;
-    unsigned char   *data;
-    STACK_OF(X509)  *chain;
+    cli_chain_t      ch;
+    cli_context_t    ctx;
 
     cli_safe(path, safe, sizeof(safe));
 
-    problem = NULL;
-    if (cli_read_file(path, &data, &len, &problem) != 0) {
-        fprintf(stderr, "certguard: %s: %s\n", safe, problem);
-        return -1;
-    }
+    ctx.sni = c->sni;
+    ctx.client_sni = c->client_sni;
+    ctx.dst_addr = c->has_dst ? c->dst_addr : NULL;
+    ctx.dst_port = c->dst_port;
+    ctx.at = c->at;
+    ctx.has_at = c->has_at;
 
-    memset(&err, 0, sizeof(err));
-    chain = NULL;
-
-    rc = cg_chain_parse(data, len, &chain, &err);
-    free(data);
-
-    if (rc != CG_OK || chain == NULL || sk_X509_num(chain) < 1) {
-        fprintf(stderr, "certguard: %s: ", safe);
-        fprintf(stderr, "%s\n", err.msg[0] ? cli_safe(err.msg, safe,
-                                                      sizeof(safe))
-                                           : cg_strerror(rc));
-        if (chain) {
-            sk_X509_pop_free(chain, X509_free);
-        }
+    if (cli_chain_load(&ch, path, &ctx) != 0) {
         return -1;
     }
 
     /* the result is large (about 4 KB): keep it off small stacks */
     res = calloc(1, sizeof(cg_result_t));
     if (res == NULL) {
-        sk_X509_pop_free(chain, X509_free);
+        cli_chain_free(&ch);
         fprintf(stderr, "certguard: %s: out of memory\n", safe);
         return -1;
     }
 
-    rc = cg_input_handshake(&in, c->policy, c->trust, c->geoip, NULL, chain,
-                            c->sni, c->has_dst ? c->dst_addr : NULL,
-                            c->dst_port, c->at);
-    if (rc == CG_OK) {
-        in.client_sni = c->client_sni;
-        rc = cg_evaluate(&in, res);
-    }
-
-    sk_X509_pop_free(chain, X509_free);
-
-    if (rc != CG_OK) {
-        fprintf(stderr, "certguard: %s: no verdict: %s\n", safe,
-                cg_strerror(rc));
+    if (cli_chain_score(&ch, c->policy, c->trust, c->geoip, res) != 0) {
+        cli_chain_free(&ch);
         free(res);
         return -1;
     }
 
-    /* what the proxy would log: enforce mode, the destination given */
+    /* what the proxy would log: enforce mode, the destination used */
     memset(&ev, 0, sizeof(ev));
-    ev.dst_addr = c->has_dst ? c->dst_addr : NULL;
-    ev.dst_port = c->dst_port;
-    ev.rt_ms = c->at * 1000;
-    ev.client_sni = c->client_sni;
+    ev.dst_addr = ch.dst_addr;
+    ev.dst_port = ch.dst_port;
+    ev.rt_ms = ch.at * 1000;
+    ev.client_sni = ch.client_sni;
 
     if (cli_format(c, res, &ev) != 0) {
         fprintf(stderr, "certguard: %s: out of memory\n", safe);
+        cli_chain_free(&ch);
         free(res);
         return -1;
     }
 
+    cli_chain_free(&ch);
     free(res);
 
     switch (c->format) {
@@ -1002,6 +993,14 @@ main(int argc, char **argv)
         }
 
         return cli_lint(argc, argv);
+    }
+
+    if (strcmp(cmd, "diff") == 0) {
+        return cli_diff(argc, argv);
+    }
+
+    if (strcmp(cmd, "report") == 0) {
+        return cli_report(argc, argv);
     }
 
     if (strcmp(cmd, "pin") == 0) {
