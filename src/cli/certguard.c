@@ -5,7 +5,8 @@
  *   certguard check --policy FILE [--ca-file FILE] [--sni NAME]
  *       [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
  *       [--geoip-country FILE] [--geoip-asn FILE] [--client-sni NAME]
- *       CHAIN.pem...
+ *       [--memory DIR] CHAIN.pem...
+ *   certguard memory DIR show NAME|export|import FILE|forget NAME
  *   certguard lint FILE...
  *   certguard signals
  *   certguard version
@@ -27,6 +28,8 @@
 #include <arpa/inet.h>
 
 #include "certguard.h"
+#include "cg_memory.h"
+#include "memory.h"
 
 
 #define CLI_MAX_INPUT   (64 * 1024 * 1024)
@@ -50,6 +53,7 @@ typedef struct {
     const char     *client_sni;         /* the SNI seen inside a tunnel */
     const char     *geoip_country;
     const char     *geoip_asn;
+    const char     *memory_dir;         /* --memory: read, then updated */
     char            dst_addr[64];       /* without brackets */
     unsigned        dst_port;
     unsigned        has_dst:1;
@@ -59,6 +63,7 @@ typedef struct {
     cg_policy_t    *policy;
     cg_trust_t     *trust;
     cg_geoip_t     *geoip;
+    cg_memory_t    *memory;
 
     char           *out;                /* formatter buffer, grown on need */
     size_t          out_len;
@@ -81,6 +86,8 @@ static int cli_option(int argc, char **argv, int *i, const char *name,
     const char **value);
 static int cli_check(int argc, char **argv);
 static int cli_check_file(cli_check_t *c, const char *path, int many);
+static int cli_remember(cli_check_t *c, const cg_input_t *in,
+    const cg_result_t *res);
 static int cli_format(cli_check_t *c, const cg_result_t *res,
     const cg_event_t *ev);
 static int cli_lint(int argc, char **argv);
@@ -96,11 +103,13 @@ cli_usage(FILE *f)
 "                       [--dst IP[:PORT]] [--at UNIXTIME]\n"
 "                       [--format json|cef|text]\n"
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
-"                       [--client-sni NAME]\n"
+"                       [--client-sni NAME] [--memory DIR]\n"
 "                       CHAIN.pem...\n"
 "       certguard lint POLICY...\n"
 "       certguard signals\n"
-"       certguard version\n"
+"       certguard version\n", f);
+    fputs(cli_memory_usage, f);
+    fputs(
 "\n"
 "check   score each chain (PEM or DER, leaf first; \"-\" reads stdin) and\n"
 "        print one result per file: JSON (default; one object a line, with\n"
@@ -109,6 +118,10 @@ cli_usage(FILE *f)
 "        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443;\n"
 "        --client-sni is the SNI a client sent inside a CONNECT tunnel\n"
 "        (sni_mismatch fires when it is not the --sni name).\n"
+"        --memory reads the certificate memory in DIR (created if need\n"
+"        be) and records each chain in it, in the order given.\n"
+"memory  show what a memory holds for a name, export it as JSON lines,\n"
+"        import such lines (a known-good inventory), forget a name.\n"
 "lint    check policy files; \"FILE: ok\" or file:line: message.\n"
 "signals list the built-in signals: id, default weight, description.\n"
 "\n"
@@ -422,7 +435,7 @@ cli_check(int argc, char **argv)
 
     static const char  *names[] = {
         "--policy", "--ca-file", "--sni", "--dst", "--at", "--format",
-        "--geoip-country", "--geoip-asn", "--client-sni"
+        "--geoip-country", "--geoip-asn", "--client-sni", "--memory"
     };
 
     memset(&c, 0, sizeof(c));
@@ -486,6 +499,7 @@ cli_check(int argc, char **argv)
         case 5: fmt = v; break;
         case 6: c.geoip_country = v; break;
         case 7: c.geoip_asn = v; break;
+        case 9: c.memory_dir = v; break;
         default: c.client_sni = v; break;
         }
     }
@@ -574,6 +588,16 @@ cli_check(int argc, char **argv)
         }
     }
 
+    if (c.memory_dir) {
+        memset(&err, 0, sizeof(err));
+
+        if (cg_memory_open(&c.memory, c.memory_dir, 0, 0, &err) != CG_OK) {
+            fprintf(stderr, "certguard: %s\n",
+                    cli_safe(err.msg, safe, sizeof(safe)));
+            goto done;
+        }
+    }
+
     status = CLI_EXIT_OK;
 
     for (files_at = 0; files_at < nfiles; files_at++) {
@@ -594,6 +618,7 @@ done:
 
     free(files);
     free(c.out);
+    cg_memory_close(c.memory);
     cg_geoip_free(c.geoip);
     cg_trust_free(c.trust);
     cg_policy_free(c.policy);
@@ -605,7 +630,7 @@ done:
 static int
 cli_check_file(cli_check_t *c, const char *path, int many)
 {
-    int              rc;
+    int              rc, forgot;
     char             safe[512];
     size_t           len;
     cg_input_t       in;
@@ -654,8 +679,13 @@ cli_check_file(cli_check_t *c, const char *path, int many)
                             c->dst_port, c->at);
     if (rc == CG_OK) {
         in.client_sni = c->client_sni;
+        in.memory = c->memory;
         rc = cg_evaluate(&in, res);
     }
+
+    /* the CLI records synchronously: the next file sees this one */
+
+    forgot = rc == CG_OK && c->memory && cli_remember(c, &in, res) != 0;
 
     sk_X509_pop_free(chain, X509_free);
 
@@ -710,6 +740,30 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     }
 
     fputc('\n', stdout);
+
+    return forgot ? -1 : 0;
+}
+
+
+/* A sighting of a chain with a name; a chain without one is not kept. */
+static int
+cli_remember(cli_check_t *c, const cg_input_t *in, const cg_result_t *res)
+{
+    char                  safe[512];
+    cg_error_t            err;
+    cg_memory_sighting_t  s;
+
+    if (in->name == NULL || cg_memory_sighting(&s, in, res) != CG_OK) {
+        return 0;
+    }
+
+    memset(&err, 0, sizeof(err));
+
+    if (cg_memory_record(c->memory, &s, 1, &err) != CG_OK) {
+        fprintf(stderr, "certguard: %s\n",
+                cli_safe(err.msg, safe, sizeof(safe)));
+        return -1;
+    }
 
     return 0;
 }
@@ -865,6 +919,10 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "signals") == 0) {
         return cli_signals();
+    }
+
+    if (strcmp(cmd, "memory") == 0) {
+        return cli_memory(argc, argv);
     }
 
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

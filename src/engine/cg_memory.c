@@ -135,8 +135,11 @@ cg_memory_open(cg_memory_t **mem, const char *dir, size_t size,
     unsigned flags, cg_error_t *err)
 {
     int           rc, dead;
+    char          data[CG_NAME_MAX + 16];
     MDB_txn      *txn;
     MDB_val       k, v;
+    struct stat   st;
+    MDB_envinfo   info;
     cg_memory_t  *m;
     unsigned      envflags, dbflags, version;
 
@@ -146,11 +149,7 @@ cg_memory_open(cg_memory_t **mem, const char *dir, size_t size,
 
     *mem = NULL;
 
-    if (size == 0) {
-        size = CG_MEMORY_SIZE_DEFAULT;
-    }
-
-    if (size < CG_MEMORY_SIZE_MIN) {
+    if (size && size < CG_MEMORY_SIZE_MIN) {
         size = CG_MEMORY_SIZE_MIN;
     }
 
@@ -161,7 +160,6 @@ cg_memory_open(cg_memory_t **mem, const char *dir, size_t size,
 
     cg_strlcpy(m->dir, dir, sizeof(m->dir));
     m->rdonly = (flags & CG_MEMORY_RDONLY) != 0;
-    m->max_names = size / CG_MEMORY_BYTES_PER_NAME;
 
     m->scratch = malloc(sizeof(cg_memory_entry_t));
     if (m->scratch == NULL) {
@@ -183,10 +181,22 @@ cg_memory_open(cg_memory_t **mem, const char *dir, size_t size,
 
     (void) mdb_env_set_maxdbs(m->env, 4);
 
-    rc = mdb_env_set_mapsize(m->env, size);
-    if (rc != 0) {
-        rc = cg_mem_error(m, err, rc, "mdb_env_set_mapsize");
-        goto failed;
+    /* size 0: the size the store has (LMDB keeps it), so that the CLI
+     * does not shrink what nginx sized; a new store gets the default */
+
+    if (size == 0) {
+        snprintf(data, sizeof(data), "%s/data.mdb", dir);
+        if (stat(data, &st) != 0) {
+            size = CG_MEMORY_SIZE_DEFAULT;
+        }
+    }
+
+    if (size) {
+        rc = mdb_env_set_mapsize(m->env, size);
+        if (rc != 0) {
+            rc = cg_mem_error(m, err, rc, "mdb_env_set_mapsize");
+            goto failed;
+        }
     }
 
     /*
@@ -201,6 +211,14 @@ cg_memory_open(cg_memory_t **mem, const char *dir, size_t size,
     if (rc != 0) {
         rc = cg_mem_error(m, err, rc, "mdb_env_open");
         goto failed;
+    }
+
+    if (mdb_env_info(m->env, &info) == 0) {
+        m->max_names = info.me_mapsize / CG_MEMORY_BYTES_PER_NAME;
+    }
+
+    if (m->max_names == 0) {
+        m->max_names = CG_MEMORY_SIZE_MIN / CG_MEMORY_BYTES_PER_NAME;
     }
 
     /* slots of readers that died (a worker killed mid-lookup) */

@@ -97,11 +97,12 @@ typedef struct {
 
 /*
  * Opens (read-write: creates) the environment in directory dir, with a map
- * of size bytes (0: CG_MEMORY_SIZE_DEFAULT; at least CG_MEMORY_SIZE_MIN),
- * which bounds the store: past size / CG_MEMORY_BYTES_PER_NAME names, or
- * when the map fills, the least recently seen names are evicted.  Stale
- * reader slots of processes that died are cleared.  CG_OK, CG_ERR_IO with
- * err->msg naming the directory, CG_ERR_NOMEM, CG_ERR_ARG.
+ * of size bytes (at least CG_MEMORY_SIZE_MIN; 0: the size the store was
+ * last given, CG_MEMORY_SIZE_DEFAULT for a new one), which bounds the
+ * store: past size / CG_MEMORY_BYTES_PER_NAME names, or when the pages in
+ * use near the map's size, the least recently seen names are evicted.
+ * Stale reader slots of processes that died are cleared.  CG_OK,
+ * CG_ERR_IO with err->msg naming the directory, CG_ERR_NOMEM, CG_ERR_ARG.
  */
 int cg_memory_open(cg_memory_t **mem, const char *dir, size_t size,
     unsigned flags, cg_error_t *err);

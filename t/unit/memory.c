@@ -429,6 +429,17 @@ test_eviction(void)
 
     cg_memory_close(m);
 
+    /* size 0 on reopening: the store's own size, not the default */
+
+    rc = cg_memory_open(&m, path("small"), 0, 0, &err);
+    is_int(rc, CG_OK, "reopen with size 0");
+    if (rc == CG_OK) {
+        cg_memory_stat(m, &names, &max);
+        is_int(max, CG_MEMORY_SIZE_MIN / CG_MEMORY_BYTES_PER_NAME,
+               "reopen with size 0: the store keeps its size");
+        cg_memory_close(m);
+    }
+
     /* large entries: the map fills before the name bound, and the pages in
      * use, not the count, have names evicted */
 
