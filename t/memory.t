@@ -106,6 +106,26 @@ like($j && fired($j, 'cert_changed') ? fired($j, 'cert_changed')->{detail}
 ok($j && !fired($j, 'issuer_changed'), 'issuer_changed not beside it');
 is($j && $j->{verdict}, 'tag', 'the default policy tags a change');
 
+is($j && $j->{prev_sha256}, $a->{sha256}, 'JSON: the previous certificate');
+is($j && $j->{prev_issuer}, 'CN=certguard memory CA 1', 'JSON: its issuer');
+
+# the CEF record of a change: first seen, previous certificate and issuer
+
+my $cef = seen($b, $mem, $now + $DAY + 300, format => 'cef');
+like($cef->{out}, qr/ reason=cert_changed /, 'CEF: reason cert_changed');
+like($cef->{out}, qr/ firstSeen=@{[ ($now + $DAY) * 1000 ]}(?: |$)/,
+     'CEF: firstSeen, unix ms, of B at n.test:443');
+like($cef->{out}, qr/ prevSha256=$a->{sha256}(?: |$)/, 'CEF: prevSha256');
+like($cef->{out}, qr/ prevIssuer=CN\\=certguard memory CA 1$/,
+     'CEF: prevIssuer, escaped, last');
+$cef = seen($a, "$dir/memory-cef", $now, format => 'cef');
+like($cef->{out}, qr/ firstSeen=@{[ $now * 1000 ]}$/,
+     'CEF: a first sighting is first seen now');
+unlike($cef->{out}, qr/prevSha256|prevIssuer/, 'CEF: no change, no prev');
+my $text = seen($b, $mem, $now + $DAY + 400, format => 'text');
+like($text->{out}, qr/^previous: $a->{sha256} from CN=certguard memory CA 1$/m,
+     'text: the previous certificate');
+
 $j = seen($b, $mem, $now + $DAY + 600);
 ok($j && fired($j, 'cert_changed'), 'B again, within 3d: still a change');
 $j = seen($b, $mem, $now + 5 * $DAY);
