@@ -115,6 +115,16 @@ my ($ok, $out) = $ng->test_config(http($a, '1k'),
 ok(!$ok, 'certguard_memory size=1k is refused');
 like($out, qr/invalid certguard_memory size "size=1k"/, '... and named');
 
+($ok, $out) = $ng->test_config("    certguard_memory $mem;\n" . http($a),
+                               expect_log => qr/\[emerg\].*certguard_memory/);
+ok(!$ok, 'two certguard_memory directives are refused');
+like($out, qr/"certguard_memory" directive is duplicate/, '... as duplicate');
+
+($ok, $out) = $ng->test_config(http($a) . "    server { listen 127.0.0.1:$port;"
+                               . " server_name tmp; proxy_temp_path $mem; }\n",
+                               expect_log => qr/\[emerg\].*same path name/);
+ok(!$ok, 'the memory directory cannot be a temp path too');
+
 # first: n.test serves A, from CA 1
 
 $ng->start(http($a), ports => [$port, $strict, $up]);

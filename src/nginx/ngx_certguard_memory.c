@@ -11,6 +11,11 @@
 #include "ngx_certguard_memory.h"
 
 
+/* ngx_path_t data of a certguard memory: the same value in both modules'
+ * .so (nginx only compares it), unlike any address of their own */
+#define NGX_CERTGUARD_MEMORY_TAG    ((void *) (uintptr_t) 0x63676d)
+
+
 static void ngx_certguard_memory_tick(ngx_event_t *ev);
 static void ngx_certguard_memory_write(ngx_certguard_memory_t *m,
     ngx_uint_t max);
@@ -23,7 +28,8 @@ ngx_certguard_memory_conf(ngx_conf_t *cf, ngx_certguard_memory_t **memp)
     ssize_t                  size;
     ngx_str_t               *value, s;
     ngx_uint_t               i;
-    ngx_certguard_memory_t  *m;
+    ngx_path_t              *path;
+    ngx_certguard_memory_t  *m, *first;
 
     value = cf->args->elts;
 
@@ -32,39 +38,34 @@ ngx_certguard_memory_conf(ngx_conf_t *cf, ngx_certguard_memory_t **memp)
         return NGX_CONF_ERROR;
     }
 
-    m->path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-    if (m->path == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    m->path.name = value[1];
 
-    m->path->name = value[1];
-
-    if (m->path->name.len > 1
-        && m->path->name.data[m->path->name.len - 1] == '/')
+    if (m->path.name.len > 1
+        && m->path.name.data[m->path.name.len - 1] == '/')
     {
-        m->path->name.len--;
+        m->path.name.len--;
     }
 
-    if (ngx_conf_full_name(cf->cycle, &m->path->name, 0) != NGX_OK) {
+    if (ngx_conf_full_name(cf->cycle, &m->path.name, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     /* the engine and ngx_create_paths() take it NUL-terminated */
 
-    s.len = m->path->name.len;
+    s.len = m->path.name.len;
     s.data = ngx_pnalloc(cf->pool, s.len + 1);
     if (s.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(s.data, m->path->name.data, s.len);
+    ngx_memcpy(s.data, m->path.name.data, s.len);
     s.data[s.len] = '\0';
-    m->path->name = s;
+    m->path.name = s;
 
-    if (m->path->name.len >= CG_NAME_MAX - sizeof("/data.mdb")) {
+    if (m->path.name.len >= CG_NAME_MAX - sizeof("/data.mdb")) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "certguard_memory path \"%V\" is too long",
-                           &m->path->name);
+                           &m->path.name);
         return NGX_CONF_ERROR;
     }
 
@@ -97,6 +98,7 @@ ngx_certguard_memory_conf(ngx_conf_t *cf, ngx_certguard_memory_t **memp)
             }
 
             m->size = (size_t) size * giga;
+            m->size_set = 1;
             continue;
         }
 
@@ -109,13 +111,38 @@ ngx_certguard_memory_conf(ngx_conf_t *cf, ngx_certguard_memory_t **memp)
         m->size = CG_MEMORY_SIZE_DEFAULT;
     }
 
-    /* data tells directives apart: one path is one directive's */
-    m->path->data = m;
-    m->path->conf_file = cf->conf_file->file.name.data;
-    m->path->line = cf->conf_file->line;
+    /* a directory of another module's (a temp path) is refused by
+     * ngx_add_path(): its data differs */
 
-    if (ngx_add_path(cf, &m->path) != NGX_OK) {
+    m->path.data = NGX_CERTGUARD_MEMORY_TAG;
+    m->path.conf_file = cf->conf_file->file.name.data;
+    m->path.line = cf->conf_file->line;
+
+    path = &m->path;
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    if (path != &m->path) {
+        /* the other module's memory of this directory: the same one */
+
+        first = (ngx_certguard_memory_t *) path;
+
+        if (m->size_set && first->size_set && m->size != first->size) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "certguard_memory \"%V\" has another size "
+                               "in %s:%ui", &first->path.name,
+                               first->path.conf_file, first->path.line);
+            return NGX_CONF_ERROR;
+        }
+
+        if (m->size_set) {
+            first->size = m->size;
+            first->size_set = 1;
+        }
+
+        m = first;
     }
 
     *memp = m;
@@ -137,6 +164,10 @@ ngx_certguard_memory_init_process(ngx_cycle_t *cycle,
         return NGX_OK;      /* cache managers and helpers do not score */
     }
 
+    if (m->users++ > 0) {
+        return NGX_OK;      /* opened by the other module */
+    }
+
     m->log = cycle->log;
 
     m->ring = ngx_alloc(NGX_CERTGUARD_MEMORY_RING
@@ -147,7 +178,7 @@ ngx_certguard_memory_init_process(ngx_cycle_t *cycle,
 
     ngx_memzero(&err, sizeof(cg_error_t));
 
-    if (cg_memory_open(&m->mem, (const char *) m->path->name.data, m->size,
+    if (cg_memory_open(&m->mem, (const char *) m->path.name.data, m->size,
                        0, &err)
         != CG_OK)
     {
@@ -172,7 +203,7 @@ ngx_certguard_memory_init_process(ngx_cycle_t *cycle,
 void
 ngx_certguard_memory_exit_process(ngx_certguard_memory_t *m)
 {
-    if (m == NULL || m->mem == NULL) {
+    if (m == NULL || m->users == 0 || --m->users > 0 || m->mem == NULL) {
         return;
     }
 

@@ -27,12 +27,21 @@
                                                    sighting to its write */
 
 
+/*
+ * One memory per directory and cycle.  The path must be first: the HTTP
+ * and the stream module (each a .so of its own) register the directory
+ * with ngx_add_path(), which hands the second the first one's path, and
+ * so the same object; its process opens one LMDB environment for both,
+ * as LMDB requires.
+ */
 typedef struct {
-    ngx_path_t                 *path;       /* created by the master, for
+    ngx_path_t                  path;       /* created by the master, for
                                                the workers' user */
-    size_t                      size;       /* the map; 0: the default */
+    size_t                      size;       /* the map */
+    unsigned                    size_set:1; /* size= given */
 
     /* per worker process */
+    ngx_uint_t                  users;      /* modules that opened it */
     cg_memory_t                *mem;
     cg_memory_sighting_t       *ring;
     ngx_uint_t                  head;       /* oldest queued */
@@ -45,10 +54,9 @@ typedef struct {
 
 /*
  * "certguard_memory PATH [size=SIZE];" with cf->args as given: *memp is
- * a new memory for PATH.  The directory is created, and given to the
- * workers' user, as nginx does for its temp paths; the same PATH named
- * by another directive (of the other module too: LMDB must not be opened
- * twice in one process) is an error.
+ * the memory of PATH, the same object for the HTTP and the stream module
+ * (another size= for it is an error).  The directory is created, and
+ * given to the workers' user, as nginx does for its temp paths.
  */
 char *ngx_certguard_memory_conf(ngx_conf_t *cf, ngx_certguard_memory_t **memp);
 
