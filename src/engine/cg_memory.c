@@ -98,8 +98,9 @@ cg_mem_error(cg_memory_t *m, cg_error_t *err, int rc, const char *what)
 int
 cg_memory_key(const char *name, unsigned port, char *key, size_t size)
 {
-    size_t  n, i;
-    int     len;
+    size_t    n, i, k;
+    int       len;
+    uint32_t  cp;
 
     if (name == NULL || key == NULL) {
         return -1;
@@ -113,6 +114,16 @@ cg_memory_key(const char *name, unsigned port, char *key, size_t size)
 
     if (n == 0 || n >= CG_NAME_MAX || port > 65535) {
         return -1;
+    }
+
+    /* printable UTF-8 only, so that a name exported is the name imported */
+
+    for (i = 0; i < n; i += k) {
+        k = cg_utf8_decode((const unsigned char *) name + i, n - i, &cp);
+
+        if (k == 0 || cp < 0x20 || cp == 0x7f) {
+            return -1;
+        }
     }
 
     len = snprintf(key, size, "%.*s:%u", (int) n, name, port ? port : 443);

@@ -110,7 +110,7 @@ void cg_memory_close(cg_memory_t *mem);
 
 /* The name as the memory keys it: lower case, one final dot dropped;
  * port 0 (not known) is 443.  0, or -1 for a name that cannot be a key
- * (empty or too long). */
+ * (empty, too long, or not printable UTF-8: such a name is not kept). */
 int cg_memory_key(const char *name, unsigned port, char *key, size_t size);
 
 /*

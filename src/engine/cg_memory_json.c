@@ -719,6 +719,7 @@ cg_memory_parse_json(const char *line, size_t len, int64_t now,
 {
     int                has_name, has_sha;
     char               key[64], s[CG_JSON_STR_MAX];
+    char               mkey[CG_MEMORY_KEY_MAX];
     size_t             n;
     int64_t            v;
     cg_jin_t           in;
@@ -767,7 +768,9 @@ cg_memory_parse_json(const char *line, size_t len, int64_t now,
             if (cg_jstr(&in, s, sizeof(s), &n) != 0) {
                 return CG_ERR_SYNTAX;
             }
-            if (n == 0 || n >= sizeof(e->name) || memchr(s, '\0', n)) {
+            if (n == 0 || n >= sizeof(e->name) || memchr(s, '\0', n)
+                || cg_memory_key(s, 443, mkey, sizeof(mkey)) != 0)
+            {
                 return cg_jfail(&in, "invalid name"), CG_ERR_SYNTAX;
             }
             memcpy(e->name, s, n + 1);

@@ -160,6 +160,16 @@ test_key(void)
            "key: too long");
     is_int(cg_memory_key("a.test", 70000, key, sizeof(key)), -1,
            "key: port out of range");
+    is_int(cg_memory_key("a\nb.test", 443, key, sizeof(key)), -1,
+           "key: a control character");
+    is_int(cg_memory_key("a\xff.test", 443, key, sizeof(key)), -1,
+           "key: not UTF-8");
+    is_int(cg_memory_key("caf\xc3\xa9.test", 443, key, sizeof(key)), 0,
+           "key: UTF-8");
+    memset(longname, 'a', 200);
+    strcpy(longname + 200, ".test");
+    is_int(cg_memory_key(longname, 443, key, sizeof(key)), 0,
+           "key: a long name");
 }
 
 
@@ -685,6 +695,14 @@ test_json(void)
          "abababababababababababababababababababab\"}";
     is_int(cg_memory_parse_json(in, strlen(in), T0, &f, &err),
            CG_ERR_SYNTAX, "parse: a NUL in the name");
+    in = "{\"name\":\"a\\u0001b\"}";
+    is_int(cg_memory_parse_json(in, strlen(in), T0, &f, &err),
+           CG_ERR_SYNTAX, "parse: a control character in the name");
+    in = "{\"name\":\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test\",\"sha256\":\""
+         "abababababababababababababababababababababababababababababababab\"}";
+    is_int(cg_memory_parse_json(in, strlen(in), T0, &f, &err), CG_OK,
+           "parse: a name of 105 bytes");
     in = "{\"name\":\"a\",\"geo\":[{\"country\":\"d\\u00e9\"}]}";
     is_int(cg_memory_parse_json(in, strlen(in), T0, &f, &err),
            CG_ERR_SYNTAX, "parse: a country that is not two letters");
