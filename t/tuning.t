@@ -215,9 +215,9 @@ is($r->{out},
 
 $r = cli('diff', '--policy', $default, '--policy', $candidate, @ca, $cap);
 is($r->{out},
-   "$file{two}: allow -> block (hostname_mismatch 25->80; score 25 -> 80; "
+   "$file{two}: tag -> block (hostname_mismatch 30->80; score 30 -> 80; "
    . "name other.test)\n"
-   . "1 of 4 verdicts change (allow -> block: 1)\n",
+   . "1 of 4 verdicts change (tag -> block: 1)\n",
    'diff: a weight change is shown as old->new');
 
 $r = cli('diff', '--policy', $candidate, '--policy', $lenient, @ca, $cap);
