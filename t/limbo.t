@@ -167,7 +167,8 @@ my @refused = grep { $_->{got} eq 'refused' } @out;
 
 # limbo's certificates live for a thousand years, so long_validity adds its
 # weight to nearly every case: a FAILURE case that tags only with that help
-# (a lone hostname_mismatch or weak_key) agrees here, not on a real chain
+# (a lone finding of a low-weight signal: nonconformant, eku, cn_mismatch)
+# agrees here, not on a real chain
 my ($tag_at) = read_file($policy) =~ /^\s*threshold\s+tag\s+(\d+)\s*;/m;
 my @lifted = grep {
     my $o = $_;
