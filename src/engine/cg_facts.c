@@ -641,7 +641,8 @@ cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted, BIO *bio)
 
     if (f->trusted && bio) {
         f->public_root = n > 0
-            && cg_trust_is_public(f->in->trust, sk_X509_value(chain, n - 1));
+                         && cg_facts_anchor_public(f,
+                                                   sk_X509_value(chain, n - 1));
     }
 
     if (n > 0 && bio) {
@@ -731,15 +732,12 @@ cg_facts_verify(cg_facts_t *f, BIO *bio)
 
     if (f->ncerts > 1) {
         untrusted = sk_X509_new_reserve(NULL, (int) f->ncerts - 1);
-        sent = calloc(f->ncerts - 1, sizeof(X509 *));
-
-        if (untrusted == NULL || sent == NULL) {
+        if (untrusted == NULL) {
             goto failed;
         }
 
         for (i = 1; i < f->ncerts; i++) {
             (void) sk_X509_push(untrusted, f->certs[i].x);
-            sent[i - 1] = f->certs[i].x;
         }
     }
 
@@ -749,6 +747,15 @@ cg_facts_verify(cg_facts_t *f, BIO *bio)
 
     /* a failed path may have a sibling through other sent issuers */
     if (f->npath_errors > 0 && f->ncerts > 2) {
+        sent = calloc(f->ncerts - 1, sizeof(X509 *));
+        if (sent == NULL) {
+            goto failed;
+        }
+
+        for (i = 1; i < f->ncerts; i++) {
+            sent[i - 1] = f->certs[i].x;
+        }
+
         rc = cg_path_search(f->in->leaf, sent, f->ncerts - 1,
                             cg_facts_path_try, f, &alt);
 

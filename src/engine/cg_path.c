@@ -152,8 +152,15 @@ cg_path_walk(cg_path_t *p, unsigned node, unsigned len)
         (void) sk_X509_push(sk, p->sent[p->path[i]]);
     }
 
-    if (p->try(p->data, sk) == 1) {
+    switch (p->try(p->data, sk)) {
+
+    case 1:
         p->found = sk;
+        return 1;
+
+    case -1:
+        p->nomem = 1;
+        sk_X509_free(sk);
         return 1;
     }
 
