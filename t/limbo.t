@@ -32,7 +32,7 @@ use Time::Local qw(timegm);
 
 # Cases that agree today.  Raise it with every engine fix that gains some;
 # never lower it: a lower figure is a regression.
-my $FLOOR = 179;
+my $FLOOR = 182;
 
 # The corpus the floor was measured on: x509-limbo at 8a2e6f4, SERVER cases.
 my $CASES = 198;
@@ -167,7 +167,8 @@ my @refused = grep { $_->{got} eq 'refused' } @out;
 
 # limbo's certificates live for a thousand years, so long_validity adds its
 # weight to nearly every case: a FAILURE case that tags only with that help
-# (a lone hostname_mismatch or weak_key) agrees here, not on a real chain
+# (a lone finding of a low-weight signal: nonconformant, eku, cn_mismatch)
+# agrees here, not on a real chain
 my ($tag_at) = read_file($policy) =~ /^\s*threshold\s+tag\s+(\d+)\s*;/m;
 my @lifted = grep {
     my $o = $_;

@@ -181,6 +181,31 @@ my $both = $pki->bundle('two-anchors', $other, $root);
 $j = eval_chain($clean, ca_file => $both);
 quiet($j, 'untrusted_chain', 'anchor second in a bundle of two');
 
+# any certificate of the CA file is an anchor, not only a self-signed one
+# (RFC 5280 6.1): an intermediate, or the leaf itself
+$j = eval_chain($clean, ca_file => $int->{cert});
+quiet($j, 'untrusted_chain', 'the intermediate alone in the CA file');
+ok($j && $j->{trusted}, 'a chain to a trusted intermediate is trusted');
+$j = eval_chain($clean->{cert}, sni => 'clean.test',
+                ca_file => $clean->{cert});
+quiet($j, 'untrusted_chain', 'the leaf pinned in the CA file');
+
+# a sent issuer that leads nowhere: the other one sent is tried too
+# (OpenSSL takes the first that fits and does not go back)
+my $altint = $pki->ca('alt-int', issuer => $root, subject => '/CN=alt int');
+my $decoy = $pki->ca('alt-int-decoy', issuer => $other, key_of => $altint,
+                     subject => '/CN=alt int');
+my $altleaf = good_leaf('alt-path', issuer => $altint);
+my $detour = $pki->bundle('alt-path-chain', $altleaf->{cert},
+                          $decoy->{cert}, $altint->{cert});
+$j = eval_chain($detour, sni => 'alt-path.test');
+quiet($j, 'untrusted_chain', 'a decoy issuer sent first, the right one '
+      . 'after it');
+ok($j && $j->{trusted}, 'the path through the second issuer is trusted');
+$j = eval_chain($pki->bundle('alt-path-decoy', $altleaf->{cert},
+                             $decoy->{cert}), sni => 'alt-path.test');
+fires($j, 'untrusted_chain', 'only the decoy issuer sent');
+
 # self_signed
 
 my $ss = $pki->leaf('selfsigned', subject => '/CN=selfsigned.test',

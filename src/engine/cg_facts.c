@@ -27,6 +27,8 @@ static int cg_facts_time(const ASN1_TIME *t, int64_t *out);
 static void cg_facts_serial(X509 *x, char *buf, size_t size);
 static void cg_facts_san(cg_facts_t *f);
 static void cg_facts_verify(cg_facts_t *f, BIO *bio);
+static int cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted,
+    BIO *bio);
 static int cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx);
 static void cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain,
     int untrusted, BIO *bio);
@@ -579,46 +581,31 @@ cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx)
 }
 
 
-static void
-cg_facts_verify(cg_facts_t *f, BIO *bio)
+/*
+ * One verification of the leaf with these untrusted certificates; the
+ * errors go to f's counters, and with bio the path it built to f->path.
+ * CG_OK, or CG_ERR_NOMEM with nothing verified.
+ */
+
+static int
+cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted, BIO *bio)
 {
     int                  rc, code, n;
-    unsigned             i;
-    X509_STORE          *store;
     X509_STORE_CTX      *ctx;
     X509_VERIFY_PARAM   *param;
-    STACK_OF(X509)      *untrusted, *chain;
-
-    if (f->in->trust == NULL) {
-        /* no anchors: untrusted_chain says so itself */
-        f->npath_errors = 1;
-        f->first_path_error.code = X509_V_ERR_UNSPECIFIED;
-        f->trusted = 0;
-        return;
-    }
-
-    store = f->in->trust->store;
-    untrusted = NULL;
-    ctx = NULL;
-
-    if (f->ncerts > 1) {
-        untrusted = sk_X509_new_reserve(NULL, (int) f->ncerts - 1);
-        if (untrusted == NULL) {
-            goto failed;
-        }
-
-        for (i = 1; i < f->ncerts; i++) {
-            (void) sk_X509_push(untrusted, f->certs[i].x);
-        }
-    }
+    STACK_OF(X509)      *chain;
 
     ctx = X509_STORE_CTX_new();
     if (ctx == NULL) {
-        goto failed;
+        return CG_ERR_NOMEM;
     }
 
-    if (X509_STORE_CTX_init(ctx, store, f->in->leaf, untrusted) != 1) {
-        goto failed;
+    if (X509_STORE_CTX_init(ctx, f->in->trust->store, f->in->leaf,
+                            untrusted)
+        != 1)
+    {
+        X509_STORE_CTX_free(ctx);
+        return CG_ERR_NOMEM;
     }
 
     (void) X509_STORE_CTX_set_default(ctx, "ssl_server");
@@ -626,9 +613,15 @@ cg_facts_verify(cg_facts_t *f, BIO *bio)
     param = X509_STORE_CTX_get0_param(ctx);
     X509_VERIFY_PARAM_set_time(param, (time_t) f->now);
 
-    /* the profile checks as well: what they alone find is sorted out by
-     * cg_verify_class(), in the same pass */
-    X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
+    /*
+     * The profile checks as well: what they alone find is sorted out by
+     * cg_verify_class(), in the same pass.  Any certificate of the store
+     * is an anchor (RFC 5280 6.1: a trust anchor is a name and a key, not
+     * a self-signed certificate): an intermediate or a leaf pinned in the
+     * CA file ends a path.
+     */
+    X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT
+                                       | X509_V_FLAG_PARTIAL_CHAIN);
 
     X509_STORE_CTX_set_verify_cb(ctx, cg_facts_verify_cb);
     (void) X509_STORE_CTX_set_app_data(ctx, f);
@@ -649,25 +642,148 @@ cg_facts_verify(cg_facts_t *f, BIO *bio)
     chain = X509_STORE_CTX_get0_chain(ctx);
     n = chain ? sk_X509_num(chain) : 0;
 
-    if (f->trusted) {
+    if (f->trusted && bio) {
         f->public_root = n > 0
-            && cg_trust_is_public(f->in->trust, sk_X509_value(chain, n - 1));
+                         && cg_facts_anchor_public(f,
+                                                   sk_X509_value(chain, n - 1));
     }
 
-    if (n > 0) {
+    if (n > 0 && bio) {
         cg_facts_path(f, chain, X509_STORE_CTX_get_num_untrusted(ctx), bio);
     }
 
     X509_STORE_CTX_free(ctx);
+
+    return CG_OK;
+}
+
+
+/* A path cg_path_search() offers: does it verify?  Into scratch facts. */
+
+static int
+cg_facts_path_try(void *data, STACK_OF(X509) *untrusted)
+{
+    cg_facts_t   s;
+    cg_facts_t  *f;
+
+    f = data;
+
+    memset(&s, 0, sizeof(cg_facts_t));
+    s.in = f->in;
+    s.policy = f->policy;
+    s.now = f->now;
+
+    if (cg_facts_verify_run(&s, untrusted, NULL) != CG_OK) {
+        return -1;
+    }
+
+    return s.npath_errors == 0;
+}
+
+
+/* Forgets a verification's outcome, for another one. */
+
+static void
+cg_facts_verify_reset(cg_facts_t *f)
+{
+    unsigned  i;
+
+    for (i = 0; i < f->nstore; i++) {
+        free(f->store_certs[i].subject);
+        free(f->store_certs[i].issuer);
+        X509_free(f->store_certs[i].x);
+    }
+
+    free(f->store_certs);
+    free(f->path);
+
+    f->store_certs = NULL;
+    f->nstore = 0;
+    f->path = NULL;
+    f->npath = 0;
+    f->path_anchor = 0;
+    f->anchor_checked = 0;
+    f->anchor_public = 0;
+    f->trusted = 0;
+    f->public_root = 0;
+    f->nerrors = 0;
+    f->npath_errors = 0;
+    memset(f->errors, 0, sizeof(f->errors));
+    memset(&f->first_path_error, 0, sizeof(cg_verify_err_t));
+    memset(&f->profile, 0, sizeof(cg_finding_t));
+}
+
+
+static void
+cg_facts_verify(cg_facts_t *f, BIO *bio)
+{
+    int                  rc;
+    unsigned             i;
+    X509               **sent;
+    STACK_OF(X509)      *untrusted, *alt;
+
+    if (f->in->trust == NULL) {
+        /* no anchors: untrusted_chain says so itself */
+        f->npath_errors = 1;
+        f->first_path_error.code = X509_V_ERR_UNSPECIFIED;
+        f->trusted = 0;
+        return;
+    }
+
+    untrusted = NULL;
+    sent = NULL;
+
+    if (f->ncerts > 1) {
+        untrusted = sk_X509_new_reserve(NULL, (int) f->ncerts - 1);
+        if (untrusted == NULL) {
+            goto failed;
+        }
+
+        for (i = 1; i < f->ncerts; i++) {
+            (void) sk_X509_push(untrusted, f->certs[i].x);
+        }
+    }
+
+    if (cg_facts_verify_run(f, untrusted, bio) != CG_OK) {
+        goto failed;
+    }
+
+    /* a failed path may have a sibling through other sent issuers */
+    if (f->npath_errors > 0 && f->ncerts > 2) {
+        sent = calloc(f->ncerts - 1, sizeof(X509 *));
+        if (sent == NULL) {
+            goto failed;
+        }
+
+        for (i = 1; i < f->ncerts; i++) {
+            sent[i - 1] = f->certs[i].x;
+        }
+
+        rc = cg_path_search(f->in->leaf, sent, f->ncerts - 1,
+                            cg_facts_path_try, f, &alt);
+
+        if (rc == 1) {
+            cg_facts_verify_reset(f);
+            rc = cg_facts_verify_run(f, alt, bio);
+            sk_X509_free(alt);
+
+            if (rc != CG_OK) {
+                goto failed;
+            }
+        }
+    }
+
+    free(sent);
     sk_X509_free(untrusted);
 
     return;
 
 failed:
 
-    X509_STORE_CTX_free(ctx);
+    free(sent);
     sk_X509_free(untrusted);
 
+    cg_facts_verify_reset(f);
     cg_facts_verify_record(f, 0, X509_V_ERR_OUT_OF_MEM, CG_VERR_PATH);
     f->trusted = 0;
 }

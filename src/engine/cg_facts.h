@@ -220,6 +220,18 @@ const cg_issuer_pin_t *cg_facts_issuers(cg_facts_t *f, unsigned *n);
  * CG_OK or CG_ERR_INPUT when the key cannot be encoded. */
 int cg_spki_sha256(X509 *x, unsigned char md[32]);
 
+/*
+ * Other paths through the sent certificates (cg_path.c), for a chain whose
+ * verification failed: try is called with the untrusted certificates of
+ * each, until it returns 1 (that path verifies: *found, the caller's to
+ * free) or -1 (out of memory).  1 when one was found, 0 when none (or
+ * the chain offers no other path), -1 out of memory.
+ */
+typedef int (*cg_path_try_pt)(void *data, STACK_OF(X509) *untrusted);
+
+int cg_path_search(X509 *leaf, X509 **sent, unsigned n, cg_path_try_pt try,
+    void *data, STACK_OF(X509) **found);
+
 /* The engine's own checks of the verified path (cg_profile.c), run once,
  * when the first signal that reads them asks. */
 void cg_facts_profile(cg_facts_t *f);
