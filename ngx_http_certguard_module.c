@@ -953,7 +953,8 @@ ngx_http_certguard_event(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx)
 static void
 ngx_http_certguard_tls(ngx_http_certguard_ctx_t *ctx, const SSL *ssl)
 {
-    const char  *s;
+    const char        *s;
+    const SSL_CIPHER  *cipher;
 
     ctx->tls_version[0] = '\0';
     ctx->tls_cipher[0] = '\0';
@@ -969,7 +970,14 @@ ngx_http_certguard_tls(ngx_http_certguard_ctx_t *ctx, const SSL *ssl)
                            sizeof(ctx->tls_version));
     }
 
-    s = SSL_get_cipher_name(ssl);
+    /* inside a TLS 1.2 handshake the cipher is still the pending one */
+
+    cipher = SSL_get_pending_cipher(ssl);
+    if (cipher == NULL) {
+        cipher = SSL_get_current_cipher(ssl);
+    }
+
+    s = cipher ? SSL_CIPHER_get_name(cipher) : NULL;
 
     if (s && ngx_strcmp(s, "(NONE)") != 0) {
         (void) ngx_cpystrn(ctx->tls_cipher, (u_char *) s,
