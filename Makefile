@@ -7,7 +7,24 @@
 
 SHELL      := /bin/bash
 CC         ?= cc
-CFLAGS     ?= -O2 -g
+
+# Hardened like Debian's own packages: dpkg-buildflags with every hardening
+# feature (stack protector, _FORTIFY_SOURCE=2, RELRO and BIND_NOW; PIE is
+# gcc's default on Debian) for the engine, the CLI and the modules, in this
+# build and in the package's.  Flags given on the command line or in the
+# environment (debian/rules exports dpkg-buildflags' own) win.
+export DEB_BUILD_MAINT_OPTIONS ?= hardening=+all
+buildflag   = $(shell DEB_BUILD_MAINT_OPTIONS='$(DEB_BUILD_MAINT_OPTIONS)' \
+              dpkg-buildflags --get $(1))
+ifeq ($(origin CFLAGS),undefined)
+CFLAGS     := $(call buildflag,CFLAGS)
+endif
+ifeq ($(origin CPPFLAGS),undefined)
+CPPFLAGS   := $(call buildflag,CPPFLAGS)
+endif
+ifeq ($(origin LDFLAGS),undefined)
+LDFLAGS    := $(call buildflag,LDFLAGS)
+endif
 CG_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
               -Wshadow -Isrc/engine
 LIBS        = -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb
@@ -24,7 +41,7 @@ MODULE_SRCS = ngx_http_certguard_module.c $(wildcard src/nginx/*.c src/nginx/*.h
 MODULES     = $(B)/ngx_http_certguard_module.so \
               $(B)/ngx_stream_certguard_module.so
 
-.PHONY: all deps cli modules unit test fuzz bench clean run stop install
+.PHONY: all deps cli modules unit test fuzz bench clean run stop install deb
 
 all: cli modules
 
@@ -33,16 +50,23 @@ deps:
 
 cli: $(B)/certguard
 
-$(B)/obj/%.o: src/engine/%.c $(ENGINE_HDRS)
+# A change of flags rebuilds what they went into (the file changes then).
+FLAG_LIST  := $(B)/flags.list
+$(shell mkdir -p $(B); echo $(CFLAGS) / $(CPPFLAGS) / $(LDFLAGS) \
+    | cmp -s - $(FLAG_LIST) || echo $(CFLAGS) / $(CPPFLAGS) / $(LDFLAGS) \
+    > $(FLAG_LIST))
+
+$(B)/obj/%.o: src/engine/%.c $(ENGINE_HDRS) $(FLAG_LIST)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(CG_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CG_CFLAGS) -c -o $@ $<
 
 $(B)/libcertguard.a: $(ENGINE_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/certguard: $(wildcard src/cli/*.c) $(B)/libcertguard.a
-	$(CC) $(CFLAGS) $(CG_CFLAGS) -o $@ $(filter %.c,$^) $(B)/libcertguard.a $(LIBS)
+$(B)/certguard: $(wildcard src/cli/*.c) $(B)/libcertguard.a $(FLAG_LIST)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CG_CFLAGS) $(LDFLAGS) -o $@ \
+	    $(filter %.c,$^) $(B)/libcertguard.a $(LIBS)
 
 # The modules are built through Debian's nginx build files with Debian's own
 # configure flags, so that load_module accepts them (same compat signature).
@@ -52,11 +76,15 @@ SRC_LIST   := $(B)/sources.list
 $(shell mkdir -p $(B); echo $(ENGINE_SRCS) $(MODULE_SRCS) | cmp -s - $(SRC_LIST) \
     || echo $(ENGINE_SRCS) $(MODULE_SRCS) > $(SRC_LIST))
 
-$(B)/nginx/objs/Makefile: config $(SRC_LIST)
+# The hardening flags reach nginx's objs/Makefile as Debian's nginx passes
+# them (conf_flags carries none).
+$(B)/nginx/objs/Makefile: config $(SRC_LIST) $(FLAG_LIST)
 	rm -rf $(B)/nginx
 	mkdir -p $(B)
 	cp -r $(NGX_SRC) $(B)/nginx
 	cd $(B)/nginx && source ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="$(CFLAGS) -fPIC $(CPPFLAGS)" \
+	    --with-ld-opt="$(LDFLAGS) -fPIC" \
 	    --with-stream=dynamic --with-stream_ssl_module \
 	    --add-dynamic-module=$(CURDIR) > configure.log 2>&1 \
 	    || { tail -20 configure.log; exit 1; }
@@ -119,6 +147,20 @@ install: all
 	    t=$(DESTDIR)$(ETCDIR)/$${f#*/}; \
 	    [ -e "$$t" ] || install -m 644 "$$f" "$$t"; \
 	done
+
+# Debian packages (debian/), built by scripts/deb.sh in a copy of the tree:
+# $(B)/deb/*.deb.  They are rebuilt only when a file git knows changed
+# (the tests and benchmarks are not in the packages).
+ifneq ($(filter deb,$(MAKECMDGOALS)),)
+DEB_INPUTS := $(filter-out t/% bench/%,$(wildcard \
+                  $(shell git ls-files -co --exclude-standard 2>/dev/null)))
+endif
+
+deb: $(B)/deb/packages.stamp
+
+$(B)/deb/packages.stamp: $(DEB_INPUTS)
+	./scripts/deb.sh $(@D)
+	touch $@
 
 clean:
 	rm -rf $(B)

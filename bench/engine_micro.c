@@ -408,7 +408,7 @@ main(int argc, char **argv)
     secs = argc > 5 ? atof(argv[5]) : 2.0;
 
     if (cg_policy_load(&policy, argv[1], &err) != CG_OK
-        || cg_trust_load(&trust, argv[2], &err) != CG_OK)
+        || cg_trust_load(&trust, argv[2], 0, &err) != CG_OK)
     {
         fprintf(stderr, "engine_micro: %s:%u: %s\n", err.file, err.line,
                 err.msg);

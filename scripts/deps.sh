@@ -14,6 +14,13 @@ if [ "${1:-}" = "--bench" ]; then
     pkgs="$pkgs wrk hyperfine"
 fi
 
+# make's hardening flags (dpkg-buildflags) and t/hardening.t (readelf);
+# --deb: building and checking the Debian packages (make deb, t/deb.t)
+pkgs="$pkgs dpkg-dev binutils"
+if [ "${1:-}" = "--deb" ]; then
+    pkgs="$pkgs debhelper fakeroot lintian logrotate"
+fi
+
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"

@@ -121,8 +121,9 @@ certs() {
         -out "$d/good.crt" 2>/dev/null
     cat "$d/good.crt" > "$d/good.chain.pem"
 
-    # what Cobalt Strike's teamserver ships: keytool's self-signed RSA key
-    cs="/C=Earth/ST=Cyberspace/L=Somewhere/O=cobaltstrike/OU=AdvancedPenTesting"
+    # what Cobalt Strike's teamserver ships (C=Earth left out: openssl
+    # refuses a country that is not two letters)
+    cs="/ST=Cyberspace/L=Somewhere/O=cobaltstrike/OU=AdvancedPenTesting"
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/c2.key" \
         -out "$d/c2.crt" -days 3650 -subj "$cs/CN=Major Cobalt Strike" \
         -addext "subjectAltName=DNS:c2.certguard.test" 2>/dev/null
@@ -204,6 +205,7 @@ http {
         certguard_proxy_auth "certguard demo";
         certguard_proxy_auth_user_file $run/users;
         certguard_allow $good_addr $c2_addr;
+        certguard_http_ports 80 443 $good_http;
 
         location / {
             include $root/conf/forward-proxy.conf;

@@ -14,6 +14,7 @@ BEGIN { use FindBin; chdir($FindBin::Bin); }
 use lib 'lib';
 use Certguard::Test qw(:all);
 use Certguard::Certs;
+use Time::Local qw();
 
 ###############################################################################
 
@@ -299,6 +300,64 @@ is(scalar(grep { my $f = $_; grep { index($_, $f) >= 0 } @err } @mut),
    scalar @err, 'mutated certificates: each stderr line names its file');
 is(scalar(grep { !eval { decode_json($_) } } @out), 0,
    'mutated certificates: every stdout line is JSON');
+
+# trust: --ca-file adds to the system bundle, --no-system-roots drops it
+
+$r = cli(@base, '--sni', 'one.test', $leaf{one}{chain});
+is($r->{exit}, 0, '--ca-file: exit 0');
+$j = eval { decode_json($r->{out}) };
+ok($j && $j->{trusted}, '--ca-file: a chain under the test CA verifies');
+ok($j && !$j->{public_root}, '--ca-file: its root is private');
+$r = cli(@base, '--no-system-roots', '--sni', 'one.test', $leaf{one}{chain});
+$j = eval { decode_json($r->{out}) };
+ok($j && $j->{trusted} && !$j->{public_root},
+   '--ca-file --no-system-roots: the test CA alone verifies it');
+$r = cli('check', '--policy', $policy, '--sni', 'one.test',
+         $leaf{one}{chain});
+$j = eval { decode_json($r->{out}) };
+ok($j && !$j->{trusted}, 'without --ca-file the test chain does not verify');
+$r = cli('check', '--policy', $policy, '--no-system-roots',
+         $leaf{one}{chain});
+usage_error($r, '--no-system-roots without --ca-file', '--ca-file');
+
+SKIP: {
+    my $real = shared_dir() . '/corpus/badssl/wildcard-rsa2048.pem';
+    skip "no badssl corpus ($real)", 8 unless -f $real;
+    skip 'no system CA bundle', 8
+        unless -f '/etc/ssl/certs/ca-certificates.crt';
+
+    # inside the leaf's validity: the midpoint of what openssl reports
+    my %mon = (Jan => 0, Feb => 1, Mar => 2, Apr => 3, May => 4, Jun => 5,
+               Jul => 6, Aug => 7, Sep => 8, Oct => 9, Nov => 10, Dec => 11);
+    my $d = run('openssl', 'x509', '-in', $real, '-noout', '-startdate',
+                '-enddate');
+    my @t = map {
+        my ($m, $dd, $h, $mi, $sec, $y) = $d->{out}
+            =~ /$_=(\w+)\s+(\d+) (\d+):(\d+):(\d+) (\d+) GMT/;
+        Time::Local::timegm($sec, $mi, $h, $dd, $mon{$m}, $y);
+    } qw/notBefore notAfter/;
+    my @real = ('--at', int(($t[0] + $t[1]) / 2), '--sni', 'foo.badssl.com',
+                $real);
+
+    $r = cli(@base, @real);
+    is($r->{exit}, 0, 'a real chain with an unrelated --ca-file: exit 0')
+        or diag($r->{err});
+    $j = eval { decode_json($r->{out}) };
+    ok($j && $j->{trusted}, 'a real chain still verifies with an unrelated '
+       . '--ca-file added');
+    ok($j && $j->{public_root}, '... to a public root');
+    ok($j && !grep({ $_->{id} eq 'untrusted_chain' } @{ $j->{signals} }),
+       '... without untrusted_chain');
+    is($j && $j->{verdict}, 'allow', '... and is allowed');
+
+    $r = cli(@base, '--no-system-roots', @real);
+    is($r->{exit}, 0, 'a real chain with --no-system-roots: exit 0');
+    $j = eval { decode_json($r->{out}) };
+    ok($j && !$j->{trusted}, 'a real chain does not verify with '
+       . '--no-system-roots and an unrelated --ca-file');
+    ok($j && grep({ $_->{id} eq 'untrusted_chain' } @{ $j->{signals} }),
+       '... untrusted_chain fires');
+}
 
 # lint
 

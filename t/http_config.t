@@ -138,6 +138,27 @@ like($out, qr/no "certguard_policy"/, 'nginx -t: missing policy explained');
 HTTP
 ok($ok, 'nginx -t: certguard off loads nothing') or diag($out);
 
+($ok, $out) = $ng->test_config(<<"HTTP");
+    server {
+        listen 127.0.0.1:$port;
+        certguard on;
+        certguard_policy @{[ policy_dir() ]}/default.policy;
+        certguard_trusted_certificate $root->{cert} system=off;
+        location / { proxy_pass https://127.0.0.1:$up; }
+    }
+HTTP
+ok($ok, 'nginx -t: certguard_trusted_certificate FILE system=off') or diag($out);
+
+($ok, $out) = $ng->test_config(<<"HTTP", expect_log => qr/invalid parameter "system=maybe"/);
+    server {
+        listen 127.0.0.1:$port;
+        certguard_trusted_certificate $root->{cert} system=maybe;
+        location / { proxy_pass https://127.0.0.1:$up; }
+    }
+HTTP
+ok(!$ok, 'nginx -t: an unknown trust parameter fails');
+like($out, qr/invalid parameter "system=maybe" in \S+:\d+/, 'nginx -t: names the parameter and file:line');
+
 # each file is loaded once per configuration, however many locations name
 # it (counted with strace, where there is one)
 

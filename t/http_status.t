@@ -15,6 +15,7 @@ use lib 'lib';
 use Certguard::Test qw(:all);
 use Certguard::Certs;
 use Certguard::Nginx;
+use Certguard::Stream;
 
 ###############################################################################
 
@@ -34,7 +35,8 @@ my %cert = (
                        san => 'DNS:bad.test'),
 );
 
-my ($port, $sport, $up_good, $up_bad) = free_ports(4);
+my ($port, $sport, $up_good, $up_bad, $proxy) = free_ports(5);
+my ($stream_module, $stream) = need_stream(curl => 1);
 my $ng = Certguard::Nginx->new("$dir/nginx");
 
 my $http = <<"HTTP";
@@ -66,7 +68,27 @@ my $http = <<"HTTP";
 @{[ $ng->tls_server(name => 'bad', port => $up_bad, cert => $cert{bad}) ]}
 HTTP
 
-$ng->start($http, ports => [$port, $sport, $up_good, $up_bad], workers => 2);
+my $main = <<"MAIN";
+load_module @{[ module_path() ]};
+load_module $stream;
+load_module $stream_module;
+
+stream {
+    server {
+        listen 127.0.0.1:$proxy;
+        certguard_connect on;
+        certguard_policy @{[ policy_dir() ]}/default.policy;
+        certguard_trusted_certificate $root->{cert};
+        certguard_cache zone=stream_cg:1m;
+        certguard_connect_ports $up_good;
+        certguard_allow 127.0.0.1;
+        proxy_pass \$certguard_upstream;
+    }
+}
+MAIN
+
+$ng->start($http, ports => [$port, $sport, $up_good, $up_bad, $proxy],
+           workers => 2, module => 0, main => $main);
 
 # parsed by prometheus_client: name{labels} -> value, and the family names
 sub scrape {
@@ -124,6 +146,31 @@ is($s->{'certguard_cache_requests_total{module=http,result=miss}'}
    'cache: one lookup a request');
 ok($s->{'certguard_cache_requests_total{module=http,result=hit}'} >= 16,
    'cache: hits after the first of each certificate (and worker race)');
+
+# the stream module's counters, on the same page: one probe, its verdict,
+# a cache hit for the second tunnel, a refused port
+
+for (1 .. 2) {
+    run({ timeout => 20 }, 'curl', '-sk', '--max-time', '10', '-x',
+        "http://127.0.0.1:$proxy", "https://127.0.0.1:$up_good/");
+}
+run({ timeout => 20 }, 'curl', '-sk', '--max-time', '10', '-x',
+    "http://127.0.0.1:$proxy", "https://127.0.0.1:$up_bad/");
+
+($r, $m) = scrape();
+$s = $m->{samples};
+is($s->{'certguard_probes_total{module=stream,result=ok}'}, 1,
+   'stream: one probe for two tunnels');
+is($s->{'certguard_probe_duration_seconds_count{module=stream}'}, 1,
+   'stream: the probe in the histogram');
+is($s->{'certguard_cache_requests_total{module=stream,result=hit}'}, 1,
+   'stream: the second tunnel from the cache');
+my $sv = 0;
+$sv += $s->{"certguard_verdicts_total{module=stream,verdict=$_}"} // 0
+    for qw(allow tag block);
+is($sv, 2, 'stream: two verdicts');
+is($s->{'certguard_refusals_total{module=stream,reason=port}'}, 1,
+   'stream: the refused port');
 
 # a reload keeps the zone, and with it the counters
 

@@ -261,6 +261,22 @@ is($verdict{strict}{'fresh free DV'}, 'tag',
 is($verdict{monitor}{'cobalt strike'}, 'tag',
    'monitor.policy tags what default blocks');
 
+# a UTF-8 byte-order mark (Windows editors write one) neither breaks a
+# policy nor silently disables the first entry of a list
+
+my $cs = $pki->leaf('csbom', subject => '/CN=Major Cobalt Strike/O=x',
+                    san => 'DNS:csbom.test');
+write_file("$dir/bom.list", "\xef\xbb\xbfCN=Major Cobalt Strike\n");
+write_file("$dir/bom.policy", "\xef\xbb\xbfname bom;\n"
+           . "weight default_subject 80;\n"
+           . "list default_subject $dir/bom.list;\n");
+$r = cli('lint', "$dir/bom.policy");
+is($r->{exit}, 0, 'a policy starting with a BOM lints') or diag($r->{err});
+$r = check($cs->{chain}, policy => "$dir/bom.policy", sni => 'csbom.test');
+ok($r->{json} && grep({ $_ eq 'default_subject' } signal_ids($r->{json})),
+   'the first pattern of a list starting with a BOM still matches');
+is($r->{json} && $r->{json}{policy}, 'bom', 'the first statement after a BOM counts');
+
 done_testing();
 
 ###############################################################################

@@ -296,6 +296,10 @@ like($cef[0] // '', qr/act=allowed/, 'CEF: trailing dot allowed');
 unlike($cef[0] // '', qr/sni_mismatch/,
        'CEF: no sni_mismatch for a trailing dot');
 
+# an open tunnel is an active session: nginx's graceful shutdown waits for it
+close $s if $s;
+undef $tls;
+
 # malformed and refused requests
 
 like(raw($proxy, "GET http://good.test/ HTTP/1.1\r\nHost: good.test\r\n\r\n"),
@@ -321,6 +325,29 @@ like(raw($proxy, "CONNECT good.test:$good HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n"),
 like(raw($proxy, "CONNECT nxdomain.invalid:$good HTTP/1.1\r\n\r\n"),
      qr{^HTTP/1\.1 502 }, 'unresolvable name: 502');
 
+# each refusal is a CEF record of its own class, reason and severity
+
+sub cef_refusal {
+    my ($re) = @_;
+    return (grep { /\|(?:dest|request)-refused\|/ && /$re/ }
+            $ng->log_lines('cef'))[-1] // '';
+}
+
+like(raw($proxy, "CONNECT good.test:25 HTTP/1.1\r\n\r\n"),
+     qr{^HTTP/1\.1 403 .*port not allowed}s, 'CONNECT to port 25: 403');
+like(cef_refusal(qr/dpt=25 /),
+     qr/\|dest-refused\|[^|]*\|3\| .*dhost=good\.test .*reason=port$/,
+     'port 25: CEF dest-refused, reason port');
+like(cef_refusal(qr/reason=userinfo/), qr/\|request-refused\|/,
+     'userinfo in the target: CEF request-refused');
+unlike(join('', $ng->log_lines('cef')), qr/hunter2/,
+       'userinfo in the target: not in the CEF log');
+like(cef_refusal(qr/dhost=nxdomain\.invalid/), qr/reason=unresolved/,
+     'unresolvable name: CEF reason unresolved');
+like(cef_refusal(qr/reason=method/), qr/\|request-refused\|/,
+     'GET: CEF request-refused, reason method');
+ok(cef_refusal(qr/reason=malformed/), 'malformed request: CEF record');
+
 like(raw($strict, "CONNECT good.test:$good HTTP/1.1\r\n\r\n"),
      qr{^HTTP/1\.1 403 .*port not allowed}s,
      'default certguard_connect_ports: only 443');
@@ -336,10 +363,13 @@ like(raw($strict, "CONNECT [::1]:443 HTTP/1.1\r\n\r\n"),
 
 SKIP: {
     my $own = own_address();
-    skip 'no non-loopback address on this host', 1 unless $own;
+    skip 'no non-loopback address on this host', 2 unless $own;
     like(raw($proxy, "CONNECT $own:$good HTTP/1.1\r\n\r\n"),
          qr{^HTTP/1\.1 403 .*not allowed}s,
          "the proxy's own address ($own) refused");
+    like(cef_refusal(qr/dhost=\Q$own\E /),
+         qr/\|7\| .*reason=(?:own|special)_address/,
+         "own address: CEF severity 7 (a private one is special)");
 }
 
 # garbage of every kind never takes the proxy down

@@ -330,7 +330,8 @@ ok(!$ok, 'nginx -t fails with a bad policy');
 like($out, qr/bad\.policy:2/, 'nginx -t names the policy file and line');
 
 # (the destinations log their failed handshakes with the probe as crit)
-$ng->expect_log(qr/\[emerg\] .*"certguard_policy" is required/);
+$ng->expect_log(
+    qr/\[emerg\] .*"certguard_connect" is on but no "certguard_policy" is set/);
 ($ok, $out) = $ng->test_config($http, module => 0, main => <<"MAIN");
 load_module $STREAM;
 load_module $MODULE;
@@ -343,7 +344,8 @@ stream {
 }
 MAIN
 ok(!$ok, 'nginx -t fails with certguard_connect but no policy');
-like($out, qr/"certguard_policy" is required/, 'nginx -t says why');
+like($out, qr/"certguard_connect" is on but no "certguard_policy" is set/,
+     'nginx -t says why');
 
 unlike(join("\n", grep { !/SSL_shutdown\(\) failed/ }
                    split /\n/, $ng->error_log),

@@ -2,12 +2,13 @@
  * certguard: the command-line tool for scoring certificate chains against a
  * policy, the way the nginx module would score them.
  *
- *   certguard check --policy FILE [--ca-file FILE] [--sni NAME]
- *       [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
+ *   certguard check --policy FILE [--ca-file FILE [--no-system-roots]]
+ *       [--sni NAME] [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
  *       [--geoip-country FILE] [--geoip-asn FILE] [--client-sni NAME]
  *       [--memory DIR] CHAIN.pem...
  *   certguard memory DIR show NAME|export|import FILE|forget NAME
  *   certguard lint FILE...
+ *   certguard pin [--fingerprint] CA.pem...
  *   certguard signals
  *   certguard version
  *
@@ -48,7 +49,8 @@ typedef enum {
 
 typedef struct {
     const char     *policy_file;
-    const char     *ca_file;
+    const char     *ca_file;            /* added to the system bundle */
+    unsigned        no_system:1;        /* ... or instead of it */
     const char     *sni;
     const char     *client_sni;         /* the SNI seen inside a tunnel */
     const char     *geoip_country;
@@ -91,6 +93,8 @@ static int cli_remember(cli_check_t *c, const cg_input_t *in,
 static int cli_format(cli_check_t *c, const cg_result_t *res,
     const cg_event_t *ev);
 static int cli_lint(int argc, char **argv);
+static int cli_pin(int argc, char **argv);
+static int cli_pin_file(const char *path, int kind);
 static int cli_signals(void);
 static int cli_version(void);
 
@@ -99,13 +103,14 @@ static void
 cli_usage(FILE *f)
 {
     fputs(
-"usage: certguard check --policy FILE [--ca-file FILE] [--sni NAME]\n"
-"                       [--dst IP[:PORT]] [--at UNIXTIME]\n"
+"usage: certguard check --policy FILE [--ca-file FILE [--no-system-roots]]\n"
+"                       [--sni NAME] [--dst IP[:PORT]] [--at UNIXTIME]\n"
 "                       [--format json|cef|text]\n"
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
 "                       [--client-sni NAME] [--memory DIR]\n"
 "                       CHAIN.pem...\n"
 "       certguard lint POLICY...\n"
+"       certguard pin [--fingerprint] CA.pem...\n"
 "       certguard signals\n"
 "       certguard version\n", f);
     fputs(cli_memory_usage, f);
@@ -117,12 +122,19 @@ cli_usage(FILE *f)
 "        proxy would log, or text for people.  --at evaluates at that unix\n"
 "        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443;\n"
 "        --client-sni is the SNI a client sent inside a CONNECT tunnel\n"
-"        (sni_mismatch fires when it is not the --sni name).\n"
+"        (sni_mismatch fires when it is not the --sni name; CEF\n"
+"        destinationServiceName).  Chains verify against the system CA\n"
+"        bundle and the --ca-file roots; --no-system-roots leaves the\n"
+"        system bundle out.\n"
 "        --memory reads the certificate memory in DIR (created if need\n"
 "        be) and records each chain in it, in the order given.\n"
 "memory  show what a memory holds for a name, export it as JSON lines,\n"
 "        import such lines (a known-good inventory), forget a name.\n"
-"lint    check policy files; \"FILE: ok\" or file:line: message.\n"
+"lint    check policy files; \"FILE: ok\" or file:line: message;\n"
+"        warnings (file:line: warning: ...) on stderr do not fail it.\n"
+"pin     print the exemption condition that pins each certificate of\n"
+"        the files: issuer_spki (its key), or with --fingerprint\n"
+"        issuer_fingerprint (the certificate itself).\n"
 "signals list the built-in signals: id, default weight, description.\n"
 "\n"
 "Exit status: 0 when every file got a verdict; 2 on usage errors and on\n"
@@ -469,6 +481,11 @@ cli_check(int argc, char **argv)
             return CLI_EXIT_OK;
         }
 
+        if (strcmp(argv[i], "--no-system-roots") == 0) {
+            c.no_system = 1;
+            continue;
+        }
+
         m = 0;
         v = NULL;
 
@@ -513,6 +530,11 @@ cli_check(int argc, char **argv)
 
     if (nfiles == 0) {
         cli_usage_error("check: no CHAIN.pem given");
+        goto done;
+    }
+
+    if (c.no_system && c.ca_file == NULL) {
+        cli_usage_error("check: --no-system-roots needs --ca-file FILE");
         goto done;
     }
 
@@ -567,7 +589,10 @@ cli_check(int argc, char **argv)
 
     memset(&err, 0, sizeof(err));
 
-    if (cg_trust_load(&c.trust, c.ca_file, &err) != CG_OK) {
+    if (cg_trust_load(&c.trust, c.ca_file,
+                      c.no_system ? CG_TRUST_NO_SYSTEM : 0, &err)
+        != CG_OK)
+    {
         fprintf(stderr, "certguard: %s: ",
                 c.ca_file ? cli_safe(c.ca_file, safe, sizeof(safe))
                           : "system CA bundle");
@@ -701,6 +726,7 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     ev.dst_addr = c->has_dst ? c->dst_addr : NULL;
     ev.dst_port = c->dst_port;
     ev.rt_ms = c->at * 1000;
+    ev.client_sni = c->client_sni;
 
     if (cli_format(c, res, &ev) != 0) {
         fprintf(stderr, "certguard: %s: out of memory\n", safe);
@@ -816,6 +842,7 @@ static int
 cli_lint(int argc, char **argv)
 {
     int           i, status;
+    unsigned      k;
     char          safe[512], msg[512];
     cg_error_t    err;
     cg_policy_t  *policy;
@@ -832,6 +859,18 @@ cli_lint(int argc, char **argv)
 
         if (cg_policy_load(&policy, argv[i], &err) == CG_OK) {
             printf("%s: ok\n", cli_safe(argv[i], safe, sizeof(safe)));
+
+            /* after the ok line, so that scripts reading stdout see it
+             * first; warnings leave the exit status alone */
+            fflush(stdout);
+
+            for (k = 0; cg_policy_warning(policy, k, &err) == CG_OK; k++) {
+                cli_safe(err.file[0] ? err.file : argv[i], safe,
+                         sizeof(safe));
+                cli_safe(err.msg, msg, sizeof(msg));
+                fprintf(stderr, "%s:%u: warning: %s\n", safe, err.line, msg);
+            }
+
             cg_policy_free(policy);
             continue;
         }
@@ -849,6 +888,108 @@ cli_lint(int argc, char **argv)
     }
 
     return status;
+}
+
+
+static int
+cli_pin(int argc, char **argv)
+{
+    int    i, kind, status, nfiles;
+    char   safe[256];
+
+    kind = CG_PIN_SPKI;
+    status = CLI_EXIT_OK;
+    nfiles = 0;
+
+    for (i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--fingerprint") == 0) {
+            kind = CG_PIN_CERT;
+        }
+    }
+
+    for (i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--fingerprint") == 0) {
+            continue;
+        }
+
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return cli_usage_error("pin: unknown option \"%s\"",
+                                   cli_safe(argv[i], safe, sizeof(safe)));
+        }
+
+        nfiles++;
+
+        if (cli_pin_file(argv[i], kind) != 0) {
+            status = CLI_EXIT_ERR;
+        }
+    }
+
+    if (nfiles == 0) {
+        return cli_usage_error("pin: no CA.pem given");
+    }
+
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "certguard: writing the pins: %s\n",
+                strerror(errno));
+        status = CLI_EXIT_ERR;
+    }
+
+    return status;
+}
+
+
+/* One line per certificate of the file, in file order. */
+static int
+cli_pin_file(const char *path, int kind)
+{
+    int              i, rc;
+    char             safe[512], line[512];
+    size_t           len;
+    cg_error_t       err;
+    const char      *problem;
+    unsigned char   *data;
+    STACK_OF(X509)  *certs;
+
+    cli_safe(path, safe, sizeof(safe));
+
+    problem = NULL;
+    if (cli_read_file(path, &data, &len, &problem) != 0) {
+        fprintf(stderr, "certguard: %s: %s\n", safe, problem);
+        return -1;
+    }
+
+    memset(&err, 0, sizeof(err));
+    certs = NULL;
+
+    rc = cg_chain_parse(data, len, &certs, &err);
+    free(data);
+
+    if (rc != CG_OK || certs == NULL) {
+        fprintf(stderr, "certguard: %s: %s\n", safe,
+                err.msg[0] ? cli_safe(err.msg, line, sizeof(line))
+                           : cg_strerror(rc));
+        return -1;
+    }
+
+    rc = 0;
+
+    for (i = 0; i < sk_X509_num(certs); i++) {
+        /* a subject is capped at CG_DN_MAX: the line always fits */
+        if (cg_format_pin(sk_X509_value(certs, i), kind, line, sizeof(line))
+            == 0)
+        {
+            fprintf(stderr, "certguard: %s: certificate %d: its key cannot "
+                    "be read\n", safe, i + 1);
+            rc = -1;
+            continue;
+        }
+
+        printf("%s\n", line);
+    }
+
+    sk_X509_pop_free(certs, X509_free);
+
+    return rc;
 }
 
 
@@ -915,6 +1056,17 @@ main(int argc, char **argv)
         }
 
         return cli_lint(argc, argv);
+    }
+
+    if (strcmp(cmd, "pin") == 0) {
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0
+                         || strcmp(argv[2], "-h") == 0))
+        {
+            cli_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+
+        return cli_pin(argc, argv);
     }
 
     if (strcmp(cmd, "signals") == 0) {

@@ -84,6 +84,10 @@ typedef struct {
     char          serial[CG_SERIAL_MAX];    /* hex, upper case */
     char          sha256[65];               /* leaf DER, hex, lower case */
     char          sha1[41];
+    char          spki_sha256[65];          /* leaf SubjectPublicKeyInfo
+                                               DER, hex, lower case: the
+                                               same across re-issues under
+                                               one key */
     int64_t       not_before;               /* unix seconds */
     int64_t       not_after;
     int           key_bits;
@@ -136,6 +140,8 @@ typedef struct {
  */
 typedef struct {
     unsigned      monitor:1;    /* monitor mode: a block is not enforced */
+    unsigned      keep_query:1; /* request keeps its query string; without
+                                   it request ends at the first '?' */
     const char   *src_addr;
     unsigned      src_port;
     const char   *dst_addr;
@@ -146,11 +152,18 @@ typedef struct {
     const char   *dhost;        /* destination name where no result names
                                    one: a refused CONNECT or GET; a
                                    result's name takes precedence */
+    const char   *method;       /* request method, "CONNECT" for a tunnel
+                                   (requestMethod) */
+    const char   *user_agent;   /* the client's User-Agent
+                                   (requestClientApplication) */
+    const char   *dvchost;      /* the proxy's host name (dvchost) */
+    const char   *client_sni;   /* SNI the client sent inside a tunnel
+                                   (destinationServiceName) */
+    const char   *tls_version;  /* upstream TLS version, "TLSv1.3" (app) */
+    const char   *tls_cipher;   /* upstream cipher suite (tlsCipher) */
+    const char   *conn_id;      /* the client connection's id, as
+                                   $certguard_id (connectionId) */
 
-    /* Transitional, for callers that do not set monitor yet (the stream
-     * module): "would-block" here counts as monitor; anything else is
-     * ignored.  To be removed. */
-    const char   *action;
 } cg_event_t;
 
 
@@ -180,9 +193,25 @@ int cg_policy_load(cg_policy_t **policy, const char *path, cg_error_t *err);
 void cg_policy_free(cg_policy_t *policy);
 const char *cg_policy_name(const cg_policy_t *policy);
 
-/* Trust anchors: a PEM bundle, or NULL for OpenSSL's default paths (the
- * system bundle). */
-int cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err);
+/* The index-th warning about a loaded policy (0 first), with file:line:
+ * something that loads but does less than it seems to, such as an
+ * exemption that trusts an issuer by its name alone.  CG_OK and *warning
+ * filled, or CG_ERR_ARG past the last. */
+int cg_policy_warning(const cg_policy_t *policy, unsigned index,
+    cg_error_t *warning);
+
+/*
+ * Trust anchors: the system bundle (OpenSSL's default file, or its default
+ * paths) together with the PEM file ca_file when it is not NULL; with
+ * CG_TRUST_NO_SYSTEM in flags, ca_file alone (then required).  Either way
+ * only anchors of the system bundle count as public roots (the no_sct and
+ * CA/Browser Forum lifetime rules bind those only); the file's others are
+ * private roots.
+ */
+#define CG_TRUST_NO_SYSTEM  0x1
+
+int cg_trust_load(cg_trust_t **trust, const char *ca_file, unsigned flags,
+    cg_error_t *err);
 void cg_trust_free(cg_trust_t *trust);
 
 /* GeoIP: either path may be NULL. */
@@ -227,7 +256,11 @@ int cg_sni_mismatch(const char *name, const char *client_sni);
 
 /* Formatters: write at most len bytes including a NUL, and return the
  * length the full output has (like snprintf), so a return >= len means
- * truncated.  CEF records are capped well below 2 KB by field limits. */
+ * truncated.  Field caps keep every CEF record shorter than CG_CEF_MAX
+ * bytes, whatever the certificate and the request hold (records of real
+ * ones are about half of that). */
+#define CG_CEF_MAX          3072
+
 size_t cg_format_json(const cg_result_t *res, char *buf, size_t len);
 size_t cg_format_cef(const cg_result_t *res, const cg_event_t *ev,
     char *buf, size_t len);
@@ -239,7 +272,8 @@ size_t cg_format_text(const cg_result_t *res, char *buf, size_t len);
  * "denied_address", "unresolved", "error"), the proxy credentials
  * ("auth_missing", "auth_malformed", "auth_unknown_user",
  * "auth_bad_password", "auth_error") or the
- * request itself ("not_absolute_uri", "scheme", "host", "userinfo").  The
+ * request itself ("not_absolute_uri", "scheme", "host", "userinfo",
+ * "malformed", "method").  The
  * reason picks the event class and severity (docs/cef.md); another reason
  * is written as given, as a malformed request.  count is the number of
  * attempts the record stands for (CEF cnt, written when above 1), for a
@@ -248,6 +282,16 @@ size_t cg_format_text(const cg_result_t *res, char *buf, size_t len);
  */
 size_t cg_format_cef_refusal(const cg_event_t *ev, const char *reason,
     unsigned count, char *buf, size_t len);
+
+/* The exemption condition that pins the CA certificate ca, as a policy
+ * line: CG_PIN_SPKI "issuer_spki HEX;  # SUBJECT" (its key: survives the
+ * CA's re-issue under the same key), CG_PIN_CERT "issuer_fingerprint HEX;
+ * # SUBJECT" (this certificate only).  Written as the formatters write; 0
+ * when the certificate's key or encoding cannot be read. */
+#define CG_PIN_SPKI         0
+#define CG_PIN_CERT         1
+
+size_t cg_format_pin(X509 *ca, int kind, char *buf, size_t len);
 
 /* Comma-separated ids of the hits that counted, e.g. "self_signed,expired". */
 size_t cg_format_signal_ids(const cg_result_t *res, char *buf, size_t len);

@@ -26,7 +26,8 @@ static int cg_chain_parse_der(const unsigned char *data, size_t len,
 static const char *cg_openssl_reason(void);
 static const char *cg_default_bundle(void);
 static int cg_digest_cmp(const void *a, const void *b);
-static void cg_trust_load_public(cg_trust_t *t, const char *file);
+static int cg_trust_load_system(cg_trust_t *t, cg_error_t *err);
+static size_t cg_digests_read(const char *file, unsigned char (**md)[32]);
 static void cg_err_reset(void);
 
 
@@ -267,11 +268,18 @@ cg_openssl_reason(void)
 }
 
 
+/*
+ * The anchors: the system bundle and the caller's file together, so that
+ * an internal CA added for some destinations takes nothing away from the
+ * public ones; CG_TRUST_NO_SYSTEM leaves the file alone (a test suite's
+ * roots, an air-gapped estate).  Whichever anchors are loaded, only the
+ * system bundle's count as public roots.
+ */
 int
-cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err)
+cg_trust_load(cg_trust_t **trust, const char *ca_file, unsigned flags,
+    cg_error_t *err)
 {
     int           rc;
-    const char   *file;
     struct stat   st;
     cg_trust_t   *t;
 
@@ -280,6 +288,17 @@ cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err)
     }
 
     *trust = NULL;
+
+    if (flags & ~(unsigned) CG_TRUST_NO_SYSTEM) {
+        return cg_errorf(err, CG_ERR_ARG, ca_file, 0,
+                         "unknown trust flags 0x%x", flags);
+    }
+
+    if (ca_file == NULL && (flags & CG_TRUST_NO_SYSTEM)) {
+        return cg_errorf(err, CG_ERR_ARG, NULL, 0,
+                         "no trust anchors: the system bundle is left out "
+                         "and no CA file is given");
+    }
 
     t = calloc(1, sizeof(cg_trust_t));
     if (t == NULL) {
@@ -305,35 +324,26 @@ cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err)
                            "no usable CA certificate (%s)",
                            cg_openssl_reason());
         }
+    }
 
-    } else {
-        /*
-         * The system bundle as one file, read into memory now: the hashed
-         * directory would mean file lookups during every verification.
-         * SSL_CERT_FILE overrides it as it does for OpenSSL itself.
-         */
-        file = cg_default_bundle();
+    if (rc == CG_OK && !(flags & CG_TRUST_NO_SYSTEM)) {
+        rc = cg_trust_load_system(t, err);
+    }
+
+    if (rc == CG_OK && t->system_dir && ca_file) {
+        /* the system anchors cannot be listed: every anchor but the
+         * file's counts as theirs */
+        t->nown = cg_digests_read(ca_file, &t->own_roots);
+
+    } else if (rc == CG_OK && ca_file) {
+        t->npublic = cg_digests_read(cg_default_bundle(), &t->public_roots);
+
+    } else if (rc == CG_OK) {
+        /* the system bundle alone: every anchor is one of it */
         t->all_public = 1;
-
-        if (stat(file, &st) != 0
-            || X509_STORE_load_file(t->store, file) != 1)
-        {
-            cg_err_reset();
-
-            if (X509_STORE_set_default_paths(t->store) != 1) {
-                rc = cg_errorf(err, CG_ERR_IO, file, 0,
-                               "cannot load the default CA bundle (%s)",
-                               cg_openssl_reason());
-            }
-        }
     }
 
-    if (rc == CG_OK && !t->all_public) {
-        /* without the system bundle no anchor counts as public */
-        cg_trust_load_public(t, cg_default_bundle());
-        cg_err_reset();
-    }
-
+    cg_err_reset();
     ERR_pop_to_mark();
 
     if (rc != CG_OK) {
@@ -342,6 +352,38 @@ cg_trust_load(cg_trust_t **trust, const char *ca_file, cg_error_t *err)
     }
 
     *trust = t;
+
+    return CG_OK;
+}
+
+
+/*
+ * The system bundle as one file, read into memory now: the hashed
+ * directory would mean file lookups during every verification.
+ * SSL_CERT_FILE overrides it as it does for OpenSSL itself.  Without the
+ * file, OpenSSL's default paths (looked up during verification).
+ */
+static int
+cg_trust_load_system(cg_trust_t *t, cg_error_t *err)
+{
+    const char   *file;
+    struct stat   st;
+
+    file = cg_default_bundle();
+
+    if (stat(file, &st) == 0 && X509_STORE_load_file(t->store, file) == 1) {
+        return CG_OK;
+    }
+
+    cg_err_reset();
+
+    if (X509_STORE_set_default_paths(t->store) != 1) {
+        return cg_errorf(err, CG_ERR_IO, file, 0,
+                         "cannot load the default CA bundle (%s)",
+                         cg_openssl_reason());
+    }
+
+    t->system_dir = 1;
 
     return CG_OK;
 }
@@ -368,38 +410,41 @@ cg_digest_cmp(const void *a, const void *b)
 }
 
 
-/* The SHA-256 of every certificate of the system bundle, sorted. */
-
-static void
-cg_trust_load_public(cg_trust_t *t, const char *file)
+/* The SHA-256 of every certificate of a PEM file, sorted, in *md; the
+ * count (0 for a file that cannot be read: nothing matches then). */
+static size_t
+cg_digests_read(const char *file, unsigned char (**md)[32])
 {
     BIO            *bio;
     X509           *x;
     size_t          n, cap;
     unsigned int    len;
-    unsigned char (*md)[32], (*grown)[32];
+    unsigned char (*d)[32], (*grown)[32];
+
+    *md = NULL;
 
     bio = BIO_new_file(file, "r");
     if (bio == NULL) {
-        return;
+        return 0;
     }
 
-    md = NULL;
+    d = NULL;
     n = 0;
     cap = 0;
 
-    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    /* _AUX: "TRUSTED CERTIFICATE" blocks too, as X509_STORE_load_file */
+    while ((x = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL)) != NULL) {
         if (n == cap) {
             cap = cap ? cap * 2 : 256;
-            grown = realloc(md, cap * sizeof(*md));
+            grown = realloc(d, cap * sizeof(*d));
             if (grown == NULL) {
                 X509_free(x);
                 break;
             }
-            md = grown;
+            d = grown;
         }
 
-        if (X509_digest(x, EVP_sha256(), md[n], &len) == 1 && len == 32) {
+        if (X509_digest(x, EVP_sha256(), d[n], &len) == 1 && len == 32) {
             n++;
         }
 
@@ -409,11 +454,12 @@ cg_trust_load_public(cg_trust_t *t, const char *file)
     BIO_free(bio);
 
     if (n) {
-        qsort(md, n, sizeof(*md), cg_digest_cmp);
+        qsort(d, n, sizeof(*d), cg_digest_cmp);
     }
 
-    t->public_roots = md;
-    t->npublic = n;
+    *md = d;
+
+    return n;
 }
 
 
@@ -427,14 +473,19 @@ cg_trust_is_public(const cg_trust_t *t, X509 *x)
         return 1;
     }
 
-    if (t->npublic == 0
-        || X509_digest(x, EVP_sha256(), md, &len) != 1 || len != 32)
-    {
+    if (X509_digest(x, EVP_sha256(), md, &len) != 1 || len != 32) {
         return 0;
     }
 
-    return bsearch(md, t->public_roots, t->npublic, 32, cg_digest_cmp)
-           != NULL;
+    if (t->system_dir) {
+        return t->nown == 0
+               || bsearch(md, t->own_roots, t->nown, 32, cg_digest_cmp)
+                  == NULL;
+    }
+
+    return t->npublic
+           && bsearch(md, t->public_roots, t->npublic, 32, cg_digest_cmp)
+              != NULL;
 }
 
 
@@ -447,5 +498,6 @@ cg_trust_free(cg_trust_t *trust)
 
     X509_STORE_free(trust->store);
     free(trust->public_roots);
+    free(trust->own_roots);
     free(trust);
 }

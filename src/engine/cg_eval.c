@@ -37,6 +37,8 @@ static void cg_eval_rules(cg_eval_t *e);
 static void cg_eval_hit(cg_eval_t *e, const char *id, int sig,
     int weight, const char *detail);
 static int cg_exempt_matches(const cg_exempt_t *ex, cg_facts_t *f);
+static int cg_exempt_issuer_pin(const cg_digestset_t *set, cg_facts_t *f,
+    int spki);
 
 
 int
@@ -203,6 +205,10 @@ cg_eval_result(cg_facts_t *f, cg_result_t *res)
     if (c->digests) {
         cg_hex(c->sha256, sizeof(c->sha256), res->sha256);
         cg_hex(c->sha1, sizeof(c->sha1), res->sha1);
+    }
+
+    if (c->spki_ok) {
+        cg_hex(c->spki, sizeof(c->spki), res->spki_sha256);
     }
 
     res->not_before = c->has_not_before ? c->not_before : 0;
@@ -554,6 +560,16 @@ cg_exempt_matches(const cg_exempt_t *ex, cg_facts_t *f)
         }
     }
 
+    if (ex->issuer_spki.n && !cg_exempt_issuer_pin(&ex->issuer_spki, f, 1)) {
+        return 0;
+    }
+
+    if (ex->issuer_fingerprint.n
+        && !cg_exempt_issuer_pin(&ex->issuer_fingerprint, f, 0))
+    {
+        return 0;
+    }
+
     if (ex->ndst) {
         s = f->in->dst_addr;
         if (s == NULL || s[0] == '\0') {
@@ -572,6 +588,27 @@ cg_exempt_matches(const cg_exempt_t *ex, cg_facts_t *f)
     }
 
     return 1;
+}
+
+
+/* 1 when a certificate whose key signed the leaf has one of the pins. */
+static int
+cg_exempt_issuer_pin(const cg_digestset_t *set, cg_facts_t *f, int spki)
+{
+    unsigned                i, n;
+    const cg_issuer_pin_t  *is;
+
+    is = cg_facts_issuers(f, &n);
+
+    for (i = 0; i < n; i++) {
+        if (cg_digestset_find(set, spki ? is[i].spki : is[i].sha256, 32)
+            != NULL)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -136,6 +136,10 @@ typedef struct {
     cg_patlist_t    issuer;         /* patterns on the leaf issuer DN */
     cg_patlist_t    subject;        /* patterns on the leaf subject DN */
     cg_digestset_t  fingerprint;    /* any chain certificate */
+    cg_digestset_t  issuer_spki;    /* SHA-256 of the SubjectPublicKeyInfo
+                                       of the CA certificate whose key
+                                       signed the leaf */
+    cg_digestset_t  issuer_fingerprint; /* SHA-256 of that certificate */
     cg_cidr_t      *dst;
     size_t          ndst;
     uint64_t        signals;        /* built-in signal mask */

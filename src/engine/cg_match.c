@@ -87,6 +87,17 @@ cg_file_read(const char *path, char **data, size_t *len, cg_error_t *err)
                          strerror(errno));
     }
 
+    /*
+     * Editors on Windows start UTF-8 files with a byte-order mark; kept,
+     * it would glue itself to the first word or pattern and silently
+     * disable that entry, so it is dropped here, for every file the
+     * engine reads.
+     */
+    if (got >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+        got -= 3;
+        memmove(buf, buf + 3, got);
+    }
+
     buf[got] = '\0';
     *data = buf;
     *len = got;

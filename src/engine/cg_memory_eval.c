@@ -45,47 +45,6 @@ typedef enum {
 } cg_mem_change_t;
 
 
-static int
-cg_memory_spki(X509 *x, unsigned char *md)
-{
-    int            len;
-    unsigned int   mdlen;
-    unsigned char *der, *p;
-    X509_PUBKEY   *pub;
-
-    pub = X509_get_X509_PUBKEY(x);
-    if (pub == NULL) {
-        return -1;
-    }
-
-    len = i2d_X509_PUBKEY(pub, NULL);
-    if (len <= 0) {
-        return -1;
-    }
-
-    der = malloc((size_t) len);
-    if (der == NULL) {
-        return -1;
-    }
-
-    p = der;
-    len = i2d_X509_PUBKEY(pub, &p);
-    mdlen = 0;
-
-    if (len <= 0 || EVP_Digest(der, (size_t) len, md, &mdlen, EVP_sha256(),
-                               NULL) != 1
-        || mdlen != 32)
-    {
-        free(der);
-        return -1;
-    }
-
-    free(der);
-
-    return 0;
-}
-
-
 cg_memfacts_t *
 cg_facts_memory(cg_facts_t *f)
 {
@@ -119,7 +78,8 @@ cg_facts_memory(cg_facts_t *f)
 
     mf->self = -1;
     mf->prev = -1;
-    mf->has_spki = cg_memory_spki(f->in->leaf, mf->spki) == 0;
+    mf->has_spki = f->certs[0].spki_ok;
+    memcpy(mf->spki, f->certs[0].spki, sizeof(mf->spki));
 
     for (i = 0; i < mf->entry.ncerts; i++) {
         if (memcmp(mf->entry.certs[i].sha256, f->certs[0].sha256, 32) == 0) {
@@ -585,10 +545,14 @@ cg_memory_sighting(cg_memory_sighting_t *s, const cg_input_t *in,
 
     memset(s, 0, sizeof(cg_memory_sighting_t));
 
+    /* the result's digests when it has them (an evaluation computed
+     * them once), else the leaf's */
+
     if (in == NULL || res == NULL || in->leaf == NULL || in->name == NULL
         || in->name[0] == '\0' || strlen(in->name) >= sizeof(s->name)
         || cg_memory_unhex(res->sha256, s->sha256, 32) != 0
-        || cg_memory_spki(in->leaf, s->spki) != 0)
+        || (cg_memory_unhex(res->spki_sha256, s->spki, 32) != 0
+            && cg_spki_sha256(in->leaf, s->spki) != CG_OK))
     {
         return CG_ERR_ARG;
     }

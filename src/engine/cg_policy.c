@@ -212,6 +212,8 @@ cg_policy_free(cg_policy_t *pol)
         cg_patlist_free(&ex->issuer);
         cg_patlist_free(&ex->subject);
         cg_digestset_free(&ex->fingerprint);
+        cg_digestset_free(&ex->issuer_spki);
+        cg_digestset_free(&ex->issuer_fingerprint);
         free(ex->dst);
 
         for (j = 0; j < ex->nrules; j++) {

@@ -12,6 +12,8 @@ static int cg_ex_patterns(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st,
     cg_exempt_t *ex);
 static int cg_ex_fingerprint(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st,
     cg_exempt_t *ex);
+static int cg_ex_issuer_pin(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st,
+    cg_exempt_t *ex);
 static int cg_ex_dst(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st,
     cg_exempt_t *ex);
 static int cg_ex_signals(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st,
@@ -30,6 +32,8 @@ static const struct {
     { "issuer", cg_ex_patterns },
     { "subject", cg_ex_patterns },
     { "fingerprint", cg_ex_fingerprint },
+    { "issuer_spki", cg_ex_issuer_pin },
+    { "issuer_fingerprint", cg_ex_issuer_pin },
     { "dst", cg_ex_dst },
     { "signals", cg_ex_signals },
     { "reason", cg_ex_reason },
@@ -91,8 +95,9 @@ cg_cmd_exempt(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
         if (cg_exempt_commands[k].name == NULL) {
             return cg_errorf(ps->err, CG_ERR_SYNTAX, src->file, st->lines[0],
                              "unknown exempt condition \"%.64s\", expected "
-                             "sni, issuer, subject, fingerprint, dst, "
-                             "signals or reason", st->args[0]);
+                             "sni, issuer, issuer_spki, issuer_fingerprint, "
+                             "subject, fingerprint, dst, signals or reason",
+                             st->args[0]);
         }
 
         if (st->end != CG_TOK_SEMI) {
@@ -116,15 +121,18 @@ cg_cmd_exempt(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
     ex = &pol->exempts[idx];
 
     if (ex->sni.n == 0 && ex->issuer.n == 0 && ex->subject.n == 0
-        && ex->fingerprint.n == 0 && ex->ndst == 0)
+        && ex->fingerprint.n == 0 && ex->issuer_spki.n == 0
+        && ex->issuer_fingerprint.n == 0 && ex->ndst == 0)
     {
         return cg_errorf(ps->err, CG_ERR_SYNTAX, src->file, line,
                          "exempt without a condition would exempt "
-                         "everything, expected sni, issuer, subject, "
-                         "fingerprint or dst");
+                         "everything, expected sni, issuer, issuer_spki, "
+                         "issuer_fingerprint, subject, fingerprint or dst");
     }
 
     cg_digestset_sort(&ex->fingerprint);
+    cg_digestset_sort(&ex->issuer_spki);
+    cg_digestset_sort(&ex->issuer_fingerprint);
 
     return CG_OK;
 }
@@ -183,6 +191,38 @@ cg_ex_fingerprint(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st,
         }
 
         if (cg_digestset_add(&ex->fingerprint, &d) != CG_OK) {
+            return cg_errorf(ps->err, CG_ERR_NOMEM, src->file, st->lines[i],
+                             "out of memory");
+        }
+    }
+
+    return CG_OK;
+}
+
+
+/* SHA-256 only: a pin is worth no more than its hash, and SHA-1 has
+ * chosen-prefix collisions. */
+static int
+cg_ex_issuer_pin(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st,
+    cg_exempt_t *ex)
+{
+    size_t           i;
+    cg_digest_t      d;
+    cg_digestset_t  *set;
+
+    set = (strcmp(st->args[0], "issuer_spki") == 0) ? &ex->issuer_spki
+                                                    : &ex->issuer_fingerprint;
+
+    for (i = 1; i < st->nargs; i++) {
+        if (cg_digest_parse(&d, st->args[i]) != 0 || d.len != 32) {
+            return cg_errorf(ps->err, CG_ERR_SYNTAX, src->file, st->lines[i],
+                             "invalid %s \"%.40s\", expected a SHA-256: 64 "
+                             "hex digits, optionally after \"sha256:\" "
+                             "(certguard pin CA.pem prints it)", st->args[0],
+                             st->args[i]);
+        }
+
+        if (cg_digestset_add(set, &d) != CG_OK) {
             return cg_errorf(ps->err, CG_ERR_NOMEM, src->file, st->lines[i],
                              "out of memory");
         }
@@ -295,4 +335,47 @@ cg_ex_reason(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st, cg_exempt_t *ex)
     }
 
     return CG_OK;
+}
+
+
+/*
+ * An issuer or subject DN is text: a rogue CA can carry the name of the
+ * CA an exemption means.  An exemption that names an issuer by DN and
+ * pins no certificate or key (fingerprint, issuer_spki,
+ * issuer_fingerprint) is such a pass.
+ */
+int
+cg_policy_warning(const cg_policy_t *policy, unsigned index,
+    cg_error_t *warning)
+{
+    size_t              i;
+    unsigned            k;
+    const cg_exempt_t  *ex;
+
+    if (policy == NULL) {
+        return CG_ERR_ARG;
+    }
+
+    k = 0;
+
+    for (i = 0; i < policy->nexempts; i++) {
+        ex = &policy->exempts[i];
+
+        if (ex->issuer.n == 0 || ex->fingerprint.n || ex->issuer_spki.n
+            || ex->issuer_fingerprint.n)
+        {
+            continue;
+        }
+
+        if (k++ == index) {
+            return cg_errorf(warning, CG_OK, ex->file,
+                             ex->issuer.items[0].line,
+                             "exempt matches the issuer by name only, and "
+                             "any CA can carry that name: pin it with "
+                             "issuer_spki or issuer_fingerprint (certguard "
+                             "pin CA.pem prints them)");
+        }
+    }
+
+    return CG_ERR_ARG;
 }

@@ -43,6 +43,39 @@ ngx_certguard_conf_set_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* "certguard_trusted_certificate FILE [system=off];": the file's anchors
+ * are added to the system bundle unless system=off drops it */
+
+char *
+ngx_certguard_conf_set_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_certguard_conf_t  *cgcf = ngx_certguard_conf_of(conf, cmd);
+
+    ngx_str_t  *value;
+
+    if (cgcf->trusted_certificate.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    cgcf->trusted_certificate = value[1];
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strcmp(value[2].data, "system=off") == 0) {
+            cgcf->no_system_roots = 1;
+
+        } else if (ngx_strcmp(value[2].data, "system=on") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 char *
 ngx_certguard_conf_set_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -106,6 +139,11 @@ ngx_certguard_conf_merge(ngx_conf_t *cf, ngx_certguard_conf_t *prev,
 {
     ngx_conf_merge_uint_value(conf->mode, prev->mode, NGX_CERTGUARD_ENFORCE);
     ngx_conf_merge_ptr_value(conf->policy, prev->policy, NULL);
+    if (conf->trusted_certificate.data == NULL) {
+        conf->trusted_certificate = prev->trusted_certificate;
+        conf->no_system_roots = prev->no_system_roots;
+    }
+
     ngx_conf_merge_str_value(conf->trusted_certificate,
                              prev->trusted_certificate, "");
     ngx_conf_merge_ptr_value(conf->log, prev->log, NULL);
@@ -147,7 +185,8 @@ ngx_certguard_conf_merge(ngx_conf_t *cf, ngx_certguard_conf_t *prev,
      * is read once however many blocks use it.
      */
 
-    if (ngx_certguard_trust_conf(cf, &conf->trusted_certificate, &conf->trust)
+    if (ngx_certguard_trust_conf2(cf, &conf->trusted_certificate,
+                                  conf->no_system_roots, &conf->trust)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

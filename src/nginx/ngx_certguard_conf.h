@@ -31,6 +31,7 @@ typedef struct {
     ngx_uint_t                  mode;
     cg_policy_t                *policy;
     ngx_str_t                   trusted_certificate;
+    ngx_uint_t                  no_system_roots;
     cg_trust_t                 *trust;
     ngx_str_t                   geoip_country;
     ngx_str_t                   geoip_asn;
@@ -67,10 +68,10 @@ typedef struct {
       &ngx_certguard_conf_modes },                                            \
                                                                               \
     { ngx_string("certguard_trusted_certificate"),                            \
-      ctx|NGX_CONF_TAKE1,                                                     \
-      ngx_conf_set_str_slot,                                                  \
+      ctx|NGX_CONF_TAKE12,                                                    \
+      ngx_certguard_conf_set_trusted,                                         \
       offset,                                                                 \
-      offsetof(type, common.trusted_certificate),                             \
+      offsetof(type, common),                                                 \
       NULL },                                                                 \
                                                                               \
     { ngx_string("certguard_geoip_country"),                                  \
@@ -152,6 +153,8 @@ char *ngx_certguard_conf_set_policy(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_certguard_conf_set_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_certguard_conf_set_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_certguard_conf_set_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_certguard_conf_set_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -70,6 +70,23 @@ ngx_certguard_guard_set_cidrs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
+        /* "certguard_deny all;" with an allow list: only the allow list */
+
+        if (ngx_strcmp(value[i].data, "all") == 0) {
+            ngx_memzero(cidr, sizeof(ngx_cidr_t));
+            cidr->family = AF_INET;
+#if (NGX_HAVE_INET6)
+            cidr = ngx_array_push(*a);
+            if (cidr == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(cidr, sizeof(ngx_cidr_t));
+            cidr->family = AF_INET6;
+#endif
+            continue;
+        }
+
         rc = ngx_ptocidr(&value[i], cidr);
 
         if (rc == NGX_ERROR) {
@@ -604,6 +621,12 @@ ngx_certguard_resolve_handler(ngx_resolver_ctx_t *rctx)
 
     } else {
         res->rc = ngx_certguard_guard_pick(res, rctx->addrs, rctx->naddrs);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_CORE, res->log, 0,
+                       "certguard: %V resolved, addresses: %ui, %s",
+                       &rctx->name, rctx->naddrs,
+                       (res->rc == NGX_CERTGUARD_GUARD_OK) ? "one allowed"
+                                                           : "none allowed");
     }
 
     ngx_resolve_name_done(rctx);

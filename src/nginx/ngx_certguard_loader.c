@@ -23,12 +23,14 @@ typedef enum {
 typedef struct {
     ngx_certguard_file_e          kind;
     ngx_str_t                     key;          /* "path\0path2\0" */
+    unsigned                      flags;        /* cg_trust_load()'s */
     void                         *obj;
 } ngx_certguard_file_t;
 
 
 static void *ngx_certguard_file_load(ngx_conf_t *cf,
-    ngx_certguard_file_e kind, ngx_str_t *path, ngx_str_t *path2);
+    ngx_certguard_file_e kind, ngx_str_t *path, ngx_str_t *path2,
+    unsigned flags);
 static void ngx_certguard_file_cleanup(void *data);
 
 
@@ -37,7 +39,7 @@ ngx_certguard_policy_conf(ngx_conf_t *cf, ngx_str_t *path,
     cg_policy_t **policy)
 {
     *policy = ngx_certguard_file_load(cf, NGX_CERTGUARD_FILE_POLICY, path,
-                                      NULL);
+                                      NULL, 0);
 
     return *policy ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
@@ -46,7 +48,16 @@ ngx_certguard_policy_conf(ngx_conf_t *cf, ngx_str_t *path,
 char *
 ngx_certguard_trust_conf(ngx_conf_t *cf, ngx_str_t *path, cg_trust_t **trust)
 {
-    *trust = ngx_certguard_file_load(cf, NGX_CERTGUARD_FILE_TRUST, path, NULL);
+    return ngx_certguard_trust_conf2(cf, path, 0, trust);
+}
+
+
+char *
+ngx_certguard_trust_conf2(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_uint_t no_system, cg_trust_t **trust)
+{
+    *trust = ngx_certguard_file_load(cf, NGX_CERTGUARD_FILE_TRUST, path, NULL,
+                                     no_system ? CG_TRUST_NO_SYSTEM : 0);
 
     return *trust ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
@@ -57,7 +68,7 @@ ngx_certguard_geoip_conf(ngx_conf_t *cf, ngx_str_t *country, ngx_str_t *asn,
     cg_geoip_t **geoip)
 {
     *geoip = ngx_certguard_file_load(cf, NGX_CERTGUARD_FILE_GEOIP, country,
-                                     asn);
+                                     asn, 0);
 
     return *geoip ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
@@ -73,7 +84,7 @@ ngx_certguard_geoip_conf(ngx_conf_t *cf, ngx_str_t *country, ngx_str_t *asn,
 
 static void *
 ngx_certguard_file_load(ngx_conf_t *cf, ngx_certguard_file_e kind,
-    ngx_str_t *path, ngx_str_t *path2)
+    ngx_str_t *path, ngx_str_t *path2, unsigned flags)
 {
     int                    rc;
     char                  *name, *name2;
@@ -132,7 +143,8 @@ ngx_certguard_file_load(ngx_conf_t *cf, ngx_certguard_file_e kind,
 
         file = cln->data;
 
-        if (file->kind == kind && file->key.len == len
+        if (file->kind == kind && file->flags == flags
+            && file->key.len == len
             && ngx_memcmp(file->key.data, p, len) == 0)
         {
             return file->obj;
@@ -150,6 +162,7 @@ ngx_certguard_file_load(ngx_conf_t *cf, ngx_certguard_file_e kind,
 
     file = cln->data;
     file->kind = kind;
+    file->flags = flags;
     file->key.data = p;
     file->key.len = len;
 
@@ -161,7 +174,7 @@ ngx_certguard_file_load(ngx_conf_t *cf, ngx_certguard_file_e kind,
         break;
 
     case NGX_CERTGUARD_FILE_TRUST:
-        rc = cg_trust_load(&trust, name, &err);
+        rc = cg_trust_load(&trust, name, flags, &err);
         file->obj = (rc == CG_OK) ? trust : NULL;
         break;
 
@@ -189,6 +202,19 @@ ngx_certguard_file_load(ngx_conf_t *cf, ngx_certguard_file_e kind,
     }
 
     cln->handler = ngx_certguard_file_cleanup;
+
+    /* what lint warns about, nginx -t and a reload say too */
+
+    if (kind == NGX_CERTGUARD_FILE_POLICY) {
+        unsigned    i;
+        cg_error_t  w;
+
+        for (i = 0; cg_policy_warning(file->obj, i, &w) == CG_OK; i++) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "certguard: %s:%ui: warning: %s", w.file,
+                               (ngx_uint_t) w.line, w.msg);
+        }
+    }
 
     return file->obj;
 }

@@ -11,6 +11,7 @@
 #include <ngx_event_connect.h>
 
 #include "ngx_certguard_probe.h"
+#include "ngx_certguard_metrics.h"
 
 
 struct ngx_certguard_probe_s {
@@ -27,6 +28,7 @@ struct ngx_certguard_probe_s {
     ngx_event_t                      timeout;
     ngx_event_t                      poll;        /* another worker probes */
     ngx_msec_t                       deadline;
+    ngx_msec_t                       started;     /* for the histogram */
     ngx_msec_t                       probe_timeout;
     ngx_ssl_t                       *ssl;
     const cg_policy_t               *policy;
@@ -141,6 +143,7 @@ ngx_certguard_probe_start(ngx_certguard_probe_params_t *params,
      */
 
     probe->deadline = ngx_current_msec + 2 * probe->probe_timeout + 1000;
+    probe->started = ngx_current_msec;
 
     rc = ngx_certguard_cache_claim(probe->cache, &probe->key,
                                    probe->probe_timeout / 1000 + 2);
@@ -448,7 +451,7 @@ static void
 ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
     const char *failure)
 {
-    int                 i, n, len;
+    int                 i, n, len, rc;
     u_char             *p;
     ngx_str_t           der;
     cg_input_t          in;
@@ -475,19 +478,17 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
     ngx_str_null(&der);
 
     if (probe->leaf) {
-        ngx_memzero(&in, sizeof(cg_input_t));
+        rc = cg_input_handshake(&in, probe->policy, probe->trust,
+                                probe->geoip, probe->leaf, probe->chain,
+                                (char *) probe->name.data,
+                                (char *) probe->addr_only, probe->port,
+                                ngx_time());
 
-        in.policy = probe->policy;
-        in.trust = probe->trust;
-        in.geoip = probe->geoip;
-        in.leaf = probe->leaf;
-        in.chain = probe->chain;
-        in.name = (char *) probe->name.data;
-        in.dst_addr = (char *) probe->addr_only;
-        in.dst_port = probe->port;
-        in.now = ngx_time();
+        if (rc == CG_OK) {
+            rc = cg_evaluate(&in, &res);
+        }
 
-        if (cg_evaluate(&in, &res) == CG_OK) {
+        if (rc == CG_OK) {
             failure = NULL;
 
             ngx_log_debug3(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
@@ -548,6 +549,12 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
         ngx_certguard_cache_release(probe->cache, &probe->key);
         probe->claimed = 0;
     }
+
+    ngx_certguard_metrics_probe(failure == NULL ? NGX_CERTGUARD_PROBE_OK
+                                : ngx_strcmp(failure, "timed out") == 0
+                                ? NGX_CERTGUARD_PROBE_TIMEOUT
+                                : NGX_CERTGUARD_PROBE_ERROR,
+                                ngx_current_msec - probe->started);
 
     ngx_certguard_probe_notify(probe, failure ? NULL : &res, &der, failure);
 }

@@ -15,17 +15,18 @@
 
 #include "certguard.h"
 #include "cg_connect.h"
-#include "ngx_certguard_shared.h"
+#include "ngx_certguard_conf.h"
 #include "ngx_certguard_probe.h"
 
-
-#define NGX_STREAM_CERTGUARD_ENFORCE        0
-#define NGX_STREAM_CERTGUARD_MONITOR        1
 
 #define NGX_STREAM_CERTGUARD_FAILURE_ALLOW  0
 #define NGX_STREAM_CERTGUARD_FAILURE_BLOCK  1
 
 #define NGX_STREAM_CERTGUARD_HOST_MAX       253
+
+/* HTTP answers to a CONNECT that nginx's stream module names no code for */
+#define NGX_STREAM_CERTGUARD_METHOD         405
+#define NGX_STREAM_CERTGUARD_PROXY_AUTH     407
 
 /* an HTTP error answer with a literal reason */
 #define ngx_stream_certguard_error(s, status, text)                          \
@@ -47,39 +48,21 @@ typedef enum {
 
 
 typedef struct {
-    in_port_t                       low;
-    in_port_t                       high;
-} ngx_stream_certguard_ports_t;
+    ngx_certguard_conf_t            common;      /* must be first */
 
-
-typedef struct {
     ngx_flag_t                      connect;
     ngx_flag_t                      probe;
     ngx_flag_t                      connect_sni;
     ngx_uint_t                      probe_port;
     ngx_array_t                    *ports;       /* port ranges */
-    ngx_array_t                    *allow;       /* ngx_cidr_t */
-    ngx_array_t                    *deny;        /* ngx_cidr_t */
     ngx_msec_t                      probe_timeout;
     ngx_uint_t                      probe_failure;
-    ngx_uint_t                      mode;
-
-    cg_policy_t                    *policy;
-    cg_trust_t                     *trust;
-    cg_geoip_t                     *geoip;
-    ngx_str_t                       geoip_country;
-    ngx_str_t                       geoip_asn;
-
-    ngx_certguard_cache_t           cache;
-    ngx_certguard_log_t            *log;
+    ngx_str_t                       http_pass;   /* "" : none */
 } ngx_stream_certguard_srv_conf_t;
 
 
 typedef struct {
     ngx_ssl_t                      *ssl;         /* probes' client context */
-    cg_trust_t                     *default_trust;
-    ngx_array_t                    *special;     /* ngx_cidr_t never dialled */
-    ngx_array_t                    *own;         /* the host's own addresses */
     ngx_queue_t                     probes;      /* this worker's probes */
 } ngx_stream_certguard_main_conf_t;
 
@@ -94,13 +77,11 @@ typedef struct {
     cg_connect_t                    request;     /* the CONNECT request */
     size_t                          hello_need;  /* bytes before a parse */
 
-    ngx_sockaddr_t                  sockaddr;    /* the destination */
-    socklen_t                       socklen;
+    ngx_certguard_resolve_t         resolve;     /* the destination */
     ngx_str_t                       upstream;    /* "address:port" */
     u_char                          addr_only[NGX_SOCKADDR_STRLEN];
     u_char                          client_addr[NGX_SOCKADDR_STRLEN];
 
-    ngx_resolver_ctx_t             *resolver;
     ngx_certguard_probe_waiter_t    waiter;      /* on a probe */
     ngx_event_t                     resume;
 
@@ -108,13 +89,17 @@ typedef struct {
     ngx_str_t                       chain;       /* DER, leaf first */
     char                            client_sni[256];
     const char                     *failure;     /* why the probe failed */
+    ngx_str_t                       user;        /* proxy user, also of a
+                                                    failed attempt; with
+                                                    a NUL */
     ngx_str_t                       key;
 
     unsigned                        in_handler:1;
     unsigned                        logged:1;
     unsigned                        failed:1;
     unsigned                        blocked:1;
-    unsigned                        ip_literal:1;
+    unsigned                        cached:1;
+    unsigned                        authenticated:1;
 } ngx_stream_certguard_ctx_t;
 
 
@@ -128,6 +113,8 @@ ngx_int_t ngx_stream_certguard_respond(ngx_stream_session_t *s,
 ngx_int_t ngx_stream_certguard_log_handler(ngx_stream_session_t *s);
 void ngx_stream_certguard_event(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx, cg_event_t *ev);
+void ngx_stream_certguard_log_refusal(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, const char *reason, ngx_uint_t count);
 void ngx_stream_certguard_wake(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 
@@ -140,10 +127,6 @@ ngx_int_t ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
 /* ngx_stream_certguard_destination.c */
 ngx_int_t ngx_stream_certguard_lookup(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
-ngx_int_t ngx_stream_certguard_allowed(ngx_stream_session_t *s,
-    struct sockaddr *sa);
-ngx_int_t ngx_stream_certguard_init_addresses(ngx_conf_t *cf,
-    ngx_stream_certguard_main_conf_t *cgmcf);
 
 
 #endif /* NGX_STREAM_CERTGUARD_MODULE_H */

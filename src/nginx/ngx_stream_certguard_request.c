@@ -7,7 +7,16 @@
  */
 
 #include "ngx_stream_certguard_module.h"
+#include "ngx_certguard_metrics.h"
 #include "cg_clienthello.h"
+
+
+static ngx_int_t ngx_stream_certguard_auth(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static ngx_uint_t ngx_stream_certguard_absolute_http(u_char *p,
+    cg_connect_t *req);
+static ngx_int_t ngx_stream_certguard_hand_off(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
 
 
 /*
@@ -22,11 +31,12 @@ ngx_int_t
 ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
-    int                rc;
-    u_char            *p;
-    ngx_buf_t         *b;
-    cg_connect_t      *req;
-    ngx_connection_t  *c;
+    int                               rc;
+    u_char                           *p;
+    ngx_buf_t                        *b;
+    cg_connect_t                     *req;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
 
     c = s->connection;
     b = c->buffer;
@@ -51,6 +61,7 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
     case CG_CONNECT_TOO_LARGE:
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "certguard: CONNECT request too large");
+        ngx_stream_certguard_log_refusal(s, ctx, "malformed", 1);
         return ngx_stream_certguard_error(s, NGX_STREAM_BAD_REQUEST,
                                           "request too large");
 
@@ -60,10 +71,26 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
                           "certguard: %s, target \"%*s\"", req->error,
                           req->target_len, p + req->target_off);
 
+            ctx->target.len = req->target_len;
+            ctx->target.data = ngx_pnalloc(c->pool, ctx->target.len + 1);
+            if (ctx->target.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(ctx->target.data, p + req->target_off,
+                       ctx->target.len);
+            ctx->target.data[ctx->target.len] = '\0';
+
         } else {
             ngx_log_error(NGX_LOG_INFO, c->log, 0, "certguard: %s",
                           req->error);
         }
+
+        /* a user:password@ target: neither target nor host is recorded */
+
+        ngx_stream_certguard_log_refusal(s, ctx,
+                                         req->userinfo ? "userinfo"
+                                                       : "malformed", 1);
 
         return ngx_stream_certguard_respond(s, NGX_STREAM_BAD_REQUEST,
                                             req->error,
@@ -73,11 +100,19 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
         return NGX_ERROR;
     }
 
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
     if (!req->connect) {
+        if (cgscf->http_pass.len && ngx_stream_certguard_absolute_http(p, req))
+        {
+            return ngx_stream_certguard_hand_off(s, ctx);
+        }
+
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "certguard: method \"%*s\" is not CONNECT",
                       req->method_len, p);
-        return ngx_stream_certguard_error(s, 405,
+        ngx_stream_certguard_log_refusal(s, ctx, "method", 1);
+        return ngx_stream_certguard_error(s, NGX_STREAM_CERTGUARD_METHOD,
                                           "only CONNECT is allowed");
     }
 
@@ -101,7 +136,190 @@ ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
                    "certguard: CONNECT %V, %uz bytes of request",
                    &ctx->target, req->header_end);
 
+    if (cgscf->common.auth) {
+        return ngx_stream_certguard_auth(s, ctx);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * Proxy authentication, before anything is said about the destination: an
+ * unauthenticated client learns nothing about which destinations exist or
+ * are allowed.  A client that sent no credentials is asked for them (407,
+ * no record); a failed attempt is a warning and a CEF record, both
+ * rate-limited, and never shows the password.
+ */
+
+static ngx_int_t
+ngx_stream_certguard_auth(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    ngx_str_t                         value, *v, user;
+    ngx_buf_t                        *b;
+    ngx_uint_t                        suppressed;
+    const char                       *reason;
+    ngx_connection_t                 *c;
+    ngx_certguard_auth_e              rc;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    b = c->buffer;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    v = NULL;
+
+    if (ctx->request.auth) {
+        value.data = b->pos + ctx->request.auth_off;
+        value.len = ctx->request.auth_len;
+        v = &value;
+    }
+
+    rc = ngx_certguard_auth_check(cgscf->common.auth, v, c->pool, &user);
+
+    /* the tunnel starts after the request: the credentials are not needed
+     * in the buffer any more */
+
+    if (v) {
+        ngx_explicit_memzero(value.data, value.len);
+    }
+
+    if (user.len) {
+        ctx->user.data = ngx_pnalloc(c->pool, user.len + 1);
+        if (ctx->user.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ctx->user.data, user.data, user.len);
+        ctx->user.data[user.len] = '\0';
+        ctx->user.len = user.len;
+    }
+
+    if (rc == NGX_CERTGUARD_AUTH_OK) {
+        ctx->authenticated = 1;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: proxy user \"%V\"", &ctx->user);
+
+        return NGX_OK;
+    }
+
+    reason = ngx_certguard_auth_reason(rc);
+
+    /* every attempt counted, only some logged */
+
+    ngx_certguard_metrics_refusal(reason);
+
+    if (rc == NGX_CERTGUARD_AUTH_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "certguard: proxy authentication could not be "
+                      "checked");
+        ngx_stream_certguard_log_refusal(s, ctx, reason, 1);
+        return ngx_stream_certguard_error(s, NGX_STREAM_INTERNAL_SERVER_ERROR,
+                                          "internal error");
+    }
+
+    if (rc != NGX_CERTGUARD_AUTH_MISSING
+        && ngx_certguard_auth_log_allowed(&suppressed))
+    {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "certguard: proxy authentication failed (%s)", reason);
+        ngx_stream_certguard_log_refusal(s, ctx, reason, 1 + suppressed);
+    }
+
+    return ngx_stream_certguard_error(s, NGX_STREAM_CERTGUARD_PROXY_AUTH,
+                                      "proxy authentication required");
+}
+
+
+/*
+ * "GET http://host/ HTTP/1.1": a client that uses this port as its HTTP
+ * proxy too.  Other targets ("GET /", "GET https://...") are no proxy
+ * request for plain HTTP and get the 405 a CONNECT-only port gives.
+ */
+
+static ngx_uint_t
+ngx_stream_certguard_absolute_http(u_char *p, cg_connect_t *req)
+{
+    ngx_str_t   *m;
+    u_char      *target;
+
+    static ngx_str_t  methods[] = {
+        ngx_string("GET"), ngx_string("HEAD"), ngx_string("POST"),
+        ngx_string("PUT"), ngx_string("DELETE"), ngx_string("OPTIONS"),
+        ngx_string("PATCH"), ngx_null_string
+    };
+
+    target = p + req->target_off;
+
+    if (req->host_len == 0
+        || req->target_len < sizeof("http://") - 1
+        || ngx_strncasecmp(target, (u_char *) "http://",
+                           sizeof("http://") - 1) != 0)
+    {
+        return 0;
+    }
+
+    for (m = methods; m->len; m++) {
+        if (req->method_len == m->len
+            && ngx_strncmp(p, m->data, m->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The hand-off: the whole connection, this request and the ones after it
+ * on a kept-alive connection, goes to the HTTP server at certguard_http_pass,
+ * which authenticates and guards each request itself (certguard_forward).
+ * The PROXY protocol header in front tells it the client's address; nginx's
+ * stream proxy sends c->buffer first, so the header goes in there with the
+ * bytes already read.  Nothing is probed.
+ */
+
+static ngx_int_t
+ngx_stream_certguard_hand_off(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    u_char                           *p;
+    size_t                            n;
+    ngx_buf_t                        *b, *nb;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    b = c->buffer;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    n = b->last - b->pos;
+
+    nb = ngx_create_temp_buf(c->pool, NGX_PROXY_PROTOCOL_MAX_HEADER + n);
+    if (nb == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_proxy_protocol_write(c, nb->last, nb->end);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    nb->last = ngx_cpymem(p, b->pos, n);
+
+    c->buffer = nb;
+
+    ctx->upstream = cgscf->http_pass;
+    ctx->state = ngx_stream_certguard_st_done;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: plain HTTP request (%*s), handed to %V",
+                   ctx->request.method_len, b->pos, &ctx->upstream);
+
+    return NGX_DECLINED;
 }
 
 

@@ -7,6 +7,7 @@
  */
 
 #include "ngx_stream_certguard_module.h"
+#include "ngx_certguard_metrics.h"
 #include "cg_clienthello.h"
 
 
@@ -20,6 +21,8 @@ static void ngx_stream_certguard_probe_handler(
     ngx_certguard_probe_waiter_t *w, cg_result_t *res, ngx_str_t *der,
     const char *failure);
 static ngx_int_t ngx_stream_certguard_decide(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_refuse(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_hello(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
@@ -171,23 +174,18 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (ngx_stream_certguard_allowed(s, &ctx->sockaddr.sockaddr) != NGX_OK) {
-        ctx->failure = "destination not allowed";
-        ctx->state = ngx_stream_certguard_st_refused;
-        return NGX_OK;
-    }
-
     ctx->upstream.data = ngx_pnalloc(c->pool, NGX_SOCKADDR_STRLEN);
     if (ctx->upstream.data == NULL) {
         return NGX_ERROR;
     }
 
-    ctx->upstream.len = ngx_sock_ntop(&ctx->sockaddr.sockaddr, ctx->socklen,
+    ctx->upstream.len = ngx_sock_ntop(&ctx->resolve.sockaddr.sockaddr,
+                                      ctx->resolve.socklen,
                                       ctx->upstream.data, NGX_SOCKADDR_STRLEN,
                                       1);
 
-    len = ngx_sock_ntop(&ctx->sockaddr.sockaddr, ctx->socklen, ctx->addr_only,
-                        NGX_SOCKADDR_STRLEN - 1, 0);
+    len = ngx_sock_ntop(&ctx->resolve.sockaddr.sockaddr, ctx->resolve.socklen,
+                        ctx->addr_only, NGX_SOCKADDR_STRLEN - 1, 0);
     ctx->addr_only[len] = '\0';
 
     ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
@@ -205,9 +203,10 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     }
 
     ctx->key.len = ngx_sprintf(ctx->key.data, "%ui|%p|%p|%p|%p|%V|%V",
-                               ngx_certguard_cache_generation(&cgscf->cache),
-                               cgscf->policy, cgscf->trust, cgscf->geoip,
-                               cgscf->cache.shm_zone, &ctx->host,
+                      ngx_certguard_cache_generation(&cgscf->common.cache),
+                               cgscf->common.policy, cgscf->common.trust,
+                               cgscf->common.geoip,
+                               cgscf->common.cache.shm_zone, &ctx->host,
                                &ctx->upstream)
                    - ctx->key.data;
 
@@ -216,12 +215,15 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
         return NGX_ERROR;
     }
 
-    switch (ngx_certguard_cache_get(&cgscf->cache, &ctx->key, ctx->result,
+    switch (ngx_certguard_cache_get(&cgscf->common.cache, &ctx->key,
+                                    ctx->result,
                                     c->pool, &ctx->chain))
     {
     case NGX_OK:
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
                        "certguard: cached verdict for %V", &ctx->upstream);
+        ngx_certguard_metrics_cache(1);
+        ctx->cached = 1;
         ctx->state = ngx_stream_certguard_st_decided;
         return NGX_OK;
 
@@ -231,6 +233,11 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     default:
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
                        "certguard: no cached verdict for %V", &ctx->upstream);
+
+        if (cgscf->common.cache.shm_zone) {
+            ngx_certguard_metrics_cache(0);
+        }
+
         ctx->result = NULL;
         return ngx_stream_certguard_probe(s, ctx);
     }
@@ -254,14 +261,14 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
 
     params.key = ctx->key;
     params.name = ctx->host;
-    params.sockaddr = &ctx->sockaddr.sockaddr;
-    params.socklen = ctx->socklen;
+    params.sockaddr = &ctx->resolve.sockaddr.sockaddr;
+    params.socklen = ctx->resolve.socklen;
     params.ssl = cgmcf->ssl;
     params.timeout = cgscf->probe_timeout;
-    params.policy = cgscf->policy;
-    params.trust = cgscf->trust;
-    params.geoip = cgscf->geoip;
-    params.cache = &cgscf->cache;
+    params.policy = cgscf->common.policy;
+    params.trust = cgscf->common.trust;
+    params.geoip = cgscf->common.geoip;
+    params.cache = &cgscf->common.cache;
     params.probes = &cgmcf->probes;
     params.log = s->connection->log;
 
@@ -339,40 +346,26 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     if (ctx->state == ngx_stream_certguard_st_refused) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0, "certguard: %V refused: %s",
-                      &ctx->target, ctx->failure);
-
-        p = ngx_snprintf(reason, sizeof(reason), "%s", ctx->failure);
-
-        return ngx_stream_certguard_respond(s,
-                   ngx_strcmp(ctx->failure, "destination not allowed") == 0
-                   ? NGX_STREAM_FORBIDDEN : NGX_STREAM_BAD_GATEWAY,
-                   (char *) reason, p - reason);
+        return ngx_stream_certguard_refuse(s, ctx);
     }
 
     if (ctx->failed) {
 
         /* a result of our own, so that logs and variables show the failure */
 
-        ctx->result = ngx_pcalloc(c->pool, sizeof(cg_result_t));
+        ctx->result = ngx_palloc(c->pool, sizeof(cg_result_t));
         if (ctx->result == NULL) {
             return NGX_ERROR;
         }
 
-        ctx->result->verdict =
+        (void) cg_result_failure(ctx->result, CG_FAILURE_PROBE,
                   (cgscf->probe_failure == NGX_STREAM_CERTGUARD_FAILURE_BLOCK)
-                  ? CG_BLOCK : CG_ALLOW;
-        ctx->result->nhits = 1;
-        ngx_cpystrn((u_char *) ctx->result->hits[0].id,
-                    (u_char *) "probe_failed", CG_ID_MAX);
-        ngx_cpystrn((u_char *) ctx->result->hits[0].detail,
-                    (u_char *) ctx->failure, CG_DETAIL_MAX);
-        ngx_cpystrn((u_char *) ctx->result->name, ctx->host.data,
-                    CG_NAME_MAX);
+                  ? CG_BLOCK : CG_ALLOW,
+                  (char *) ctx->host.data, ctx->failure);
     }
 
     ctx->blocked = (ctx->result->verdict == CG_BLOCK
-                    && cgscf->mode == NGX_STREAM_CERTGUARD_ENFORCE);
+                    && cgscf->common.mode == NGX_CERTGUARD_ENFORCE);
 
     ngx_log_debug4(NGX_LOG_DEBUG_STREAM, c->log, 0,
                    "certguard: verdict %s, score %d, for %V%s",
@@ -393,9 +386,6 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
                                      reason + sizeof(reason) - p);
             p += ngx_min(n, (size_t) (reason + sizeof(reason) - p - 1));
         }
-
-        ngx_log_error(NGX_LOG_WARN, c->log, 0, "%*s, destination %V",
-                      (size_t) (p - reason), reason, &ctx->target);
 
         return ngx_stream_certguard_respond(s, NGX_STREAM_FORBIDDEN,
                                             (char *) reason, p - reason);
@@ -442,6 +432,46 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
     ctx->state = ngx_stream_certguard_st_done;
 
     return NGX_DECLINED;
+}
+
+
+/* The guards refused the destination before any probe. */
+
+static ngx_int_t
+ngx_stream_certguard_refuse(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    ngx_connection_t       *c;
+    ngx_certguard_guard_e   rc;
+
+    c = s->connection;
+    rc = ctx->resolve.rc;
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "certguard: destination \"%V\" refused: %s",
+                  &ctx->target, ngx_certguard_guard_reason(rc));
+
+    ngx_stream_certguard_log_refusal(s, ctx, ngx_certguard_guard_reason(rc),
+                                     1);
+
+    switch (rc) {
+
+    case NGX_CERTGUARD_GUARD_PORT:
+        return ngx_stream_certguard_error(s, NGX_STREAM_FORBIDDEN,
+                                          "port not allowed");
+
+    case NGX_CERTGUARD_GUARD_RESOLVE:
+        return ngx_stream_certguard_error(s, NGX_STREAM_BAD_GATEWAY,
+                                          "could not resolve the host");
+
+    case NGX_CERTGUARD_GUARD_ERROR:
+        return ngx_stream_certguard_error(s, NGX_STREAM_BAD_GATEWAY,
+                                          "internal error");
+
+    default:
+        return ngx_stream_certguard_error(s, NGX_STREAM_FORBIDDEN,
+                                          "destination not allowed");
+    }
 }
 
 
@@ -507,16 +537,13 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     ctx->blocked = (ctx->result->verdict == CG_BLOCK
-                    && cgscf->mode == NGX_STREAM_CERTGUARD_ENFORCE);
+                    && cgscf->common.mode == NGX_CERTGUARD_ENFORCE);
 
     ngx_stream_certguard_log_result(s, ctx);
 
     ctx->state = ngx_stream_certguard_st_done;
 
     if (ctx->blocked) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "certguard: tunnel to %V blocked, client SNI \"%s\"",
-                      &ctx->target, ctx->client_sni);
         return NGX_STREAM_FORBIDDEN;
     }
 
@@ -564,19 +591,14 @@ ngx_stream_certguard_reevaluate(ngx_stream_session_t *s,
 
     res = ngx_palloc(c->pool, sizeof(cg_result_t));
 
-    if (res && sk_X509_num(chain) > 0) {
-        ngx_memzero(&in, sizeof(cg_input_t));
-
-        in.policy = cgscf->policy;
-        in.trust = cgscf->trust;
-        in.geoip = cgscf->geoip;
-        in.leaf = sk_X509_value(chain, 0);
-        in.chain = chain;
-        in.name = (char *) ctx->host.data;
+    if (res
+        && cg_input_handshake(&in, cgscf->common.policy, cgscf->common.trust,
+                              cgscf->common.geoip, NULL, chain,
+                              (char *) ctx->host.data,
+                              (char *) ctx->addr_only, ctx->port, ngx_time())
+           == CG_OK)
+    {
         in.client_sni = ctx->client_sni;
-        in.dst_addr = (char *) ctx->addr_only;
-        in.dst_port = ctx->port;
-        in.now = ngx_time();
 
         rc = cg_evaluate(&in, res);
     }
@@ -603,12 +625,14 @@ ngx_int_t
 ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
     const char *reason, size_t len)
 {
-    u_char                           *p;
+    u_char                           *p, *buf;
+    size_t                            size;
     ssize_t                           n;
+    ngx_str_t                         extra;
     ngx_connection_t                 *c;
     const char                       *text;
     ngx_stream_certguard_srv_conf_t  *cgscf;
-    u_char                            buf[512];
+    u_char                            local[512];
 
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
@@ -616,6 +640,10 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
     if (!cgscf->connect) {
         return status;
     }
+
+    buf = local;
+    size = sizeof(local);
+    ngx_str_null(&extra);
 
     if (status == NGX_STREAM_OK) {
         p = ngx_cpymem(buf, "HTTP/1.1 200 Connection established" CRLF CRLF,
@@ -630,8 +658,15 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
         case NGX_STREAM_FORBIDDEN:
             text = "Forbidden";
             break;
-        case 405:
+        case NGX_STREAM_CERTGUARD_METHOD:
             text = "Method Not Allowed";
+            ngx_str_set(&extra, "Allow: CONNECT" CRLF);
+            break;
+        case NGX_STREAM_CERTGUARD_PROXY_AUTH:
+            text = "Proxy Authentication Required";
+            break;
+        case NGX_STREAM_INTERNAL_SERVER_ERROR:
+            text = "Internal Server Error";
             break;
         default:
             text = "Bad Gateway";
@@ -639,16 +674,36 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
 
         len = ngx_min(len, 256);
 
-        p = ngx_snprintf(buf, sizeof(buf),
+        if (status == NGX_STREAM_CERTGUARD_PROXY_AUTH) {
+
+            /* the realm is the configuration's, of any length */
+
+            extra.len = sizeof("Proxy-Authenticate: " CRLF) - 1
+                        + cgscf->common.auth->challenge.len;
+            size += extra.len;
+
+            buf = ngx_pnalloc(c->pool, size);
+            extra.data = ngx_pnalloc(c->pool, extra.len);
+            if (buf == NULL || extra.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            (void) ngx_sprintf(extra.data, "Proxy-Authenticate: %V" CRLF,
+                               &cgscf->common.auth->challenge);
+        }
+
+        p = ngx_snprintf(buf, size,
                          "HTTP/1.1 %ui %s" CRLF
                          "Content-Type: text/plain" CRLF
                          "Content-Length: %uz" CRLF
-                         "%s"
+                         "%V"
                          "Connection: close" CRLF CRLF
                          "%*s\n",
-                         status, text, len + 1,
-                         status == 405 ? "Allow: CONNECT" CRLF : "",
-                         len, reason);
+                         status, text, len + 1, &extra, len, reason);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: answering %ui: \"%*s\"", status, len,
+                       reason);
     }
 
     n = c->send(c, buf, p - buf);
@@ -666,24 +721,63 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
 }
 
 
+/*
+ * Once a session's verdict is final: the error-log line of a verdict, the
+ * shape both modules write, and the CEF record.
+ */
+
 static void
 ngx_stream_certguard_log_result(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
+    u_char                           *p, *last;
     cg_event_t                        ev;
+    ngx_connection_t                 *c;
     ngx_stream_certguard_srv_conf_t  *cgscf;
+    u_char                            tail[NGX_STREAM_CERTGUARD_HOST_MAX
+                                           + 512];
 
-    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
-
-    if (cgscf->log == NULL || ctx->result == NULL || ctx->logged) {
+    if (ctx->result == NULL || ctx->logged) {
         return;
     }
 
     ctx->logged = 1;
 
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    p = tail;
+    last = tail + sizeof(tail) - 1;
+
+    p = ngx_slprintf(p, last, ", destination %V, cache %s", &ctx->target,
+                     ctx->cached ? "HIT"
+                     : (cgscf->common.cache.shm_zone ? "MISS" : "BYPASS"));
+
+    if (ctx->failed) {
+        p = ngx_slprintf(p, last, ", probe failed: %s", ctx->failure);
+    }
+
+    if (cg_sni_mismatch((char *) ctx->host.data, ctx->client_sni)) {
+        p = ngx_slprintf(p, last, ", client SNI \"%s\"", ctx->client_sni);
+    }
+
+    *p = '\0';
+
+    ngx_certguard_log_verdict(c->log, ctx->result,
+                              cgscf->common.mode == NGX_CERTGUARD_MONITOR,
+                              ctx->addr_only[0] ? (char *) ctx->addr_only
+                                                : "-",
+                              (char *) tail);
+
+    ngx_certguard_metrics_verdict(ctx->result);
+
+    if (cgscf->common.log == NULL) {
+        return;
+    }
+
     ngx_stream_certguard_event(s, ctx, &ev);
 
-    ngx_certguard_log_write(cgscf->log, s->connection->log, ctx->result, &ev);
+    ngx_certguard_log_write(cgscf->common.log, c->log, ctx->result, &ev);
 }
 
 
@@ -722,17 +816,7 @@ ngx_stream_certguard_event(ngx_stream_session_t *s,
 
     ngx_memzero(ev, sizeof(cg_event_t));
 
-    switch (ctx->result->verdict) {
-    case CG_BLOCK:
-        ev->action = (cgscf->mode == NGX_STREAM_CERTGUARD_MONITOR)
-                     ? "would-block" : "blocked";
-        break;
-    case CG_TAG:
-        ev->action = "tagged";
-        break;
-    default:
-        ev->action = "allowed";
-    }
+    ev->monitor = (cgscf->common.mode == NGX_CERTGUARD_MONITOR);
 
     len = ngx_sock_ntop(c->sockaddr, c->socklen, ctx->client_addr,
                         NGX_SOCKADDR_STRLEN - 1, 0);
@@ -743,9 +827,69 @@ ngx_stream_certguard_event(ngx_stream_session_t *s,
     ev->dst_addr = ctx->addr_only[0] ? (char *) ctx->addr_only : NULL;
     ev->dst_port = ctx->port;
     ev->request = (char *) ctx->target.data;
+    ev->user = ctx->authenticated ? (char *) ctx->user.data : NULL;
 
     tp = ngx_timeofday();
     ev->rt_ms = (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * A CEF record of a refusal: the destination, the request or the proxy
+ * credentials.  What is known of the request goes in; the target of a
+ * request refused for its userinfo was never copied.
+ */
+
+void
+ngx_stream_certguard_log_refusal(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, const char *reason, ngx_uint_t count)
+{
+    size_t                            len;
+    ngx_time_t                       *tp;
+    cg_event_t                        ev;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    /* auth failures are counted where they are checked (and logged
+     * only at a rate) */
+
+    if (ngx_strncmp(reason, "auth_", 5) != 0) {
+        ngx_certguard_metrics_refusal(reason);
+    }
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    if (cgscf->common.log == NULL) {
+        return;
+    }
+
+    ngx_memzero(&ev, sizeof(cg_event_t));
+
+    len = ngx_sock_ntop(c->sockaddr, c->socklen, ctx->client_addr,
+                        NGX_SOCKADDR_STRLEN - 1, 0);
+    ctx->client_addr[len] = '\0';
+
+    ev.src_addr = (char *) ctx->client_addr;
+    ev.src_port = ngx_inet_get_port(c->sockaddr);
+
+    if (ctx->host.len) {
+        ev.dhost = (char *) ctx->host.data;
+        ev.dst_port = ctx->port;
+    }
+
+    if (ctx->target.len) {
+        ev.request = (char *) ctx->target.data;
+    }
+
+    if (ctx->user.len) {
+        ev.user = (char *) ctx->user.data;
+    }
+
+    tp = ngx_timeofday();
+    ev.rt_ms = (int64_t) tp->sec * 1000 + tp->msec;
+
+    ngx_certguard_log_refusal(cgscf->common.log, c->log, &ev, reason, count);
 }
 
 
@@ -777,10 +921,7 @@ ngx_stream_certguard_cleanup(void *data)
 {
     ngx_stream_certguard_ctx_t  *ctx = data;
 
-    if (ctx->resolver) {
-        ngx_resolve_name_done(ctx->resolver);
-        ctx->resolver = NULL;
-    }
+    ngx_certguard_resolve_cancel(&ctx->resolve);
 
     ngx_certguard_probe_cancel(&ctx->waiter);
 

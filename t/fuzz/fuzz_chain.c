@@ -19,10 +19,23 @@
 #include <string.h>
 
 #include "certguard.h"
+#include "cg_policy.h"
 
 
 static cg_policy_t  *policy;
+static cg_policy_t  *pinned;        /* exemptions that look for the issuer */
 static cg_trust_t   *trust;
+
+/* A pin no fuzzed chain will have: the issuer search runs to the end. */
+static const char  pinned_text[] =
+    "exempt {\n"
+    "    issuer_spki 00000000000000000000000000000000"
+    "00000000000000000000000000000000;\n"
+    "}\n"
+    "exempt {\n"
+    "    issuer_fingerprint 00000000000000000000000000000000"
+    "00000000000000000000000000000001;\n"
+    "}\n";
 
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -48,9 +61,18 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
         exit(1);
     }
 
+    if (cg_policy_load_mem(&pinned, pinned_text, sizeof(pinned_text) - 1,
+                           "pinned.policy", &err) != CG_OK)
+    {
+        fprintf(stderr, "fuzz_chain: pinned.policy:%u: %s\n", err.line,
+                err.msg);
+        exit(1);
+    }
+
     ca = getenv("CERTGUARD_CA_FILE");
 
-    if (ca && cg_trust_load(&trust, ca, &err) != CG_OK) {
+    /* the file alone: runs do not depend on the machine's bundle */
+    if (ca && cg_trust_load(&trust, ca, CG_TRUST_NO_SYSTEM, &err) != CG_OK) {
         fprintf(stderr, "fuzz_chain: %s: %s\n", ca, err.msg);
         exit(1);
     }
@@ -62,6 +84,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
+    int              i;
     size_t           n;
     cg_input_t       in;
     cg_event_t       ev;
@@ -114,6 +137,23 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
         n = cg_format_text(&res, out, sizeof(out));
         if (n >= sizeof(out)) {
+            abort();
+        }
+    }
+
+    in.policy = pinned;
+
+    if (cg_evaluate(&in, &res) == CG_OK) {
+        for (n = 0; n < res.nhits && n < CG_MAX_HITS; n++) {
+            if (res.hits[n].exempt) {
+                abort();    /* nothing has those pins */
+            }
+        }
+    }
+
+    for (i = 0; i < sk_X509_num(chain); i++) {
+        n = cg_format_pin(sk_X509_value(chain, i), i & 1, out, sizeof(out));
+        if (n >= sizeof(out) || memchr(out, '\n', n) != NULL) {
             abort();
         }
     }

@@ -42,7 +42,8 @@ static void
 fuzz_policy(const char *data, size_t size)
 {
     size_t        i, j;
-    cg_error_t    err;
+    unsigned      k;
+    cg_error_t    err, w;
     cg_policy_t  *p;
 
     memset(&err, 0, sizeof(err));
@@ -73,6 +74,22 @@ fuzz_policy(const char *data, size_t size)
                                     p->exempts[i].fingerprint.items[j].len)
                   != NULL, "exempt fingerprint found");
         }
+
+        for (j = 0; j < p->exempts[i].issuer_spki.n; j++) {
+            check(p->exempts[i].issuer_spki.items[j].len == 32,
+                  "issuer_spki is a SHA-256");
+        }
+
+        for (j = 0; j < p->exempts[i].issuer_fingerprint.n; j++) {
+            check(p->exempts[i].issuer_fingerprint.items[j].len == 32,
+                  "issuer_fingerprint is a SHA-256");
+        }
+    }
+
+    /* at most one warning an exemption, each with a line */
+    for (k = 0; cg_policy_warning(p, k, &w) == CG_OK; k++) {
+        check(k < p->nexempts, "no more warnings than exemptions");
+        check(w.line > 0 && w.msg[0] != '\0', "a warning has line and text");
     }
 
     cg_policy_free(p);

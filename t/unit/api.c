@@ -1,8 +1,9 @@
 /*
  * The small public functions the glue and the CLI use instead of engine
  * internals: the input for a handshake, failure results, action names, the
- * signal list, UTF-8 decoding and the version line.  Only certguard.h is
- * included, as for any caller; chains and the policy are the repository's
+ * signal list, UTF-8 decoding, the version line and the pin lines.  Only
+ * certguard.h of the engine is included, as for any caller (OpenSSL too,
+ * to compute a pin by hand); chains and the policy are the repository's
  * own files (the tests run from its root).
  */
 
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "certguard.h"
 #include "tap.h"
@@ -304,7 +307,7 @@ test_result_failure(void)
     ev.dst_port = 443;
     ev.rt_ms = (int64_t) NOW * 1000;
     cg_format_cef(&r, &ev, buf, sizeof(buf));
-    ok(strstr(buf, "|cert-block|TLS certificate blocked|8| ") != NULL
+    ok(strstr(buf, "|probe-failed|TLS certificate probe failed|5| ") != NULL
        && strstr(buf, " act=blocked ") != NULL
        && strstr(buf, " reason=probe_failed ") != NULL
        && strstr(buf, " msg=score 0: probe_failed: timed out ") != NULL
@@ -314,9 +317,9 @@ test_result_failure(void)
 
     ev.monitor = 1;
     cg_format_cef(&r, &ev, buf, sizeof(buf));
-    ok(strstr(buf, "|cert-would-block|") != NULL
+    ok(strstr(buf, "|probe-failed|") != NULL
        && strstr(buf, " act=would-block ") != NULL,
-       "failure: monitor mode would block");
+       "failure: monitor mode would block, still a probe failure");
 
     rc = cg_result_failure(&r, CG_FAILURE_PROBE, CG_ALLOW, NULL, NULL);
     ok(rc == CG_OK && r.verdict == CG_ALLOW && r.name[0] == '\0'
@@ -361,6 +364,65 @@ test_result_failure(void)
 }
 
 
+/* The pin lines: issuer_spki is the SHA-256 of the DER SPKI, computed
+ * here without the engine; snprintf-like lengths. */
+static void
+test_format_pin(void)
+{
+    int              n;
+    char             want[128];
+    size_t           len, i;
+    unsigned int     mdlen;
+    unsigned char   *der, md[32];
+    STACK_OF(X509)  *chain;
+    X509            *ca;
+
+    chain = load_chain("t/fuzz/corpus/chain/chain-ec.pem");
+    ca = sk_X509_value(chain, 1);
+
+    der = NULL;
+    n = i2d_PUBKEY(X509_get0_pubkey(ca), &der);
+    ok(n > 0 && EVP_Digest(der, (size_t) n, md, &mdlen, EVP_sha256(), NULL),
+       "pin: SPKI digest by hand");
+    OPENSSL_free(der);
+
+    strcpy(want, "issuer_spki ");
+    for (i = 0; i < 32; i++) {
+        sprintf(want + 12 + 2 * i, "%02x", md[i]);
+    }
+    strcat(want, ";  # ");
+
+    len = cg_format_pin(ca, CG_PIN_SPKI, buf, sizeof(buf));
+    ok(len == strlen(buf) && strncmp(buf, want, strlen(want)) == 0,
+       "pin: issuer_spki line, then the subject as a comment");
+    if (strncmp(buf, want, strlen(want)) != 0) {
+        printf("#   got: %s\n#   want: %s...\n", buf, want);
+    }
+    ok(strchr(buf, '\n') == NULL, "pin: one line");
+
+    is_int(cg_format_pin(ca, CG_PIN_SPKI, NULL, 0), len,
+           "pin: the full length without a buffer");
+    cg_format_pin(ca, CG_PIN_SPKI, buf, 20);
+    is_int(strlen(buf), 19, "pin: truncated to the buffer, NUL-terminated");
+
+    X509_digest(ca, EVP_sha256(), md, &mdlen);
+    strcpy(want, "issuer_fingerprint ");
+    for (i = 0; i < 32; i++) {
+        sprintf(want + 19 + 2 * i, "%02x", md[i]);
+    }
+    strcat(want, ";");
+    cg_format_pin(ca, CG_PIN_CERT, buf, sizeof(buf));
+    ok(strncmp(buf, want, strlen(want)) == 0,
+       "pin: issuer_fingerprint is the DER's SHA-256");
+
+    is_int(cg_format_pin(NULL, CG_PIN_SPKI, buf, sizeof(buf)), 0,
+           "pin: NULL certificate");
+    is_int(cg_format_pin(ca, 7, buf, sizeof(buf)), 0, "pin: unknown kind");
+
+    sk_X509_pop_free(chain, X509_free);
+}
+
+
 int
 main(void)
 {
@@ -371,6 +433,7 @@ main(void)
     test_signal_info();
     test_utf8_decode();
     test_version();
+    test_format_pin();
 
     memset(&err, 0, sizeof(err));
     if (cg_policy_load(&p, "policies/default.policy", &err) != CG_OK) {

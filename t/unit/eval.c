@@ -290,6 +290,8 @@ policy_free(cg_policy_t *p)
         cg_patlist_free(&p->exempts[i].issuer);
         cg_patlist_free(&p->exempts[i].subject);
         cg_digestset_free(&p->exempts[i].fingerprint);
+        cg_digestset_free(&p->exempts[i].issuer_spki);
+        cg_digestset_free(&p->exempts[i].issuer_fingerprint);
         free(p->exempts[i].dst);
         for (k = 0; k < p->exempts[i].nrules; k++) {
             free(p->exempts[i].rules[k]);
@@ -562,7 +564,7 @@ test_trust(void)
     cg_error_t   err;
 
     snprintf(path, sizeof(path), "%s/missing.pem", tmpdir);
-    rc = cg_trust_load(&t, path, &err);
+    rc = cg_trust_load(&t, path, 0, &err);
     is_int(rc, CG_ERR_IO, "trust: missing CA file is CG_ERR_IO (%s)",
            err.msg);
     ok(t == NULL, "trust: none on error");
@@ -571,13 +573,99 @@ test_trust(void)
     fp = fopen(path, "w");
     fputs("no certificates here\n", fp);
     fclose(fp);
-    rc = cg_trust_load(&t, path, &err);
+    rc = cg_trust_load(&t, path, 0, &err);
     is_int(rc, CG_ERR_INPUT, "trust: file without certificates (%s)",
            err.msg);
+    rc = cg_trust_load(&t, path, CG_TRUST_NO_SYSTEM, &err);
+    is_int(rc, CG_ERR_INPUT, "trust: the same without the system bundle");
 
-    rc = cg_trust_load(&t, NULL, &err);
+    rc = cg_trust_load(&t, NULL, 0, &err);
     is_int(rc, CG_OK, "trust: default system bundle loads");
     cg_trust_free(t);
+
+    t = (cg_trust_t *) &err;
+    rc = cg_trust_load(&t, NULL, CG_TRUST_NO_SYSTEM, &err);
+    is_int(rc, CG_ERR_ARG, "trust: no system bundle and no file (%s)",
+           err.msg);
+    ok(t == NULL, "trust: none then either");
+    rc = cg_trust_load(&t, NULL, 0x80, &err);
+    is_int(rc, CG_ERR_ARG, "trust: unknown flags refused");
+}
+
+
+/*
+ * A CA file adds to the system bundle (SSL_CERT_FILE here): a chain to a
+ * system root still verifies, as a public root, beside the file's private
+ * ones; CG_TRUST_NO_SYSTEM leaves the file's alone.
+ */
+static void
+test_trust_union(const cg_policy_t *p)
+{
+    X509         *x, *chain[1] = { inter };
+    char          ca_path[256], public_path[256];
+    spec_t        s;
+    cg_trust_t   *t;
+    cg_error_t    err;
+    cg_result_t   res;
+
+    snprintf(ca_path, sizeof(ca_path), "%s", write_pem("u-ca.pem", &ca, 1));
+    snprintf(public_path, sizeof(public_path), "%s",
+             write_pem("u-public.pem", &other_ca, 1));
+    setenv("SSL_CERT_FILE", public_path, 1);
+
+    /* a leaf straight under the "system" root */
+    memset(&s, 0, sizeof(spec_t));
+    s.subject = "/CN=public.example.com";
+    s.key = k_leaf;
+    s.issuer = other_ca;
+    s.issuer_key = k_other;
+    s.san = "DNS:public.example.com";
+    s.sct = 1;
+    s.serial = 4242;
+    x = mkcert(&s);
+
+    if (cg_trust_load(&t, ca_path, 0, &err) != CG_OK) {
+        ok(0, "trust union: load (%s)", err.msg);
+        X509_free(x);
+        return;
+    }
+
+    eval(p, t, x, NULL, 0, "public.example.com", &res);
+    ok(res.trusted && res.public_root && !fired(&res, "untrusted_chain"),
+       "trust union: a system root's chain verifies beside a CA file, "
+       "public");
+    eval(p, t, leaf, chain, 1, "www.example.com", &res);
+    ok(res.trusted && !res.public_root,
+       "trust union: the file's root verifies, private");
+    cg_trust_free(t);
+
+    if (cg_trust_load(&t, ca_path, CG_TRUST_NO_SYSTEM, &err) != CG_OK) {
+        ok(0, "trust union: load without the system bundle (%s)", err.msg);
+        X509_free(x);
+        return;
+    }
+
+    eval(p, t, x, NULL, 0, "public.example.com", &res);
+    ok(!res.trusted && fired(&res, "untrusted_chain"),
+       "trust union: without the system bundle its chain does not verify");
+    eval(p, t, leaf, chain, 1, "www.example.com", &res);
+    ok(res.trusted && !res.public_root,
+       "trust union: the file alone still verifies its own, private");
+    cg_trust_free(t);
+
+    /* the file holds a system root: public either way */
+    if (cg_trust_load(&t, public_path, CG_TRUST_NO_SYSTEM, &err) != CG_OK) {
+        ok(0, "trust union: load the system root as a file (%s)", err.msg);
+        X509_free(x);
+        return;
+    }
+
+    eval(p, t, x, NULL, 0, "public.example.com", &res);
+    ok(res.trusted && res.public_root,
+       "trust union: a system root given as the file stays public");
+    cg_trust_free(t);
+
+    X509_free(x);
 }
 
 
@@ -620,6 +708,21 @@ test_good(const cg_policy_t *p)
     }
     is_str(res.sha256, hex, "good: sha256 of the leaf DER, lower-case hex");
     is_int(strlen(res.sha1), 40, "good: sha1 hex");
+
+    /* the SPKI digest, from the key's DER encoding made here */
+    {
+        int             n;
+        unsigned char  *der = NULL;
+
+        n = i2d_PUBKEY(X509_get0_pubkey(leaf), &der);
+        EVP_Digest(der, (size_t) n, md, &mdlen, EVP_sha256(), NULL);
+        OPENSSL_free(der);
+        for (i = 0; i < 32; i++) {
+            sprintf(hex + 2 * i, "%02x", md[i]);
+        }
+    }
+    is_str(res.spki_sha256, hex, "good: spki_sha256 of the leaf's "
+           "SubjectPublicKeyInfo, lower-case hex");
 
     /* the chain may hold the leaf as its first element */
     with_leaf[0] = leaf;
@@ -1512,6 +1615,57 @@ test_policy_file(void)
 }
 
 
+/* Profile findings that the openssl command line cannot make: a v1 leaf
+ * and a negative serial. */
+static void
+test_profile(const cg_policy_t *p)
+{
+    spec_t         s;
+    X509          *x, *chain[1] = { inter };
+    X509_NAME     *name;
+    cg_result_t    res;
+
+    x = X509_new();
+    X509_set_version(x, 0);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 4711);
+    name = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               (const unsigned char *) "www.example.com", -1,
+                               -1, 0);
+    X509_set_subject_name(x, name);
+    X509_NAME_free(name);
+    X509_set_issuer_name(x, X509_get_subject_name(inter));
+    ASN1_TIME_set(X509_getm_notBefore(x), (time_t) (NOW - 30 * DAY));
+    ASN1_TIME_set(X509_getm_notAfter(x), (time_t) (NOW + 60 * DAY));
+    X509_set_pubkey(x, k_leaf);
+    X509_sign(x, k_int, EVP_sha256());
+
+    eval(p, trust, x, chain, 1, "www.example.com", &res);
+    ok(!fired(&res, "untrusted_chain"), "profile: a v1 leaf verifies");
+    is_str(detail(&res, "nonconformant"),
+           "leaf: not an X.509 v3 certificate", "profile: a v1 leaf");
+    X509_free(x);
+
+    memset(&s, 0, sizeof(spec_t));
+    s.subject = "/CN=www.example.com";
+    s.key = k_leaf;
+    s.issuer = inter;
+    s.issuer_key = k_int;
+    s.san = "DNS:www.example.com";
+    s.sct = 1;
+    s.serial = -4711;
+    x = mkcert(&s);
+    eval(p, trust, x, chain, 1, "www.example.com", &res);
+    is_str(detail(&res, "nonconformant"), "leaf: serial number not positive",
+           "profile: a negative serial");
+    X509_free(x);
+
+    eval(p, trust, leaf, chain, 1, "www.example.com", &res);
+    ok(!fired(&res, "nonconformant") && !fired(&res, "ca_leaf"),
+       "profile: nothing on the fixture's chain");
+}
+
+
 int
 main(void)
 {
@@ -1569,9 +1723,9 @@ main(void)
     snprintf(ca_path, sizeof(ca_path), "%s", write_pem("ca.pem", &ca, 1));
     setenv("SSL_CERT_FILE", ca_path, 1);
 
-    if (cg_trust_load(&trust, ca_path, &err) != CG_OK
+    if (cg_trust_load(&trust, ca_path, 0, &err) != CG_OK
         || cg_trust_load(&other_trust, write_pem("other.pem", &other_ca, 1),
-                         &err) != CG_OK)
+                         CG_TRUST_NO_SYSTEM, &err) != CG_OK)
     {
         printf("Bail out! trust: %s\n", err.msg);
         return 1;
@@ -1579,7 +1733,7 @@ main(void)
 
     setenv("SSL_CERT_FILE", write_pem("public.pem", &other_ca, 1), 1);
 
-    if (cg_trust_load(&private_trust, ca_path, &err) != CG_OK) {
+    if (cg_trust_load(&private_trust, ca_path, 0, &err) != CG_OK) {
         printf("Bail out! trust: %s\n", err.msg);
         return 1;
     }
@@ -1593,6 +1747,7 @@ main(void)
     test_validity(p);
     test_self_signed(p);
     test_weak(p);
+    test_profile(p);
     test_names(p);
     test_lifetime(p);
     test_sct(p);
@@ -1603,10 +1758,12 @@ main(void)
     test_lists(p);
     test_rules_exempts(p);
     test_policy_file();
+    test_trust_union(p);
 
     policy_free(p);
     cg_trust_free(trust);
     cg_trust_free(other_trust);
+    cg_trust_free(private_trust);
     X509_free(ca);
     X509_free(other_ca);
     X509_free(inter);

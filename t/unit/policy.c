@@ -1138,6 +1138,99 @@ test_shipped(void)
 }
 
 
+/* ---- issuer pins and warnings ------------------------------------------ */
+
+
+static void
+test_pins(void)
+{
+    unsigned      k;
+    cg_error_t    err, w;
+    cg_policy_t  *p;
+    cg_exempt_t  *ex;
+
+    p = load_text("pins.policy",
+                  "exempt {\n"
+                  "    issuer_spki 9F86D081884C7D659A2FEAA0C55AD015"
+                  "A3BF4F1B2B0B822CD15D6C15B0F00A08\n"
+                  "        sha256:00000000000000000000000000000000"
+                  "00000000000000000000000000000001;\n"
+                  "    issuer_fingerprint sha256:9f:86:d0:81:88:4c:7d:65:9a:"
+                  "2f:ea:a0:c5:5a:d0:15:a3:bf:4f:1b:2b:0b:82:2c:d1:5d:6c:"
+                  "15:b0:f0:0a:08;\n"
+                  "}\n", &err);
+    ok(p != NULL, "issuer_spki and issuer_fingerprint load (%s)", err.msg);
+
+    if (p && p->nexempts == 1) {
+        ex = &p->exempts[0];
+        is_int(ex->issuer_spki.n, 2, "two issuer_spki values");
+        is_int(ex->issuer_fingerprint.n, 1, "one issuer_fingerprint value");
+        ok(ex->issuer_spki.n == 2 && ex->issuer_spki.items[0].len == 32
+           && ex->issuer_spki.items[0].md[31] == 0x01,
+           "issuer_spki values sorted, 32 bytes");
+        ok(ex->issuer_fingerprint.n == 1
+           && ex->issuer_fingerprint.items[0].md[0] == 0x9f,
+           "issuer_fingerprint with colons and a prefix");
+        ok(cg_policy_warning(p, 0, &w) == CG_ERR_ARG,
+           "pins alone: no warning");
+    }
+
+    cg_policy_free(p);
+
+    fails("issuer_spki sha1",
+          "exempt {\n    issuer_spki sha1:a94a8fe5ccb19ba61c4c0873d391e987"
+          "982fbbd3;\n}\n", "err.policy", 2, "invalid issuer_spki");
+    fails("issuer_spki 40 hex digits",
+          "exempt {\n    issuer_spki a94a8fe5ccb19ba61c4c0873d391e987982fbbd3;"
+          "\n}\n", "err.policy", 2, "expected a SHA-256");
+    fails("issuer_fingerprint short",
+          "exempt {\n  sni a.example;\n  issuer_fingerprint abcd;\n}\n",
+          "err.policy", 3, "invalid issuer_fingerprint");
+    fails("issuer_spki without a value", "exempt {\n    issuer_spki;\n}\n",
+          "err.policy", 2, "needs at least one value");
+
+    /* warnings: issuer by DN without a pin, at the issuer's line */
+    write_file("inc-warn.policy",
+               "exempt {\n    sni .corp.example;\n\n"
+               "    issuer \"CN=Corp CA\";\n}\n");
+    p = load_text("warn.policy",
+                  "exempt {\n    issuer \"CN=Corp CA\";\n}\n"
+                  "exempt {\n    issuer \"CN=Corp CA\";\n"
+                  "    issuer_spki sha256:" "9f86d081884c7d659a2feaa0c55ad015"
+                  "a3bf4f1b2b0b822cd15d6c15b0f00a08;\n}\n"
+                  "exempt {\n    issuer \"CN=Corp CA\";\n"
+                  "    fingerprint 9f86d081884c7d659a2feaa0c55ad015"
+                  "a3bf4f1b2b0b822cd15d6c15b0f00a08;\n}\n"
+                  "exempt {\n    subject \"CN=x\";\n    sni x.example;\n}\n"
+                  "include inc-warn.policy;\n", &err);
+    ok(p != NULL, "a policy with warnings loads (%s)", err.msg);
+
+    if (p) {
+        memset(&w, 0, sizeof(w));
+        is_int(cg_policy_warning(p, 0, &w), CG_OK, "first warning");
+        is_str(w.file, tpath("warn.policy"), "first warning: its file");
+        is_int(w.line, 2, "first warning: the issuer line");
+        ok(strstr(w.msg, "issuer_spki") != NULL
+           && strstr(w.msg, "by name only") != NULL,
+           "first warning: says why and what to use");
+
+        is_int(cg_policy_warning(p, 1, &w), CG_OK, "second warning");
+        is_str(w.file, tpath("inc-warn.policy"),
+               "second warning: the included file");
+        is_int(w.line, 4, "second warning: its issuer line");
+
+        for (k = 0; cg_policy_warning(p, k, &w) == CG_OK; k++) {
+            /* count */
+        }
+        is_int(k, 2, "pinned, fingerprinted and issuer-less exempts: "
+               "no warning");
+        cg_policy_free(p);
+    }
+
+    ok(cg_policy_warning(NULL, 0, &w) == CG_ERR_ARG, "warning: NULL policy");
+}
+
+
 static void
 cleanup(void)
 {
@@ -1170,6 +1263,7 @@ main(void)
     test_includes();
     test_mem();
     test_shipped();
+    test_pins();
 
     cleanup();
 
