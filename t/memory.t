@@ -170,6 +170,24 @@ ok($j && !fired($j, 'cert_changed'), 'CA 2 with key 1: not cert_changed');
 is($j && fired($j, 'issuer_changed') && fired($j, 'issuer_changed')->{weight},
    15, 'issuer_changed weighs 15');
 
+# two private CAs of the same organization are two CAs (only public roots'
+# names are vetted)
+
+my $orga = $pki->ca('orga1', subject => '/O=certguard/CN=memory CA one');
+my $orgb = $pki->ca('orga2', subject => '/O=certguard/CN=memory CA two');
+my $ocas = $pki->bundle('ocas', $orga, $orgb);
+my $oa = leaf('oa', $orga);
+my $ob = leaf('ob', $orgb, fresh_key => 1);
+my $mem5 = "$dir/memory-orgs";
+for my $t (0, 3600) {
+    check($oa->{chain}, policy => $policy, ca_file => $ocas, sni => 'n.test',
+          at => $now + $t, args => ['--memory', $mem5]);
+}
+$j = check($ob->{chain}, policy => $policy, ca_file => $ocas, sni => 'n.test',
+           at => $now + $DAY, args => ['--memory', $mem5])->{json};
+ok($j && fired($j, 'cert_changed'),
+   'private CAs of one O=, another CN: cert_changed') or diag(ids($j));
+
 # the old certificate expired: a new CA is no change
 
 my $mem4 = "$dir/memory-expired";

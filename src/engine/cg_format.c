@@ -56,9 +56,6 @@ typedef struct {
 
 #define CG_TIME_LIMIT       ((int64_t) 1 << 43)     /* seconds */
 
-#define CG_CEF_RECORD_MAX   2048    /* bytes, the NUL aside: one syslog
-                                       message */
-
 
 static void cg_out_mem(cg_out_t *o, const char *s, size_t n);
 static void cg_out_str(cg_out_t *o, const char *s);
@@ -853,7 +850,7 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
 /*
  * The certificate memory's keys, custom ones (CEF has no field for them):
  * firstSeen always fits; prevSha256 and prevIssuer take the room the
- * record has left below CG_CEF_RECORD_MAX, so that only a certificate
+ * record has left below CG_CEF_MAX, so that only a certificate
  * whose every value hit its cap loses them (prevIssuer first).
  */
 static void
@@ -867,7 +864,7 @@ cg_cef_memory(cg_out_t *o, const cg_result_t *res)
         cg_out_fmt(o, " firstSeen=%lld", (long long) (v * 1000));
     }
 
-    room = o->pos < CG_CEF_RECORD_MAX - 1 ? CG_CEF_RECORD_MAX - 1 - o->pos
+    room = o->pos < CG_CEF_MAX - 1 ? CG_CEF_MAX - 1 - o->pos
                                           : 0;
 
     if (res->prev_sha256[0] && room >= sizeof(" prevSha256=") + 64) {
@@ -875,7 +872,7 @@ cg_cef_memory(cg_out_t *o, const cg_result_t *res)
                      sizeof(res->prev_sha256), CG_CEF_CAP_HASH);
     }
 
-    room = o->pos < CG_CEF_RECORD_MAX - 1 ? CG_CEF_RECORD_MAX - 1 - o->pos
+    room = o->pos < CG_CEF_MAX - 1 ? CG_CEF_MAX - 1 - o->pos
                                           : 0;
 
     if (res->prev_issuer[0] && room >= sizeof(" prevIssuer=") + 16) {

@@ -465,7 +465,8 @@ cg_mem_get(cg_mem_buf_t *b, void *v, size_t n)
 
 /*
  * value: version u8, ncerts u8, first_seen, last_seen (i64), then each
- * certificate: sha256[32], spki[32], has_spki u8, naddrs u8, ngeo u8,
+ * certificate: sha256[32], spki[32], flags u8 (1 has_spki, 2
+ * public_root), naddrs u8, ngeo u8,
  * issuer length u16, not_before, not_after, first_seen, last_seen (i64),
  * count u32, each address (length u8, text), each location (asn u32,
  * country[2], first_seen, last_seen), the issuer's bytes.
@@ -496,7 +497,7 @@ cg_mem_encode(const cg_memory_entry_t *e, unsigned char *p, size_t len)
 
         cg_mem_put(&b, c->sha256, 32);
         cg_mem_put(&b, c->spki, 32);
-        u8 = c->has_spki;
+        u8 = (unsigned char) (c->has_spki | (c->public_root << 1));
         cg_mem_put(&b, &u8, 1);
         u8 = (unsigned char) c->naddrs;
         cg_mem_put(&b, &u8, 1);
@@ -563,7 +564,8 @@ cg_mem_decode(const unsigned char *p, size_t len, cg_memory_entry_t *e)
         cg_mem_get(&b, c->sha256, 32);
         cg_mem_get(&b, c->spki, 32);
         cg_mem_get(&b, &u8, 1);
-        c->has_spki = u8 != 0;
+        c->has_spki = (u8 & 1) != 0;
+        c->public_root = (u8 & 2) != 0;
         cg_mem_get(&b, &u8, 1);
         c->naddrs = u8;
         cg_mem_get(&b, &u8, 1);
@@ -772,6 +774,8 @@ cg_mem_cert_merge(cg_memory_entry_t *e, const cg_memory_cert_t *c)
 
         count = (uint64_t) d->count + c->count;
         d->count = count > UINT32_MAX ? UINT32_MAX : (uint32_t) count;
+
+        d->public_root |= c->public_root;
 
         if (!d->has_spki && c->has_spki) {
             memcpy(d->spki, c->spki, 32);
@@ -1054,6 +1058,7 @@ cg_mem_sighting_cert(const cg_memory_sighting_t *s, cg_memory_entry_t *e)
     memcpy(c->sha256, s->sha256, 32);
     memcpy(c->spki, s->spki, 32);
     c->has_spki = 1;
+    c->public_root = s->public_root;
     cg_strlcpy(c->issuer, s->issuer, sizeof(c->issuer));
     c->not_before = s->not_before;
     c->not_after = s->not_after;

@@ -55,6 +55,8 @@ typedef struct {
     unsigned char   sha256[32];         /* the leaf's DER */
     unsigned char   spki[32];           /* its SubjectPublicKeyInfo DER */
     unsigned        has_spki:1;         /* an import may lack it */
+    unsigned        public_root:1;      /* its chain verified to a public
+                                           root (the system bundle) */
     char            issuer[CG_DN_MAX];  /* RFC 2253, UTF-8 */
     int64_t         not_before;         /* unix seconds; 0: not known */
     int64_t         not_after;          /* 0: not known (taken as valid) */
@@ -89,6 +91,7 @@ typedef struct {
     char            issuer[CG_DN_MAX];
     int64_t         not_before;
     int64_t         not_after;
+    unsigned        public_root:1;
     char            addr[CG_MEMORY_ADDR_LEN];   /* "" not known */
     uint32_t        asn;
     char            country[3];
@@ -168,7 +171,8 @@ int cg_memory_stat(cg_memory_t *mem, size_t *names, size_t *max_names);
  * len bytes with the NUL, returning the full length.
  *
  *   {"name":"a.example","port":443,"sha256":"<hex>","spki":"<hex>",
- *    "issuer":"CN=...","not_before":N,"not_after":N,"first_seen":N,
+ *    "issuer":"CN=...","public_root":B,"not_before":N,"not_after":N,
+ *    "first_seen":N,
  *    "last_seen":N,"count":N,"addrs":["192.0.2.1"],
  *    "geo":[{"asn":64496,"country":"DE","first_seen":N,"last_seen":N}]}
  */

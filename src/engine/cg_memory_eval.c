@@ -5,10 +5,12 @@
  * The signal table entries are in cg_signals.c; the rules are documented
  * in docs/signals.md ("Certificate memory") and docs/memory.md.
  *
- * "The same CA" is the issuer's organization (O), with case, punctuation
- * and a trailing legal form ("Inc", "LLC", ...) ignored, so that a CA's
- * next intermediate (Let's Encrypt R10 after R3) is the same CA; an issuer
- * without O is compared as its whole DN.
+ * "The same CA": the same issuer DN; or, when both certificates verified
+ * to public roots (whose CAs' names are vetted by the root programs), the
+ * same organization (O), with case, punctuation and a trailing legal form
+ * ("Inc", "LLC", ...) ignored, so that a public CA's next intermediate
+ * (Let's Encrypt R10 after R3) is the same CA.  A private or untrusted CA
+ * can name itself anything: there only the whole DN counts.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
@@ -33,7 +35,11 @@ struct cg_memfacts_s {
     int                 prev;           /* the certificate a change was
                                            seen against, or -1 */
     unsigned            has_spki:1;
+    unsigned            public_root:1;
     unsigned char       spki[32];
+    char                ca[CG_CA_MAX];  /* this leaf's CA, normalized */
+    char                issuer[CG_DN_MAX];  /* as results and sightings
+                                               have it */
     cg_memory_entry_t   entry;
 };
 
@@ -43,47 +49,6 @@ typedef enum {
     CG_MEM_CERT_CHANGED,                /* another CA and another key */
     CG_MEM_ISSUER_CHANGED               /* another CA, a key seen before */
 } cg_mem_change_t;
-
-
-static int
-cg_memory_spki(X509 *x, unsigned char *md)
-{
-    int            len;
-    unsigned int   mdlen;
-    unsigned char *der, *p;
-    X509_PUBKEY   *pub;
-
-    pub = X509_get_X509_PUBKEY(x);
-    if (pub == NULL) {
-        return -1;
-    }
-
-    len = i2d_X509_PUBKEY(pub, NULL);
-    if (len <= 0) {
-        return -1;
-    }
-
-    der = malloc((size_t) len);
-    if (der == NULL) {
-        return -1;
-    }
-
-    p = der;
-    len = i2d_X509_PUBKEY(pub, &p);
-    mdlen = 0;
-
-    if (len <= 0 || EVP_Digest(der, (size_t) len, md, &mdlen, EVP_sha256(),
-                               NULL) != 1
-        || mdlen != 32)
-    {
-        free(der);
-        return -1;
-    }
-
-    free(der);
-
-    return 0;
-}
 
 
 cg_memfacts_t *
@@ -119,7 +84,12 @@ cg_facts_memory(cg_facts_t *f)
 
     mf->self = -1;
     mf->prev = -1;
-    mf->has_spki = cg_memory_spki(f->in->leaf, mf->spki) == 0;
+    mf->has_spki = f->certs[0].spki_ok;
+    memcpy(mf->spki, f->certs[0].spki, sizeof(mf->spki));
+    mf->public_root = f->public_root;
+    mf->ca[0] = '\0';
+    cg_utf8_copy(mf->issuer, sizeof(mf->issuer), f->certs[0].issuer,
+                 f->certs[0].issuer_len);
 
     for (i = 0; i < mf->entry.ncerts; i++) {
         if (memcmp(mf->entry.certs[i].sha256, f->certs[0].sha256, 32) == 0) {
@@ -266,6 +236,29 @@ cg_memory_ca(const char *dn, char *out, size_t size)
 }
 
 
+static int
+cg_memory_same_ca(cg_memfacts_t *mf, const cg_memory_cert_t *r)
+{
+    char  other[CG_CA_MAX];
+
+    if (strcmp(mf->issuer, r->issuer) == 0) {
+        return 1;
+    }
+
+    if (!mf->public_root || !r->public_root) {
+        return 0;
+    }
+
+    if (mf->ca[0] == '\0') {
+        cg_memory_ca(mf->issuer, mf->ca, sizeof(mf->ca));
+    }
+
+    cg_memory_ca(r->issuer, other, sizeof(other));
+
+    return other[0] != '\0' && strcmp(mf->ca, other) == 0;
+}
+
+
 /*
  * What changed for this name:port, by the rule of docs/signals.md: the
  * prior certificates that count were first seen before this leaf, are
@@ -279,7 +272,6 @@ static cg_mem_change_t
 cg_memory_change(cg_facts_t *f, unsigned index, int *prev)
 {
     int                      best, ca_known, key_known;
-    char                     ca[CG_CA_MAX], other[CG_CA_MAX];
     int64_t                  t, fresh, recent, nfs;
     unsigned                 i;
     cg_memfacts_t           *mf;
@@ -305,8 +297,6 @@ cg_memory_change(cg_facts_t *f, unsigned index, int *prev)
         }
     }
 
-    cg_memory_ca(f->certs[0].issuer, ca, sizeof(ca));
-
     best = -1;
     ca_known = 0;
     key_known = 0;
@@ -321,9 +311,7 @@ cg_memory_change(cg_facts_t *f, unsigned index, int *prev)
             continue;
         }
 
-        cg_memory_ca(r->issuer, other, sizeof(other));
-
-        if (strcmp(ca, other) == 0) {
+        if (cg_memory_same_ca(mf, r)) {
             ca_known = 1;
         }
 
@@ -585,10 +573,14 @@ cg_memory_sighting(cg_memory_sighting_t *s, const cg_input_t *in,
 
     memset(s, 0, sizeof(cg_memory_sighting_t));
 
+    /* the result's digests when it has them (an evaluation computed
+     * them once), else the leaf's */
+
     if (in == NULL || res == NULL || in->leaf == NULL || in->name == NULL
         || in->name[0] == '\0' || strlen(in->name) >= sizeof(s->name)
         || cg_memory_unhex(res->sha256, s->sha256, 32) != 0
-        || cg_memory_spki(in->leaf, s->spki) != 0)
+        || (cg_memory_unhex(res->spki_sha256, s->spki, 32) != 0
+            && cg_spki_sha256(in->leaf, s->spki) != CG_OK))
     {
         return CG_ERR_ARG;
     }
@@ -597,6 +589,7 @@ cg_memory_sighting(cg_memory_sighting_t *s, const cg_input_t *in,
     s->port = in->dst_port ? in->dst_port : 443;
     s->at = in->now ? in->now : (int64_t) time(NULL);
     cg_strlcpy(s->issuer, res->issuer, sizeof(s->issuer));
+    s->public_root = res->public_root;
     s->not_before = res->not_before;
     s->not_after = res->not_after;
 

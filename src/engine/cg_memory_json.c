@@ -163,6 +163,7 @@ cg_memory_format_json(const cg_memory_entry_t *e, unsigned i, char *buf,
 
     cg_jout_mem(&o, ",\"issuer\":", 10);
     cg_jout_str(&o, c->issuer, sizeof(c->issuer));
+    cg_jout_fmt(&o, ",\"public_root\":%s", c->public_root ? "true" : "false");
     cg_jout_fmt(&o, ",\"not_before\":%lld,\"not_after\":%lld",
                 (long long) c->not_before, (long long) c->not_after);
     cg_jout_fmt(&o, ",\"first_seen\":%lld,\"last_seen\":%lld,\"count\":%u",
@@ -442,6 +443,27 @@ cg_jint(cg_jin_t *in, int64_t min, int64_t max, int64_t *v)
     }
 
     return 0;
+}
+
+
+static int
+cg_jbool(cg_jin_t *in, int64_t *v)
+{
+    cg_jws(in);
+
+    if (in->end - in->p >= 4 && memcmp(in->p, "true", 4) == 0) {
+        in->p += 4;
+        *v = 1;
+        return 0;
+    }
+
+    if (in->end - in->p >= 5 && memcmp(in->p, "false", 5) == 0) {
+        in->p += 5;
+        *v = 0;
+        return 0;
+    }
+
+    return cg_jfail(in, "expected true or false");
 }
 
 
@@ -799,6 +821,12 @@ cg_memory_parse_json(const char *line, size_t len, int64_t now,
                 return CG_ERR_SYNTAX;
             }
             cg_utf8_copy(c->issuer, sizeof(c->issuer), s, n);
+
+        } else if (strcmp(key, "public_root") == 0) {
+            if (cg_jbool(&in, &v) != 0) {
+                return CG_ERR_SYNTAX;
+            }
+            c->public_root = v != 0;
 
         } else if (strcmp(key, "not_before") == 0) {
             if (cg_jint(&in, INT64_MIN, INT64_MAX, &c->not_before) != 0) {

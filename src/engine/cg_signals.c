@@ -963,6 +963,7 @@ static const cg_signal_t  cg_signals[] = {
     { "cn_mismatch",
       "the leaf's CN is one of its SANs written another way",
       15, { 0, 0 }, cg_check_cn_mismatch },
+
     /* certificate memory (cg_memory_eval.c): windows are how long a new
      * certificate counts as new, and how recently a previous one must
      * have been seen */

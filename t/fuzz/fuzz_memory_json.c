@@ -97,6 +97,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     if (f.port != e.port
         || memcmp(f.certs[0].sha256, e.certs[0].sha256, 32) != 0
         || f.certs[0].count != e.certs[0].count
+        || f.certs[0].public_root != e.certs[0].public_root
         || f.certs[0].first_seen != e.certs[0].first_seen
         || f.certs[0].last_seen != e.certs[0].last_seen
         || f.certs[0].naddrs != e.certs[0].naddrs

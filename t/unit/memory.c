@@ -16,6 +16,7 @@
 
 #include <lmdb.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -88,9 +89,21 @@ mkcert(const char *cn, const char *o, EVP_PKEY *key, X509 *issuer,
     ASN1_TIME_set(X509_getm_notAfter(x), (time_t) na);
     X509_set_pubkey(x, key);
 
+    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+
     if (san) {
-        X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
         ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san);
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+
+    } else {
+        /* a CA: what verification asks of one */
+        ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
+                                  "critical,CA:TRUE");
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+        ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage,
+                                  "critical,keyCertSign,cRLSign");
         X509_add_ext(x, ext, -1);
         X509_EXTENSION_free(ext);
     }
@@ -713,6 +726,7 @@ test_json(void)
 
 static cg_policy_t  *policy, *policy_1h;
 static cg_memory_t  *mem;
+static cg_trust_t   *trust;         /* NULL: chains are untrusted */
 
 
 static cg_policy_t *
@@ -760,7 +774,7 @@ see(const cg_policy_t *p, X509 *leaf, const char *name, int64_t at,
     cg_input_t            in;
     cg_memory_sighting_t  s;
 
-    rc = cg_input_handshake(&in, p, NULL, NULL, leaf, NULL, name,
+    rc = cg_input_handshake(&in, p, trust, NULL, leaf, NULL, name,
                             "192.0.2.10", 443, at);
     in.memory = mem;
 
@@ -950,10 +964,43 @@ test_signals(void)
                  T0 + 80 * DAY, "DNS:le.test");
     leb = mkcert("le.test", NULL, k2, le2, kca2, T0, T0 + 90 * DAY,
                  "DNS:le.test");
+    /* untrusted, or private: anyone can call a CA anything */
     see(policy, lea, "le.test", T0, &res);
     see(policy, leb, "le.test", T0 + DAY, &res);
-    ok(hit(&res, "cert_changed") == NULL,
-       "same CA: O=Let's Encrypt and O=Let's Encrypt, Inc.");
+    ok(hit(&res, "cert_changed") != NULL,
+       "untrusted: O=Let's Encrypt twice is not the same CA");
+
+    /* public roots (the system bundle: SSL_CERT_FILE here) */
+    {
+        FILE        *fp;
+        X509        *roots[2];
+        cg_error_t   terr;
+
+        roots[0] = le1;
+        roots[1] = le2;
+        fp = fopen(path("public.pem"), "w");
+        PEM_write_X509(fp, roots[0]);
+        PEM_write_X509(fp, roots[1]);
+        fclose(fp);
+        setenv("SSL_CERT_FILE", path("public.pem"), 1);
+
+        memset(&terr, 0, sizeof(terr));
+        if (cg_trust_load(&trust, NULL, 0, &terr) != CG_OK) {
+            printf("Bail out! trust: %s\n", terr.msg);
+            exit(1);
+        }
+    }
+
+    cg_memory_forget(mem, "le.test", 0, NULL, &err);
+    see(policy, lea, "le.test", T0, &res);
+    ok(res.public_root, "public: the chain ends in a public root");
+    see(policy, leb, "le.test", T0 + DAY, &res);
+    ok(hit(&res, "cert_changed") == NULL && hit(&res, "issuer_changed")
+       == NULL, "public: O=Let's Encrypt and O=Let's Encrypt, Inc. are "
+       "one CA");
+
+    cg_trust_free(trust);
+    trust = NULL;
 
     /* disabled: not computed */
 
