@@ -75,6 +75,9 @@ typedef struct {
     cg_event_t                  event;          /* for the CEF record */
     u_char                      src[NGX_SOCKADDR_STRLEN + 1];
     u_char                      user[256];      /* the proxy user, CEF */
+    u_char                      tls_version[16];    /* of the upstream, */
+    u_char                      tls_cipher[64];     /* kept like dst */
+    u_char                      conn_id[17];
     ngx_str_t                   body;
     ngx_event_free_peer_pt      peer_free;
     void                       *peer_data;
@@ -103,8 +106,11 @@ static void ngx_http_certguard_free_blocked_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 static void ngx_http_certguard_log_result(ngx_http_request_t *r,
     ngx_http_certguard_ctx_t *ctx, ngx_http_certguard_loc_conf_t *cglcf);
+static void ngx_http_certguard_tls(ngx_http_certguard_ctx_t *ctx,
+    const SSL *ssl);
 static cg_event_t *ngx_http_certguard_event(ngx_http_request_t *r,
     ngx_http_certguard_ctx_t *ctx);
+static const char *ngx_http_certguard_cstr(ngx_pool_t *pool, ngx_str_t *s);
 static ngx_http_certguard_ctx_t *ngx_http_certguard_get_ctx(
     ngx_http_request_t *r);
 static ngx_http_certguard_ctx_t *ngx_http_certguard_restore(
@@ -115,6 +121,8 @@ static ngx_int_t ngx_http_certguard_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
 static ngx_int_t ngx_http_certguard_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_certguard_variable_id(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 static char *ngx_http_certguard_block_status(ngx_conf_t *cf,
@@ -241,6 +249,9 @@ static ngx_http_variable_t  ngx_http_certguard_vars[] = {
 
     { ngx_string("certguard_action"), NULL, ngx_http_certguard_variable,
       NGX_HTTP_CERTGUARD_VAR_ACTION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("certguard_id"), NULL, ngx_http_certguard_variable_id,
+      0, 0, 0 },
 
       ngx_http_null_variable
 };
@@ -580,6 +591,11 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     ngx_memcpy(ctx->dst, addr, sizeof(addr));
     ctx->dst_port = (in_port_t) in.dst_port;
 
+    /* the ServerHello is in: version and cipher are the negotiated ones */
+
+    ngx_http_certguard_tls(ctx, X509_STORE_CTX_get_ex_data(xs,
+                                    SSL_get_ex_data_X509_STORE_CTX_idx()));
+
     if (res->verdict == CG_BLOCK && cglcf->common.mode == NGX_CERTGUARD_ENFORCE)
     {
         ctx->blocked = 1;
@@ -818,12 +834,13 @@ ngx_http_certguard_log_result(ngx_http_request_t *r,
 static cg_event_t *
 ngx_http_certguard_event(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx)
 {
-    u_char               *p;
-    size_t                n;
-    ngx_str_t            *schema, user;
-    ngx_time_t           *tp;
-    cg_event_t           *ev;
-    ngx_http_upstream_t  *u;
+    u_char                         *p;
+    size_t                          n;
+    ngx_str_t                      *schema, user, host;
+    ngx_time_t                     *tp;
+    cg_event_t                     *ev;
+    ngx_http_upstream_t            *u;
+    ngx_http_certguard_loc_conf_t  *cglcf;
 
     ev = &ctx->event;
 
@@ -869,12 +886,88 @@ ngx_http_certguard_event(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx)
         ev->user = (const char *) ctx->user;
     }
 
+    ev->method = ngx_http_certguard_cstr(r->pool, &r->method_name);
+
+    if (r->headers_in.user_agent) {
+        ev->user_agent = ngx_http_certguard_cstr(r->pool,
+                                            &r->headers_in.user_agent->value);
+    }
+
+    host = ngx_cycle->hostname;
+    ev->dvchost = ngx_http_certguard_cstr(r->pool, &host);
+
+    if (ctx->tls_version[0]) {
+        ev->tls_version = (const char *) ctx->tls_version;
+    }
+
+    if (ctx->tls_cipher[0]) {
+        ev->tls_cipher = (const char *) ctx->tls_cipher;
+    }
+
+    ngx_certguard_conn_id(r->connection, ctx->conn_id);
+    ev->conn_id = (const char *) ctx->conn_id;
+
+    cglcf = ngx_http_get_module_loc_conf(r, ngx_http_certguard_module);
+    ev->keep_query = (cglcf->common.log && cglcf->common.log->keep_query);
+
     tp = ngx_timeofday();
     ev->rt_ms = (int64_t) tp->sec * 1000 + tp->msec;
 
     ctx->evented = 1;
 
     return ev;
+}
+
+
+/* The upstream's TLS version and cipher, as the CEF record shows them. */
+
+static void
+ngx_http_certguard_tls(ngx_http_certguard_ctx_t *ctx, const SSL *ssl)
+{
+    const char  *s;
+
+    ctx->tls_version[0] = '\0';
+    ctx->tls_cipher[0] = '\0';
+
+    if (ssl == NULL) {
+        return;
+    }
+
+    s = SSL_get_version(ssl);
+
+    if (s && ngx_strcmp(s, "unknown") != 0) {
+        (void) ngx_cpystrn(ctx->tls_version, (u_char *) s,
+                           sizeof(ctx->tls_version));
+    }
+
+    s = SSL_get_cipher_name(ssl);
+
+    if (s && ngx_strcmp(s, "(NONE)") != 0) {
+        (void) ngx_cpystrn(ctx->tls_cipher, (u_char *) s,
+                           sizeof(ctx->tls_cipher));
+    }
+}
+
+
+/* A NUL-terminated copy for the engine, NULL for an empty string. */
+
+static const char *
+ngx_http_certguard_cstr(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    if (s->len == 0) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_cpystrn(p, s->data, s->len + 1);
+
+    return (const char *) p;
 }
 
 
@@ -1000,6 +1093,8 @@ ngx_http_certguard_restore(ngx_http_request_t *r)
         ctx->dst[n] = '\0';
         ctx->dst_port = ngx_inet_get_port(u->peer.sockaddr);
     }
+
+    ngx_http_certguard_tls(ctx, ssl);
 
     return ctx;
 }
@@ -1158,6 +1253,32 @@ ngx_http_certguard_variable(ngx_http_request_t *r,
 
     v->valid = 1;
     v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* $certguard_id: also for requests certguard did not score, so that an
+ * access log line and the CEF records of its connection can be joined. */
+
+static ngx_int_t
+ngx_http_certguard_variable_id(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, 17);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_certguard_conn_id(r->connection, p);
+
+    v->data = p;
+    v->len = 16;
+    v->valid = 1;
+    v->no_cacheable = 0;
     v->not_found = 0;
 
     return NGX_OK;

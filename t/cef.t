@@ -1,9 +1,11 @@
 #!/usr/bin/perl
 
 # Tests for CEF records from "certguard check --format cef", read back with
-# an independent parser (liblognorm's lognormalizer, %cef:cef%) and through
-# a real rsyslog receiver: header and fields as documented, one line, under
-# 2 KB, and hostile certificate text never adds a field, a pipe or a line.
+# two independent parsers, field by field (liblognorm's lognormalizer,
+# %cef:cef%, and the strict parser t/lib/Certguard/CEF.pm wrote from the
+# specification), and through a real rsyslog receiver: header and fields as
+# documented, one line, under 2 KB, and hostile certificate text never adds
+# a field, a pipe or a line.
 
 use warnings;
 use strict;
@@ -16,6 +18,7 @@ use lib 'lib';
 use Certguard::Test qw(:all);
 use Certguard::Certs;
 use Certguard::Syslog qw(lognormalize);
+use Certguard::CEF;
 
 ###############################################################################
 
@@ -41,7 +44,8 @@ my %known = map { $_ => 1 } qw/deviceDirection rt act src spt dst dpt dhost
     request outcome reason msg cs1 cs1Label cs2 cs2Label cs3 cs3Label cs4
     cs4Label cs5 cs5Label cs6 cs6Label cn1 cn1Label cn2 cn2Label cn3 cn3Label
     deviceCustomDate1 deviceCustomDate1Label deviceCustomDate2
-    deviceCustomDate2Label/;
+    deviceCustomDate2Label flexString1 flexString1Label flexString2
+    flexString2Label destinationServiceName/;
 
 # The record for $cert, its JSON twin, and the record parsed.
 sub record {
@@ -50,7 +54,8 @@ sub record {
 
     @a = (policy => $policy, ca_file => $root->{cert}, at => $pki->now,
           sni => $o{sni} // "$cert->{name}.test",
-          $o{dst} ? (dst => $o{dst}) : ());
+          $o{dst} ? (dst => $o{dst}) : (),
+          $o{client_sni} ? (args => ['--client-sni', $o{client_sni}]) : ());
     $cef = check($cert->{chain}, @a, format => 'cef');
     $json = check($cert->{chain}, @a);
     diag("$cef->{cmd}: $cef->{err}") if $cef->{exit};
@@ -71,6 +76,9 @@ sub well_formed {
          "header as documented, a space after the seventh pipe: $name");
     ok($p && $p->{cef}, "lognormalizer parses it: $name")
         or diag(explain($p), $out);
+    my $strict = eval { Certguard::CEF::both($out) };
+    ok($strict, "the strict parser reads the same fields: $name")
+        or diag($@, $out);
 
     my $h = $p && $p->{cef} || {};
     is($h->{DeviceVendor}, 'certguard', "vendor: $name");
@@ -87,6 +95,32 @@ sub well_formed {
 }
 
 ###############################################################################
+
+# the strict parser rejects what the specification forbids (so that its
+# agreement below means something)
+
+for my $bad (['CEF:0|a|b|1|c|d|5| k=v=w', 'unescaped = in a value'],
+             ['CEF:0|a|b|1|c|d|5| k=v\\|', 'escaped pipe in the extension'],
+             ['CEF:0|a|b|1|c\\x|d|5| k=v', 'unknown header escape'],
+             ['CEF:0|a|b|1|c|d|11| k=v', 'severity 11'],
+             ['CEF:0|a|b|1|c|d| k=v', 'six pipes'],
+             ['CEF:0|a|b|1|c|d|5| k=v k=w', 'a key twice'],
+             ['CEF:0|a|b|1|c|d|5| dpt=70000', 'port out of range'],
+             ['CEF:0|a|b|1|c|d|5| k=v\\', 'lone backslash at the end'],
+             ['CEF:0|a|b|1|c|d|5| k-x=v', 'a key that is not alphanumeric'],
+             ["CEF:0|a|b|1|c|d|5| k=a\rb", 'a raw carriage return'],
+             ["CEF:0|a|b|1|c|d|5| k=\xff", 'not UTF-8'],
+             ['CEF:0|a|b|1|c|d|5| app=' . ('x' x 32), 'app over 31'])
+{
+    ok(!eval { Certguard::CEF::parse($bad->[0]) },
+       "strict parser rejects: $bad->[1]");
+}
+
+my $sp = eval { Certguard::CEF::parse('CEF:0|a\\|b|c|1|d|e|5| k=a\\=b  x=\\\\ y\\n q=|') };
+is_deeply($sp && [ map { [$_, $sp->{ext}{$_}] } @{ $sp->{keys} } ],
+          [[k => 'a=b '], [x => "\\ y\n"], [q => '|']],
+          'strict parser: escapes, a trailing space, a pipe in a value');
+is($sp && $sp->{vendor}, 'a|b', 'strict parser: an escaped pipe in the header');
 
 my $good = $pki->leaf('good', issuer => $int, subject => '/O=certguard/CN=good.test',
                       san => 'DNS:good.test', not_before => -30 * $DAY,
@@ -122,6 +156,14 @@ for my $v (sort keys %case) {
     is($x->{cs3}, $cert->{sha256}, "$v: cs3 is the leaf sha256");
     is($x->{cs4Label}, 'serial', "$v: cs4 is the serial");
     is($x->{cs4}, $cert->{serial}, "$v: cs4 is the leaf serial");
+    is($x->{flexString1Label}, 'sha1', "$v: flexString1 is the sha1");
+    is($x->{flexString1}, $cert->{sha1}, "$v: flexString1 is the leaf sha1");
+    is($x->{flexString2Label}, 'spkiSha256',
+       "$v: flexString2 is the SPKI sha256");
+    is($x->{flexString2}, $cert->{spki_sha256},
+       "$v: flexString2 is the leaf's SPKI sha256");
+    is($j->{spki_sha256}, $cert->{spki_sha256},
+       "$v: JSON spki_sha256 is the leaf's SPKI sha256");
     my $ids = join ',', map { $_->{id} } grep { !$_->{exempt} }
                                           @{ $j->{signals} };
     if ($ids ne '') {
@@ -189,8 +231,13 @@ SKIP: {
         is($x->{suser}, 'alice', "refusal $reason: suser");
         is($x->{dhost}, 'refused.test', "refusal $reason: dhost");
         is($x->{dpt}, 8080, "refusal $reason: dpt");
-        is($x->{request}, 'http://refused.test:8080/x?a=b|c',
-           "refusal $reason: request unescaped by liblognorm");
+        is($x->{request}, $i % 2 ? 'http://refused.test:8080/x?a=b|c'
+                                 : 'http://refused.test:8080/x?',
+           "refusal $reason: request unescaped by liblognorm, the query "
+           . ($i % 2 ? 'kept' : 'cut'));
+        my $strict = eval { Certguard::CEF::both($line) };
+        ok($strict, "refusal $reason: the strict parser reads the same")
+            or diag($@, $line);
         is($x->{cnt}, $cnt, "refusal $reason: cnt");
     }
 }
@@ -206,6 +253,7 @@ my %hostile = (
     'spaces keys'  => ' suser=root cs2Label=issuer ',
     'unicode'      => "\x{0455}\x{0440}\x{043E}\x{043E}\x{0493} \x{202E}txt.exe",
 );
+my ($cef, $j, $p);
 my $n = 0;
 for my $h (sort keys %hostile) {
     my $text = $hostile{$h};
@@ -224,9 +272,19 @@ for my $h (sort keys %hostile) {
     is($x->{cn1}, $j->{score}, "score after the subject intact: $h");
 }
 
+# the SNI a client sent inside a tunnel: destinationServiceName, beside
+# the name checked
+
+($cef, $j, $p) = record($good, client_sni => 'other|x=y.test');
+my $cx = well_formed($cef, $p, 'client SNI');
+is($cx->{destinationServiceName}, 'other|x=y.test',
+   'client SNI: destinationServiceName');
+is($cx->{dhost}, 'good.test', 'client SNI: dhost is still the name checked');
+like($cx->{reason} // '', qr/\bsni_mismatch\b/, 'client SNI: sni_mismatch');
+
 # hostile SNI (dhost) and a long subject: capped, still one record
 
-my ($cef, $j, $p) = record($good, sni => 'x|y=z\\w cs1=forged');
+($cef, $j, $p) = record($good, sni => 'x|y=z\\w cs1=forged');
 my $x = well_formed($cef, $p, 'hostile SNI');
 is($x->{dhost}, 'x|y=z\\w cs1=forged', 'dhost round-trips');
 is($x->{cs1}, $j->{subject}, 'cs1 not replaced by an SNI');

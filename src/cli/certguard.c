@@ -108,12 +108,13 @@ cli_usage(FILE *f)
 "        proxy would log, or text for people.  --at evaluates at that unix\n"
 "        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443;\n"
 "        --client-sni is the SNI a client sent inside a CONNECT tunnel\n"
-"        (sni_mismatch fires when it is not the --sni name).  Chains\n"
-"        verify against the system CA bundle and the --ca-file roots;\n"
-"        --no-system-roots leaves the system bundle out.  A capture\n"
-"        directory (certguard_capture) or its files replay what the proxy\n"
-"        saw: name, destination, client SNI and time (last seen) come\n"
-"        from each chain's sidecar unless an option gives them.\n"
+"        (sni_mismatch fires when it is not the --sni name; CEF\n"
+"        destinationServiceName).  Chains verify against the system CA\n"
+"        bundle and the --ca-file roots; --no-system-roots leaves the\n"
+"        system bundle out.  A capture directory (certguard_capture) or\n"
+"        its files replay what the proxy saw: name, destination, client\n"
+"        SNI and time (last seen) come from each chain's sidecar unless\n"
+"        an option gives them.\n"
 "diff    score each chain under both policies; one line per chain whose\n"
 "        verdict changes, then \"N of M verdicts change\".\n"
 "report  one self-contained HTML file: verdict mix, score histogram,\n"
@@ -684,6 +685,7 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     ev.dst_addr = ch.dst_addr;
     ev.dst_port = ch.dst_port;
     ev.rt_ms = ch.at * 1000;
+    ev.client_sni = ch.client_sni;
 
     if (cli_format(c, res, &ev) != 0) {
         fprintf(stderr, "certguard: %s: out of memory\n", safe);

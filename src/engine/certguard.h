@@ -82,6 +82,10 @@ typedef struct {
     char          serial[CG_SERIAL_MAX];    /* hex, upper case */
     char          sha256[65];               /* leaf DER, hex, lower case */
     char          sha1[41];
+    char          spki_sha256[65];          /* leaf SubjectPublicKeyInfo
+                                               DER, hex, lower case: the
+                                               same across re-issues under
+                                               one key */
     int64_t       not_before;               /* unix seconds */
     int64_t       not_after;
     int           key_bits;
@@ -122,6 +126,8 @@ typedef struct {
  */
 typedef struct {
     unsigned      monitor:1;    /* monitor mode: a block is not enforced */
+    unsigned      keep_query:1; /* request keeps its query string; without
+                                   it request ends at the first '?' */
     const char   *src_addr;
     unsigned      src_port;
     const char   *dst_addr;
@@ -132,6 +138,18 @@ typedef struct {
     const char   *dhost;        /* destination name where no result names
                                    one: a refused CONNECT or GET; a
                                    result's name takes precedence */
+    const char   *method;       /* request method, "CONNECT" for a tunnel
+                                   (requestMethod) */
+    const char   *user_agent;   /* the client's User-Agent
+                                   (requestClientApplication) */
+    const char   *dvchost;      /* the proxy's host name (dvchost) */
+    const char   *client_sni;   /* SNI the client sent inside a tunnel
+                                   (destinationServiceName) */
+    const char   *tls_version;  /* upstream TLS version, "TLSv1.3" (app) */
+    const char   *tls_cipher;   /* upstream cipher suite (tlsCipher) */
+    const char   *conn_id;      /* the client connection's id, as
+                                   $certguard_id (connectionId) */
+
 } cg_event_t;
 
 
@@ -223,7 +241,11 @@ int cg_sni_mismatch(const char *name, const char *client_sni);
 
 /* Formatters: write at most len bytes including a NUL, and return the
  * length the full output has (like snprintf), so a return >= len means
- * truncated.  CEF records are capped well below 2 KB by field limits. */
+ * truncated.  Field caps keep every CEF record shorter than CG_CEF_MAX
+ * bytes, whatever the certificate and the request hold (records of real
+ * ones are about half of that). */
+#define CG_CEF_MAX          3072
+
 size_t cg_format_json(const cg_result_t *res, char *buf, size_t len);
 size_t cg_format_cef(const cg_result_t *res, const cg_event_t *ev,
     char *buf, size_t len);

@@ -203,6 +203,10 @@ cg_eval_result(cg_facts_t *f, cg_result_t *res)
         cg_hex(c->sha1, sizeof(c->sha1), res->sha1);
     }
 
+    if (c->spki_ok) {
+        cg_hex(c->spki, sizeof(c->spki), res->spki_sha256);
+    }
+
     res->not_before = c->has_not_before ? c->not_before : 0;
     res->not_after = c->has_not_after ? c->not_after : 0;
 

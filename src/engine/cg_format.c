@@ -28,8 +28,9 @@ typedef struct {
 
 
 /* Caps for CEF extension values, in bytes after escaping.  With every value
- * at its cap the record is still below 2048 bytes (t/unit/format.c checks
- * the worst case), so one record always fits one syslog message. */
+ * at its cap the record is still below CG_CEF_MAX (t/unit/format.c checks
+ * the worst case), so one record always fits one syslog message; records
+ * of real certificates and requests stay well below 2048 bytes. */
 #define CG_CEF_CAP_ACT      16
 #define CG_CEF_CAP_ADDR     46
 #define CG_CEF_CAP_HOST     128
@@ -42,7 +43,16 @@ typedef struct {
 #define CG_CEF_CAP_SERIAL   84
 #define CG_CEF_CAP_SIGNALS  120
 #define CG_CEF_CAP_POLICY   64
+#define CG_CEF_CAP_METHOD   16
+#define CG_CEF_CAP_AGENT    128
+#define CG_CEF_CAP_DVCHOST  64
+#define CG_CEF_CAP_TLSVER   16
+#define CG_CEF_CAP_CIPHER   48
+#define CG_CEF_CAP_CONNID   16
+#define CG_CEF_CAP_SHA1     40
 #define CG_CEF_CAP_MAX      224
+
+#define CG_CEF_REQUEST_MAX  4096        /* bytes of a request looked at */
 
 #define CG_TIME_LIMIT       ((int64_t) 1 << 43)     /* seconds */
 
@@ -63,11 +73,17 @@ static size_t cg_cef_escape(char *dst, size_t cap, const char *s, size_t n,
     int header, int *all);
 static void cg_cef_value(cg_out_t *o, const char *key, const char *s,
     size_t max, size_t cap);
+static void cg_cef_value_len(cg_out_t *o, const char *key, const char *s,
+    size_t n, size_t cap);
 static void cg_cef_label(cg_out_t *o, const char *key, const char *label,
     const char *s, size_t max, size_t cap);
 static void cg_cef_header(cg_out_t *o, const char *cls, const char *name,
     int sev);
+static void cg_cef_device(cg_out_t *o, const cg_event_t *ev);
 static void cg_cef_peers(cg_out_t *o, const cg_event_t *ev);
+static void cg_cef_request(cg_out_t *o, const cg_event_t *ev);
+static void cg_cef_client(cg_out_t *o, const cg_event_t *ev);
+static int cg_is_probe_failure(const cg_result_t *res);
 static void cg_iso_time(char *buf, size_t len, int64_t t);
 static int64_t cg_floor_div(int64_t a, int64_t b);
 static int64_t cg_clamp(int64_t v, int64_t limit);
@@ -302,15 +318,21 @@ static void
 cg_cef_value(cg_out_t *o, const char *key, const char *s, size_t max,
     size_t cap)
 {
+    if (s != NULL) {
+        cg_cef_value_len(o, key, s, cg_strnlen(s, max), cap);
+    }
+}
+
+
+/* The same for the first n bytes of s. */
+static void
+cg_cef_value_len(cg_out_t *o, const char *key, const char *s, size_t n,
+    size_t cap)
+{
     int     all;
     char    tmp[CG_CEF_CAP_MAX];
-    size_t  n, m;
+    size_t  m;
 
-    if (s == NULL) {
-        return;
-    }
-
-    n = cg_strnlen(s, max);
     if (n == 0) {
         return;
     }
@@ -381,6 +403,71 @@ cg_cef_peers(cg_out_t *o, const cg_event_t *ev)
     if (ev->dst_port) {
         cg_out_fmt(o, " dpt=%u", ev->dst_port & 0xffff);
     }
+}
+
+
+/* dvchost and connectionId: which proxy, which client connection. */
+static void
+cg_cef_device(cg_out_t *o, const cg_event_t *ev)
+{
+    cg_cef_value(o, "dvchost", ev->dvchost, CG_CEF_CAP_MAX,
+                 CG_CEF_CAP_DVCHOST);
+    cg_cef_value(o, "connectionId", ev->conn_id, CG_CEF_CAP_MAX,
+                 CG_CEF_CAP_CONNID);
+}
+
+
+/*
+ * requestMethod, request, requestClientApplication.  The query string
+ * stays out of request unless the event keeps it: tokens, session ids and
+ * personal data travel there (Squid strips it by default too).  The '?'
+ * stays, so a reader knows there was one.
+ */
+static void
+cg_cef_request(cg_out_t *o, const cg_event_t *ev)
+{
+    size_t       n;
+    const char  *q;
+
+    cg_cef_value(o, "requestMethod", ev->method, CG_CEF_CAP_MAX,
+                 CG_CEF_CAP_METHOD);
+
+    if (ev->request) {
+        n = cg_strnlen(ev->request, CG_CEF_REQUEST_MAX);
+
+        if (!ev->keep_query) {
+            q = memchr(ev->request, '?', n);
+            if (q) {
+                n = (size_t) (q - ev->request) + 1;
+            }
+        }
+
+        cg_cef_value_len(o, "request", ev->request, n, CG_CEF_CAP_REQUEST);
+    }
+
+    cg_cef_value(o, "requestClientApplication", ev->user_agent,
+                 CG_CEF_CAP_MAX, CG_CEF_CAP_AGENT);
+}
+
+
+/* destinationServiceName: the name the client itself asked the server
+ * for, inside a tunnel; dhost is the name certguard checked. */
+static void
+cg_cef_client(cg_out_t *o, const cg_event_t *ev)
+{
+    cg_cef_value(o, "destinationServiceName", ev->client_sni, CG_CEF_CAP_MAX,
+                 CG_CEF_CAP_HOST);
+}
+
+
+/* The result cg_result_failure(CG_FAILURE_PROBE) makes (and the stream
+ * module's own of the same shape): the one probe_failed hit, and no
+ * certificate. */
+static int
+cg_is_probe_failure(const cg_result_t *res)
+{
+    return res->nhits == 1 && res->sha256[0] == '\0'
+           && strncmp(res->hits[0].id, "probe_failed", CG_ID_MAX) == 0;
 }
 
 
@@ -541,6 +628,8 @@ cg_format_json(const cg_result_t *res, char *buf, size_t len)
     cg_json_str(&o, res->sha256, sizeof(res->sha256));
     cg_out_str(&o, ",\"sha1\":");
     cg_json_str(&o, res->sha1, sizeof(res->sha1));
+    cg_out_str(&o, ",\"spki_sha256\":");
+    cg_json_str(&o, res->spki_sha256, sizeof(res->spki_sha256));
 
     cg_iso_time(tm, sizeof(tm), res->not_before);
     cg_out_str(&o, ",\"not_before\":");
@@ -570,7 +659,8 @@ cg_format_json(const cg_result_t *res, char *buf, size_t len)
 /*
  * One CEF record.  The class of event follows the verdict, except that a
  * block in monitor mode (act=would-block) is its own event, so a SIEM can
- * tell enforced blocks from the ones a policy under tuning would make.
+ * tell enforced blocks from the ones a policy under tuning would make, and
+ * that a probe that saw no certificate is one too (probe-failed).
  * Severity rates the certificate, not the enforcement: a would-block is as
  * severe as a block.  docs/cef.md documents the table.
  */
@@ -603,7 +693,14 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
     o.len = len;
     o.pos = 0;
 
-    if (res->verdict == CG_BLOCK && monitor) {
+    if (cg_is_probe_failure(res)) {
+        /* no certificate was seen: not a certificate's verdict, and rated
+         * as a tag is, whatever the failure mode made of it */
+        cls = "probe-failed";
+        name = "TLS certificate probe failed";
+        sev = 5;
+
+    } else if (res->verdict == CG_BLOCK && monitor) {
         cls = "cert-would-block";
         name = "TLS certificate would be blocked";
         sev = 8;
@@ -631,6 +728,7 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
     }
 
     cg_cef_value(&o, "act", action, CG_CEF_CAP_MAX, CG_CEF_CAP_ACT);
+    cg_cef_device(&o, ev);
     cg_cef_peers(&o, ev);
 
     if (res->name[0]) {
@@ -641,8 +739,13 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
                      CG_CEF_CAP_HOST);
     }
 
+    cg_cef_client(&o, ev);
     cg_cef_value(&o, "suser", ev->user, CG_CEF_CAP_MAX, CG_CEF_CAP_USER);
-    cg_cef_value(&o, "request", ev->request, 4096, CG_CEF_CAP_REQUEST);
+    cg_cef_request(&o, ev);
+    cg_cef_value(&o, "app", ev->tls_version, CG_CEF_CAP_MAX,
+                 CG_CEF_CAP_TLSVER);
+    cg_cef_value(&o, "tlsCipher", ev->tls_cipher, CG_CEF_CAP_MAX,
+                 CG_CEF_CAP_CIPHER);
     cg_cef_value(&o, "outcome", cg_verdict_name(res->verdict), 16, 16);
 
     cg_ids(res, ids, sizeof(ids), 0);
@@ -684,6 +787,13 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
     cg_cef_label(&o, "cs5", "signals", ids, sizeof(ids), CG_CEF_CAP_SIGNALS);
     cg_cef_label(&o, "cs6", "policy", res->policy, sizeof(res->policy),
                  CG_CEF_CAP_POLICY);
+
+    /* the SHA-1 that blocklists such as abuse.ch's SSLBL publish, and the
+     * key's digest, which stays when a certificate is re-issued */
+    cg_cef_label(&o, "flexString1", "sha1", res->sha1, sizeof(res->sha1),
+                 CG_CEF_CAP_SHA1);
+    cg_cef_label(&o, "flexString2", "spkiSha256", res->spki_sha256,
+                 sizeof(res->spki_sha256), CG_CEF_CAP_HASH);
 
     cg_out_fmt(&o, " cn1Label=score cn1=%d", res->score);
 
@@ -801,10 +911,12 @@ cg_format_cef_refusal(const cg_event_t *ev, const char *reason,
     }
 
     cg_out_str(&o, " act=refused");
+    cg_cef_device(&o, ev);
     cg_cef_peers(&o, ev);
     cg_cef_value(&o, "dhost", ev->dhost, CG_CEF_CAP_MAX, CG_CEF_CAP_HOST);
+    cg_cef_client(&o, ev);
     cg_cef_value(&o, "suser", ev->user, CG_CEF_CAP_MAX, CG_CEF_CAP_USER);
-    cg_cef_value(&o, "request", ev->request, 4096, CG_CEF_CAP_REQUEST);
+    cg_cef_request(&o, ev);
     cg_out_str(&o, " outcome=refused");
     cg_cef_value(&o, "reason", reason, CG_CEF_CAP_MAX, CG_CEF_CAP_REASON);
 

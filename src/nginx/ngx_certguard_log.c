@@ -85,6 +85,23 @@ ngx_certguard_log_conf(ngx_conf_t *cf, ngx_certguard_log_t **logp)
             continue;
         }
 
+        /* query strings stay out of records unless asked for: tokens and
+         * personal data travel there */
+
+        if (value[i].len == 8
+            && ngx_strncmp(value[i].data, "query=on", 8) == 0)
+        {
+            log->keep_query = 1;
+            continue;
+        }
+
+        if (value[i].len == 9
+            && ngx_strncmp(value[i].data, "query=off", 9) == 0)
+        {
+            log->keep_query = 0;
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;

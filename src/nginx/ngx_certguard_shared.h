@@ -41,6 +41,7 @@ typedef struct {
     ngx_open_file_t    *file;
     ngx_syslog_peer_t  *syslog;
     cg_verdict_t        min_verdict;
+    unsigned            keep_query:1;   /* query=on: cg_event_t keep_query */
 } ngx_certguard_log_t;
 
 
@@ -98,9 +99,10 @@ ngx_uint_t ngx_certguard_cache_generation(ngx_certguard_cache_t *cache);
 
 
 /*
- * "certguard_log FILE | syslog:server=...[,...] | off [min_verdict=V];"
- * with cf->args as given (the target must be the first argument, as
- * ngx_syslog_process_conf reads it there).  *logp is NULL for "off".
+ * "certguard_log FILE | syslog:server=...[,...] | off [min_verdict=V]
+ * [query=on|off];" with cf->args as given (the target must be the first
+ * argument, as ngx_syslog_process_conf reads it there).  *logp is NULL for
+ * "off"; a module sets its events' keep_query from (*logp)->keep_query.
  */
 char *ngx_certguard_log_conf(ngx_conf_t *cf, ngx_certguard_log_t **logp);
 
@@ -134,6 +136,15 @@ char *ngx_certguard_trust_conf2(ngx_conf_t *cf, ngx_str_t *path,
 char *ngx_certguard_geoip_conf(ngx_conf_t *cf, ngx_str_t *country,
     ngx_str_t *asn, cg_geoip_t **geoip);
 
+
+/*
+ * The id of a client connection as 16 lower-case hex characters and a NUL:
+ * the same for every request and record of the connection, different for
+ * every other connection of any worker, reload or restart (a digest of a
+ * per-process random key, the pid and c->number).  $certguard_id and CEF
+ * connectionId of both modules; an HTTP/2 stream gives its connection's.
+ */
+void ngx_certguard_conn_id(ngx_connection_t *c, u_char buf[17]);
 
 /* The value of a $certguard_* variable from a result (res NULL: empty);
  * ev is only used for NGX_CERTGUARD_VAR_CEF. */

@@ -6,8 +6,49 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_sha1.h>
+
+#include <openssl/rand.h>
 
 #include "ngx_certguard_shared.h"
+
+
+void
+ngx_certguard_conn_id(ngx_connection_t *c, u_char buf[17])
+{
+    u_char            md[20];
+    uint64_t          v[2];
+    ngx_sha1_t        sha1;
+
+    static u_char     key[16];
+    static ngx_pid_t  key_pid;
+
+    /*
+     * c->number alone repeats after a restart and across hosts, and tells
+     * how many connections a worker had: it is mixed with a key of the
+     * process, made in the process (a worker's is not its master's)
+     */
+
+    if (key_pid != ngx_pid) {
+        if (RAND_bytes(key, sizeof(key)) != 1) {
+            v[0] = (uint64_t) ngx_random() << 32 ^ (uint64_t) ngx_random();
+            v[1] = (uint64_t) ngx_time() << 20 ^ (uint64_t) ngx_random();
+            ngx_memcpy(key, v, sizeof(key));
+        }
+
+        key_pid = ngx_pid;
+    }
+
+    v[0] = (uint64_t) ngx_pid;
+    v[1] = (uint64_t) c->number;
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, key, sizeof(key));
+    ngx_sha1_update(&sha1, v, sizeof(v));
+    ngx_sha1_final(md, &sha1);
+
+    *ngx_hex_dump(buf, md, 8) = '\0';
+}
 
 
 ngx_int_t

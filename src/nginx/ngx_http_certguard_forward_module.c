@@ -535,6 +535,8 @@ ngx_http_certguard_forward_log(ngx_http_request_t *r,
     u_char       src[NGX_SOCKADDR_STRLEN + 1];
     u_char       dhost[NGX_HTTP_CERTGUARD_HOST_MAX + 1];
     u_char       user[256];
+    u_char       method[32], agent[256], request[512], host[256];
+    u_char       id[17];
     ngx_time_t  *tp;
     cg_event_t   ev;
 
@@ -560,6 +562,42 @@ ngx_http_certguard_forward_log(ngx_http_request_t *r,
         (void) ngx_cpystrn(user, ctx->user.data, ctx->user.len + 1);
         ev.user = (const char *) user;
     }
+
+    /*
+     * the rest as the HTTP module's verdict records have it; copies cut
+     * to the stack are still longer than the record's caps, which mark a
+     * value they cut
+     */
+
+    if (r->method_name.len) {
+        (void) ngx_cpystrn(method, r->method_name.data,
+                           ngx_min(r->method_name.len + 1, sizeof(method)));
+        ev.method = (const char *) method;
+    }
+
+    if (r->headers_in.user_agent && r->headers_in.user_agent->value.len) {
+        (void) ngx_cpystrn(agent, r->headers_in.user_agent->value.data,
+                           ngx_min(r->headers_in.user_agent->value.len + 1,
+                                   sizeof(agent)));
+        ev.user_agent = (const char *) agent;
+    }
+
+    if (r->unparsed_uri.len) {
+        (void) ngx_cpystrn(request, r->unparsed_uri.data,
+                           ngx_min(r->unparsed_uri.len + 1, sizeof(request)));
+        ev.request = (const char *) request;
+    }
+
+    if (ngx_cycle->hostname.len) {
+        (void) ngx_cpystrn(host, ngx_cycle->hostname.data,
+                           ngx_min(ngx_cycle->hostname.len + 1,
+                                   sizeof(host)));
+        ev.dvchost = (const char *) host;
+    }
+
+    ngx_certguard_conn_id(r->connection, id);
+    ev.conn_id = (const char *) id;
+    ev.keep_query = cgcf->log->keep_query;
 
     tp = ngx_timeofday();
     ev.rt_ms = (int64_t) tp->sec * 1000 + tp->msec;

@@ -307,7 +307,7 @@ test_result_failure(void)
     ev.dst_port = 443;
     ev.rt_ms = (int64_t) NOW * 1000;
     cg_format_cef(&r, &ev, buf, sizeof(buf));
-    ok(strstr(buf, "|cert-block|TLS certificate blocked|8| ") != NULL
+    ok(strstr(buf, "|probe-failed|TLS certificate probe failed|5| ") != NULL
        && strstr(buf, " act=blocked ") != NULL
        && strstr(buf, " reason=probe_failed ") != NULL
        && strstr(buf, " msg=score 0: probe_failed: timed out ") != NULL
@@ -317,9 +317,9 @@ test_result_failure(void)
 
     ev.monitor = 1;
     cg_format_cef(&r, &ev, buf, sizeof(buf));
-    ok(strstr(buf, "|cert-would-block|") != NULL
+    ok(strstr(buf, "|probe-failed|") != NULL
        && strstr(buf, " act=would-block ") != NULL,
-       "failure: monitor mode would block");
+       "failure: monitor mode would block, still a probe failure");
 
     rc = cg_result_failure(&r, CG_FAILURE_PROBE, CG_ALLOW, NULL, NULL);
     ok(rc == CG_OK && r.verdict == CG_ALLOW && r.name[0] == '\0'

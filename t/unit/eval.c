@@ -709,6 +709,21 @@ test_good(const cg_policy_t *p)
     is_str(res.sha256, hex, "good: sha256 of the leaf DER, lower-case hex");
     is_int(strlen(res.sha1), 40, "good: sha1 hex");
 
+    /* the SPKI digest, from the key's DER encoding made here */
+    {
+        int             n;
+        unsigned char  *der = NULL;
+
+        n = i2d_PUBKEY(X509_get0_pubkey(leaf), &der);
+        EVP_Digest(der, (size_t) n, md, &mdlen, EVP_sha256(), NULL);
+        OPENSSL_free(der);
+        for (i = 0; i < 32; i++) {
+            sprintf(hex + 2 * i, "%02x", md[i]);
+        }
+    }
+    is_str(res.spki_sha256, hex, "good: spki_sha256 of the leaf's "
+           "SubjectPublicKeyInfo, lower-case hex");
+
     /* the chain may hold the leaf as its first element */
     with_leaf[0] = leaf;
     with_leaf[1] = inter;
@@ -1600,6 +1615,57 @@ test_policy_file(void)
 }
 
 
+/* Profile findings that the openssl command line cannot make: a v1 leaf
+ * and a negative serial. */
+static void
+test_profile(const cg_policy_t *p)
+{
+    spec_t         s;
+    X509          *x, *chain[1] = { inter };
+    X509_NAME     *name;
+    cg_result_t    res;
+
+    x = X509_new();
+    X509_set_version(x, 0);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 4711);
+    name = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               (const unsigned char *) "www.example.com", -1,
+                               -1, 0);
+    X509_set_subject_name(x, name);
+    X509_NAME_free(name);
+    X509_set_issuer_name(x, X509_get_subject_name(inter));
+    ASN1_TIME_set(X509_getm_notBefore(x), (time_t) (NOW - 30 * DAY));
+    ASN1_TIME_set(X509_getm_notAfter(x), (time_t) (NOW + 60 * DAY));
+    X509_set_pubkey(x, k_leaf);
+    X509_sign(x, k_int, EVP_sha256());
+
+    eval(p, trust, x, chain, 1, "www.example.com", &res);
+    ok(!fired(&res, "untrusted_chain"), "profile: a v1 leaf verifies");
+    is_str(detail(&res, "nonconformant"),
+           "leaf: not an X.509 v3 certificate", "profile: a v1 leaf");
+    X509_free(x);
+
+    memset(&s, 0, sizeof(spec_t));
+    s.subject = "/CN=www.example.com";
+    s.key = k_leaf;
+    s.issuer = inter;
+    s.issuer_key = k_int;
+    s.san = "DNS:www.example.com";
+    s.sct = 1;
+    s.serial = -4711;
+    x = mkcert(&s);
+    eval(p, trust, x, chain, 1, "www.example.com", &res);
+    is_str(detail(&res, "nonconformant"), "leaf: serial number not positive",
+           "profile: a negative serial");
+    X509_free(x);
+
+    eval(p, trust, leaf, chain, 1, "www.example.com", &res);
+    ok(!fired(&res, "nonconformant") && !fired(&res, "ca_leaf"),
+       "profile: nothing on the fixture's chain");
+}
+
+
 int
 main(void)
 {
@@ -1681,6 +1747,7 @@ main(void)
     test_validity(p);
     test_self_signed(p);
     test_weak(p);
+    test_profile(p);
     test_names(p);
     test_lifetime(p);
     test_sct(p);

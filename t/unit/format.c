@@ -373,6 +373,8 @@ sample(cg_result_t *r)
     strcpy(r->sha256, "9f86d081884c7d659a2feaa0c55ad015"
                       "a3bf4f1b2b0b822cd15d6c15b0f00a08");
     strcpy(r->sha1, "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3");
+    strcpy(r->spki_sha256, "2c26b46b68ffc68ff99b453c1d304134"
+                           "13422d706483bfa0f98a5e886266e7ae");
     r->not_before = 1470691025;
     r->not_after = 4102444800LL;
     r->key_bits = 2048;
@@ -413,6 +415,8 @@ test_json(void)
         "\"sha256\":\"9f86d081884c7d659a2feaa0c55ad015"
         "a3bf4f1b2b0b822cd15d6c15b0f00a08\","
         "\"sha1\":\"a94a8fe5ccb19ba61c4c0873d391e987982fbbd3\","
+        "\"spki_sha256\":\"2c26b46b68ffc68ff99b453c1d304134"
+        "13422d706483bfa0f98a5e886266e7ae\","
         "\"not_before\":\"2016-08-08T21:17:05Z\","
         "\"not_after\":\"2100-01-01T00:00:00Z\","
         "\"key_type\":\"RSA\",\"key_bits\":2048,"
@@ -492,7 +496,7 @@ test_cef(void)
         "CEF:0|certguard|certguard|" CG_VERSION "|cert-block|"
         "TLS certificate blocked|8| deviceDirection=1 rt=1700000000123 "
         "act=blocked src=10.0.0.5 spt=50123 dst=192.0.2.10 dpt=443 "
-        "dhost=example.com request=https://example.com/x?a\\=b "
+        "dhost=example.com request=https://example.com/x? "
         "outcome=block reason=self_signed,default_subject "
         "msg=score 110: default_subject: O\\=Internet Widgits Pty Ltd "
         "cs1Label=subject cs1=CN\\=example.com,O\\=Internet Widgits Pty Ltd "
@@ -503,6 +507,10 @@ test_cef(void)
         "cs5Label=signals cs5=self_signed,default_subject,"
         "untrusted_chain(exempt) "
         "cs6Label=policy cs6=default "
+        "flexString1Label=sha1 "
+        "flexString1=a94a8fe5ccb19ba61c4c0873d391e987982fbbd3 "
+        "flexString2Label=spkiSha256 flexString2=2c26b46b68ffc68ff99b453c"
+        "1d30413413422d706483bfa0f98a5e886266e7ae "
         "cn1Label=score cn1=110 cn2Label=keyBits cn2=2048 "
         "cn3Label=daysToExpiry cn3=27806 "
         "deviceCustomDate1Label=notBefore deviceCustomDate1=1470691025000 "
@@ -510,9 +518,17 @@ test_cef(void)
         "cef: exact record for a sample result");
     is_int(n, strlen(buf), "cef: return value is the length written");
     ok(cef_parse(buf), "cef: sample parses");
-    is_int(nkv, 34, "cef: sample has 34 keys");
-    is_str(cef_get("request"), "https://example.com/x?a=b",
-           "cef: request round-trips through escaping");
+    is_int(nkv, 38, "cef: sample has 38 keys");
+    is_str(cef_get("request"), "https://example.com/x?",
+           "cef: request ends at the query by default, the '?' kept");
+
+    ev.keep_query = 1;
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf)
+       && strcmp(cef_get("request"), "https://example.com/x?a=b") == 0
+       && strstr(buf, " request=https://example.com/x?a\\=b ") != NULL,
+       "cef: keep_query keeps it, escaped, and it round-trips");
+    ev.keep_query = 0;
 
     /* unknown context: keys omitted, not empty */
     n = cg_format_cef(&r, NULL, buf, sizeof(buf));
@@ -623,6 +639,200 @@ test_cef_user(void)
 }
 
 
+/* The keys of the proxy's context (issue 12): each written when set,
+ * each in its documented place, nothing when not set. */
+static void
+test_cef_context(void)
+{
+    static const char *order[] = {
+        "deviceDirection", "rt", "act", "dvchost", "connectionId", "src",
+        "spt", "dst", "dpt", "dhost", "destinationServiceName", "suser",
+        "requestMethod", "request", "requestClientApplication", "app",
+        "tlsCipher", "outcome", "reason", "msg", "cs1Label", "cs1",
+        "cs2Label", "cs2", "cs3Label", "cs3", "cs4Label", "cs4", "cs5Label",
+        "cs5", "cs6Label", "cs6", "flexString1Label", "flexString1",
+        "flexString2Label", "flexString2", "cn1Label", "cn1", "cn2Label",
+        "cn2", "cn3Label", "cn3", "deviceCustomDate1Label",
+        "deviceCustomDate1", "deviceCustomDate2Label", "deviceCustomDate2"
+    };
+    static const char *rorder[] = {
+        "deviceDirection", "rt", "act", "dvchost", "connectionId", "src",
+        "spt", "dst", "dpt", "dhost", "destinationServiceName", "suser",
+        "requestMethod", "request", "requestClientApplication", "outcome",
+        "reason"
+    };
+    cg_result_t  r;
+    cg_event_t   ev;
+    unsigned     i;
+    int          good;
+
+    sample(&r);
+    memset(&ev, 0, sizeof(ev));
+    ev.src_addr = "10.0.0.5";
+    ev.src_port = 50123;
+    ev.dst_addr = "192.0.2.10";
+    ev.dst_port = 443;
+    ev.request = "https://example.com/a?token=s3cret#frag";
+    ev.rt_ms = 1700000000123LL;
+    ev.user = "alice";
+    ev.method = "GET";
+    ev.user_agent = "curl/7.88.1";
+    ev.dvchost = "proxy1.example";
+    ev.client_sni = "inner.example";
+    ev.tls_version = "TLSv1.3";
+    ev.tls_cipher = "TLS_AES_256_GCM_SHA384";
+    ev.conn_id = "0123456789abcdef";
+
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    good = cef_parse(buf);
+    ok(good && (size_t) nkv == NELEM(order),
+       "context: every key once (%d)", nkv);
+
+    good = 1;
+    for (i = 0; i < NELEM(order) && i < (unsigned) nkv; i++) {
+        if (strcmp(kv[i].key, order[i]) != 0) {
+            printf("# key %u: %s, want %s\n", i, kv[i].key, order[i]);
+            good = 0;
+        }
+    }
+    ok(good, "context: keys in the documented order");
+
+    ok(strstr(buf, " act=blocked dvchost=proxy1.example "
+                   "connectionId=0123456789abcdef src=10.0.0.5 ") != NULL
+       && strstr(buf, " dhost=example.com destinationServiceName=inner.example"
+                      " suser=alice requestMethod=GET"
+                      " request=https://example.com/a?"
+                      " requestClientApplication=curl/7.88.1 app=TLSv1.3"
+                      " tlsCipher=TLS_AES_256_GCM_SHA384 outcome=block ")
+          != NULL, "context: exact text of the new keys");
+    ok(strstr(buf, "s3cret") == NULL, "context: the query's token is gone");
+
+    ev.keep_query = 1;
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && strcmp(cef_get("request"),
+                                "https://example.com/a?token=s3cret#frag")
+                         == 0, "context: keep_query keeps the query");
+    ev.keep_query = 0;
+
+    ev.request = "example.com:443";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && strcmp(cef_get("request"), "example.com:443") == 0,
+       "context: a CONNECT target without a query is whole");
+    ev.request = "?only";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && strcmp(cef_get("request"), "?") == 0,
+       "context: a request that is all query keeps the '?' only");
+
+    /* refusals carry the context that applies before any handshake */
+    ev.request = "http://x.example/p?q=1";
+    ev.dhost = "x.example";
+    cg_format_cef_refusal(&ev, "port", 1, buf, sizeof(buf));
+    good = cef_parse(buf);
+    ok(good && (size_t) nkv == NELEM(rorder),
+       "context refusal: every key once (%d)", nkv);
+    good = 1;
+    for (i = 0; i < NELEM(rorder) && i < (unsigned) nkv; i++) {
+        if (strcmp(kv[i].key, rorder[i]) != 0) {
+            printf("# key %u: %s, want %s\n", i, kv[i].key, rorder[i]);
+            good = 0;
+        }
+    }
+    ok(good, "context refusal: keys in the documented order");
+    is_str(cef_get("request"), "http://x.example/p?",
+           "context refusal: query cut");
+
+    /* unset and empty: left out */
+    memset(&ev, 0, sizeof(ev));
+    ev.method = "";
+    ev.user_agent = "";
+    ev.conn_id = "";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && !cef_get("requestMethod")
+       && !cef_get("requestClientApplication") && !cef_get("dvchost")
+       && !cef_get("connectionId") && !cef_get("destinationServiceName")
+       && !cef_get("app") && !cef_get("tlsCipher"),
+       "context: unset or empty keys left out");
+
+    r.sha1[0] = '\0';
+    r.spki_sha256[0] = '\0';
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && !cef_get("flexString1") && !cef_get("flexString1Label")
+       && !cef_get("flexString2") && !cef_get("flexString2Label"),
+       "context: no digests, no flexString pairs");
+
+    /* a long User-Agent is capped at 128 bytes with the mark */
+    ev.user_agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+                    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 "
+                    "Edg/120.0.0.0 plus some more text beyond the cap";
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && strlen(cef_get("requestClientApplication")) == 128
+       && strcmp(cef_get("requestClientApplication") + 125, "...") == 0,
+       "context: User-Agent capped at 128 with a mark");
+}
+
+
+/* A probe that saw no certificate (the stream module's probe_failed
+ * result) is its own event class, medium severity, whatever the failure
+ * mode made of it; act and outcome follow the verdict. */
+static void
+test_cef_probe_failed(void)
+{
+    cg_result_t  r;
+    cg_event_t   ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.dst_addr = "192.0.2.7";
+    ev.dst_port = 443;
+    ev.method = "CONNECT";
+    ev.request = "bad.example:443";
+
+    ok(cg_result_failure(&r, CG_FAILURE_PROBE, CG_BLOCK, "bad.example",
+                         "timed out") == CG_OK, "probe failed: result");
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, "|probe-failed|TLS certificate probe failed|5| "
+                   "deviceDirection=1 ") != NULL,
+       "probe failed: event class, name, severity 5");
+    ok(cef_parse(buf) && strcmp(cef_get("act"), "blocked") == 0
+       && strcmp(cef_get("outcome"), "block") == 0
+       && strcmp(cef_get("reason"), "probe_failed") == 0
+       && strcmp(cef_get("msg"), "score 0: probe_failed: timed out") == 0
+       && strcmp(cef_get("requestMethod"), "CONNECT") == 0
+       && !cef_get("cs1") && !cef_get("flexString1"),
+       "probe failed: act, outcome, reason, msg; no certificate keys");
+
+    ev.monitor = 1;
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, "|probe-failed|") != NULL && cef_parse(buf)
+       && strcmp(cef_get("act"), "would-block") == 0,
+       "probe failed: monitor mode would block, same class");
+
+    ev.monitor = 0;
+    (void) cg_result_failure(&r, CG_FAILURE_PROBE, CG_ALLOW, "bad.example",
+                             NULL);
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, "|probe-failed|TLS certificate probe failed|5| ") != NULL
+       && cef_parse(buf) && strcmp(cef_get("act"), "allowed") == 0
+       && strcmp(cef_get("outcome"), "allow") == 0,
+       "probe failed: failing open is allowed, same class");
+
+    /* an engine error keeps the certificate classes */
+    (void) cg_result_failure(&r, CG_FAILURE_ENGINE, CG_BLOCK, "x.example",
+                             NULL);
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, "|cert-block|TLS certificate blocked|8| ") != NULL,
+       "engine error: still cert-block");
+
+    /* a policy's own rule named probe_failed on a real certificate is a
+     * certificate verdict */
+    sample(&r);
+    r.nhits = 1;
+    strcpy(r.hits[0].id, "probe_failed");
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(strstr(buf, "|cert-block|") != NULL,
+       "probe failed: a hit of that name on a certificate is cert-block");
+}
+
+
 static void
 test_cef_refusal(void)
 {
@@ -675,7 +885,7 @@ test_cef_refusal(void)
         "Destination refused|7| deviceDirection=1 rt=1700000000123 "
         "act=refused src=10.0.0.5 spt=50123 dst=169.254.169.254 dpt=80 "
         "dhost=metadata.example suser=alice "
-        "request=http://metadata.example/latest/meta-data/?a\\=b "
+        "request=http://metadata.example/latest/meta-data/? "
         "outcome=refused reason=special_address",
         "refusal: exact record");
     is_int(n, strlen(buf), "refusal: return value is the length written");
@@ -738,7 +948,8 @@ test_cef_refusal(void)
 
 
 /* One refusal record per line, for t/cef.t to read back with liblognorm
- * (format --refusals). */
+ * and its strict parser (format --refusals); the query kept in every other
+ * one. */
 static int
 print_refusals(void)
 {
@@ -758,6 +969,7 @@ print_refusals(void)
 
     for (i = 0; i < NELEM(reasons); i++) {
         ev.dst_addr = i == 1 ? "169.254.169.254" : NULL;
+        ev.keep_query = i % 2;
         cg_format_cef_refusal(&ev, reasons[i], i + 1, buf, sizeof(buf));
         printf("%s\n", buf);
     }
@@ -775,7 +987,10 @@ test_cef_hostile(void)
         "cs2Label", "cs2", "cs3Label", "cs3", "cs4Label", "cs4", "cs5Label",
         "cs5", "cs6Label", "cs6", "cn1Label", "cn1", "cn2Label", "cn2",
         "cn3Label", "cn3", "deviceCustomDate1Label", "deviceCustomDate1",
-        "deviceCustomDate2Label", "deviceCustomDate2"
+        "deviceCustomDate2Label", "deviceCustomDate2", "flexString1Label",
+        "flexString1", "flexString2Label", "flexString2", "dvchost",
+        "connectionId", "destinationServiceName", "requestMethod",
+        "requestClientApplication", "app", "tlsCipher"
     };
     cg_result_t  r;
     cg_event_t   ev;
@@ -795,6 +1010,13 @@ test_cef_hostile(void)
     ev.request = "GET /\r\nHost: x|y=z";
     ev.user = "alice act=allowed\n|";
     ev.rt_ms = 1;
+    ev.method = "GET act=allowed";
+    ev.user_agent = "curl/8 \r\nCEF:0|x|x|1|x|x|1| suser=root\\";
+    ev.client_sni = "sni.example dhost=forged.example";
+    ev.tls_version = "TLSv1.3 app=x";
+    ev.tls_cipher = "A=B";
+    ev.conn_id = "01 src=x\\";
+    ev.dvchost = "proxy\x01=|";
 
     cg_format_cef(&r, &ev, buf, sizeof(buf));
     ok(cef_parse(buf), "cef hostile: record parses");
@@ -824,6 +1046,16 @@ test_cef_hostile(void)
            "cef hostile: src round-trips");
     is_str(cef_get("suser"), "alice act=allowed\n|",
            "cef hostile: user round-trips");
+    is_str(cef_get("requestClientApplication"),
+           "curl/8 \r\nCEF:0|x|x|1|x|x|1| suser=root\\",
+           "cef hostile: User-Agent round-trips");
+    is_str(cef_get("destinationServiceName"),
+           "sni.example dhost=forged.example",
+           "cef hostile: client SNI round-trips");
+    is_str(cef_get("connectionId"), "01 src=x\\",
+           "cef hostile: connection id round-trips");
+    is_str(cef_get("dvchost"), "proxy =|",
+           "cef hostile: dvchost's control character becomes a space");
     ok(strstr(cef_get("cs2"), "\t") == NULL
        && strstr(cef_get("cs2"), "\x01") == NULL
        && strstr(cef_get("cs2"), "g h") != NULL,
@@ -886,6 +1118,8 @@ test_cef_cap(void)
         fill_str(r.sha256, sizeof(r.sha256), huge);
         fill_str(r.name, sizeof(r.name), huge);
         fill_str(r.policy, sizeof(r.policy), huge);
+        fill_str(r.sha1, sizeof(r.sha1), huge);
+        fill_str(r.spki_sha256, sizeof(r.spki_sha256), huge);
         r.key_bits = INT32_MAX;
         r.not_before = INT64_MIN;
         r.not_after = INT64_MAX;
@@ -900,6 +1134,14 @@ test_cef_cap(void)
         ev.user = huge;
         ev.dhost = huge;
         ev.rt_ms = INT64_MAX;
+        ev.keep_query = 1;
+        ev.method = huge;
+        ev.user_agent = huge;
+        ev.dvchost = huge;
+        ev.client_sni = huge;
+        ev.tls_version = huge;
+        ev.tls_cipher = huge;
+        ev.conn_id = huge;
 
         n = cg_format_cef(&r, &ev, buf, sizeof(buf));
         if (n > worst) {
@@ -915,6 +1157,10 @@ test_cef_cap(void)
         ok(cef_get("suser") && strlen(cef_get("suser")) > 3
            && strcmp(cef_get("suser") + strlen(cef_get("suser")) - 3, "...")
               == 0, "cef cap: fill %u user cut with a mark", f);
+        ok(cef_get("flexString2") && cef_get("requestClientApplication")
+           && cef_get("connectionId") && cef_get("tlsCipher")
+           && cef_get("deviceCustomDate2"),
+           "cef cap: fill %u new keys present, the last key too", f);
 
         n = cg_format_cef_refusal(&ev, huge, 4000000000u, buf, sizeof(buf));
         if (n > worst) {
@@ -924,12 +1170,14 @@ test_cef_cap(void)
         ok(cef_parse(buf) && utf8_valid(buf) && strlen(buf) == n,
            "cef cap: fill %u refusal parses, valid UTF-8", f);
         ok(cef_get("reason") && cef_get("dhost") && cef_get("suser")
-           && cef_get("request") && strcmp(cef_get("cnt"), "4000000000") == 0,
+           && cef_get("request") && cef_get("requestClientApplication")
+           && cef_get("dvchost") && strcmp(cef_get("cnt"), "4000000000") == 0,
            "cef cap: fill %u refusal keeps every key", f);
     }
 
     printf("# worst-case CEF record: %zu bytes\n", worst);
-    ok(worst < 2048, "cef cap: worst-case record under 2 KB (%zu)", worst);
+    ok(worst < CG_CEF_MAX, "cef cap: worst-case record under CG_CEF_MAX "
+       "(%zu)", worst);
 }
 
 
@@ -1077,6 +1325,8 @@ main(int argc, char **argv)
     test_json_times();
     test_cef();
     test_cef_user();
+    test_cef_context();
+    test_cef_probe_failed();
     test_cef_refusal();
     test_cef_hostile();
     test_cef_cap();
