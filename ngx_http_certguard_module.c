@@ -25,6 +25,7 @@
 #include "ngx_certguard_capture.h"
 #include "ngx_http_certguard_forward.h"
 #include "ngx_certguard_metrics.h"
+#include "ngx_certguard_memory.h"
 
 
 /* where a request's verdict came from: $certguard_cache */
@@ -36,6 +37,11 @@
 
 #define NGX_HTTP_CERTGUARD_KEY_MAX    (32 + 3 * sizeof(void *)                \
                                        + CG_NAME_MAX + NGX_SOCKADDR_STRLEN + 8)
+
+
+typedef struct {
+    ngx_certguard_memory_t     *memory;         /* certguard_memory, or NULL */
+} ngx_http_certguard_main_conf_t;
 
 
 typedef struct {
@@ -127,6 +133,11 @@ static ngx_int_t ngx_http_certguard_variable_id(ngx_http_request_t *r,
 
 static char *ngx_http_certguard_block_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_certguard_memory(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void *ngx_http_certguard_create_main_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_certguard_init_process(ngx_cycle_t *cycle);
+static void ngx_http_certguard_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_certguard_add_variables(ngx_conf_t *cf);
 static void *ngx_http_certguard_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_certguard_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -181,6 +192,13 @@ static ngx_command_t  ngx_http_certguard_commands[] = {
       0,
       NULL },
 
+    { ngx_string("certguard_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_certguard_memory,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -189,7 +207,7 @@ static ngx_http_module_t  ngx_http_certguard_module_ctx = {
     ngx_http_certguard_add_variables,       /* preconfiguration */
     ngx_http_certguard_init,                /* postconfiguration */
 
-    NULL,                                   /* create main configuration */
+    ngx_http_certguard_create_main_conf,    /* create main configuration */
     NULL,                                   /* init main configuration */
 
     NULL,                                   /* create server configuration */
@@ -207,10 +225,10 @@ ngx_module_t  ngx_http_certguard_module = {
     NGX_HTTP_MODULE,                        /* module type */
     NULL,                                   /* init master */
     NULL,                                   /* init module */
-    NULL,                                   /* init process */
+    ngx_http_certguard_init_process,        /* init process */
     NULL,                                   /* init thread */
     NULL,                                   /* exit thread */
-    NULL,                                   /* exit process */
+    ngx_http_certguard_exit_process,        /* exit process */
     NULL,                                   /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -489,6 +507,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     cg_result_t                *res;
     ngx_http_upstream_t        *u;
     ngx_http_certguard_ctx_t   *ctx;
+    ngx_http_certguard_main_conf_t  *cgmcf;
 
     u = r->upstream;
 
@@ -535,6 +554,11 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         return CG_BLOCK;
     }
 
+    /* the memory is only read here; a miss queues its sighting below */
+
+    cgmcf = ngx_http_get_module_main_conf(r, ngx_http_certguard_module);
+    in.memory = ngx_certguard_memory_handle(cgmcf->memory);
+
     cached = 0;
     key.len = 0;
 
@@ -577,8 +601,13 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         (void) cg_result_failure(res, CG_FAILURE_ENGINE, CG_BLOCK,
                                  (const char *) name, NULL);
 
-    } else if (key.len) {
-        (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res, NULL);
+    } else {
+        ngx_certguard_memory_queue(cgmcf->memory, &in, res);
+
+        if (key.len) {
+            (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res,
+                                           NULL);
+        }
     }
 
     if (!cached) {
@@ -1312,6 +1341,62 @@ ngx_http_certguard_block_status(ngx_conf_t *cf, ngx_command_t *cmd,
     cglcf->block_status = n;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_certguard_memory(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certguard_main_conf_t  *cgmcf = conf;
+
+    if (cgmcf->memory) {
+        return "is duplicate";
+    }
+
+    return ngx_certguard_memory_conf(cf, &cgmcf->memory);
+}
+
+
+static void *
+ngx_http_certguard_create_main_conf(ngx_conf_t *cf)
+{
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cgmcf->memory = NULL;
+     */
+
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_certguard_main_conf_t));
+}
+
+
+/* The memory is opened by each worker: an LMDB handle must not cross a
+ * fork. */
+
+static ngx_int_t
+ngx_http_certguard_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_certguard_main_conf_t  *cgmcf;
+
+    cgmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_certguard_module);
+
+    return cgmcf ? ngx_certguard_memory_init_process(cycle, cgmcf->memory)
+                 : NGX_OK;
+}
+
+
+static void
+ngx_http_certguard_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_certguard_main_conf_t  *cgmcf;
+
+    cgmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_certguard_module);
+
+    if (cgmcf) {
+        ngx_certguard_memory_exit_process(cgmcf->memory);
+    }
 }
 
 

@@ -248,7 +248,8 @@ my $pain = $pki->bundle('chain-of-pain', $clean->{cert}, $int->{cert},
 $j = eval_chain($pain, sni => 'clean.test');
 quiet($j, 'expired', 'an expired cross-signed root sent along, unused');
 is($j && $j->{verdict}, 'allow', 'the chain of pain is allowed');
-$j = eval_chain($pain, sni => 'clean.test', ca_file => $legacy->{cert});
+$j = eval_chain($pain, sni => 'clean.test', ca_file => $legacy->{cert},
+                no_system => 1);
 fires($j, 'expired', 'the same chain to the legacy root: the cross-sign '
       . 'is on the path');
 
@@ -854,12 +855,14 @@ fires($j, 'sni_mismatch', 'client SNI with two trailing dots');
 $j = eval_chain($sm, client_sni => 'hidden.example.');
 fires($j, 'sni_mismatch', 'another name with a trailing dot');
 
-# every built-in signal is tested: here, or in geoip.t (geo_*)
+# every built-in signal is tested: here, in geoip.t (geo_*), or in
+# memory.t (the certificate memory's)
 
 my $list = cli('signals');
 my @all = map { (split /\t/)[0] } split /\n/, $list->{out};
 ok(@all >= @builtin, 'certguard signals lists the built-in signals');
-my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/;
+my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/,
+    qw/first_seen cert_changed issuer_changed cert_moved/;
 is_deeply([ grep { !$covered{$_} } @all ], [],
           'every built-in signal is covered by a test');
 

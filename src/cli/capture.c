@@ -366,7 +366,8 @@ cli_chain_free(cli_chain_t *ch)
 
 int
 cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
-    const cg_trust_t *trust, const cg_geoip_t *geoip, cg_result_t *res)
+    const cg_trust_t *trust, const cg_geoip_t *geoip, cg_memory_t *memory,
+    cg_result_t *res, cg_input_t *inp)
 {
     int         rc;
     char        safe[512];
@@ -376,7 +377,12 @@ cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
                             ch->name, ch->dst_addr, ch->dst_port, ch->at);
     if (rc == CG_OK) {
         in.client_sni = ch->client_sni;
+        in.memory = memory;
         rc = cg_evaluate(&in, res);
+    }
+
+    if (inp) {
+        *inp = in;
     }
 
     if (rc != CG_OK) {

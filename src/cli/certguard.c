@@ -5,10 +5,11 @@
  *   certguard check --policy FILE [--ca-file FILE [--no-system-roots]]
  *       [--sni NAME] [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
  *       [--geoip-country FILE] [--geoip-asn FILE] [--client-sni NAME]
- *       CHAIN.pem...
+ *       [--memory DIR] CHAIN.pem...|DIR
  *   certguard diff --policy OLD --policy NEW [--sni NAME] [--at UNIXTIME]
  *       [--ca-file FILE] [--format text|json] CHAIN.pem...|DIR
  *   certguard report --policy P [--policy NEW] DIR|FILES -o report.html
+ *   certguard memory DIR show NAME|export|import FILE|forget NAME
  *   certguard lint FILE...
  *   certguard pin [--fingerprint] CA.pem...
  *   certguard signals
@@ -31,6 +32,8 @@
 #include <arpa/inet.h>
 
 #include "cli.h"
+#include "cg_memory.h"
+#include "memory.h"
 
 
 #define CLI_MAX_INPUT   (64 * 1024 * 1024)
@@ -53,6 +56,7 @@ typedef struct {
     const char     *client_sni;         /* the SNI seen inside a tunnel */
     const char     *geoip_country;
     const char     *geoip_asn;
+    const char     *memory_dir;         /* --memory: read, then updated */
     char            dst_addr[64];       /* without brackets */
     unsigned        dst_port;
     unsigned        has_dst:1;
@@ -63,6 +67,7 @@ typedef struct {
     cg_policy_t    *policy;
     cg_trust_t     *trust;
     cg_geoip_t     *geoip;
+    cg_memory_t    *memory;
 
     char           *out;                /* formatter buffer, grown on need */
     size_t          out_len;
@@ -73,6 +78,8 @@ static void cli_usage(FILE *f);
 static int cli_parse_dst(cli_check_t *c, const char *arg);
 static int cli_check(int argc, char **argv);
 static int cli_check_file(cli_check_t *c, const char *path, int many);
+static int cli_remember(cli_check_t *c, const cg_input_t *in,
+    const cg_result_t *res);
 static int cli_format(cli_check_t *c, const cg_result_t *res,
     const cg_event_t *ev);
 static int cli_lint(int argc, char **argv);
@@ -90,7 +97,7 @@ cli_usage(FILE *f)
 "                       [--sni NAME] [--dst IP[:PORT]] [--at UNIXTIME]\n"
 "                       [--format json|cef|text]\n"
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
-"                       [--client-sni NAME]\n"
+"                       [--client-sni NAME] [--memory DIR]\n"
 "                       CHAIN.pem...|DIR\n"
 "       certguard diff --policy OLD --policy NEW [--sni NAME]\n"
 "                      [--at UNIXTIME] [--ca-file FILE]\n"
@@ -100,7 +107,9 @@ cli_usage(FILE *f)
 "       certguard lint POLICY...\n"
 "       certguard pin [--fingerprint] CA.pem...\n"
 "       certguard signals\n"
-"       certguard version\n"
+"       certguard version\n", f);
+    fputs(cli_memory_usage, f);
+    fputs(
 "\n"
 "check   score each chain (PEM or DER, leaf first; \"-\" reads stdin) and\n"
 "        print one result per file: JSON (default; one object a line, with\n"
@@ -109,17 +118,21 @@ cli_usage(FILE *f)
 "        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443;\n"
 "        --client-sni is the SNI a client sent inside a CONNECT tunnel\n"
 "        (sni_mismatch fires when it is not the --sni name; CEF\n"
-"        destinationServiceName).  Chains verify against the system CA\n"
-"        bundle and the --ca-file roots; --no-system-roots leaves the\n"
-"        system bundle out.  A capture directory (certguard_capture) or\n"
-"        its files replay what the proxy saw: name, destination, client\n"
-"        SNI and time (last seen) come from each chain's sidecar unless\n"
-"        an option gives them.\n"
+"        destinationServiceName).  Chains\n"
+"        verify against the system CA bundle and the --ca-file roots;\n"
+"        --no-system-roots leaves the system bundle out.  A capture\n"
+"        directory (certguard_capture) or its files replay what the proxy\n"
+"        saw: name, destination, client SNI and time (last seen) come\n"
+"        from each chain's sidecar unless an option gives them.\n"
+"        --memory reads the certificate memory in DIR (created if need\n"
+"        be) and records each chain in it, in the order given.\n"
 "diff    score each chain under both policies; one line per chain whose\n"
 "        verdict changes, then \"N of M verdicts change\".\n"
 "report  one self-contained HTML file: verdict mix, score histogram,\n"
 "        signals, issuers and destinations of blocks and tags, and with\n"
 "        two policies what changes.\n"
+"memory  show what a memory holds for a name, export it as JSON lines,\n"
+"        import such lines (a known-good inventory), forget a name.\n"
 "lint    check policy files; \"FILE: ok\" or file:line: message;\n"
 "        warnings (file:line: warning: ...) on stderr do not fail it.\n"
 "pin     print the exemption condition that pins each certificate of\n"
@@ -438,7 +451,7 @@ cli_check(int argc, char **argv)
 
     static const char  *names[] = {
         "--policy", "--ca-file", "--sni", "--dst", "--at", "--format",
-        "--geoip-country", "--geoip-asn", "--client-sni"
+        "--geoip-country", "--geoip-asn", "--client-sni", "--memory"
     };
 
     memset(&c, 0, sizeof(c));
@@ -508,6 +521,7 @@ cli_check(int argc, char **argv)
         case 5: fmt = v; break;
         case 6: c.geoip_country = v; break;
         case 7: c.geoip_asn = v; break;
+        case 9: c.memory_dir = v; break;
         default: c.client_sni = v; break;
         }
     }
@@ -606,6 +620,16 @@ cli_check(int argc, char **argv)
         }
     }
 
+    if (c.memory_dir) {
+        memset(&err, 0, sizeof(err));
+
+        if (cg_memory_open(&c.memory, c.memory_dir, 0, 0, &err) != CG_OK) {
+            fprintf(stderr, "certguard: %s\n",
+                    cli_safe(err.msg, safe, sizeof(safe)));
+            goto done;
+        }
+    }
+
     status = CLI_EXIT_OK;
 
     m = cli_inputs((char **) files, nfiles, &chains, &nchains);
@@ -636,6 +660,7 @@ done:
     cli_inputs_free(chains);
     free(files);
     free(c.out);
+    cg_memory_close(c.memory);
     cg_geoip_free(c.geoip);
     cg_trust_free(c.trust);
     cg_policy_free(c.policy);
@@ -647,6 +672,8 @@ done:
 static int
 cli_check_file(cli_check_t *c, const char *path, int many)
 {
+    int              forgot;
+    cg_input_t       in;
     char             safe[512];
     cg_event_t       ev;
     cg_result_t     *res;
@@ -674,11 +701,18 @@ cli_check_file(cli_check_t *c, const char *path, int many)
         return -1;
     }
 
-    if (cli_chain_score(&ch, c->policy, c->trust, c->geoip, res) != 0) {
+    if (cli_chain_score(&ch, c->policy, c->trust, c->geoip, c->memory, res,
+                        &in)
+        != 0)
+    {
         cli_chain_free(&ch);
         free(res);
         return -1;
     }
+
+    /* the CLI records synchronously: the next file sees this one */
+
+    forgot = c->memory && cli_remember(c, &in, res) != 0;
 
     /* what the proxy would log: enforce mode, the destination used */
     memset(&ev, 0, sizeof(ev));
@@ -727,6 +761,30 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     }
 
     fputc('\n', stdout);
+
+    return forgot ? -1 : 0;
+}
+
+
+/* A sighting of a chain with a name; a chain without one is not kept. */
+static int
+cli_remember(cli_check_t *c, const cg_input_t *in, const cg_result_t *res)
+{
+    char                  safe[512];
+    cg_error_t            err;
+    cg_memory_sighting_t  s;
+
+    if (in->name == NULL || cg_memory_sighting(&s, in, res) != CG_OK) {
+        return 0;
+    }
+
+    memset(&err, 0, sizeof(err));
+
+    if (cg_memory_record(c->memory, &s, 1, &err) != CG_OK) {
+        fprintf(stderr, "certguard: %s\n",
+                cli_safe(err.msg, safe, sizeof(safe)));
+        return -1;
+    }
 
     return 0;
 }
@@ -1016,6 +1074,10 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "signals") == 0) {
         return cli_signals();
+    }
+
+    if (strcmp(cmd, "memory") == 0) {
+        return cli_memory(argc, argv);
     }
 
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

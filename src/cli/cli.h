@@ -81,8 +81,11 @@ int cli_chain_load(cli_chain_t *ch, const char *path,
 void cli_chain_free(cli_chain_t *ch);
 
 /* Scores a loaded chain; 0, or -1 after one stderr line. */
+/* memory and inp may be NULL; *inp is the input evaluated, valid while
+ * ch is (for recording a sighting). */
 int cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
-    const cg_trust_t *trust, const cg_geoip_t *geoip, cg_result_t *res);
+    const cg_trust_t *trust, const cg_geoip_t *geoip, cg_memory_t *memory,
+    cg_result_t *res, cg_input_t *inp);
 
 
 /* load.c: each reports its failure as check does, and returns -1. */

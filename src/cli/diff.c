@@ -220,7 +220,8 @@ cli_diff(int argc, char **argv)
             continue;
         }
 
-        if (cli_chain_score(&ch, run.policy[0], run.trust, run.geoip, res)
+        if (cli_chain_score(&ch, run.policy[0], run.trust, run.geoip,
+                            NULL, res, NULL)
             != 0)
         {
             cli_chain_free(&ch);
@@ -230,7 +231,8 @@ cli_diff(int argc, char **argv)
 
         cli_outcome(res, &o[0]);
 
-        if (cli_chain_score(&ch, run.policy[1], run.trust, run.geoip, res)
+        if (cli_chain_score(&ch, run.policy[1], run.trust, run.geoip,
+                            NULL, res, NULL)
             != 0)
         {
             cli_chain_free(&ch);

@@ -217,7 +217,7 @@ cli_report_row(cli_report_t *r, cli_chain_t *ch, cg_result_t *res)
 
     for (p = 0; p < r->npol; p++) {
         if (cli_chain_score(ch, r->run->policy[p], r->run->trust,
-                            r->run->geoip, res)
+                            r->run->geoip, NULL, res, NULL)
             != 0)
         {
             return -1;

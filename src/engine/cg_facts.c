@@ -147,6 +147,8 @@ cg_facts_free(cg_facts_t *f)
 
     GENERAL_NAMES_free(f->san);
     f->san = NULL;
+
+    cg_facts_memory_free(f);
 }
 
 

@@ -189,6 +189,9 @@ typedef struct {
     cg_issuer_pin_t     issuers[CG_ISSUERS_MAX];
     unsigned            nissuers;
     unsigned            issuers_done:1;
+    /* the certificate memory's lookup (cg_memory_eval.c), done once */
+    struct cg_memfacts_s *mem;
+    unsigned            mem_done:1;
 } cg_facts_t;
 
 
@@ -259,5 +262,23 @@ int cg_signal_check(unsigned index, cg_facts_t *f, char *detail,
     size_t size, int *weight);
 int64_t cg_signal_window(const cg_policy_t *p, unsigned index,
     unsigned which);
+
+
+/* Certificate memory (cg_memory_eval.c): what the memory holds for the
+ * input's name, looked up once (NULL: no memory, no name, or the store
+ * could not be read); the checks of its signals; the result's fields. */
+typedef struct cg_memfacts_s  cg_memfacts_t;
+
+cg_memfacts_t *cg_facts_memory(cg_facts_t *f);
+void cg_facts_memory_free(cg_facts_t *f);
+void cg_memory_result(cg_facts_t *f, cg_result_t *res);
+int cg_check_first_seen(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_cert_changed(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_issuer_changed(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_cert_moved(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
 
 #endif /* CG_FACTS_H */

@@ -963,6 +963,25 @@ static const cg_signal_t  cg_signals[] = {
     { "cn_mismatch",
       "the leaf's CN is one of its SANs written another way",
       15, { 0, 0 }, cg_check_cn_mismatch },
+    /* certificate memory (cg_memory_eval.c): windows are how long a new
+     * certificate counts as new, and how recently a previous one must
+     * have been seen */
+
+    { "first_seen",
+      "the memory has never seen this name:port (informational)",
+      0, { 0, 0 }, cg_check_first_seen },
+
+    { "cert_changed",
+      "another CA and another key than the valid ones seen before",
+      40, { 3 * CG_DAY, 30 * CG_DAY }, cg_check_cert_changed },
+
+    { "issuer_changed",
+      "another CA, with a key seen before, while the old is valid",
+      15, { 3 * CG_DAY, 30 * CG_DAY }, cg_check_issuer_changed },
+
+    { "cert_moved",
+      "a known certificate served from a new ASN or country (GeoIP)",
+      20, { 3 * CG_DAY, 0 }, cg_check_cert_moved },
 };
 
 
