@@ -213,11 +213,18 @@ is($r->{out},
    . "1 of 4 verdicts change (allow -> block: 1)\n",
    'diff: one line per change, then the summary');
 
+# the default policy's own weight and verdict for two, as check has them
+my ($hm) = read_file($default) =~ /^weight hostname_mismatch (\d+);/m;
+$r = cli('check', '--policy', $default, @ca, $file{two});
+my $was = eval { decode_json($r->{out}) } // {};
+ok($hm && $hm < 80 && ($was->{verdict} // '') ne 'block',
+   "default: hostname_mismatch $hm, two is not blocked");
+
 $r = cli('diff', '--policy', $default, '--policy', $candidate, @ca, $cap);
 is($r->{out},
-   "$file{two}: tag -> block (hostname_mismatch 30->80; score 30 -> 80; "
-   . "name other.test)\n"
-   . "1 of 4 verdicts change (tag -> block: 1)\n",
+   "$file{two}: $was->{verdict} -> block (hostname_mismatch $hm->80; "
+   . "score $was->{score} -> 80; name other.test)\n"
+   . "1 of 4 verdicts change ($was->{verdict} -> block: 1)\n",
    'diff: a weight change is shown as old->new');
 
 $r = cli('diff', '--policy', $candidate, '--policy', $lenient, @ca, $cap);
