@@ -106,13 +106,14 @@ $(MODULES): $(B)/modules.stamp
 modules: $(MODULES)
 
 # Unit tests are C programs that print TAP; prove runs them with the .t files.
-$(B)/unit/%: t/unit/%.c t/unit/tap.h $(B)/libcertguard.a
+UNIT_HDRS   = $(wildcard t/unit/*.h)
+$(B)/unit/%: t/unit/%.c $(UNIT_HDRS) $(B)/libcertguard.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CG_CFLAGS) -D_GNU_SOURCE -It/unit -o $@ $< $(B)/libcertguard.a $(LIBS)
 
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
-$(B)/unit-asan/%: t/unit/%.c t/unit/tap.h $(ENGINE_SRCS) $(ENGINE_HDRS)
+$(B)/unit-asan/%: t/unit/%.c $(UNIT_HDRS) $(ENGINE_SRCS) $(ENGINE_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(SAN_FLAGS) $(CG_CFLAGS) -D_GNU_SOURCE -It/unit -o $@ $< $(ENGINE_SRCS) $(LIBS)
 

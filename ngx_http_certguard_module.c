@@ -580,8 +580,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         key.data = buf;
         key.len = p - buf;
 
-        cached = (ngx_certguard_cache_get(&cglcf->common.cache, &key, res,
-                                          NULL, NULL)
+        cached = (ngx_certguard_cache_get(&cglcf->common.cache, &key, res)
                   == NGX_OK);
 
         ngx_certguard_metrics_cache(cached);
@@ -605,8 +604,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         ngx_certguard_memory_queue(cgmcf->memory, &in, res);
 
         if (key.len) {
-            (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res,
-                                           NULL);
+            (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res);
         }
     }
 

@@ -4,7 +4,7 @@
 # Apache-2.0), evaluated with --at inside their validity against the system
 # CA bundle: good chains are trusted and allowed, each broken one fires the
 # signal its name promises, and odd ones (no CN, no subject, 10000 SANs) do
-# not crash.
+# not crash; of 10000 SANs the first 1000 are read.
 
 use warnings;
 use strict;
@@ -196,6 +196,15 @@ quiet($j, 'hostname_mismatch', 'subdomain-1000-sans');
 $j = eval_badssl('subdomain-10000-sans', sni => '10000-sans.badssl.com');
 quiet($j, 'hostname_mismatch', 'subdomain-10000-sans');
 quiet($j, 'untrusted_chain', 'subdomain-10000-sans');
+
+# the first 1,000 SANs are read (CG_SAN_MAX): a name among them matches, a
+# name past them is not looked for
+$j = eval_badssl('subdomain-10000-sans', sni => 'san1000.badssl.com');
+quiet($j, 'hostname_mismatch', 'subdomain-10000-sans: the 1,000th SAN');
+$j = eval_badssl('subdomain-10000-sans', sni => 'san1001.badssl.com');
+fires($j, 'hostname_mismatch', 'subdomain-10000-sans: the 1,001st SAN');
+$j = eval_badssl('subdomain-1000-sans', sni => 'wowmoarsans1000.badssl.com');
+quiet($j, 'hostname_mismatch', 'subdomain-1000-sans: its last SAN');
 
 $j = eval_badssl('subdomain-xn--n1aae7f7o', sni => 'xn--n1aae7f7o.badssl.com');
 quiet($j, 'hostname_mismatch', 'IDN subdomain by its A-label');

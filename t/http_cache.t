@@ -25,8 +25,9 @@ my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");
 my $root = $pki->ca('root', subject => '/CN=certguard test root');
 
-# names that all lead to the good upstream: one cache entry each
-my @more = map { "a$_" } 1 .. 8;
+# names that all lead to the good upstream: one cache entry each (more
+# than a 32 KB zone holds)
+my @more = map { "a$_" } 1 .. 60;
 my @names = ('good', 'alias', @more);
 
 my %cert = (
@@ -141,7 +142,7 @@ is(fetch('good', '/short/')->{headers}{'x-cache'}, 'MISS',
 
 # a zone with room for a few entries evicts the least recently used one
 
-# (a 32k zone has room for a few one-page entries, not for eleven)
+# (a 32k zone has room for about forty entries, not for sixty-two)
 my @tiny = ('good', 'bad', 'alias', @more);
 my @first = map { fetch($_, '/tiny/')->{headers}{'x-cache'} } @tiny;
 is_deeply(\@first, [('MISS') x @tiny], 'tiny: every entry scored');

@@ -79,7 +79,8 @@ my @builtin = qw/untrusted_chain self_signed expired not_yet_valid
     weak_signature weak_key hostname_mismatch no_san issued_recently
     short_validity long_validity staging_issuer free_dv_issuer mimicked_ca
     default_subject no_sct blocklisted nonconformant ca_leaf
-    name_constraints eku cn_mismatch/;
+    name_constraints eku cn_mismatch
+    chain_too_long/;
 
 # The shipped default policy for its lists, every weight set so that each
 # signal shows, known windows, and the test's own rules and lists.
@@ -880,6 +881,57 @@ fires($j, 'sni_mismatch', 'client SNI with two trailing dots');
 $j = eval_chain($sm, client_sni => 'hidden.example.');
 fires($j, 'sni_mismatch', 'another name with a trailing dot');
 
+# chain_too_long: more certificates sent than max_chain (default 10); those
+# past it are neither looked at nor given to the verification
+
+my $iss = $int;
+for my $i (2 .. 9) {
+    $iss = $pki->ca("deep$i", issuer => $iss, subject => "/CN=deep int $i");
+}
+# the leaf and 9 intermediates ($int and deep2 to deep9), then one more
+my $deep10 = good_leaf('deep10', issuer => $iss);
+my $deep11 = good_leaf('deep11', issuer => $pki->ca('deep10-int',
+                           issuer => $iss, subject => '/CN=deep int 10'));
+
+$j = eval_chain($deep10);
+quiet($j, 'chain_too_long', 'ten certificates');
+quiet($j, 'untrusted_chain', 'ten certificates: verified to the root');
+is($j && $j->{chain_len}, 10, 'ten certificates: chain_len 10');
+
+$j = eval_chain($deep11);
+fires($j, 'chain_too_long', '11 certificates sent, the first 10 examined');
+fires($j, 'untrusted_chain', 'eleven certificates: the 11th is not used');
+is($j && $j->{chain_len}, 11, 'eleven certificates: chain_len says 11');
+
+my $mc11 = write_file("$dir/max11.policy",
+                      "include $policy;\nmax_chain 11;\n");
+$j = eval_chain($deep11, policy => $mc11);
+quiet($j, 'chain_too_long', 'eleven certificates, max_chain 11');
+quiet($j, 'untrusted_chain', 'eleven certificates, max_chain 11: verified');
+
+my $mc1 = write_file("$dir/max1.policy", "include $policy;\nmax_chain 1;\n");
+$j = eval_chain($clean, policy => $mc1);
+fires($j, 'chain_too_long', '2 certificates sent, the first 1 examined');
+fires($j, 'untrusted_chain', 'max_chain 1: the intermediate is not used');
+
+# a hundred certificates: the chain and 98 more the server adds
+my $hundred = "$dir/hundred.pem";
+write_file($hundred, read_file($clean->{chain})
+                     . read_file($other->{cert}) x 98);
+$j = eval_chain($hundred, sni => 'clean.test');
+fires($j, 'chain_too_long', '100 certificates sent, the first 10 examined');
+quiet($j, 'untrusted_chain', 'a hundred certificates: the path is early');
+is($j && $j->{chain_len}, 100, 'a hundred certificates: chain_len 100');
+like(fired($j, 'chain_too_long') && fired($j, 'chain_too_long')->{detail}
+     // '', qr/^100 certificates sent, the first 10 examined$/,
+     'chain_too_long: the detail counts them');
+
+# under the shipped policy it tags on its own
+$j = eval_chain($hundred, sni => 'clean.test',
+                policy => "$repo/policies/default.policy");
+is($j && $j->{verdict}, 'tag', 'default policy: a hundred certificates tag');
+
+# every built-in signal is tested: here, or in geoip.t (geo_*)
 # every built-in signal is tested: here, in geoip.t (geo_*), or in
 # memory.t (the certificate memory's)
 

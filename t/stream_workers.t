@@ -31,10 +31,15 @@ my $root = $pki->ca('root', subject => '/CN=certguard stream test root');
 my $good = $pki->good_leaf('good', issuer => $root,
                            san => 'DNS:good.test,IP:127.0.0.1');
 
+# one destination server on 60 loopback addresses: 60 cache entries
+my @many = map { "127.0.0.$_" } 1 .. 60;
+my $wide = $pki->good_leaf('wide', issuer => $root,
+                           san => join(',', map { "IP:$_" } @many));
+
 write_file("$dir/test.policy",
            'include ' . policy_dir() . "/default.policy;\n");
 
-my ($proxy, $short, $floodp, $backend, @dst) = free_ports(4 + 13);
+my ($proxy, $short, $floodp, $backend, $many, @dst) = free_ports(5 + 13);
 
 # the flood destination is slow to answer (0.5 s), so that the whole flood
 # arrives in both workers while the first probe still runs
@@ -94,6 +99,16 @@ stream {
     }
 
 $dsts
+
+    log_format many '\$server_addr rx=\$bytes_received';
+
+    server {
+@{[ join '', map { "        listen $_:$many ssl;\n" } @many ]}
+        ssl_certificate $wide->{chain};
+        ssl_certificate_key $wide->{key};
+        access_log $d/logs/many.log many;
+        proxy_pass 127.0.0.1:$backend;
+    }
 }
 MAIN
 
@@ -137,17 +152,26 @@ tunnel($short, $dst[1]);
 is(scalar(grep { /rx=0$/ } $ng->wait_lines('dst-1', 5)), 2,
    'valid=3s: after expiry the destination is probed again');
 
-# a 32 KB zone cannot hold a verdict for each of ten destinations: the least
-# recently used ones are evicted, the most recent one is still served
+# a 32 KB zone cannot hold a verdict for each of sixty destinations (it
+# holds about forty): the least recently used ones are evicted, the most
+# recent one is still served
 
-for my $i (2 .. 11) {
-    like(tunnel($proxy, $dst[$i]), qr/backend ok/, "tunnel to dst $i");
+my $bad = 0;
+for my $a (@many) {
+    $bad++ unless tunnel_to($proxy, "https://$a:$many/") =~ /backend ok/;
 }
-tunnel($proxy, $dst[11]);
-is(scalar(grep { /rx=0$/ } $ng->wait_lines('dst-11', 3)), 1,
-   'small zone: the most recent entry is kept');
-tunnel($proxy, $dst[2]);
-is(scalar(grep { /rx=0$/ } $ng->wait_lines('dst-2', 3)), 2,
+is($bad, 0, 'tunnels to 60 destinations');
+
+sub probes {
+    my ($a, $n) = @_;
+
+    return scalar grep { /^\Q$a\E rx=0$/ } $ng->wait_lines('many', $n);
+}
+
+tunnel_to($proxy, "https://$many[-1]:$many/");
+is(probes($many[-1], 121), 1, 'small zone: the most recent entry is kept');
+tunnel_to($proxy, "https://$many[0]:$many/");
+is(probes($many[0], 123), 2,
    'small zone: the oldest entry was evicted and probed again');
 
 unlike($ng->error_log, qr/\[(alert|emerg|crit)\]|exited on signal/,
@@ -163,7 +187,13 @@ done_testing();
 # GET / through a CONNECT tunnel (TLS to the destination); the response.
 sub tunnel {
     my ($port, $to) = @_;
-    my $r = proxy_curl($root->{cert}, $port, "https://127.0.0.1:$to/");
+
+    return tunnel_to($port, "https://127.0.0.1:$to/");
+}
+
+sub tunnel_to {
+    my ($port, $url) = @_;
+    my $r = proxy_curl($root->{cert}, $port, $url);
 
     return $r->{body} . $r->{err};
 }

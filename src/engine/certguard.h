@@ -96,6 +96,10 @@ typedef struct {
     unsigned      chain_len;                /* certificates the server sent */
     unsigned      trusted:1;                /* chain verifies to an anchor */
     unsigned      public_root:1;            /* ... of the system bundle */
+    unsigned      sni_exempt:1;             /* an exemption of the policy
+                                               covers sni_mismatch for this
+                                               chain (for
+                                               cg_result_with_client_sni) */
     char          name[CG_NAME_MAX];        /* name checked (SNI), or "" */
     char          policy[64];               /* the policy's name */
 
@@ -253,6 +257,38 @@ int cg_result_failure(cg_result_t *res, cg_failure_t failure,
  * side), 0 when either is NULL or "".  For a caller that evaluates a chain
  * again with client_sni only when the signal could fire. */
 int cg_sni_mismatch(const char *name, const char *client_sni);
+
+/*
+ * The verdict the same evaluation would have given with in->client_sni set
+ * to client_sni, from a result evaluated without one (a cached verdict,
+ * when a tunnel's ClientHello names its host): when cg_sni_mismatch(name,
+ * client_sni) and the policy weighs sni_mismatch, its hit goes in in table
+ * order (weight 0 and exempt when res->sni_exempt), the score and the
+ * verdict follow the policy's thresholds.  No chain is needed: nothing
+ * else depends on the client's SNI.  Exact as cg_evaluate() is, except
+ * which lightest hit a full list (CG_MAX_HITS) drops.  A result that has
+ * the hit already is left as it is.  CG_OK, or CG_ERR_ARG.
+ */
+int cg_result_with_client_sni(const cg_policy_t *policy, cg_result_t *res,
+    const char *client_sni);
+
+/*
+ * A result in a compact form for shared memory (the verdict caches): the
+ * members that are not zero or "", digests as bytes, built-in signals by
+ * their index.  Nothing is lost: cg_result_unpack() gives back the same
+ * struct (every member, and zero bytes elsewhere).  cg_result_pack()
+ * writes at most len bytes and returns the length of the whole packed
+ * form (a return > len means it did not fit; buf may be NULL with len 0);
+ * that is at most CG_PACK_MAX.  cg_result_unpack() checks every length,
+ * tag and value of buf (which another process may have written) and
+ * fills *res, or leaves it zeroed and returns CG_ERR_INPUT; CG_ERR_ARG
+ * without res.
+ */
+#define CG_PACK_MAX         (sizeof(cg_result_t) + 128)
+
+size_t cg_result_pack(const cg_result_t *res, unsigned char *buf,
+    size_t len);
+int cg_result_unpack(const unsigned char *buf, size_t len, cg_result_t *res);
 
 /* Formatters: write at most len bytes including a NUL, and return the
  * length the full output has (like snprintf), so a return >= len means

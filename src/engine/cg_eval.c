@@ -36,6 +36,10 @@ static void cg_eval_result(cg_facts_t *f, cg_result_t *res);
 static void cg_eval_rules(cg_eval_t *e);
 static void cg_eval_hit(cg_eval_t *e, const char *id, int sig,
     int weight, const char *detail);
+static void cg_result_hit(cg_result_t *res, unsigned pos, const char *id,
+    int weight, int exempt, const char *detail);
+static void cg_eval_verdict(const cg_policy_t *p, cg_result_t *res);
+static void cg_eval_exempts(cg_eval_t *e);
 static int cg_exempt_matches(const cg_exempt_t *ex, cg_facts_t *f);
 static int cg_exempt_issuer_pin(const cg_digestset_t *set, cg_facts_t *f,
     int spki);
@@ -44,7 +48,7 @@ static int cg_exempt_issuer_pin(const cg_digestset_t *set, cg_facts_t *f,
 int
 cg_evaluate(const cg_input_t *in, cg_result_t *res)
 {
-    int                 rc, weight;
+    int                 rc, weight, sig;
     unsigned            i, n;
     char                detail[CG_DETAIL_MAX];
     cg_facts_t          facts;
@@ -101,14 +105,20 @@ cg_evaluate(const cg_input_t *in, cg_result_t *res)
 
     res->score = e.score > INT_MAX ? INT_MAX : (int) e.score;
 
-    if (res->score >= p->block_threshold) {
-        res->verdict = CG_BLOCK;
+    cg_eval_verdict(p, res);
 
-    } else if (res->score >= p->tag_threshold) {
-        res->verdict = CG_TAG;
+    /* whether an exemption covers sni_mismatch, for a verdict of this
+     * result with a client's SNI (cg_result_with_client_sni) */
 
-    } else {
-        res->verdict = CG_ALLOW;
+    sig = cg_signal_find("sni_mismatch");
+
+    if (sig >= 0 && sig < CG_SIG_MAX && p->weight[sig] > 0 && p->nexempts) {
+        if (!e.exempt_done) {
+            cg_eval_exempts(&e);
+        }
+
+        res->sni_exempt = e.exempt_all
+                          || ((e.exempt_mask >> sig) & 1) != 0;
     }
 
     rc = e.nomem ? CG_ERR_NOMEM : CG_OK;
@@ -236,7 +246,7 @@ cg_eval_result(cg_facts_t *f, cg_result_t *res)
 
     cg_strlcpy(res->sig_alg, s, sizeof(res->sig_alg));
 
-    res->chain_len = f->ncerts;
+    res->chain_len = f->nsent;
     res->trusted = f->trusted;
     res->public_root = f->public_root;
 
@@ -455,10 +465,7 @@ static void
 cg_eval_hit(cg_eval_t *e, const char *id, int sig, int weight,
     const char *detail)
 {
-    int           exempt;
-    unsigned      i;
-    cg_hit_t     *h;
-    cg_result_t  *res;
+    int  exempt;
 
     if (!e->exempt_done) {
         cg_eval_exempts(e);
@@ -484,12 +491,20 @@ cg_eval_hit(cg_eval_t *e, const char *id, int sig, int weight,
 
     e->score += weight;
 
-    res = e->res;
+    cg_result_hit(e->res, e->res->nhits, id, weight, exempt, detail);
+}
+
+
+/* A hit into the list at pos; a full list keeps what weighs most. */
+
+static void
+cg_result_hit(cg_result_t *res, unsigned pos, const char *id, int weight,
+    int exempt, const char *detail)
+{
+    unsigned   i;
+    cg_hit_t  *h;
 
     if (res->nhits >= CG_MAX_HITS) {
-
-        /* full: what is reported should be what weighs most */
-
         h = &res->hits[0];
 
         for (i = 1; i < CG_MAX_HITS; i++) {
@@ -504,14 +519,92 @@ cg_eval_hit(cg_eval_t *e, const char *id, int sig, int weight,
             return;
         }
 
+        /* in its place (no old bytes behind the new strings) */
+        memset(h, 0, sizeof(cg_hit_t));
+
     } else {
-        h = &res->hits[res->nhits++];
+        if (pos > res->nhits) {
+            pos = res->nhits;
+        }
+
+        memmove(&res->hits[pos + 1], &res->hits[pos],
+                (res->nhits - pos) * sizeof(cg_hit_t));
+        res->nhits++;
+
+        h = &res->hits[pos];
+        memset(h, 0, sizeof(cg_hit_t));
     }
 
     cg_strlcpy(h->id, id, sizeof(h->id));
     h->weight = weight;
     h->exempt = exempt;
     cg_utf8_copy(h->detail, sizeof(h->detail), detail, strlen(detail));
+}
+
+
+int
+cg_result_with_client_sni(const cg_policy_t *policy, cg_result_t *res,
+    const char *client_sni)
+{
+    int        sig, k, weight;
+    unsigned   i, pos;
+    char       detail[CG_DETAIL_MAX];
+    long long  score;
+
+    if (policy == NULL || res == NULL) {
+        return CG_ERR_ARG;
+    }
+
+    sig = cg_signal_find("sni_mismatch");
+
+    if (sig < 0 || sig >= CG_SIG_MAX || policy->weight[sig] <= 0
+        || !cg_sni_mismatch(res->name, client_sni))
+    {
+        return CG_OK;
+    }
+
+    /* built-ins come in table order, custom rules after them */
+
+    pos = res->nhits < CG_MAX_HITS ? res->nhits : CG_MAX_HITS;
+
+    for (i = 0; i < res->nhits && i < CG_MAX_HITS; i++) {
+        k = cg_signal_find(res->hits[i].id);
+
+        if (k == sig) {
+            return CG_OK;
+        }
+
+        if ((k < 0 || k > sig) && pos == res->nhits) {
+            pos = i;
+        }
+    }
+
+    weight = res->sni_exempt ? 0 : policy->weight[sig];
+
+    cg_sni_mismatch_detail(detail, sizeof(detail), client_sni, res->name);
+    cg_result_hit(res, pos, "sni_mismatch", weight, res->sni_exempt, detail);
+
+    score = (long long) res->score + weight;
+    res->score = score > INT_MAX ? INT_MAX : (int) score;
+
+    cg_eval_verdict(policy, res);
+
+    return CG_OK;
+}
+
+
+static void
+cg_eval_verdict(const cg_policy_t *p, cg_result_t *res)
+{
+    if (res->score >= p->block_threshold) {
+        res->verdict = CG_BLOCK;
+
+    } else if (res->score >= p->tag_threshold) {
+        res->verdict = CG_TAG;
+
+    } else {
+        res->verdict = CG_ALLOW;
+    }
 }
 
 

@@ -39,7 +39,7 @@ int
 cg_facts_init(cg_facts_t *f, const cg_input_t *in)
 {
     int              n, i;
-    unsigned         k;
+    unsigned         k, max;
     X509            *x;
     BIO             *bio;
     STACK_OF(X509)  *chain;
@@ -60,7 +60,13 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
         n = 0;
     }
 
-    f->certs = calloc((size_t) n + 1, sizeof(cg_cert_facts_t));
+    /* a chain longer than the policy's max_chain is counted, and only its
+     * first certificates are looked at (chain_too_long says so) */
+    max = in->policy->max_chain ? in->policy->max_chain : CG_MAX_CHAIN;
+    max = max < CG_MAX_CHAIN_MAX ? max : CG_MAX_CHAIN_MAX;
+
+    f->certs = calloc((size_t) (n + 1 < (int) max ? n + 1 : (int) max),
+                      sizeof(cg_cert_facts_t));
     if (f->certs == NULL) {
         return CG_ERR_NOMEM;
     }
@@ -76,6 +82,7 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
     }
 
     f->ncerts = 1;
+    f->nsent = 1;
 
     for (i = 0; i < n; i++) {
         x = sk_X509_value(chain, i);
@@ -87,7 +94,12 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
             continue;
         }
 
+        f->nsent++;
         k = f->ncerts;
+
+        if (k == max) {
+            continue;
+        }
 
         if (cg_facts_cert(&f->certs[k], x, k, bio) != CG_OK) {
             BIO_free(bio);
@@ -151,6 +163,8 @@ cg_facts_free(cg_facts_t *f)
     f->san = NULL;
 
     cg_facts_memory_free(f);
+    X509_free(f->san_cert);
+    f->san_cert = NULL;
 }
 
 
@@ -343,26 +357,109 @@ cg_facts_serial(X509 *x, char *buf, size_t size)
 }
 
 
+/*
+ * The leaf's SANs as X509_get_ext_d2i() reads them (NULL for none, two
+ * extensions or a malformed one), but one GeneralName at a time and at
+ * most CG_SAN_MAX: a certificate of 10,000 names costs what one of 1,000
+ * does.  Past the limit nothing is read, so nothing there is malformed.
+ */
 static void
 cg_facts_san(cg_facts_t *f)
 {
-    int           i, n;
-    GENERAL_NAME *gn;
+    int                    idx, i, n, tag, cls, rc;
+    long                   len;
+    X509                  *leaf;
+    GENERAL_NAME          *gn;
+    GENERAL_NAMES         *san;
+    ASN1_OCTET_STRING     *os;
+    const unsigned char   *p, *end, *q;
 
-    f->san = X509_get_ext_d2i(f->in->leaf, NID_subject_alt_name, NULL, NULL);
-    if (f->san == NULL) {
+    leaf = f->in->leaf;
+
+    idx = X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1);
+    if (idx < 0 || X509_get_ext_by_NID(leaf, NID_subject_alt_name, idx) >= 0)
+    {
         return;
     }
 
-    n = sk_GENERAL_NAME_num(f->san);
+    os = X509_EXTENSION_get_data(X509_get_ext(leaf, idx));
+    p = os ? ASN1_STRING_get0_data(os) : NULL;
+    if (p == NULL) {
+        return;
+    }
 
-    for (i = 0; i < n; i++) {
-        gn = sk_GENERAL_NAME_value(f->san, i);
-        if (gn && (gn->type == GEN_DNS || gn->type == GEN_IPADD)) {
+    /* SEQUENCE OF GeneralName, definite length */
+    rc = ASN1_get_object(&p, &len, &tag, &cls, ASN1_STRING_length(os));
+    if (rc != V_ASN1_CONSTRUCTED || tag != V_ASN1_SEQUENCE
+        || cls != V_ASN1_UNIVERSAL)
+    {
+        return;
+    }
+
+    san = sk_GENERAL_NAME_new_null();
+    if (san == NULL) {
+        return;
+    }
+
+    end = p + len;
+
+    for (n = 0; p < end; n++) {
+        if (n == CG_SAN_MAX) {
+            f->san_truncated = 1;
+            break;
+        }
+
+        q = p;
+        gn = d2i_GENERAL_NAME(NULL, &q, end - p);
+
+        if (gn == NULL || !sk_GENERAL_NAME_push(san, gn)) {
+            GENERAL_NAME_free(gn);
+            GENERAL_NAMES_free(san);
+            f->san_truncated = 0;
+            return;
+        }
+
+        p = q;
+    }
+
+    f->san = san;
+
+    for (i = 0; i < sk_GENERAL_NAME_num(san); i++) {
+        gn = sk_GENERAL_NAME_value(san, i);
+        if (gn->type == GEN_DNS || gn->type == GEN_IPADD) {
             f->san_dns_ip = 1;
             return;
         }
     }
+}
+
+
+X509 *
+cg_facts_name_cert(cg_facts_t *f)
+{
+    X509  *x;
+
+    if (!f->san_truncated) {
+        return f->in->leaf;
+    }
+
+    if (f->san_cert == NULL) {
+        x = X509_new();
+
+        if (x == NULL
+            || X509_set_subject_name(x, X509_get_subject_name(f->in->leaf))
+               != 1
+            || X509_add1_ext_i2d(x, NID_subject_alt_name, f->san, 0,
+                                 X509V3_ADD_DEFAULT) != 1)
+        {
+            X509_free(x);
+            return NULL;
+        }
+
+        f->san_cert = x;
+    }
+
+    return f->san_cert;
 }
 
 

@@ -135,7 +135,8 @@ typedef struct {
     int64_t             now;
 
     cg_cert_facts_t    *certs;      /* [0] is the leaf, then as sent */
-    unsigned            ncerts;
+    unsigned            ncerts;     /* at most the policy's max_chain */
+    unsigned            nsent;      /* certificates the server sent */
 
     /*
      * The path verification built, leaf first: up to the anchor when it
@@ -151,10 +152,15 @@ typedef struct {
     cg_cert_facts_t    *store_certs;
     unsigned            nstore;
 
-    GENERAL_NAMES      *san;        /* leaf; NULL: none or malformed */
+    GENERAL_NAMES      *san;        /* leaf, the first CG_SAN_MAX; NULL:
+                                       none or malformed */
+    X509               *san_cert;   /* with san_truncated: a certificate
+                                       of the leaf's subject and san only,
+                                       for the name checks */
     char                serial[CG_SERIAL_MAX];
 
     unsigned            san_dns_ip:1;   /* a DNS or IP SAN is present */
+    unsigned            san_truncated:1;    /* more SANs than CG_SAN_MAX */
     unsigned            has_sct:1;      /* embedded SCT list extension */
     unsigned            trusted:1;      /* no path errors */
     unsigned            public_root:1;  /* trusted, to a public root */
@@ -241,6 +247,12 @@ const char *cg_finding_text(int code);
 /* 1 when the anchor the path ends in is a public root. */
 int cg_facts_anchor_public(cg_facts_t *f, X509 *top);
 
+/* The certificate the name checks (X509_check_host and _ip) look at: the
+ * leaf, or for a leaf of more than CG_SAN_MAX SANs one that holds its
+ * subject and the first of them, made on the first call; NULL when out of
+ * memory. */
+X509 *cg_facts_name_cert(cg_facts_t *f);
+
 /* The destination's GeoIP record, looked up once; NULL when unknown. */
 const cg_geo_t *cg_facts_geo(cg_facts_t *f);
 
@@ -274,6 +286,10 @@ int cg_signal_check(unsigned index, cg_facts_t *f, char *detail,
     size_t size, int *weight);
 int64_t cg_signal_window(const cg_policy_t *p, unsigned index,
     unsigned which);
+/* The detail of sni_mismatch, for the check and for
+ * cg_result_with_client_sni(). */
+void cg_sni_mismatch_detail(char *detail, size_t size,
+    const char *client_sni, const char *name);
 
 
 /* Certificate memory (cg_memory_eval.c): what the memory holds for the

@@ -19,6 +19,13 @@
 
 #define CG_SIG_MAX          64      /* built-in signals; a uint64_t mask */
 
+/* Bounds of the work one handshake costs: certificates of a chain looked
+ * at (the policy's max_chain, default and largest) and the leaf's SANs
+ * read, whatever the server sends. */
+#define CG_MAX_CHAIN        10
+#define CG_MAX_CHAIN_MAX    100
+#define CG_SAN_MAX          1000
+
 #define cg_nelem(a)         (sizeof(a) / sizeof((a)[0]))
 
 
@@ -166,6 +173,8 @@ struct cg_policy_s {
     char            path[CG_NAME_MAX];
     int             tag_threshold;
     int             block_threshold;
+    unsigned        max_chain;      /* certificates examined; 0: the
+                                       default, CG_MAX_CHAIN */
 
     int             weight[CG_SIG_MAX];     /* by signal index */
     int64_t         window[CG_SIG_MAX][2];  /* seconds; 0 = default */

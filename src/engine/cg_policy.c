@@ -51,6 +51,7 @@ static const cg_command_t  cg_commands[] = {
       "geo_asn WEIGHT ASN...;" },
     { "rule", cg_cmd_rule, 4, 5, 0,
       "rule ID FIELD PATTERN WEIGHT [DETAIL];" },
+    { "max_chain", cg_cmd_max_chain, 1, 1, 0, "max_chain N;" },
     { "exempt", cg_cmd_exempt, 0, 0, 1, "exempt { ... }" },
     { NULL, NULL, 0, 0, 0, NULL }
 };
@@ -88,6 +89,7 @@ cg_policy_new(cg_policy_t **policy, const char *path)
 
     pol->tag_threshold = 30;
     pol->block_threshold = 70;
+    pol->max_chain = CG_MAX_CHAIN;
 
     n = cg_signal_count();
     for (i = 0; i < n && i < CG_SIG_MAX; i++) {
@@ -335,7 +337,7 @@ cg_parse_src(cg_parse_t *ps, cg_src_t *src)
             rc = cg_errorf(ps->err, CG_ERR_SYNTAX, src->file, st.lines[0],
                            "unknown statement \"%.64s\", expected name, "
                            "include, threshold, weight, window, list, "
-                           "geo_country, geo_asn, rule or exempt",
+                           "geo_country, geo_asn, rule, max_chain or exempt",
                            st.args[0]);
             break;
         }

@@ -180,6 +180,23 @@ cg_cmd_threshold(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
 
 
 int
+cg_cmd_max_chain(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
+{
+    long long  v;
+
+    if (cg_parse_int(st->args[1], 1, CG_MAX_CHAIN_MAX, &v) != 0) {
+        return cg_errorf(ps->err, CG_ERR_SYNTAX, src->file, st->lines[1],
+                         "invalid max_chain \"%.32s\", expected an integer "
+                         "from 1 to %d", st->args[1], CG_MAX_CHAIN_MAX);
+    }
+
+    ps->pol->max_chain = (unsigned) v;
+
+    return CG_OK;
+}
+
+
+int
 cg_cmd_weight(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
 {
     int  idx, w, rc;

@@ -331,6 +331,7 @@ cg_check_hostname_mismatch(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight)
 {
     int             rc;
+    X509           *x;
     size_t          len;
     const char     *name;
     char            buf[CG_NAME_MAX];
@@ -354,10 +355,15 @@ cg_check_hostname_mismatch(cg_facts_t *f, unsigned index, char *detail,
         cg_strlcpy(buf, name, sizeof(buf));
     }
 
-    if (inet_pton(AF_INET, buf, addr) == 1
-        || inet_pton(AF_INET6, buf, addr) == 1)
+    x = cg_facts_name_cert(f);
+
+    if (x == NULL) {
+        rc = 0;
+
+    } else if (inet_pton(AF_INET, buf, addr) == 1
+               || inet_pton(AF_INET6, buf, addr) == 1)
     {
-        rc = X509_check_ip_asc(f->in->leaf, buf, 0);
+        rc = X509_check_ip_asc(x, buf, 0);
 
     } else {
         len = strlen(name);
@@ -365,7 +371,7 @@ cg_check_hostname_mismatch(cg_facts_t *f, unsigned index, char *detail,
             len--;          /* a fully qualified "example.com." */
         }
 
-        rc = X509_check_host(f->in->leaf, name, len,
+        rc = X509_check_host(x, name, len,
                              X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
     }
 
@@ -746,8 +752,31 @@ cg_check_sni_mismatch(cg_facts_t *f, unsigned index, char *detail,
         return 0;
     }
 
-    cg_detailf(detail, size, "client SNI %.40s, destination %.40s", sni,
-               name);
+    cg_sni_mismatch_detail(detail, size, sni, name);
+
+    return 1;
+}
+
+
+void
+cg_sni_mismatch_detail(char *detail, size_t size, const char *client_sni,
+    const char *name)
+{
+    cg_detailf(detail, size, "client SNI %.40s, destination %.40s",
+               client_sni, name);
+}
+
+
+static int
+cg_check_chain_too_long(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    if (f->nsent <= f->ncerts) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "%u certificates sent, the first %u examined",
+               f->nsent, f->ncerts);
 
     return 1;
 }
@@ -983,6 +1012,9 @@ static const cg_signal_t  cg_signals[] = {
     { "cert_moved",
       "a known certificate served from a new ASN or country (GeoIP)",
       20, { 3 * CG_DAY, 0 }, cg_check_cert_moved },
+    { "chain_too_long",
+      "more certificates than the policy's max_chain (default 10)",
+      30, { 0, 0 }, cg_check_chain_too_long },
 };
 
 

@@ -1,16 +1,20 @@
 /*
  * The shared-memory verdict cache of both modules.
  *
- * A red-black tree (hash of the key, then the key bytes) and an LRU queue
- * in a slab zone.  An entry holds the flat cg_result_t, so a hit is one
- * memcpy under the zone's mutex; when the slab allocator runs out, the
- * least recently used entries go first, so the zone stays bounded.
+ * A red-black tree (by the SHA-256 of the key) and an LRU queue in a slab
+ * zone.  An entry holds the result in its packed form (cg_result_pack(), a
+ * few hundred bytes for most certificates), so a hit is a copy of those
+ * bytes under the zone's mutex and an unpack after it; when the slab
+ * allocator runs out, the least recently used entries go first, so the
+ * zone stays bounded.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+
+#include <openssl/sha.h>
 
 #include "ngx_certguard_shared.h"
 #include "ngx_certguard_metrics.h"
@@ -31,29 +35,58 @@ typedef struct {
 } ngx_certguard_cache_ctx_t;
 
 
+/*
+ * Every allocation of the zone after its start is one block of one slab
+ * size class, so memory an eviction frees is memory the next entry can
+ * use: an insertion evicts about as many blocks as it needs, not a run of
+ * contiguous pages.  An entry is a head block (tree node, LRU link, key
+ * digest, the first bytes of the packed result) and, for a result too
+ * large for it, more blocks in a list.
+ */
+#define NGX_CERTGUARD_CACHE_BLOCK     512
+
+
+typedef struct ngx_certguard_cache_block_s  ngx_certguard_cache_block_t;
+
+struct ngx_certguard_cache_block_s {
+    ngx_certguard_cache_block_t  *next;
+    u_char                        data[NGX_CERTGUARD_CACHE_BLOCK
+                                       - sizeof(void *)];
+};
+
+
 typedef struct {
-    ngx_rbtree_node_t             node;         /* key: crc32 of the key */
+    ngx_rbtree_node_t             node;         /* key: digest's first bytes */
     ngx_queue_t                   queue;
     time_t                        expire;
-    ngx_uint_t                    generation;   /* of the configuration */
-    ngx_uint_t                    pending;      /* a claim, no result yet */
-    size_t                        keylen;
-    size_t                        bloblen;
-    cg_result_t                   result;
-    u_char                        data[1];      /* key, then blob */
+    ngx_certguard_cache_block_t  *more;         /* the rest of the result */
+    uint32_t                      generation;   /* of the configuration */
+    uint16_t                      len;          /* packed bytes */
+    u_char                        pending;      /* a claim, no result yet */
+    u_char                        key[SHA256_DIGEST_LENGTH];
+    u_char                        data[1];      /* the packed result */
 } ngx_certguard_cache_node_t;
+
+
+#define NGX_CERTGUARD_CACHE_HEAD                                              \
+    (NGX_CERTGUARD_CACHE_BLOCK - offsetof(ngx_certguard_cache_node_t, data))
+#define NGX_CERTGUARD_CACHE_MORE                                              \
+    sizeof(((ngx_certguard_cache_block_t *) 0)->data)
 
 
 static ngx_int_t ngx_certguard_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_certguard_cache_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_certguard_cache_digest(ngx_str_t *key, u_char *md);
 static ngx_certguard_cache_node_t *ngx_certguard_cache_find(
-    ngx_certguard_cache_ctx_t *ctx, ngx_str_t *key, uint32_t hash);
+    ngx_certguard_cache_ctx_t *ctx, u_char *md);
 static void ngx_certguard_cache_delete(ngx_certguard_cache_ctx_t *ctx,
     ngx_certguard_cache_node_t *cn);
+static void *ngx_certguard_cache_block(ngx_certguard_cache_ctx_t *ctx);
 static ngx_certguard_cache_node_t *ngx_certguard_cache_alloc(
-    ngx_certguard_cache_ctx_t *ctx, size_t size);
+    ngx_certguard_cache_ctx_t *ctx, u_char *md, const u_char *data,
+    size_t len);
 
 
 char *
@@ -247,8 +280,8 @@ ngx_certguard_cache_rbtree_insert(ngx_rbtree_node_t *temp,
             cn = (ngx_certguard_cache_node_t *) node;
             cnt = (ngx_certguard_cache_node_t *) temp;
 
-            p = (ngx_memn2cmp(cn->data, cnt->data, cn->keylen, cnt->keylen)
-                 < 0) ? &temp->left : &temp->right;
+            p = (ngx_memcmp(cn->key, cnt->key, sizeof(cn->key)) < 0)
+                ? &temp->left : &temp->right;
         }
 
         if (*p == sentinel) {
@@ -266,14 +299,38 @@ ngx_certguard_cache_rbtree_insert(ngx_rbtree_node_t *temp,
 }
 
 
+/*
+ * Entries are found by the SHA-256 of the caller's key: a fixed size
+ * whatever the name, and no two keys an attacker chooses (host names)
+ * share one.
+ */
+static ngx_int_t
+ngx_certguard_cache_digest(ngx_str_t *key, u_char *md)
+{
+    return SHA256(key->data, key->len, md) != NULL ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_rbtree_key_t
+ngx_certguard_cache_hash(u_char *md)
+{
+    ngx_rbtree_key_t  k;
+
+    ngx_memcpy(&k, md, sizeof(k));
+
+    return k;
+}
+
+
 static ngx_certguard_cache_node_t *
-ngx_certguard_cache_find(ngx_certguard_cache_ctx_t *ctx, ngx_str_t *key,
-    uint32_t hash)
+ngx_certguard_cache_find(ngx_certguard_cache_ctx_t *ctx, u_char *md)
 {
     ngx_int_t                    rc;
+    ngx_rbtree_key_t             hash;
     ngx_rbtree_node_t           *node, *sentinel;
     ngx_certguard_cache_node_t  *cn;
 
+    hash = ngx_certguard_cache_hash(md);
     node = ctx->sh->rbtree.root;
     sentinel = ctx->sh->rbtree.sentinel;
 
@@ -286,7 +343,7 @@ ngx_certguard_cache_find(ngx_certguard_cache_ctx_t *ctx, ngx_str_t *key,
 
         cn = (ngx_certguard_cache_node_t *) node;
 
-        rc = ngx_memn2cmp(key->data, cn->data, key->len, cn->keylen);
+        rc = ngx_memcmp(md, cn->key, sizeof(cn->key));
 
         if (rc == 0) {
             return cn;
@@ -303,25 +360,34 @@ static void
 ngx_certguard_cache_delete(ngx_certguard_cache_ctx_t *ctx,
     ngx_certguard_cache_node_t *cn)
 {
+    ngx_certguard_cache_block_t  *b, *next;
+
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&ctx->sh->rbtree, &cn->node);
+
+    for (b = cn->more; b; b = next) {
+        next = b->next;
+        ngx_slab_free_locked(ctx->shpool, b);
+    }
+
     ngx_slab_free_locked(ctx->shpool, cn);
 }
 
 
-/* Evicts the least recently used entries until the node fits, if it can. */
+/* One block, evicting the least recently used entries until one is free;
+ * each eviction frees at least one block of the same size class. */
 
-static ngx_certguard_cache_node_t *
-ngx_certguard_cache_alloc(ngx_certguard_cache_ctx_t *ctx, size_t size)
+static void *
+ngx_certguard_cache_block(ngx_certguard_cache_ctx_t *ctx)
 {
-    ngx_queue_t                 *q;
-    ngx_certguard_cache_node_t  *cn;
+    void         *p;
+    ngx_queue_t  *q;
 
     for ( ;; ) {
-        cn = ngx_slab_alloc_locked(ctx->shpool, size);
+        p = ngx_slab_alloc_locked(ctx->shpool, NGX_CERTGUARD_CACHE_BLOCK);
 
-        if (cn != NULL || ngx_queue_empty(&ctx->sh->lru)) {
-            return cn;
+        if (p != NULL || ngx_queue_empty(&ctx->sh->lru)) {
+            return p;
         }
 
         q = ngx_queue_last(&ctx->sh->lru);
@@ -333,31 +399,98 @@ ngx_certguard_cache_alloc(ngx_certguard_cache_ctx_t *ctx, size_t size)
 }
 
 
+/* A new entry holding len packed bytes, in the tree and first in the LRU
+ * queue; NULL when the zone cannot hold it even empty. */
+
+static ngx_certguard_cache_node_t *
+ngx_certguard_cache_alloc(ngx_certguard_cache_ctx_t *ctx, u_char *md,
+    const u_char *data, size_t len)
+{
+    u_char                        *p;
+    size_t                         n;
+    ngx_certguard_cache_node_t    *cn;
+    ngx_certguard_cache_block_t   *b, *next, **last;
+
+    cn = ngx_certguard_cache_block(ctx);
+    if (cn == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(cn, offsetof(ngx_certguard_cache_node_t, data));
+    cn->len = (uint16_t) len;
+
+    n = ngx_min(len, NGX_CERTGUARD_CACHE_HEAD);
+    p = cn->data;
+    last = &cn->more;
+
+    for ( ;; ) {
+        if (n) {
+            ngx_memcpy(p, data, n);
+            data += n;
+            len -= n;
+        }
+
+        if (len == 0) {
+            break;
+        }
+
+        b = ngx_certguard_cache_block(ctx);
+
+        if (b == NULL) {
+            for (b = cn->more; b; b = next) {
+                next = b->next;
+                ngx_slab_free_locked(ctx->shpool, b);
+            }
+
+            ngx_slab_free_locked(ctx->shpool, cn);
+            return NULL;
+        }
+
+        b->next = NULL;
+        *last = b;
+        last = &b->next;
+
+        n = ngx_min(len, NGX_CERTGUARD_CACHE_MORE);
+        p = b->data;
+    }
+
+    ngx_memcpy(cn->key, md, sizeof(cn->key));
+    cn->node.key = ngx_certguard_cache_hash(md);
+    cn->generation = (uint32_t) ctx->generation;
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, &cn->node);
+    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+
+    return cn;
+}
+
+
 ngx_int_t
 ngx_certguard_cache_get(ngx_certguard_cache_t *cache, ngx_str_t *key,
-    cg_result_t *res, ngx_pool_t *pool, ngx_str_t *blob)
+    cg_result_t *res)
 {
-    uint32_t                     hash;
-    ngx_int_t                    rc;
-    ngx_certguard_cache_ctx_t   *ctx;
-    ngx_certguard_cache_node_t  *cn;
+    size_t                        n, len;
+    ngx_int_t                     rc;
+    ngx_certguard_cache_ctx_t    *ctx;
+    ngx_certguard_cache_node_t   *cn;
+    ngx_certguard_cache_block_t  *b;
+    u_char                        md[SHA256_DIGEST_LENGTH];
+    u_char                        buf[CG_PACK_MAX];
 
-    if (cache == NULL || cache->shm_zone == NULL) {
+    if (cache == NULL || cache->shm_zone == NULL
+        || ngx_certguard_cache_digest(key, md) != NGX_OK)
+    {
         return NGX_DECLINED;
     }
 
     ctx = cache->shm_zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
-
-    if (blob) {
-        ngx_str_null(blob);
-    }
 
     rc = NGX_DECLINED;
+    len = 0;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    cn = ngx_certguard_cache_find(ctx, key, hash);
+    cn = ngx_certguard_cache_find(ctx, md);
 
     if (cn == NULL) {
         goto done;
@@ -370,7 +503,7 @@ ngx_certguard_cache_get(ngx_certguard_cache_t *cache, ngx_str_t *key,
 
     /* a verdict of another configuration (before or after a reload) */
 
-    if (cn->generation != ctx->generation) {
+    if (cn->generation != (uint32_t) ctx->generation) {
         goto done;
     }
 
@@ -379,18 +512,19 @@ ngx_certguard_cache_get(ngx_certguard_cache_t *cache, ngx_str_t *key,
         goto done;
     }
 
-    ngx_memcpy(res, &cn->result, sizeof(cg_result_t));
+    /* the packed bytes out, unpacked after the lock */
 
-    if (blob && cn->bloblen) {
-        blob->data = ngx_pnalloc(pool, cn->bloblen);
-        if (blob->data == NULL) {
-            rc = NGX_ERROR;
-            goto done;
-        }
+    len = ngx_min((size_t) cn->len, sizeof(buf));
+    n = ngx_min(len, NGX_CERTGUARD_CACHE_HEAD);
+    ngx_memcpy(buf, cn->data, n);
 
-        ngx_memcpy(blob->data, cn->data + cn->keylen, cn->bloblen);
-        blob->len = cn->bloblen;
+    for (b = cn->more; b && n < len; b = b->next) {
+        ngx_memcpy(buf + n, b->data, ngx_min(len - n,
+                                              NGX_CERTGUARD_CACHE_MORE));
+        n += ngx_min(len - n, NGX_CERTGUARD_CACHE_MORE);
     }
+
+    len = n;
 
     ngx_queue_remove(&cn->queue);
     ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
@@ -401,26 +535,39 @@ done:
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
+    if (rc == NGX_OK && cg_result_unpack(buf, len, res) != CG_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "certguard: a damaged entry in zone \"%V\" ignored",
+                      &cache->shm_zone->shm.name);
+        rc = NGX_DECLINED;
+    }
+
     return rc;
 }
 
 
 ngx_int_t
 ngx_certguard_cache_put(ngx_certguard_cache_t *cache, ngx_str_t *key,
-    const cg_result_t *res, ngx_str_t *blob)
+    const cg_result_t *res)
 {
-    size_t                       size, bloblen;
+    size_t                       len;
     time_t                       now, expire;
-    uint32_t                     hash;
     ngx_certguard_cache_ctx_t   *ctx;
     ngx_certguard_cache_node_t  *cn;
+    u_char                       md[SHA256_DIGEST_LENGTH];
+    u_char                       buf[CG_PACK_MAX];
 
     if (cache == NULL || cache->shm_zone == NULL) {
         return NGX_DECLINED;
     }
 
+    len = cg_result_pack(res, buf, sizeof(buf));
+
+    if (len > sizeof(buf) || ngx_certguard_cache_digest(key, md) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ctx = cache->shm_zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
 
     /* a verdict does not outlive the certificate it is about */
 
@@ -431,41 +578,22 @@ ngx_certguard_cache_put(ngx_certguard_cache_t *cache, ngx_str_t *key,
         expire = (time_t) res->not_after;
     }
 
-    bloblen = (blob && blob->len <= NGX_CERTGUARD_BLOB_MAX) ? blob->len : 0;
-    size = offsetof(ngx_certguard_cache_node_t, data) + key->len + bloblen;
-
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    cn = ngx_certguard_cache_find(ctx, key, hash);
+    cn = ngx_certguard_cache_find(ctx, md);
     if (cn) {
         ngx_certguard_cache_delete(ctx, cn);
     }
 
-    cn = ngx_certguard_cache_alloc(ctx, size);
-    if (cn == NULL) {
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
-        return NGX_ERROR;
+    cn = ngx_certguard_cache_alloc(ctx, md, buf, len);
+
+    if (cn) {
+        cn->expire = expire;
     }
-
-    cn->node.key = hash;
-    cn->expire = expire;
-    cn->generation = ctx->generation;
-    cn->pending = 0;
-    cn->keylen = key->len;
-    cn->bloblen = bloblen;
-    ngx_memcpy(&cn->result, res, sizeof(cg_result_t));
-    ngx_memcpy(cn->data, key->data, key->len);
-
-    if (bloblen) {
-        ngx_memcpy(cn->data + key->len, blob->data, bloblen);
-    }
-
-    ngx_rbtree_insert(&ctx->sh->rbtree, &cn->node);
-    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-    return NGX_OK;
+    return cn ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -473,27 +601,28 @@ ngx_int_t
 ngx_certguard_cache_claim(ngx_certguard_cache_t *cache, ngx_str_t *key,
     time_t ttl)
 {
-    size_t                       size;
-    uint32_t                     hash;
     ngx_int_t                    rc;
     ngx_certguard_cache_ctx_t   *ctx;
     ngx_certguard_cache_node_t  *cn;
+    u_char                       md[SHA256_DIGEST_LENGTH];
 
-    if (cache == NULL || cache->shm_zone == NULL) {
+    if (cache == NULL || cache->shm_zone == NULL
+        || ngx_certguard_cache_digest(key, md) != NGX_OK)
+    {
         return NGX_OK;
     }
 
     ctx = cache->shm_zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
-    size = offsetof(ngx_certguard_cache_node_t, data) + key->len;
 
     rc = NGX_OK;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    cn = ngx_certguard_cache_find(ctx, key, hash);
+    cn = ngx_certguard_cache_find(ctx, md);
 
-    if (cn && cn->expire > ngx_time() && cn->generation == ctx->generation) {
+    if (cn && cn->expire > ngx_time()
+        && cn->generation == (uint32_t) ctx->generation)
+    {
         /* somebody else probes, or has just stored the result */
         rc = cn->pending ? NGX_BUSY : NGX_DECLINED;
         goto done;
@@ -503,22 +632,13 @@ ngx_certguard_cache_claim(ngx_certguard_cache_t *cache, ngx_str_t *key,
         ngx_certguard_cache_delete(ctx, cn);
     }
 
-    cn = ngx_certguard_cache_alloc(ctx, size);
+    cn = ngx_certguard_cache_alloc(ctx, md, NULL, 0);
     if (cn == NULL) {
         goto done;              /* no room for a claim: probe anyway */
     }
 
-    ngx_memzero(&cn->result, sizeof(cg_result_t));
-    cn->node.key = hash;
     cn->expire = ngx_time() + ttl;
-    cn->generation = ctx->generation;
     cn->pending = 1;
-    cn->keylen = key->len;
-    cn->bloblen = 0;
-    ngx_memcpy(cn->data, key->data, key->len);
-
-    ngx_rbtree_insert(&ctx->sh->rbtree, &cn->node);
-    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
 
 done:
 
@@ -533,8 +653,11 @@ ngx_certguard_cache_release(ngx_certguard_cache_t *cache, ngx_str_t *key)
 {
     ngx_certguard_cache_ctx_t   *ctx;
     ngx_certguard_cache_node_t  *cn;
+    u_char                       md[SHA256_DIGEST_LENGTH];
 
-    if (cache == NULL || cache->shm_zone == NULL) {
+    if (cache == NULL || cache->shm_zone == NULL
+        || ngx_certguard_cache_digest(key, md) != NGX_OK)
+    {
         return;
     }
 
@@ -542,8 +665,7 @@ ngx_certguard_cache_release(ngx_certguard_cache_t *cache, ngx_str_t *key)
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    cn = ngx_certguard_cache_find(ctx, key,
-                                  ngx_crc32_short(key->data, key->len));
+    cn = ngx_certguard_cache_find(ctx, md);
 
     if (cn && cn->pending) {
         ngx_certguard_cache_delete(ctx, cn);

@@ -55,7 +55,7 @@ static void ngx_certguard_probe_timeout(ngx_event_t *ev);
 static void ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
     const char *failure);
 static void ngx_certguard_probe_notify(ngx_certguard_probe_t *probe,
-    cg_result_t *res, ngx_str_t *der, const char *failure);
+    cg_result_t *res, const char *failure);
 static int ngx_certguard_probe_verify(X509_STORE_CTX *x509, void *arg);
 static u_char *ngx_certguard_probe_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
@@ -301,26 +301,24 @@ static void
 ngx_certguard_probe_poll(ngx_event_t *ev)
 {
     ngx_int_t               rc;
-    ngx_str_t               der;
     cg_result_t             res;
     ngx_certguard_probe_t  *probe;
 
     probe = ev->data;
 
-    rc = ngx_certguard_cache_get(probe->cache, &probe->key, &res,
-                                 probe->pool, &der);
+    rc = ngx_certguard_cache_get(probe->cache, &probe->key, &res);
 
     if (rc == NGX_OK) {
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
                        "certguard: the other worker's verdict for %V",
                        &probe->addr_text);
 
-        ngx_certguard_probe_notify(probe, &res, &der, NULL);
+        ngx_certguard_probe_notify(probe, &res, NULL);
         return;
     }
 
     if ((ngx_msec_int_t) (ngx_current_msec - probe->deadline) > 0) {
-        ngx_certguard_probe_notify(probe, NULL, NULL, "timed out");
+        ngx_certguard_probe_notify(probe, NULL, "timed out");
         return;
     }
 
@@ -455,9 +453,7 @@ static void
 ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
     const char *failure)
 {
-    int                 i, n, len, rc;
-    u_char             *p;
-    ngx_str_t           der;
+    int                 rc;
     cg_input_t          in;
     cg_result_t         res;
     ngx_connection_t   *pc;
@@ -478,8 +474,6 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
         ngx_close_connection(pc);
         probe->peer.connection = NULL;
     }
-
-    ngx_str_null(&der);
 
     if (probe->leaf) {
         rc = cg_input_handshake(&in, probe->policy, probe->trust,
@@ -516,37 +510,8 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
             failure = "certificate could not be evaluated";
         }
 
-        /* the chain as DER, for a second look with the client's SNI */
-
-        n = probe->chain ? sk_X509_num(probe->chain) : 0;
-
-        for (i = 0; failure == NULL && i < n; i++) {
-            len = i2d_X509(sk_X509_value(probe->chain, i), NULL);
-            if (len > 0) {
-                der.len += len;
-            }
-        }
-
-        if (der.len && der.len <= NGX_CERTGUARD_BLOB_MAX) {
-            der.data = ngx_pnalloc(probe->pool, der.len);
-
-            if (der.data) {
-                p = der.data;
-                for (i = 0; i < n; i++) {
-                    (void) i2d_X509(sk_X509_value(probe->chain, i), &p);
-                }
-
-            } else {
-                der.len = 0;
-            }
-
-        } else {
-            der.len = 0;
-        }
-
         if (failure == NULL) {
-            (void) ngx_certguard_cache_put(probe->cache, &probe->key, &res,
-                                           &der);
+            (void) ngx_certguard_cache_put(probe->cache, &probe->key, &res);
             probe->claimed = 0;
         }
 
@@ -570,7 +535,7 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
                                 : NGX_CERTGUARD_PROBE_ERROR,
                                 ngx_current_msec - probe->started);
 
-    ngx_certguard_probe_notify(probe, failure ? NULL : &res, &der, failure);
+    ngx_certguard_probe_notify(probe, failure ? NULL : &res, failure);
 }
 
 
@@ -578,7 +543,7 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
 
 static void
 ngx_certguard_probe_notify(ngx_certguard_probe_t *probe, cg_result_t *res,
-    ngx_str_t *der, const char *failure)
+    const char *failure)
 {
     ngx_queue_t                   *q;
     ngx_certguard_probe_waiter_t  *w;
@@ -598,7 +563,7 @@ ngx_certguard_probe_notify(ngx_certguard_probe_t *probe, cg_result_t *res,
         w = ngx_queue_data(q, ngx_certguard_probe_waiter_t, queue);
         w->probe = NULL;
 
-        w->handler(w, res, der, failure);
+        w->handler(w, res, failure);
     }
 
     ngx_queue_remove(&probe->queue);

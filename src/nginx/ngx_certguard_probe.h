@@ -33,17 +33,15 @@ typedef struct ngx_certguard_probe_waiter_s  ngx_certguard_probe_waiter_t;
 
 
 /*
- * Called once for each waiter when its probe ends: with the result and the
- * chain as DER, leaf first (der->len 0 when it was larger than the cache
- * keeps), and failure NULL; or with res and der NULL and failure a static
- * string ("timed out", "TLS handshake failed", ...).  res and der are the
- * probe's and gone after the call: copy what is kept.  The handler may run
+ * Called once for each waiter when its probe ends: with the result and
+ * failure NULL; or with res NULL and failure a static string ("timed
+ * out", "TLS handshake failed", ...).  res is the probe's and gone after
+ * the call: copy what is kept.  The handler may run
  * inside ngx_certguard_probe_start() (a connect() that fails at once); it
  * should only take the result and post an event, not finalize anything.
  */
 typedef void (*ngx_certguard_probe_handler_pt)(
-    ngx_certguard_probe_waiter_t *w, cg_result_t *res, ngx_str_t *der,
-    const char *failure);
+    ngx_certguard_probe_waiter_t *w, cg_result_t *res, const char *failure);
 
 
 /* A caller waiting on a probe; the caller's memory, zero it first. */

@@ -20,8 +20,6 @@
 
 
 #define NGX_CERTGUARD_CACHE_VALID   600         /* seconds, valid= default */
-#define NGX_CERTGUARD_BLOB_MAX      32768       /* cached bytes beside a
-                                                   result (a DER chain) */
 #define NGX_CERTGUARD_CEF_MAX       4096
 
 
@@ -68,17 +66,16 @@ char *ngx_certguard_cache_conf(ngx_conf_t *cf, void *tag,
 /*
  * NGX_OK and *res filled on a fresh hit of this configuration's generation
  * (an entry stored before a reload is a miss); NGX_BUSY when the key is
- * claimed (being probed, see below) (and, when blob is not NULL, a copy
- * of the stored bytes from pool, or blob->len 0); NGX_DECLINED on a miss.
+ * claimed (being probed, see below); NGX_DECLINED on a miss.
  */
 ngx_int_t ngx_certguard_cache_get(ngx_certguard_cache_t *cache,
-    ngx_str_t *key, cg_result_t *res, ngx_pool_t *pool, ngx_str_t *blob);
+    ngx_str_t *key, cg_result_t *res);
 
 /* Stores (replaces) an entry for valid seconds, or until the certificate's
  * not_after if that comes first, evicting the least recently used when the
- * zone is full; blob may be NULL.  NGX_ERROR only when nothing fits. */
+ * zone is full.  NGX_ERROR only when nothing fits. */
 ngx_int_t ngx_certguard_cache_put(ngx_certguard_cache_t *cache,
-    ngx_str_t *key, const cg_result_t *res, ngx_str_t *blob);
+    ngx_str_t *key, const cg_result_t *res);
 
 /*
  * A claim lets workers share one slow computation of a key (a probe):

@@ -90,7 +90,6 @@ typedef struct {
     ngx_event_t                     resume;
 
     cg_result_t                    *result;      /* NULL: nothing scored */
-    ngx_str_t                       chain;       /* DER, leaf first */
     char                            client_sni[256];
     const char                     *failure;     /* why the probe failed */
     ngx_str_t                       user;        /* proxy user, also of a

@@ -18,15 +18,12 @@ static ngx_int_t ngx_stream_certguard_address(ngx_stream_session_t *s,
 static ngx_int_t ngx_stream_certguard_probe(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static void ngx_stream_certguard_probe_handler(
-    ngx_certguard_probe_waiter_t *w, cg_result_t *res, ngx_str_t *der,
-    const char *failure);
+    ngx_certguard_probe_waiter_t *w, cg_result_t *res, const char *failure);
 static ngx_int_t ngx_stream_certguard_decide(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_refuse(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_hello(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx);
-static ngx_int_t ngx_stream_certguard_reevaluate(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static void ngx_stream_certguard_log_result(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
@@ -216,8 +213,7 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     }
 
     switch (ngx_certguard_cache_get(&cgscf->common.cache, &ctx->key,
-                                    ctx->result,
-                                    c->pool, &ctx->chain))
+                                    ctx->result))
     {
     case NGX_OK:
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
@@ -289,7 +285,7 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
 
 static void
 ngx_stream_certguard_probe_handler(ngx_certguard_probe_waiter_t *w,
-    cg_result_t *res, ngx_str_t *der, const char *failure)
+    cg_result_t *res, const char *failure)
 {
     ngx_pool_t                  *pool;
     ngx_stream_session_t        *s;
@@ -307,19 +303,13 @@ ngx_stream_certguard_probe_handler(ngx_certguard_probe_waiter_t *w,
 
     } else {
         ctx->result = ngx_palloc(pool, sizeof(cg_result_t));
-        ctx->chain.data = der->len ? ngx_pnalloc(pool, der->len) : NULL;
 
-        if (ctx->result == NULL || (der->len && ctx->chain.data == NULL)) {
+        if (ctx->result == NULL) {
             ctx->failed = 1;
             ctx->failure = "internal error";
 
         } else {
             ngx_memcpy(ctx->result, res, sizeof(cg_result_t));
-
-            if (der->len) {
-                ngx_memcpy(ctx->chain.data, der->data, der->len);
-                ctx->chain.len = der->len;
-            }
         }
     }
 
@@ -418,7 +408,7 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
         b->last = b->start;
     }
 
-    if (cgscf->connect_sni && ctx->chain.len) {
+    if (cgscf->connect_sni && !ctx->failed) {
         ngx_log_debug0(NGX_LOG_DEBUG_STREAM, c->log, 0,
                        "certguard: CONNECT answered, waiting for the "
                        "ClientHello");
@@ -479,8 +469,9 @@ ngx_stream_certguard_refuse(ngx_stream_session_t *s,
 
 /*
  * Inside the tunnel: the client's ClientHello.  An SNI other than the
- * CONNECT host (domain fronting) is scored again with client_sni, which
- * fires sni_mismatch, as does a TLS ClientHello the parser refuses.
+ * CONNECT host (domain fronting) adds sni_mismatch to the verdict
+ * (cg_result_with_client_sni()), as does a TLS ClientHello the parser
+ * refuses.
  * Anything but TLS goes on unchecked.
  */
 
@@ -528,15 +519,12 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
                    "certguard: client SNI \"%s\" in the tunnel to %V",
                    ctx->client_sni, &ctx->target);
 
-    /* scored again only when the engine's sni_mismatch could fire */
-
-    if (cg_sni_mismatch((char *) ctx->host.data, ctx->client_sni)
-        && ngx_stream_certguard_reevaluate(s, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    /* from the verdict alone, fresh or cached: no chain is kept for it */
+
+    (void) cg_result_with_client_sni(cgscf->common.policy, ctx->result,
+                                     ctx->client_sni);
 
     ctx->blocked = (ctx->result->verdict == CG_BLOCK
                     && cgscf->common.mode == NGX_CERTGUARD_ENFORCE);
@@ -554,69 +542,6 @@ ngx_stream_certguard_hello(ngx_stream_session_t *s,
                    &ctx->upstream, cg_verdict_name(ctx->result->verdict));
 
     return NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_stream_certguard_reevaluate(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx)
-{
-    int                               rc;
-    X509                             *x;
-    cg_input_t                        in;
-    cg_result_t                      *res;
-    const u_char                     *p, *last;
-    STACK_OF(X509)                   *chain;
-    ngx_connection_t                 *c;
-    ngx_stream_certguard_srv_conf_t  *cgscf;
-
-    c = s->connection;
-    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
-
-    chain = sk_X509_new_null();
-    if (chain == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ctx->chain.data;
-    last = p + ctx->chain.len;
-
-    while (p < last) {
-        x = d2i_X509(NULL, &p, last - p);
-        if (x == NULL || !sk_X509_push(chain, x)) {
-            X509_free(x);
-            break;
-        }
-    }
-
-    rc = CG_ERR_INPUT;
-
-    res = ngx_palloc(c->pool, sizeof(cg_result_t));
-
-    if (res
-        && cg_input_handshake(&in, cgscf->common.policy, cgscf->common.trust,
-                              cgscf->common.geoip, NULL, chain,
-                              (char *) ctx->host.data,
-                              (char *) ctx->addr_only, ctx->port, ngx_time())
-           == CG_OK)
-    {
-        in.client_sni = ctx->client_sni;
-
-        rc = cg_evaluate(&in, res);
-    }
-
-    sk_X509_pop_free(chain, X509_free);
-
-    if (rc != CG_OK) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "certguard: evaluation with client SNI failed: %s",
-                      cg_strerror(rc));
-        return NGX_OK;                  /* the earlier verdict stands */
-    }
-
-    ctx->result = res;
-
-    return NGX_OK;
 }
 
 

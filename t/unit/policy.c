@@ -639,6 +639,7 @@ test_statements(void)
         is_str(cg_policy_name(p), "my-rules", "default name is the stem");
         is_int(p->tag_threshold, 30, "default tag threshold");
         is_int(p->block_threshold, 70, "default block threshold");
+        is_int(p->max_chain, 10, "default max_chain 10");
         for (i = 0, k = 0; i < cg_signal_count(); i++) {
             k += p->weight[i] != cg_signal_default_weight(i);
         }
@@ -683,6 +684,13 @@ test_statements(void)
                   &err);
     ok(p != NULL, "weight 1000 and threshold 100000 are in range");
     cg_policy_free(p);
+
+    p = load_text("chain.policy", "max_chain 1;\nmax_chain 100;\n", &err);
+    ok(p != NULL, "max_chain 1 and 100 load");
+    if (p) {
+        is_int(p->max_chain, 100, "the last max_chain counts");
+        cg_policy_free(p);
+    }
 }
 
 
@@ -718,6 +726,12 @@ test_errors(void)
           "invalid score");
     fails("tag off", "threshold tag off;\n", "err.policy", 1,
           "invalid score");
+    fails("max_chain 0", "max_chain 0;\n", "err.policy", 1,
+          "expected an integer from 1 to 100");
+    fails("max_chain 101", "\nmax_chain 101;\n", "err.policy", 2,
+          "invalid max_chain \"101\"");
+    fails("max_chain two numbers", "max_chain 5 6;\n", "err.policy", 1,
+          "expected: max_chain N;");
     fails("window on a signal without one", "window expired 3d;\n",
           "err.policy", 1, "takes no window");
     fails("second window where one is taken",
