@@ -27,7 +27,7 @@ LDFLAGS    := $(call buildflag,LDFLAGS)
 endif
 CG_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
               -Wshadow -Isrc/engine
-LIBS        = -lssl -lcrypto -lpcre2-8 -lmaxminddb
+LIBS        = -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb
 NGX_SRC    ?= /usr/share/nginx/src
 B           = build
 
@@ -64,7 +64,8 @@ $(B)/libcertguard.a: $(ENGINE_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/certguard: $(wildcard src/cli/*.c) $(B)/libcertguard.a $(FLAG_LIST)
+$(B)/certguard: $(wildcard src/cli/*.c src/cli/*.h) $(B)/libcertguard.a \
+               $(FLAG_LIST)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CG_CFLAGS) $(LDFLAGS) -o $@ \
 	    $(filter %.c,$^) $(B)/libcertguard.a $(LIBS)
 

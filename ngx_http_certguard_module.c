@@ -22,70 +22,13 @@
 #include <dlfcn.h>
 
 #include "ngx_certguard_conf.h"
+#include "ngx_certguard_capture.h"
 #include "ngx_http_certguard_forward.h"
 #include "ngx_certguard_metrics.h"
+#include "ngx_certguard_memory.h"
+#include "ngx_http_certguard_module.h"
 
 
-/* where a request's verdict came from: $certguard_cache */
-#define NGX_HTTP_CERTGUARD_BYPASS     0     /* scored, no cache zone */
-#define NGX_HTTP_CERTGUARD_MISS       1
-#define NGX_HTTP_CERTGUARD_HIT        2
-#define NGX_HTTP_CERTGUARD_SESSION    3     /* resumed TLS session */
-#define NGX_HTTP_CERTGUARD_KEEPALIVE  4     /* reused upstream connection */
-
-#define NGX_HTTP_CERTGUARD_KEY_MAX    (32 + 3 * sizeof(void *)                \
-                                       + CG_NAME_MAX + NGX_SOCKADDR_STRLEN + 8)
-
-
-typedef struct {
-    ngx_certguard_conf_t        common;         /* must be first */
-    ngx_flag_t                  enable;
-    ngx_uint_t                  block_status;
-} ngx_http_certguard_loc_conf_t;
-
-
-/*
- * A verdict kept with an upstream connection (SSL ex_data, for keepalive)
- * or with a TLS session (SSL_SESSION ex_data, for resumption): the objects
- * it was scored with, so that another configuration does not trust it.
- */
-typedef struct {
-    const cg_policy_t          *policy;
-    const cg_trust_t           *trust;
-    const cg_geoip_t           *geoip;
-    cg_result_t                 result;
-} ngx_http_certguard_record_t;
-
-
-/* Per-SSL_CTX state: what nginx had configured before certguard. */
-typedef struct {
-    void                      (*info_callback)(const SSL *ssl, int where,
-                                               int ret);
-    unsigned                    verify_none:1;
-} ngx_http_certguard_ssl_t;
-
-
-typedef struct {
-    cg_result_t                 result;
-    u_char                      dst[NGX_SOCKADDR_STRLEN + 1];
-    in_port_t                   dst_port;
-    ngx_uint_t                  source;
-    cg_event_t                  event;          /* for the CEF record */
-    u_char                      src[NGX_SOCKADDR_STRLEN + 1];
-    u_char                      user[256];      /* the proxy user, CEF */
-    u_char                      tls_version[16];    /* of the upstream, */
-    u_char                      tls_cipher[64];     /* kept like dst */
-    u_char                      conn_id[17];
-    ngx_str_t                   body;
-    ngx_event_free_peer_pt      peer_free;
-    void                       *peer_data;
-    unsigned                    scored:1;
-    unsigned                    monitor:1;      /* a block is not enforced */
-    unsigned                    evented:1;      /* event is filled in */
-    unsigned                    blocked:1;      /* enforce mode block */
-    unsigned                    replaced:1;     /* response is ours */
-    unsigned                    body_sent:1;
-} ngx_http_certguard_ctx_t;
 
 
 static int ngx_http_certguard_verify(X509_STORE_CTX *xs, void *arg);
@@ -95,8 +38,6 @@ static void ngx_http_certguard_info_callback(const SSL *ssl, int where,
 static cg_verdict_t ngx_http_certguard_score(ngx_http_request_t *r,
     ngx_connection_t *c, X509_STORE_CTX *xs,
     ngx_http_certguard_loc_conf_t *cglcf);
-static ngx_int_t ngx_http_certguard_name(ngx_http_request_t *r,
-    ngx_http_upstream_t *u, u_char *buf, size_t len);
 static void ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl,
     ngx_connection_t *c, ngx_http_certguard_loc_conf_t *cglcf,
     cg_result_t *res);
@@ -104,11 +45,6 @@ static void ngx_http_certguard_free_blocked_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 static void ngx_http_certguard_log_result(ngx_http_request_t *r,
     ngx_http_certguard_ctx_t *ctx, ngx_http_certguard_loc_conf_t *cglcf);
-static void ngx_http_certguard_tls(ngx_http_certguard_ctx_t *ctx,
-    const SSL *ssl);
-static cg_event_t *ngx_http_certguard_event(ngx_http_request_t *r,
-    ngx_http_certguard_ctx_t *ctx);
-static const char *ngx_http_certguard_cstr(ngx_pool_t *pool, ngx_str_t *s);
 static ngx_http_certguard_ctx_t *ngx_http_certguard_get_ctx(
     ngx_http_request_t *r);
 static ngx_http_certguard_ctx_t *ngx_http_certguard_restore(
@@ -125,6 +61,11 @@ static ngx_int_t ngx_http_certguard_variable_id(ngx_http_request_t *r,
 
 static char *ngx_http_certguard_block_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_certguard_memory(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void *ngx_http_certguard_create_main_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_certguard_init_process(ngx_cycle_t *cycle);
+static void ngx_http_certguard_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_certguard_add_variables(ngx_conf_t *cf);
 static void *ngx_http_certguard_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_certguard_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -134,7 +75,6 @@ static ngx_int_t ngx_http_certguard_init(ngx_conf_t *cf);
 
 
 extern ngx_module_t  ngx_http_proxy_module;
-extern ngx_module_t  ngx_http_certguard_module;
 
 static int  ngx_http_certguard_ssl_ctx_index = -1;
 static int  ngx_http_certguard_ssl_index = -1;
@@ -165,10 +105,24 @@ static ngx_command_t  ngx_http_certguard_commands[] = {
                                 ngx_http_certguard_loc_conf_t,
                                 &ngx_http_certguard_module),
 
+    { ngx_string("certguard_capture"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_certguard_capture_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_certguard_loc_conf_t, capture),
+      NULL },
+
     { ngx_string("certguard_block_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_certguard_block_status,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certguard_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_certguard_memory,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -180,7 +134,7 @@ static ngx_http_module_t  ngx_http_certguard_module_ctx = {
     ngx_http_certguard_add_variables,       /* preconfiguration */
     ngx_http_certguard_init,                /* postconfiguration */
 
-    NULL,                                   /* create main configuration */
+    ngx_http_certguard_create_main_conf,    /* create main configuration */
     NULL,                                   /* init main configuration */
 
     NULL,                                   /* create server configuration */
@@ -198,10 +152,10 @@ ngx_module_t  ngx_http_certguard_module = {
     NGX_HTTP_MODULE,                        /* module type */
     NULL,                                   /* init master */
     NULL,                                   /* init module */
-    NULL,                                   /* init process */
+    ngx_http_certguard_init_process,        /* init process */
     NULL,                                   /* init thread */
     NULL,                                   /* exit thread */
-    NULL,                                   /* exit process */
+    ngx_http_certguard_exit_process,        /* exit process */
     NULL,                                   /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -480,6 +434,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     cg_result_t                *res;
     ngx_http_upstream_t        *u;
     ngx_http_certguard_ctx_t   *ctx;
+    ngx_http_certguard_main_conf_t  *cgmcf;
 
     u = r->upstream;
 
@@ -526,6 +481,11 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         return CG_BLOCK;
     }
 
+    /* the memory is only read here; a miss queues its sighting below */
+
+    cgmcf = ngx_http_get_module_main_conf(r, ngx_http_certguard_module);
+    in.memory = ngx_certguard_memory_handle(cgmcf->memory);
+
     cached = 0;
     key.len = 0;
 
@@ -567,8 +527,18 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         (void) cg_result_failure(res, CG_FAILURE_ENGINE, CG_BLOCK,
                                  (const char *) name, NULL);
 
-    } else if (key.len) {
-        (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res);
+    } else {
+        ngx_certguard_memory_queue(cgmcf->memory, &in, res);
+
+        if (key.len) {
+            (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res);
+        }
+    }
+
+    if (!cached) {
+        ngx_certguard_capture_post(&cglcf->capture, c->log, in.leaf,
+                                   in.chain, res, (const char *) addr,
+                                   in.dst_port, NULL);
     }
 
     ctx->scored = 1;
@@ -614,57 +584,6 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     return res->verdict;
 }
 
-
-/* The name nginx verifies: proxy_ssl_name or the upstream host, no port. */
-
-static ngx_int_t
-ngx_http_certguard_name(ngx_http_request_t *r, ngx_http_upstream_t *u,
-    u_char *buf, size_t len)
-{
-    u_char     *p, *last;
-    ngx_str_t   name;
-
-    if (u->conf->ssl_name) {
-        if (ngx_http_complex_value(r, u->conf->ssl_name, &name) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-    } else {
-        name = u->ssl_name;
-    }
-
-    p = name.data;
-    last = name.data + name.len;
-
-    if (name.len && *p == '[') {
-        p = ngx_strlchr(p, last, ']');
-
-        if (p != NULL) {
-            name.data++;
-            name.len = p - name.data;
-            goto done;
-        }
-
-        p = name.data;
-    }
-
-    p = ngx_strlchr(p, last, ':');
-
-    if (p != NULL) {
-        name.len = p - name.data;
-    }
-
-done:
-
-    if (name.len >= len) {
-        name.len = len - 1;
-    }
-
-    ngx_memcpy(buf, name.data, name.len);
-    buf[name.len] = '\0';
-
-    return NGX_OK;
-}
 
 
 /*
@@ -810,149 +729,7 @@ ngx_http_certguard_log_result(ngx_http_request_t *r,
 }
 
 
-/*
- * The event of a verdict for its CEF record, made once: the record logged
- * and $certguard_cef are the same, rt included.
- */
 
-static cg_event_t *
-ngx_http_certguard_event(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx)
-{
-    u_char                         *p;
-    size_t                          n;
-    ngx_str_t                      *schema, user, host;
-    ngx_time_t                     *tp;
-    cg_event_t                     *ev;
-    ngx_http_upstream_t            *u;
-    ngx_http_certguard_loc_conf_t  *cglcf;
-
-    ev = &ctx->event;
-
-    if (ctx->evented) {
-        return ev;
-    }
-
-    ngx_memzero(ev, sizeof(cg_event_t));
-
-    ev->monitor = ctx->monitor;
-
-    n = ngx_sock_ntop(r->connection->sockaddr, r->connection->socklen,
-                      ctx->src, NGX_SOCKADDR_STRLEN, 0);
-    ctx->src[n] = '\0';
-    ev->src_addr = (const char *) ctx->src;
-    ev->src_port = ngx_inet_get_port(r->connection->sockaddr);
-
-    /* kept at scoring time: a blocked peer is released before logging */
-
-    if (ctx->dst[0]) {
-        ev->dst_addr = (const char *) ctx->dst;
-        ev->dst_port = ctx->dst_port;
-    }
-
-    u = r->upstream;
-    schema = (u && u->schema.len) ? &u->schema : &r->schema;
-
-    n = schema->len + ngx_strlen(ctx->result.name) + r->unparsed_uri.len + 1;
-
-    p = ngx_pnalloc(r->pool, n);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    (void) ngx_sprintf(p, "%V%s%V%Z", schema, ctx->result.name,
-                       &r->unparsed_uri);
-    ev->request = (const char *) p;
-
-    if (ngx_http_certguard_forward_user(r, &user) == NGX_OK
-        && user.len < sizeof(ctx->user))
-    {
-        (void) ngx_cpystrn(ctx->user, user.data, user.len + 1);
-        ev->user = (const char *) ctx->user;
-    }
-
-    ev->method = ngx_http_certguard_cstr(r->pool, &r->method_name);
-
-    if (r->headers_in.user_agent) {
-        ev->user_agent = ngx_http_certguard_cstr(r->pool,
-                                            &r->headers_in.user_agent->value);
-    }
-
-    host = ngx_cycle->hostname;
-    ev->dvchost = ngx_http_certguard_cstr(r->pool, &host);
-
-    if (ctx->tls_version[0]) {
-        ev->tls_version = (const char *) ctx->tls_version;
-    }
-
-    if (ctx->tls_cipher[0]) {
-        ev->tls_cipher = (const char *) ctx->tls_cipher;
-    }
-
-    ngx_certguard_conn_id(r->connection, ctx->conn_id);
-    ev->conn_id = (const char *) ctx->conn_id;
-
-    cglcf = ngx_http_get_module_loc_conf(r, ngx_http_certguard_module);
-    ev->keep_query = (cglcf->common.log && cglcf->common.log->keep_query);
-
-    tp = ngx_timeofday();
-    ev->rt_ms = (int64_t) tp->sec * 1000 + tp->msec;
-
-    ctx->evented = 1;
-
-    return ev;
-}
-
-
-/* The upstream's TLS version and cipher, as the CEF record shows them. */
-
-static void
-ngx_http_certguard_tls(ngx_http_certguard_ctx_t *ctx, const SSL *ssl)
-{
-    const char  *s;
-
-    ctx->tls_version[0] = '\0';
-    ctx->tls_cipher[0] = '\0';
-
-    if (ssl == NULL) {
-        return;
-    }
-
-    s = SSL_get_version(ssl);
-
-    if (s && ngx_strcmp(s, "unknown") != 0) {
-        (void) ngx_cpystrn(ctx->tls_version, (u_char *) s,
-                           sizeof(ctx->tls_version));
-    }
-
-    s = SSL_get_cipher_name(ssl);
-
-    if (s && ngx_strcmp(s, "(NONE)") != 0) {
-        (void) ngx_cpystrn(ctx->tls_cipher, (u_char *) s,
-                           sizeof(ctx->tls_cipher));
-    }
-}
-
-
-/* A NUL-terminated copy for the engine, NULL for an empty string. */
-
-static const char *
-ngx_http_certguard_cstr(ngx_pool_t *pool, ngx_str_t *s)
-{
-    u_char  *p;
-
-    if (s->len == 0) {
-        return NULL;
-    }
-
-    p = ngx_pnalloc(pool, s->len + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    (void) ngx_cpystrn(p, s->data, s->len + 1);
-
-    return (const char *) p;
-}
 
 
 static ngx_http_certguard_ctx_t *
@@ -1299,6 +1076,62 @@ ngx_http_certguard_block_status(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+static char *
+ngx_http_certguard_memory(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certguard_main_conf_t  *cgmcf = conf;
+
+    if (cgmcf->memory) {
+        return "is duplicate";
+    }
+
+    return ngx_certguard_memory_conf(cf, &cgmcf->memory);
+}
+
+
+static void *
+ngx_http_certguard_create_main_conf(ngx_conf_t *cf)
+{
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cgmcf->memory = NULL;
+     */
+
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_certguard_main_conf_t));
+}
+
+
+/* The memory is opened by each worker: an LMDB handle must not cross a
+ * fork. */
+
+static ngx_int_t
+ngx_http_certguard_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_certguard_main_conf_t  *cgmcf;
+
+    cgmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_certguard_module);
+
+    return cgmcf ? ngx_certguard_memory_init_process(cycle, cgmcf->memory)
+                 : NGX_OK;
+}
+
+
+static void
+ngx_http_certguard_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_certguard_main_conf_t  *cgmcf;
+
+    cgmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_certguard_module);
+
+    if (cgmcf) {
+        ngx_certguard_memory_exit_process(cgmcf->memory);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_certguard_add_variables(ngx_conf_t *cf)
 {
@@ -1372,6 +1205,7 @@ ngx_http_certguard_create_loc_conf(ngx_conf_t *cf)
 
     conf->enable = NGX_CONF_UNSET;
     conf->block_status = NGX_CONF_UNSET_UINT;
+    ngx_certguard_capture_init(&conf->capture);
 
     return conf;
 }
@@ -1388,6 +1222,7 @@ ngx_http_certguard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_uint_value(conf->block_status, prev->block_status,
                               NGX_HTTP_FORBIDDEN);
+    ngx_certguard_capture_merge(&prev->capture, &conf->capture);
 
     if (ngx_certguard_conf_merge(cf, &prev->common, &conf->common,
                                  conf->enable, "certguard")

@@ -7,6 +7,9 @@
 #   cold   module loaded, certguard on, enforce, policies/default.policy,
 #          no certguard_cache: every handshake is scored by the engine
 #   warm   the same with certguard_cache zone=...: every handshake is a hit
+#   mem    cold plus certguard_memory: every handshake is scored with a
+#          lookup in the certificate memory and queues its sighting (a cache
+#          hit never touches the memory, so warm is warm with one too)
 #
 # Rows: the upstream presents an ECDSA P-256 chain (leaf + intermediate under
 # a local root that certguard_trusted_certificate trusts), and an RSA 2048
@@ -19,7 +22,8 @@
 # Prints one raw line per measurement, then a summary of medians.
 #
 #   bench/http.sh [REPS] [DUR] [CONNS]      (defaults 3, 10, 16)
-#   env: DUR1 (5), ROWS ("ecdsa rsa"), PROXY_CPU (0), CLIENT_CPU (1),
+#   env: DUR1 (5), ROWS ("ecdsa rsa"), CONFIGS ("plain cold warm mem"),
+#        PROXY_CPU (0), CLIENT_CPU (1),
 #        VERIFY (off; on: proxy_ssl_verify on with the bench roots as
 #        proxy_ssl_trusted_certificate, in all three configurations),
 #        CERTGUARD_BUILD (build/), BENCH_DIR (a new /tmp directory)
@@ -47,7 +51,7 @@ command -v wrk >/dev/null || { echo "no wrk: scripts/deps.sh --bench" >&2;
                                exit 2; }
 
 cleanup() {
-    for d in "$work"/up "$work"/plain "$work"/cold "$work"/warm; do
+    for d in "$work"/up "$work"/plain "$work"/cold "$work"/warm "$work"/mem; do
         [ -d "$d" ] && nginx_stop "$d"
     done
     return 0
@@ -151,11 +155,12 @@ EOF
 
 # --- the proxy, in three configurations ------------------------------------
 
-# proxy_conf NAME LOAD CERTGUARD: one proxy configuration.  Location /ecdsa/
-# and /rsa/ go to the two upstreams; /check/ROW/ adds the verdict headers
-# (used once before measuring, never measured).
+# proxy_conf NAME LOAD CERTGUARD [HTTP]: one proxy configuration (HTTP:
+# lines for the http{} block).  Location /ecdsa/ and /rsa/ go to the two
+# upstreams; /check/ROW/ adds the verdict headers (used once before
+# measuring, never measured).
 proxy_conf() {
-    local name=$1 load=$2 cg=$3 check=""
+    local name=$1 load=$2 cg=$3 main=${4:-} check=""
     mkdir -p "$name"
     if [ -n "$cg" ]; then
         check='add_header X-Certguard "$certguard_verdict $certguard_cache $certguard_score" always;'
@@ -171,6 +176,7 @@ http {
     access_log off;
     client_body_temp_path $work/$name;
     proxy_temp_path $work/$name;
+    $main
 
     upstream bench.certguard.test { server 127.0.0.1:$up_ecdsa; }
     upstream bench-rsa.certguard.test { server 127.0.0.1:$up_rsa; }
@@ -215,8 +221,12 @@ proxy_conf plain "" ""
 proxy_conf cold "load_module $module;" "$cg"
 proxy_conf warm "load_module $module;" "$cg
         certguard_cache zone=bench:4m valid=1h;"
+proxy_conf mem "load_module $module;" "$cg" \
+    "certguard_memory $work/mem/memory;"
 
-for c in up plain cold warm; do
+configs=${CONFIGS:-plain cold warm mem}
+
+for c in up $configs; do
     "$nginx_bin" -t -q -p "$work/$c/" -c "$work/$c/nginx.conf" \
         -e "$work/$c/error.log" || { echo "bad config: $c" >&2; exit 1; }
 done
@@ -256,7 +266,7 @@ echo "# row cfg rep | c1: rps p50 p99 (ms) | c$conns: rps p50 p99 (ms) | proxy w
 
 for rep in $(seq 1 "$reps"); do
     for row in $rows; do
-        for cfg in plain cold warm; do
+        for cfg in $configs; do
             nginx_start "$proxy_cpu" "$work/$cfg" "$work/$cfg/nginx.conf"
             wait_port "$px"
             base=http://127.0.0.1:$px

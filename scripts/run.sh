@@ -254,6 +254,9 @@ stream {
     resolver 127.0.0.1:$dns_port ipv6=off valid=60s;
     resolver_timeout 5s;
 
+    # what each destination showed before (cert_changed, first_seen)
+    certguard_memory $run/memory;
+
     # the one proxy port: CONNECT here, plain HTTP to the server above
     server {
         listen 127.0.0.1:$proxy_port;
@@ -263,11 +266,12 @@ stream {
         certguard_policy $policy;
         certguard_trusted_certificate $run/pki/ca.crt;
         certguard_cache zone=certguard_stream:10m valid=10m;
-        certguard_log $cef_log;
+        certguard_log $cef_log min_verdict=tag;
         certguard_proxy_auth "certguard demo";
         certguard_proxy_auth_user_file $run/users;
         certguard_allow $good_addr $c2_addr;
         certguard_connect_ports 443 $good_http $good_tls $c2_tls;
+        certguard_capture $run/capture;       # for certguard diff / report
 
         proxy_pass \$certguard_upstream;
     }

@@ -104,6 +104,27 @@ for my $t (['wildcard-rsa2048', 'foo.badssl.com'],
     is($j && $j->{verdict}, 'allow', "$name is allowed");
 }
 
+# every other public certificate served for its own name, in the middle of
+# its life, is allowed: the profile checks (nonconformant, cn_mismatch,
+# eku, ...) must not tag what public CAs issued and browsers accepted
+
+for my $t (['subdomain-1000-sans', '1000-sans.badssl.com'],
+           ['subdomain-10000-sans', '10000-sans.badssl.com'],
+           ['subdomain-no-common-name', 'no-common-name.badssl.com'],
+           ['subdomain-no-subject', 'no-subject.badssl.com'],
+           ['subdomain-preloaded-expect-ct', 'preloaded-expect-ct.badssl.com'],
+           ['wildcard-preloaded-expect-ct', 'preloaded-expect-ct.badssl.com'],
+           ['subdomain-xn--n1aae7f7o', 'xn--n1aae7f7o.badssl.com'],
+           ['subdomain-captive-portal', 'login.captive-portal.badssl.com'],
+           ['wildcard-rsa8192', 'rsa8192.badssl.com'])
+{
+    my ($name, $sni) = @$t;
+    my $j = eval_badssl($name, sni => $sni);
+    ok($j && $j->{trusted}, "$name is trusted by the system bundle");
+    is($j && $j->{verdict}, 'allow', "$name for $sni is allowed")
+        or diag(explain($j ? $j->{signals} : 'no result'));
+}
+
 my $j = eval_badssl('wildcard-rsa2048', sni => 'a.b.badssl.com');
 fires($j, 'hostname_mismatch', 'wildcard-rsa2048 for a.b.badssl.com');
 $j = eval_badssl('wildcard-rsa2048', sni => 'badssl.com');

@@ -32,7 +32,7 @@ use Time::Local qw(timegm);
 
 # Cases that agree today.  Raise it with every engine fix that gains some;
 # never lower it: a lower figure is a regression.
-my $FLOOR = 136;
+my $FLOOR = 182;
 
 # The corpus the floor was measured on: x509-limbo at 8a2e6f4, SERVER cases.
 my $CASES = 198;
@@ -167,7 +167,8 @@ my @refused = grep { $_->{got} eq 'refused' } @out;
 
 # limbo's certificates live for a thousand years, so long_validity adds its
 # weight to nearly every case: a FAILURE case that tags only with that help
-# (a lone hostname_mismatch or weak_key) agrees here, not on a real chain
+# (a lone finding of a low-weight signal: nonconformant, eku, cn_mismatch)
+# agrees here, not on a real chain
 my ($tag_at) = read_file($policy) =~ /^\s*threshold\s+tag\s+(\d+)\s*;/m;
 my @lifted = grep {
     my $o = $_;
@@ -175,6 +176,16 @@ my @lifted = grep {
         @{ $o->{signals} || [] };
     $o->{agree} && $o->{expected} eq 'FAILURE' && defined $lv
         && defined $tag_at && $o->{score} - $lv < $tag_at;
+} @out;
+# and the figure as a real chain would see it: every verdict taken again
+# without long_validity's weight
+my $plain = grep {
+    my $o = $_;
+    my ($lv) = map { /^long_validity:(-?\d+)$/ ? $1 : () }
+        @{ $o->{signals} || [] };
+    !defined $o->{score} || !defined $lv || !defined $tag_at ? $o->{agree}
+        : $o->{expected} eq 'SUCCESS' ? $o->{score} - $lv < $tag_at
+        : $o->{score} - $lv >= $tag_at;
 } @out;
 my @miss = grep { !$_->{agree} } @out;
 my (%by, @ns);
@@ -186,8 +197,9 @@ for my $o (@miss) {
 }
 
 diag(sprintf 'limbo: %d/%d agree (%d of them by a refused chain, %d only '
-             . 'with long_validity; %s; floor %d)', scalar @agree,
-             scalar @cases, scalar @refused, scalar @lifted,
+             . 'with long_validity, %d without it; %s; floor %d)',
+             scalar @agree, scalar @cases, scalar @refused, scalar @lifted,
+             $plain,
              $has_crl ? 'CRLs passed' : 'CLI has no --crl: CRL cases run '
                                         . 'without their CRLs',
              $FLOOR);

@@ -78,7 +78,9 @@ EOF
 my @builtin = qw/untrusted_chain self_signed expired not_yet_valid
     weak_signature weak_key hostname_mismatch no_san issued_recently
     short_validity long_validity staging_issuer free_dv_issuer mimicked_ca
-    default_subject no_sct blocklisted chain_too_long/;
+    default_subject no_sct blocklisted nonconformant ca_leaf
+    name_constraints eku cn_mismatch
+    chain_too_long/;
 
 # The shipped default policy for its lists, every weight set so that each
 # signal shows, known windows, and the test's own rules and lists.
@@ -180,6 +182,31 @@ my $both = $pki->bundle('two-anchors', $other, $root);
 $j = eval_chain($clean, ca_file => $both);
 quiet($j, 'untrusted_chain', 'anchor second in a bundle of two');
 
+# any certificate of the CA file is an anchor, not only a self-signed one
+# (RFC 5280 6.1): an intermediate, or the leaf itself
+$j = eval_chain($clean, ca_file => $int->{cert});
+quiet($j, 'untrusted_chain', 'the intermediate alone in the CA file');
+ok($j && $j->{trusted}, 'a chain to a trusted intermediate is trusted');
+$j = eval_chain($clean->{cert}, sni => 'clean.test',
+                ca_file => $clean->{cert});
+quiet($j, 'untrusted_chain', 'the leaf pinned in the CA file');
+
+# a sent issuer that leads nowhere: the other one sent is tried too
+# (OpenSSL takes the first that fits and does not go back)
+my $altint = $pki->ca('alt-int', issuer => $root, subject => '/CN=alt int');
+my $decoy = $pki->ca('alt-int-decoy', issuer => $other, key_of => $altint,
+                     subject => '/CN=alt int');
+my $altleaf = good_leaf('alt-path', issuer => $altint);
+my $detour = $pki->bundle('alt-path-chain', $altleaf->{cert},
+                          $decoy->{cert}, $altint->{cert});
+$j = eval_chain($detour, sni => 'alt-path.test');
+quiet($j, 'untrusted_chain', 'a decoy issuer sent first, the right one '
+      . 'after it');
+ok($j && $j->{trusted}, 'the path through the second issuer is trusted');
+$j = eval_chain($pki->bundle('alt-path-decoy', $altleaf->{cert},
+                             $decoy->{cert}), sni => 'alt-path.test');
+fires($j, 'untrusted_chain', 'only the decoy issuer sent');
+
 # self_signed
 
 my $ss = $pki->leaf('selfsigned', subject => '/CN=selfsigned.test',
@@ -224,6 +251,34 @@ my $oldint = $pki->ca('old-int', issuer => $root, subject => '/CN=old int',
 $j = eval_chain(good_leaf('under-old-int', issuer => $oldint));
 fires($j, 'expired', 'intermediate expired, leaf valid');
 
+# validity is judged on the path that verified: its anchor counts, and a
+# sent certificate no path uses does not (the "chain of pain": a server
+# still sends an expired cross-signed copy of its root)
+my $oldroot = $pki->ca('expired-root', subject => '/CN=expired test root',
+                       not_before => -3650 * $DAY, not_after => -$DAY);
+my $eint = $pki->ca('int-of-expired', issuer => $oldroot,
+                    subject => '/CN=int of an expired root');
+$j = eval_chain(good_leaf('under-expired-root', issuer => $eint),
+                ca_file => $oldroot->{cert});
+fires($j, 'expired', 'the anchor expired yesterday, nothing sent did');
+like(fired($j, 'expired') && fired($j, 'expired')->{detail},
+     qr/^anchor expired /, 'expired: the detail names the anchor');
+quiet($j, 'untrusted_chain', 'an expired anchor is still an anchor');
+
+my $legacy = $pki->ca('legacy-root', subject => '/CN=legacy test root');
+my $cross = $pki->ca('cross-root', issuer => $legacy, key_of => $root,
+                     subject => '/CN=certguard test root',
+                     not_before => -3000 * $DAY, not_after => -10 * $DAY);
+my $pain = $pki->bundle('chain-of-pain', $clean->{cert}, $int->{cert},
+                        $cross->{cert});
+$j = eval_chain($pain, sni => 'clean.test');
+quiet($j, 'expired', 'an expired cross-signed root sent along, unused');
+is($j && $j->{verdict}, 'allow', 'the chain of pain is allowed');
+$j = eval_chain($pain, sni => 'clean.test', ca_file => $legacy->{cert},
+                no_system => 1);
+fires($j, 'expired', 'the same chain to the legacy root: the cross-sign '
+      . 'is on the path');
+
 # weak_signature
 
 $j = eval_chain(good_leaf('sha1-leaf', md => 'sha1'));
@@ -254,6 +309,281 @@ quiet($j, 'weak_key', 'EC P-256 leaf');
 $j = eval_chain(good_leaf('rsa3072', key => 'rsa:3072'));
 quiet($j, 'weak_key', 'RSA 3072-bit leaf');
 quiet($jc, 'weak_key', 'RSA 2048-bit leaf');
+
+# every key of the verified path counts, the anchor's too; DSA at any size
+my $rsaroot1024 = $pki->ca('rsa1024-root', key => 'rsa:1024',
+                           subject => '/CN=RSA 1024 test root');
+my $under1024 = good_leaf('under-rsa1024-root',
+    issuer => $pki->ca('int-of-rsa1024', issuer => $rsaroot1024,
+                       subject => '/CN=int of an RSA 1024 root'));
+$j = eval_chain($under1024, ca_file => $rsaroot1024->{cert});
+fires($j, 'weak_key', 'the anchor has an RSA 1024 key, nothing sent does');
+like(fired($j, 'weak_key') && fired($j, 'weak_key')->{detail},
+     qr/^anchor RSA key of 1024 bits/, 'weak_key: the detail names the anchor');
+$j = eval_chain(good_leaf('dsa2048', key => 'dsa:2048'));
+fires($j, 'weak_key', 'DSA 2048-bit leaf');
+
+# the CA/Browser Forum key rules that are no weakness: nonconformant
+$j = eval_chain(good_leaf('rsa2052', key => 'rsa:2052'));
+fires($j, 'nonconformant', 'RSA 2052-bit leaf (not a multiple of 8)');
+quiet($j, 'weak_key', 'RSA 2052-bit leaf');
+$j = eval_chain(good_leaf('k256', key => 'ec:secp256k1'));
+fires($j, 'nonconformant', 'EC secp256k1 leaf (not a CABF curve)');
+quiet($j, 'weak_key', 'EC secp256k1 leaf');
+$j = eval_chain(good_leaf('ec384', key => 'ec:secp384r1'));
+quiet($j, 'nonconformant', 'EC P-384 leaf');
+quiet($j, 'weak_key', 'EC P-384 leaf');
+$j = eval_chain(good_leaf('ec224-only-weak', key => 'ec:secp224r1'));
+quiet($j, 'nonconformant', 'EC P-224 leaf: weak_key says it, once');
+
+# nonconformant: RFC 5280 profile findings that leave the path intact
+
+$j = eval_chain(good_leaf('ku-certsign', omit => ['keyUsage'],
+    ext => [$SCT, 'keyUsage = critical,digitalSignature,keyCertSign']));
+fires($j, 'nonconformant', 'leaf with keyUsage keyCertSign but cA FALSE');
+like(fired($j, 'nonconformant') && fired($j, 'nonconformant')->{detail},
+     qr/^leaf: /, 'nonconformant: the detail names the leaf');
+quiet($j, 'untrusted_chain', 'a profile finding leaves the path valid');
+ok($j && $j->{trusted}, 'a profile finding leaves the chain trusted');
+
+my $noski = $pki->ca('int-no-ski', issuer => $root,
+                     subject => '/CN=int without key identifier',
+                     omit => ['subjectKeyIdentifier']);
+$j = eval_chain(good_leaf('under-no-ski', issuer => $noski,
+                          omit => ['authorityKeyIdentifier']));
+fires($j, 'nonconformant', 'intermediate without subjectKeyIdentifier');
+like(fired($j, 'nonconformant') && fired($j, 'nonconformant')->{detail},
+     qr/^depth 1: [^(]*$/, 'nonconformant: the intermediate, and not its '
+     . 'leaf that has no key identifier to name');
+
+my $noku = $pki->ca('int-no-ku', issuer => $root, omit => ['keyUsage'],
+                    subject => '/CN=int without keyUsage');
+$j = eval_chain(good_leaf('under-no-ku', issuer => $noku));
+quiet($j, 'nonconformant', 'a CA without keyUsage (every validator '
+      . 'takes it)');
+quiet($j, 'untrusted_chain', 'a CA without keyUsage');
+
+# a root's own defects count where it is a private anchor; a public root
+# was vetted by a root program, and no server can change it
+my $bcroot = $pki->ca('bc-noncrit-root', omit => ['basicConstraints'],
+                      ext => ['basicConstraints = CA:TRUE'],
+                      subject => '/CN=root with a non-critical bc');
+my $bcleaf = good_leaf('under-bc-noncrit',
+    issuer => $pki->ca('bc-noncrit-int', issuer => $bcroot,
+                       subject => '/CN=int under a non-critical bc root'));
+$j = eval_chain($bcleaf, ca_file => $bcroot->{cert});
+fires($j, 'nonconformant', 'private anchor, basicConstraints not critical');
+like(fired($j, 'nonconformant') && fired($j, 'nonconformant')->{detail},
+     qr/^anchor: /, 'nonconformant: the detail names the anchor');
+{
+    local $ENV{SSL_CERT_FILE} = $bcroot->{cert};
+    $j = eval_chain($bcleaf, ca_file => $bcroot->{cert});
+    quiet($j, 'nonconformant', 'the same root as a public root');
+}
+
+# the engine's own profile rules, one certificate each
+sub nonconformant_ok {
+    my ($j, $re, $name) = @_;
+    my $h = $j && fired($j, 'nonconformant');
+
+    ok($h && $h->{detail} =~ $re, "nonconformant fires: $name")
+        or diag(explain($h ? $h->{detail} : [signal_ids($j)]));
+}
+
+nonconformant_ok(eval_chain(good_leaf('serial0', serial => '00')),
+                 qr/^leaf: serial number not positive$/, 'serial 0');
+nonconformant_ok(eval_chain(good_leaf('serial21', serial => '7F' x 21)),
+                 qr/^leaf: serial number longer than 20 octets$/,
+                 'a 21-octet serial');
+$j = eval_chain(good_leaf('serial20', serial => 'FF' x 20));
+quiet($j, 'nonconformant', 'a 20-octet serial with its top bit set');
+nonconformant_ok(eval_chain(good_leaf('under_score',
+                                      san => 'DNS:under_score.test'),
+                            sni => 'under_score.test'),
+                 qr/^leaf: DNS subjectAltName not a host name$/,
+                 'an underscore in a DNS SAN');
+nonconformant_ok(eval_chain(good_leaf('dotted', san => 'DNS:.dotted.test')),
+                 qr/not a host name/, 'a DNS SAN with a leading dot');
+$j = eval_chain(good_leaf('wild-ok',
+                          san => 'DNS:*.wild-ok.test,DNS:x-1.a9.test'),
+                sni => 'a.wild-ok.test');
+quiet($j, 'nonconformant', 'a wildcard SAN and a hyphen, digits');
+nonconformant_ok(eval_chain(good_leaf('san-crit', omit => ['subjectAltName'],
+    ext => [$SCT, 'subjectAltName = critical,DNS:san-crit.test'])),
+    qr/^leaf: subjectAltName critical beside a subject$/,
+    'a critical SAN beside a subject');
+$j = eval_chain(good_leaf('san-crit-empty', subject => '/',
+    omit => ['subjectAltName'],
+    ext => [$SCT, 'subjectAltName = critical,DNS:san-crit-empty.test']));
+quiet($j, 'nonconformant', 'a critical SAN beside an empty subject');
+nonconformant_ok(eval_chain(good_leaf('aia-empty',
+    ext => [$SCT, '1.3.6.1.5.5.7.1.1=DER:3000'])),
+    qr/^leaf: authorityInfoAccess empty or malformed$/, 'an empty AIA');
+$j = eval_chain(good_leaf('aia-ok', ext => [$SCT,
+    'authorityInfoAccess = caIssuers;URI:http://ca.test/int.crt']));
+quiet($j, 'nonconformant', 'an AIA with an access description');
+
+my $pcint = $pki->ca('pc-int', issuer => $root, subject => '/CN=pc int',
+                     ext => ['policyConstraints = requireExplicitPolicy:0']);
+nonconformant_ok(eval_chain(good_leaf('under-pc', issuer => $pcint)),
+                 qr/^depth 1: policyConstraints not critical$/,
+                 'policyConstraints not critical');
+$pcint = $pki->ca('pc-crit-int', issuer => $root, subject => '/CN=pc int 2',
+    ext => ['policyConstraints = critical,requireExplicitPolicy:0',
+            'certificatePolicies = 2.5.29.32.0']);
+$j = eval_chain(good_leaf('under-pc-crit', issuer => $pcint,
+    ext => [$SCT, 'certificatePolicies = 2.23.140.1.2.1']));
+quiet($j, 'nonconformant', 'policyConstraints critical');
+
+# an anchor names itself by key identifier alone (CA/Browser Forum
+# 7.1.2.1.3)
+my $akiroot = $pki->ca('aki-issuer-root', subject => '/CN=aki issuer root',
+                       ext => ['authorityKeyIdentifier = issuer:always']);
+my $akileaf = good_leaf('under-aki-issuer-root', issuer => $pki->ca(
+    'aki-issuer-int', issuer => $akiroot, subject => '/CN=aki issuer int'));
+$j = eval_chain($akileaf, ca_file => $akiroot->{cert});
+my $nokid = 'authorityKeyIdentifier without keyIdentifier';
+nonconformant_ok($j, qr/^anchor: \Q$nokid\E \(\+1 more\)$/,
+                 'anchor AKI by issuer and serial, no key identifier');
+my $kidroot = $pki->ca('aki-keyid-root', subject => '/CN=aki keyid root',
+                       ext => ['authorityKeyIdentifier = keyid:always']);
+$j = eval_chain(good_leaf('under-aki-keyid-root', issuer => $pki->ca(
+    'aki-keyid-int', issuer => $kidroot, subject => '/CN=aki keyid int')),
+    ca_file => $kidroot->{cert});
+quiet($j, 'nonconformant', 'anchor AKI keyIdentifier equal to its SKI');
+
+# ca_leaf: a CA-issued leaf that is a CA
+
+$j = eval_chain(good_leaf('ca-leaf', omit => ['basicConstraints'],
+    ext => [$SCT, 'basicConstraints = critical,CA:TRUE']));
+fires($j, 'ca_leaf', 'leaf with cA TRUE issued by the intermediate');
+quiet($j, 'untrusted_chain', 'a cA TRUE leaf with digitalSignature passes '
+      . 'the TLS server purpose');
+my $ssca = $pki->leaf('selfsigned-ca', subject => '/CN=selfsigned-ca.test',
+                      san => 'DNS:selfsigned-ca.test',
+                      omit => ['basicConstraints'],
+                      ext => ['basicConstraints = critical,CA:TRUE']);
+$j = eval_chain($ssca, ca_file => $ssca->{cert});
+quiet($j, 'ca_leaf', 'a self-signed cA TRUE leaf (openssl req -x509) '
+      . 'trusted as itself');
+quiet($jc, 'ca_leaf', 'clean chain');
+
+# name_constraints: a wildcard over an excluded subtree, which OpenSSL
+# compares as text (CVE-2025-61727)
+
+my $ncint = $pki->ca('nc-int', issuer => $root, subject => '/CN=nc int',
+    ext => ['nameConstraints = critical,permitted;DNS:nc.test,'
+            . 'excluded;DNS:bar.nc.test']);
+$j = eval_chain(good_leaf('nc-wild', issuer => $ncint,
+                          san => 'DNS:*.nc.test'), sni => 'foo.nc.test');
+fires($j, 'name_constraints', '*.nc.test under excluded bar.nc.test');
+is(fired($j, 'name_constraints') && fired($j, 'name_constraints')->{detail},
+   'leaf *.nc.test, bar.nc.test excluded by depth 1',
+   'name_constraints: the detail names both and the CA');
+quiet($j, 'untrusted_chain', 'OpenSSL lets *.nc.test through');
+$j = eval_chain(good_leaf('nc-wild-deeper', issuer => $ncint,
+                          san => 'DNS:*.x.nc.test'), sni => 'a.x.nc.test');
+quiet($j, 'name_constraints', '*.x.nc.test: nothing of it is excluded');
+$j = eval_chain(good_leaf('nc-plain', issuer => $ncint,
+                          san => 'DNS:foo.nc.test'), sni => 'foo.nc.test');
+quiet($j, 'name_constraints', 'foo.nc.test within the permitted subtree');
+quiet($j, 'untrusted_chain', 'foo.nc.test within the permitted subtree');
+quiet($j, 'nonconformant', 'well-formed name constraints');
+$j = eval_chain(good_leaf('nc-excluded', issuer => $ncint,
+                          san => 'DNS:bar.nc.test'), sni => 'bar.nc.test');
+fires($j, 'untrusted_chain', 'bar.nc.test itself: OpenSSL refuses it');
+quiet($j, 'name_constraints', 'bar.nc.test: a path error, not ours');
+
+# malformed or misplaced name constraints: nonconformant
+$j = eval_chain(good_leaf('nc-in-leaf', ext => [$SCT,
+    'nameConstraints = critical,permitted;DNS:nc-in-leaf.test']));
+nonconformant_ok($j, qr/^leaf: nameConstraints on a certificate that is not/,
+                 'nameConstraints in a leaf');
+my $dotint = $pki->ca('nc-dot-int', issuer => $root, subject => '/CN=nc dot',
+    ext => ['nameConstraints = critical,permitted;DNS:.dot.test']);
+nonconformant_ok(eval_chain(good_leaf('nc-dot', issuer => $dotint,
+                                      san => 'DNS:a.dot.test'),
+                            sni => 'a.dot.test'),
+                 qr/^depth 1: nameConstraints dNSName not a domain name$/,
+                 'a dNSName constraint with a leading period');
+quiet($jc, 'name_constraints', 'clean chain');
+
+# eku: the TLS server profile's extendedKeyUsage (CA/Browser Forum)
+
+sub eku_ok {
+    my ($j, $re, $name) = @_;
+    my $h = $j && fired($j, 'eku');
+
+    ok($h && $h->{detail} =~ $re, "eku fires: $name")
+        or diag(explain($h ? $h->{detail} : [signal_ids($j)]));
+}
+
+eku_ok(eval_chain(good_leaf('eku-crit', omit => ['extendedKeyUsage'],
+    ext => [$SCT, 'extendedKeyUsage = critical,serverAuth'])),
+    qr/^leaf: extendedKeyUsage critical$/, 'a critical EKU on the leaf');
+eku_ok(eval_chain(good_leaf('eku-any', omit => ['extendedKeyUsage'],
+    ext => [$SCT, 'extendedKeyUsage = serverAuth,anyExtendedKeyUsage'])),
+    qr/^leaf: extendedKeyUsage holds anyExtendedKeyUsage$/,
+    'anyExtendedKeyUsage beside serverAuth');
+my $ekuroot = $pki->ca('eku-root', subject => '/CN=root with an eku',
+                       ext => ['extendedKeyUsage = serverAuth']);
+$j = eval_chain(good_leaf('under-eku-root', issuer => $pki->ca('eku-root-int',
+    issuer => $ekuroot, subject => '/CN=int of a root with an eku')),
+    ca_file => $ekuroot->{cert});
+eku_ok($j, qr/^anchor: extendedKeyUsage on a root$/, 'a root with an EKU');
+my $ekuint = $pki->ca('eku-int', issuer => $root, subject => '/CN=eku int',
+                      ext => ['extendedKeyUsage = serverAuth,clientAuth']);
+$j = eval_chain(good_leaf('under-eku-int', issuer => $ekuint));
+quiet($j, 'eku', 'an intermediate restricted by an EKU');
+quiet($jc, 'eku', 'clean chain: serverAuth, not critical');
+
+# cn_mismatch: the CN is a SAN written another way (CA/Browser Forum
+# 7.1.4.3); a CN that is simply another name is left alone
+
+my %cn = (
+    'Case.Test'        => ['DNS:case.test', 'case.test',
+                           qr/^leaf: CN is a DNS SAN in other letter case$/],
+    '127.000.000.001'  => ['IP:127.0.0.1', '127.0.0.1',
+                           qr/^leaf: CN is an IP address not written/],
+    '0x7F000001'       => ['IP:127.0.0.1', '127.0.0.1', qr/IP address/],
+    '2001:DB8::1'      => ['IP:2001:db8::1', '2001:db8::1', qr/IP address/],
+    'xn--nxasmq6b.test' => ['DNS:xn--n3h.test', 'xn--n3h.test',
+                            qr/^leaf: CN is an A-label no DNS SAN spells$/],
+);
+my $n = 0;
+for my $c (sort keys %cn) {
+    my ($san, $sni, $re) = @{ $cn{$c} };
+    $j = eval_chain(good_leaf('cn' . $n++, subject => "/CN=$c", san => $san),
+                    sni => $sni);
+    my $h = $j && fired($j, 'cn_mismatch');
+    ok($h && $h->{detail} =~ $re, "cn_mismatch fires: CN $c, SAN $san")
+        or diag(explain($h ? $h->{detail} : [signal_ids($j)]));
+}
+for my $t (['127.0.0.1', 'IP:127.0.0.1', '127.0.0.1', 'the IP SAN as text'],
+           ['2001:db8::1', 'IP:2001:db8::1', '2001:db8::1',
+            'RFC 5952 text'],
+           ['host.test', 'DNS:svc.test', 'svc.test', 'some other name'],
+           ['xn--n3h.test', 'DNS:xn--n3h.test', 'xn--n3h.test',
+            'the same A-label'],
+           ["\xe2\x98\x83.test", 'DNS:xn--n3h.test', 'xn--n3h.test',
+            'the U-label of the SAN (display form)'])
+{
+    my ($c, $san, $sni, $why) = @$t;
+    $j = eval_chain(good_leaf('cn' . $n++, subject => "/CN=$c", san => $san),
+                    sni => $sni);
+    quiet($j, 'cn_mismatch', "CN $c, SAN $san: $why");
+}
+$j = eval_chain(good_leaf('cn-only', subject => '/CN=Legacy.Test', san => ''),
+                sni => 'legacy.test');
+quiet($j, 'cn_mismatch', 'no SAN: the CN is the name');
+
+# what points at an attack stays a path error: an EC key with explicit
+# curve parameters (CVE-2020-0601)
+$j = eval_chain(good_leaf('ec-explicit', key => 'ec-explicit:prime256v1'));
+fires($j, 'untrusted_chain', 'leaf key with explicit EC parameters');
+quiet($j, 'nonconformant', 'explicit EC parameters are not a profile '
+      . 'finding');
+quiet($jc, 'nonconformant', 'clean chain');
 
 # hostname_mismatch: RFC 6125 through the SANs
 
@@ -602,11 +932,14 @@ $j = eval_chain($hundred, sni => 'clean.test',
 is($j && $j->{verdict}, 'tag', 'default policy: a hundred certificates tag');
 
 # every built-in signal is tested: here, or in geoip.t (geo_*)
+# every built-in signal is tested: here, in geoip.t (geo_*), or in
+# memory.t (the certificate memory's)
 
 my $list = cli('signals');
 my @all = map { (split /\t/)[0] } split /\n/, $list->{out};
 ok(@all >= @builtin, 'certguard signals lists the built-in signals');
-my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/;
+my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/,
+    qw/first_seen cert_changed issuer_changed cert_moved/;
 is_deeply([ grep { !$covered{$_} } @all ], [],
           'every built-in signal is covered by a test');
 

@@ -5,7 +5,11 @@
  *   certguard check --policy FILE [--ca-file FILE [--no-system-roots]]
  *       [--sni NAME] [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
  *       [--geoip-country FILE] [--geoip-asn FILE] [--client-sni NAME]
- *       CHAIN.pem...
+ *       [--memory DIR] CHAIN.pem...|DIR
+ *   certguard diff --policy OLD --policy NEW [--sni NAME] [--at UNIXTIME]
+ *       [--ca-file FILE] [--format text|json] CHAIN.pem...|DIR
+ *   certguard report --policy P [--policy NEW] DIR|FILES -o report.html
+ *   certguard memory DIR show NAME|export|import FILE|forget NAME
  *   certguard lint FILE...
  *   certguard pin [--fingerprint] CA.pem...
  *   certguard signals
@@ -27,12 +31,12 @@
 
 #include <arpa/inet.h>
 
-#include "certguard.h"
+#include "cli.h"
+#include "cg_memory.h"
+#include "memory.h"
 
 
 #define CLI_MAX_INPUT   (64 * 1024 * 1024)
-#define CLI_EXIT_OK     0
-#define CLI_EXIT_ERR    2
 
 #define cli_nelem(a)    (sizeof(a) / sizeof((a)[0]))
 
@@ -52,15 +56,18 @@ typedef struct {
     const char     *client_sni;         /* the SNI seen inside a tunnel */
     const char     *geoip_country;
     const char     *geoip_asn;
+    const char     *memory_dir;         /* --memory: read, then updated */
     char            dst_addr[64];       /* without brackets */
     unsigned        dst_port;
     unsigned        has_dst:1;
+    unsigned        has_at:1;
     int64_t         at;
     cli_format_t    format;
 
     cg_policy_t    *policy;
     cg_trust_t     *trust;
     cg_geoip_t     *geoip;
+    cg_memory_t    *memory;
 
     char           *out;                /* formatter buffer, grown on need */
     size_t          out_len;
@@ -68,21 +75,11 @@ typedef struct {
 
 
 static void cli_usage(FILE *f);
-static int cli_usage_error(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-static const char *cli_safe(const char *s, char *buf, size_t len);
-static void cli_json_str(FILE *f, const char *s);
-static int cli_read_file(const char *path, unsigned char **data,
-    size_t *len, const char **problem);
 static int cli_parse_dst(cli_check_t *c, const char *arg);
-static int cli_parse_at(cli_check_t *c, const char *arg);
-static int cli_option(int argc, char **argv, int *i, const char *name,
-    const char **value);
 static int cli_check(int argc, char **argv);
 static int cli_check_file(cli_check_t *c, const char *path, int many);
+static int cli_remember(cli_check_t *c, const cg_input_t *in,
+    const cg_result_t *res);
 static int cli_format(cli_check_t *c, const cg_result_t *res,
     const cg_event_t *ev);
 static int cli_lint(int argc, char **argv);
@@ -100,12 +97,19 @@ cli_usage(FILE *f)
 "                       [--sni NAME] [--dst IP[:PORT]] [--at UNIXTIME]\n"
 "                       [--format json|cef|text]\n"
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
-"                       [--client-sni NAME]\n"
-"                       CHAIN.pem...\n"
+"                       [--client-sni NAME] [--memory DIR]\n"
+"                       CHAIN.pem...|DIR\n"
+"       certguard diff --policy OLD --policy NEW [--sni NAME]\n"
+"                      [--at UNIXTIME] [--ca-file FILE]\n"
+"                      [--format text|json] CHAIN.pem...|DIR\n"
+"       certguard report --policy P [--policy NEW] [--ca-file FILE]\n"
+"                        DIR|FILES -o report.html\n"
 "       certguard lint POLICY...\n"
 "       certguard pin [--fingerprint] CA.pem...\n"
 "       certguard signals\n"
-"       certguard version\n"
+"       certguard version\n", f);
+    fputs(cli_memory_usage, f);
+    fputs(
 "\n"
 "check   score each chain (PEM or DER, leaf first; \"-\" reads stdin) and\n"
 "        print one result per file: JSON (default; one object a line, with\n"
@@ -114,9 +118,21 @@ cli_usage(FILE *f)
 "        time; --dst is 1.2.3.4, 1.2.3.4:443, ::1 or [::1]:443;\n"
 "        --client-sni is the SNI a client sent inside a CONNECT tunnel\n"
 "        (sni_mismatch fires when it is not the --sni name; CEF\n"
-"        destinationServiceName).  Chains verify against the system CA\n"
-"        bundle and the --ca-file roots; --no-system-roots leaves the\n"
-"        system bundle out.\n"
+"        destinationServiceName).  Chains\n"
+"        verify against the system CA bundle and the --ca-file roots;\n"
+"        --no-system-roots leaves the system bundle out.  A capture\n"
+"        directory (certguard_capture) or its files replay what the proxy\n"
+"        saw: name, destination, client SNI and time (last seen) come\n"
+"        from each chain's sidecar unless an option gives them.\n"
+"        --memory reads the certificate memory in DIR (created if need\n"
+"        be) and records each chain in it, in the order given.\n"
+"diff    score each chain under both policies; one line per chain whose\n"
+"        verdict changes, then \"N of M verdicts change\".\n"
+"report  one self-contained HTML file: verdict mix, score histogram,\n"
+"        signals, issuers and destinations of blocks and tags, and with\n"
+"        two policies what changes.\n"
+"memory  show what a memory holds for a name, export it as JSON lines,\n"
+"        import such lines (a known-good inventory), forget a name.\n"
 "lint    check policy files; \"FILE: ok\" or file:line: message;\n"
 "        warnings (file:line: warning: ...) on stderr do not fail it.\n"
 "pin     print the exemption condition that pins each certificate of\n"
@@ -129,7 +145,7 @@ cli_usage(FILE *f)
 }
 
 
-static int
+int
 cli_usage_error(const char *fmt, ...)
 {
     va_list  ap;
@@ -146,7 +162,7 @@ cli_usage_error(const char *fmt, ...)
 
 /* A file name or message made safe for one line of stderr: a name with a
  * newline in it must not split the one-line error contract. */
-static const char *
+const char *
 cli_safe(const char *s, char *buf, size_t len)
 {
     size_t  i;
@@ -163,7 +179,7 @@ cli_safe(const char *s, char *buf, size_t len)
 
 /* RFC 8259 string; bytes that are not UTF-8 become U+FFFD so the line
  * stays valid JSON whatever the file name is. */
-static void
+void
 cli_json_str(FILE *f, const char *s)
 {
     size_t                i, k, n;
@@ -197,7 +213,7 @@ cli_json_str(FILE *f, const char *s)
 }
 
 
-static int
+int
 cli_read_file(const char *path, unsigned char **data, size_t *len,
     const char **problem)
 {
@@ -356,8 +372,8 @@ cli_parse_dst(cli_check_t *c, const char *arg)
 }
 
 
-static int
-cli_parse_at(cli_check_t *c, const char *arg)
+int
+cli_parse_at(const char *arg, int64_t *at)
 {
     char       *end;
     long long   v;
@@ -378,7 +394,7 @@ cli_parse_at(cli_check_t *c, const char *arg)
         return -1;
     }
 
-    c->at = v;
+    *at = v;
 
     return 0;
 }
@@ -389,7 +405,7 @@ cli_parse_at(cli_check_t *c, const char *arg)
  * *i moved past the value), 0 when argv[*i] is another option, -1 when the
  * value is missing.
  */
-static int
+int
 cli_option(int argc, char **argv, int *i, const char *name,
     const char **value)
 {
@@ -425,19 +441,21 @@ cli_option(int argc, char **argv, int *i, const char *name,
 static int
 cli_check(int argc, char **argv)
 {
-    int           i, rc, status, nfiles, files_at, opts_done, m;
+    int           i, rc, status, nfiles, files_at, opts_done, m, nchains;
     unsigned      k;
     char          safe[512];
+    char        **chains;
     const char   *v, *dst, *at, *fmt, **files;
     cg_error_t    err;
     cli_check_t   c;
 
     static const char  *names[] = {
         "--policy", "--ca-file", "--sni", "--dst", "--at", "--format",
-        "--geoip-country", "--geoip-asn", "--client-sni"
+        "--geoip-country", "--geoip-asn", "--client-sni", "--memory"
     };
 
     memset(&c, 0, sizeof(c));
+    chains = NULL;
     dst = NULL;
     at = NULL;
     fmt = "json";
@@ -503,6 +521,7 @@ cli_check(int argc, char **argv)
         case 5: fmt = v; break;
         case 6: c.geoip_country = v; break;
         case 7: c.geoip_asn = v; break;
+        case 9: c.memory_dir = v; break;
         default: c.client_sni = v; break;
         }
     }
@@ -546,11 +565,13 @@ cli_check(int argc, char **argv)
     }
 
     if (at) {
-        if (cli_parse_at(&c, at) != 0) {
+        if (cli_parse_at(at, &c.at) != 0) {
             cli_usage_error("check: --at \"%s\" is not a unix time in "
                             "seconds", cli_safe(at, safe, sizeof(safe)));
             goto done;
         }
+
+        c.has_at = 1;
 
     } else {
         c.at = (int64_t) time(NULL);
@@ -599,10 +620,29 @@ cli_check(int argc, char **argv)
         }
     }
 
+    if (c.memory_dir) {
+        memset(&err, 0, sizeof(err));
+
+        if (cg_memory_open(&c.memory, c.memory_dir, 0, 0, &err) != CG_OK) {
+            fprintf(stderr, "certguard: %s\n",
+                    cli_safe(err.msg, safe, sizeof(safe)));
+            goto done;
+        }
+    }
+
     status = CLI_EXIT_OK;
 
-    for (files_at = 0; files_at < nfiles; files_at++) {
-        if (cli_check_file(&c, files[files_at], nfiles > 1) != 0) {
+    m = cli_inputs((char **) files, nfiles, &chains, &nchains);
+    if (m < 0) {
+        goto done;
+    }
+
+    if (m > 0) {
+        status = CLI_EXIT_ERR;
+    }
+
+    for (files_at = 0; files_at < nchains; files_at++) {
+        if (cli_check_file(&c, chains[files_at], nchains > 1) != 0) {
             status = CLI_EXIT_ERR;
         }
     }
@@ -617,8 +657,10 @@ cli_check(int argc, char **argv)
 
 done:
 
+    cli_inputs_free(chains);
     free(files);
     free(c.out);
+    cg_memory_close(c.memory);
     cg_geoip_free(c.geoip);
     cg_trust_free(c.trust);
     cg_policy_free(c.policy);
@@ -630,80 +672,63 @@ done:
 static int
 cli_check_file(cli_check_t *c, const char *path, int many)
 {
-    int              rc;
-    char             safe[512];
-    size_t           len;
+    int              forgot;
     cg_input_t       in;
-    cg_error_t       err;
+    char             safe[512];
     cg_event_t       ev;
     cg_result_t     *res;
-    const char      *problem;
-    unsigned char   *data;
-    STACK_OF(X509)  *chain;
+    cli_chain_t      ch;
+    cli_context_t    ctx;
 
     cli_safe(path, safe, sizeof(safe));
 
-    problem = NULL;
-    if (cli_read_file(path, &data, &len, &problem) != 0) {
-        fprintf(stderr, "certguard: %s: %s\n", safe, problem);
-        return -1;
-    }
+    ctx.sni = c->sni;
+    ctx.client_sni = c->client_sni;
+    ctx.dst_addr = c->has_dst ? c->dst_addr : NULL;
+    ctx.dst_port = c->dst_port;
+    ctx.at = c->at;
+    ctx.has_at = c->has_at;
 
-    memset(&err, 0, sizeof(err));
-    chain = NULL;
-
-    rc = cg_chain_parse(data, len, &chain, &err);
-    free(data);
-
-    if (rc != CG_OK || chain == NULL || sk_X509_num(chain) < 1) {
-        fprintf(stderr, "certguard: %s: ", safe);
-        fprintf(stderr, "%s\n", err.msg[0] ? cli_safe(err.msg, safe,
-                                                      sizeof(safe))
-                                           : cg_strerror(rc));
-        if (chain) {
-            sk_X509_pop_free(chain, X509_free);
-        }
+    if (cli_chain_load(&ch, path, &ctx) != 0) {
         return -1;
     }
 
     /* the result is large (about 4 KB): keep it off small stacks */
     res = calloc(1, sizeof(cg_result_t));
     if (res == NULL) {
-        sk_X509_pop_free(chain, X509_free);
+        cli_chain_free(&ch);
         fprintf(stderr, "certguard: %s: out of memory\n", safe);
         return -1;
     }
 
-    rc = cg_input_handshake(&in, c->policy, c->trust, c->geoip, NULL, chain,
-                            c->sni, c->has_dst ? c->dst_addr : NULL,
-                            c->dst_port, c->at);
-    if (rc == CG_OK) {
-        in.client_sni = c->client_sni;
-        rc = cg_evaluate(&in, res);
-    }
-
-    sk_X509_pop_free(chain, X509_free);
-
-    if (rc != CG_OK) {
-        fprintf(stderr, "certguard: %s: no verdict: %s\n", safe,
-                cg_strerror(rc));
+    if (cli_chain_score(&ch, c->policy, c->trust, c->geoip, c->memory, res,
+                        &in)
+        != 0)
+    {
+        cli_chain_free(&ch);
         free(res);
         return -1;
     }
 
-    /* what the proxy would log: enforce mode, the destination given */
+    /* the CLI records synchronously: the next file sees this one */
+
+    forgot = c->memory && cli_remember(c, &in, res) != 0;
+
+    /* what the proxy would log: enforce mode, the destination used */
     memset(&ev, 0, sizeof(ev));
-    ev.dst_addr = c->has_dst ? c->dst_addr : NULL;
-    ev.dst_port = c->dst_port;
-    ev.rt_ms = c->at * 1000;
-    ev.client_sni = c->client_sni;
+    ev.dst_addr = ch.dst_addr;
+    ev.dst_port = ch.dst_port;
+    ev.rt_ms = ch.at * 1000;
+    ev.client_sni = ch.client_sni;
 
     if (cli_format(c, res, &ev) != 0) {
         fprintf(stderr, "certguard: %s: out of memory\n", safe);
+        cli_chain_free(&ch);
         free(res);
         return -1;
     }
 
+    cli_chain_free(&ch);
     free(res);
 
     switch (c->format) {
@@ -736,6 +761,30 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     }
 
     fputc('\n', stdout);
+
+    return forgot ? -1 : 0;
+}
+
+
+/* A sighting of a chain with a name; a chain without one is not kept. */
+static int
+cli_remember(cli_check_t *c, const cg_input_t *in, const cg_result_t *res)
+{
+    char                  safe[512];
+    cg_error_t            err;
+    cg_memory_sighting_t  s;
+
+    if (in->name == NULL || cg_memory_sighting(&s, in, res) != CG_OK) {
+        return 0;
+    }
+
+    memset(&err, 0, sizeof(err));
+
+    if (cg_memory_record(c->memory, &s, 1, &err) != CG_OK) {
+        fprintf(stderr, "certguard: %s\n",
+                cli_safe(err.msg, safe, sizeof(safe)));
+        return -1;
+    }
 
     return 0;
 }
@@ -1004,6 +1053,14 @@ main(int argc, char **argv)
         return cli_lint(argc, argv);
     }
 
+    if (strcmp(cmd, "diff") == 0) {
+        return cli_diff(argc, argv);
+    }
+
+    if (strcmp(cmd, "report") == 0) {
+        return cli_report(argc, argv);
+    }
+
     if (strcmp(cmd, "pin") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0
                          || strcmp(argv[2], "-h") == 0))
@@ -1017,6 +1074,10 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "signals") == 0) {
         return cli_signals();
+    }
+
+    if (strcmp(cmd, "memory") == 0) {
+        return cli_memory(argc, argv);
     }
 
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -39,6 +39,8 @@
 typedef struct cg_policy_s  cg_policy_t;    /* parsed policy file */
 typedef struct cg_trust_s   cg_trust_t;     /* trust anchors (CA bundle) */
 typedef struct cg_geoip_s   cg_geoip_t;     /* country and ASN databases */
+typedef struct cg_memory_s  cg_memory_t;    /* certificate memory (LMDB),
+                                               cg_memory.h */
 
 
 typedef struct {
@@ -100,6 +102,13 @@ typedef struct {
                                                cg_result_with_client_sni) */
     char          name[CG_NAME_MAX];        /* name checked (SNI), or "" */
     char          policy[64];               /* the policy's name */
+
+    /* with a certificate memory (cg_input_t memory), else 0 and "" */
+    int64_t       first_seen;               /* this leaf at this name:port,
+                                               unix seconds; now if new */
+    char          prev_sha256[65];          /* on cert_changed or
+                                               issuer_changed: the previous */
+    char          prev_issuer[CG_DN_MAX];   /* certificate it compared to */
 } cg_result_t;
 
 
@@ -121,6 +130,11 @@ typedef struct {
     const char         *dst_addr;           /* destination IP as text, or NULL */
     unsigned            dst_port;           /* 0: not known */
     int64_t             now;                /* unix seconds; 0: the clock */
+
+    cg_memory_t        *memory;             /* NULL: no memory signals;
+                                               only read (a lookup) by
+                                               cg_evaluate(), which is then
+                                               reentrant per handle only */
 } cg_input_t;
 
 
@@ -215,7 +229,8 @@ void cg_geoip_free(cg_geoip_t *geoip);
  * scores with; the chain as received (leaf NULL: its first certificate);
  * the name checked and the destination address, where "" means not known
  * as NULL does; now 0 for the clock.  Every other field is zero: set
- * client_sni afterwards when a tunnel's ClientHello named one.  CG_OK, or
+ * client_sni afterwards when a tunnel's ClientHello named one, and memory
+ * when a certificate memory is configured.  CG_OK, or
  * CG_ERR_ARG without a policy or a certificate (nothing to evaluate).
  */
 int cg_input_handshake(cg_input_t *in, const cg_policy_t *policy,

@@ -88,9 +88,12 @@ cg_evaluate(const cg_input_t *in, cg_result_t *res)
 
     for (i = 0; i < n && i < CG_SIG_MAX; i++) {
         weight = p->weight[i];
-        if (weight <= 0) {
+        if (weight <= 0 && cg_signal_default_weight(i) != 0) {
             continue;       /* disabled: not even computed */
         }
+
+        /* a signal whose default weight is 0 is informational (first_seen):
+         * computed and reported at weight 0 unless the policy weighs it */
 
         if (cg_signal_check(i, &facts, detail, sizeof(detail), &weight)) {
             cg_eval_hit(&e, cg_signal_id(i), (int) i, weight, detail);
@@ -98,6 +101,7 @@ cg_evaluate(const cg_input_t *in, cg_result_t *res)
     }
 
     cg_eval_rules(&e);
+    cg_memory_result(&facts, res);
 
     res->score = e.score > INT_MAX ? INT_MAX : (int) e.score;
 

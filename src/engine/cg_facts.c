@@ -26,8 +26,13 @@ static int cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
 static int cg_facts_time(const ASN1_TIME *t, int64_t *out);
 static void cg_facts_serial(X509 *x, char *buf, size_t size);
 static void cg_facts_san(cg_facts_t *f);
-static void cg_facts_verify(cg_facts_t *f);
+static void cg_facts_verify(cg_facts_t *f, BIO *bio);
+static int cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted,
+    BIO *bio);
 static int cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx);
+static void cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain,
+    int untrusted, BIO *bio);
+static void cg_facts_path_as_sent(cg_facts_t *f);
 
 
 int
@@ -101,17 +106,25 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
             return CG_ERR_NOMEM;
         }
 
+        f->certs[k].sent = (int) k;
         f->ncerts++;
     }
-
-    BIO_free(bio);
 
     cg_facts_serial(in->leaf, f->serial, sizeof(f->serial));
     cg_facts_san(f);
 
     f->has_sct = X509_get_ext_by_NID(in->leaf, NID_ct_precert_scts, -1) >= 0;
 
-    cg_facts_verify(f);
+    cg_facts_verify(f, bio);
+
+    BIO_free(bio);
+
+    if (f->path == NULL) {
+        cg_facts_path_as_sent(f);
+        if (f->path == NULL) {
+            return CG_ERR_NOMEM;
+        }
+    }
 
     return CG_OK;
 }
@@ -132,9 +145,24 @@ cg_facts_free(cg_facts_t *f)
         f->certs = NULL;
     }
 
+    if (f->store_certs) {
+        for (i = 0; i < f->nstore; i++) {
+            free(f->store_certs[i].subject);
+            free(f->store_certs[i].issuer);
+            X509_free(f->store_certs[i].x);
+        }
+
+        free(f->store_certs);
+        f->store_certs = NULL;
+    }
+
+    free(f->path);
+    f->path = NULL;
+
     GENERAL_NAMES_free(f->san);
     f->san = NULL;
 
+    cg_facts_memory_free(f);
     X509_free(f->san_cert);
     f->san_cert = NULL;
 }
@@ -435,18 +463,105 @@ cg_facts_name_cert(cg_facts_t *f)
 }
 
 
-static int
-cg_facts_time_error(int code)
+/*
+ * X509_V_FLAG_X509_STRICT adds RFC 5280's profile checks to the
+ * verification (key identifiers, critical basicConstraints, keyUsage of a
+ * non-CA, empty names, ...).  What only those checks find does not break
+ * a path: RFC 5280's path validation (section 6) does not ask it, and
+ * private PKIs often lack key identifiers.  It is a finding of the
+ * nonconformant signal instead.  A CA without keyUsage is not even that:
+ * RFC 5280 binds the issuing CA, every validator accepts it, and old roots
+ * lack it.  Two strict checks stay path errors, as they point at an
+ * attack rather than a careless CA: signature algorithms that differ
+ * inside and outside the signed part, and an EC key with explicit curve
+ * parameters (CVE-2020-0601).
+ *
+ * Two codes are shared with the lenient checks and strict only in some
+ * places: INVALID_CA of the leaf (a v1 or basicConstraints-less
+ * certificate OpenSSL would take as a CA) or of the top certificate when
+ * it is a CA by keyUsage or as a v1 root; INVALID_PURPOSE of a CA whose
+ * CA-ness is of those kinds.
+ */
+
+int
+cg_verify_class(X509_STORE_CTX *ctx, int code, int depth)
 {
-    return code == X509_V_ERR_CERT_NOT_YET_VALID
-           || code == X509_V_ERR_CERT_HAS_EXPIRED
-           || code == X509_V_ERR_CRL_NOT_YET_VALID
-           || code == X509_V_ERR_CRL_HAS_EXPIRED;
+    int              n, ca;
+    X509            *x;
+    STACK_OF(X509)  *chain;
+
+    switch (code) {
+
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+        return CG_VERR_TIME;
+
+    case X509_V_ERR_CA_CERT_MISSING_KEY_USAGE:
+        return CG_VERR_IGNORED;
+
+    case X509_V_ERR_PATHLEN_INVALID_FOR_NON_CA:
+    case X509_V_ERR_PATHLEN_WITHOUT_KU_KEY_CERT_SIGN:
+    case X509_V_ERR_KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA:
+    case X509_V_ERR_ISSUER_NAME_EMPTY:
+    case X509_V_ERR_SUBJECT_NAME_EMPTY:
+    case X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER:
+    case X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER:
+    case X509_V_ERR_EMPTY_SUBJECT_ALT_NAME:
+    case X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL:
+    case X509_V_ERR_CA_BCONS_NOT_CRITICAL:
+    case X509_V_ERR_AUTHORITY_KEY_IDENTIFIER_CRITICAL:
+    case X509_V_ERR_SUBJECT_KEY_IDENTIFIER_CRITICAL:
+    case X509_V_ERR_EXTENSIONS_REQUIRE_VERSION_3:
+        return CG_VERR_PROFILE;
+
+    case X509_V_ERR_INVALID_CA:
+    case X509_V_ERR_INVALID_PURPOSE:
+        break;
+
+    default:
+        return CG_VERR_PATH;
+    }
+
+    x = ctx ? X509_STORE_CTX_get_current_cert(ctx) : NULL;
+    chain = ctx ? X509_STORE_CTX_get0_chain(ctx) : NULL;
+    n = chain ? sk_X509_num(chain) : 0;
+
+    if (x == NULL || depth < 0) {
+        return CG_VERR_PATH;
+    }
+
+    if (code == X509_V_ERR_INVALID_CA) {
+        if (depth == 0) {
+            return CG_VERR_PROFILE;
+        }
+
+        return depth + 1 == n && X509_check_ca(x) != 0 ? CG_VERR_PROFILE
+                                                       : CG_VERR_PATH;
+    }
+
+    if (depth == 0) {
+        return CG_VERR_PATH;
+    }
+
+    /* a trusted certificate rejected for the purpose by its own trust
+     * settings is rejected whatever the checks */
+    if (depth >= X509_STORE_CTX_get_num_untrusted(ctx)
+        && X509_check_trust(x, X509_TRUST_SSL_SERVER, X509_TRUST_NO_SS_COMPAT)
+           == X509_TRUST_REJECTED)
+    {
+        return CG_VERR_PATH;
+    }
+
+    ca = X509_check_purpose(x, X509_PURPOSE_SSL_SERVER, 1);
+
+    return ca != 0 && ca != 1 ? CG_VERR_PROFILE : CG_VERR_PATH;
 }
 
 
 static void
-cg_facts_verify_record(cg_facts_t *f, int depth, int code)
+cg_facts_verify_record(cg_facts_t *f, int depth, int code, int cls)
 {
     if (f->nerrors < CG_VERIFY_ERR_MAX) {
         f->errors[f->nerrors].depth = depth;
@@ -455,14 +570,79 @@ cg_facts_verify_record(cg_facts_t *f, int depth, int code)
 
     f->nerrors++;
 
-    if (!cg_facts_time_error(code)) {
+    if (cls == CG_VERR_PATH) {
         if (f->npath_errors == 0) {
             f->first_path_error.depth = depth;
             f->first_path_error.code = code;
         }
 
         f->npath_errors++;
+
+    } else if (cls == CG_VERR_PROFILE) {
+        cg_finding_add(&f->profile, code, depth);
     }
+}
+
+
+void
+cg_finding_add(cg_finding_t *fd, int code, int depth)
+{
+    if (fd->n++ == 0) {
+        fd->code = code;
+        fd->depth = depth;
+    }
+}
+
+
+int
+cg_facts_anchor_public(cg_facts_t *f, X509 *top)
+{
+    if (!f->anchor_checked) {
+        f->anchor_checked = 1;
+        f->anchor_public = top && f->in->trust
+                           && cg_trust_is_public(f->in->trust, top);
+    }
+
+    return f->anchor_public;
+}
+
+
+/*
+ * Profile findings that say nothing about the server: those of a public
+ * root, which a root program vetted and certguard's user cannot change,
+ * and a missing authority key identifier where the issuer has no subject
+ * key identifier to name (the issuer's finding, not this certificate's).
+ */
+
+static int
+cg_facts_profile_moot(cg_facts_t *f, X509_STORE_CTX *ctx, int depth,
+    int code)
+{
+    int              n;
+    X509            *top;
+    STACK_OF(X509)  *chain;
+
+    chain = X509_STORE_CTX_get0_chain(ctx);
+    n = chain ? sk_X509_num(chain) : 0;
+
+    if (depth < 0 || depth >= n) {
+        return 0;
+    }
+
+    if (code == X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER
+        && depth + 1 < n
+        && X509_get0_subject_key_id(sk_X509_value(chain, depth + 1)) == NULL)
+    {
+        return 1;
+    }
+
+    if (depth + 1 < n || depth < X509_STORE_CTX_get_num_untrusted(ctx)) {
+        return 0;
+    }
+
+    top = sk_X509_value(chain, n - 1);
+
+    return cg_facts_anchor_public(f, top);
 }
 
 
@@ -472,6 +652,7 @@ cg_facts_verify_record(cg_facts_t *f, int depth, int code)
 static int
 cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx)
 {
+    int          depth, code, cls;
     cg_facts_t  *f;
 
     if (ok) {
@@ -480,23 +661,163 @@ cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx)
 
     f = X509_STORE_CTX_get_app_data(ctx);
     if (f) {
-        cg_facts_verify_record(f, X509_STORE_CTX_get_error_depth(ctx),
-                               X509_STORE_CTX_get_error(ctx));
+        depth = X509_STORE_CTX_get_error_depth(ctx);
+        code = X509_STORE_CTX_get_error(ctx);
+        cls = cg_verify_class(ctx, code, depth);
+
+        if (cls == CG_VERR_PROFILE
+            && cg_facts_profile_moot(f, ctx, depth, code))
+        {
+            cls = CG_VERR_IGNORED;
+        }
+
+        cg_facts_verify_record(f, depth, code, cls);
     }
 
     return 1;
 }
 
 
-static void
-cg_facts_verify(cg_facts_t *f)
+/*
+ * One verification of the leaf with these untrusted certificates; the
+ * errors go to f's counters, and with bio the path it built to f->path.
+ * CG_OK, or CG_ERR_NOMEM with nothing verified.
+ */
+
+static int
+cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted, BIO *bio)
 {
     int                  rc, code, n;
-    unsigned             i;
-    X509_STORE          *store;
     X509_STORE_CTX      *ctx;
     X509_VERIFY_PARAM   *param;
-    STACK_OF(X509)      *untrusted, *chain;
+    STACK_OF(X509)      *chain;
+
+    ctx = X509_STORE_CTX_new();
+    if (ctx == NULL) {
+        return CG_ERR_NOMEM;
+    }
+
+    if (X509_STORE_CTX_init(ctx, f->in->trust->store, f->in->leaf,
+                            untrusted)
+        != 1)
+    {
+        X509_STORE_CTX_free(ctx);
+        return CG_ERR_NOMEM;
+    }
+
+    (void) X509_STORE_CTX_set_default(ctx, "ssl_server");
+
+    param = X509_STORE_CTX_get0_param(ctx);
+    X509_VERIFY_PARAM_set_time(param, (time_t) f->now);
+
+    /*
+     * The profile checks as well: what they alone find is sorted out by
+     * cg_verify_class(), in the same pass.  Any certificate of the store
+     * is an anchor (RFC 5280 6.1: a trust anchor is a name and a key, not
+     * a self-signed certificate): an intermediate or a leaf pinned in the
+     * CA file ends a path.
+     */
+    X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT
+                                       | X509_V_FLAG_PARTIAL_CHAIN);
+
+    X509_STORE_CTX_set_verify_cb(ctx, cg_facts_verify_cb);
+    (void) X509_STORE_CTX_set_app_data(ctx, f);
+
+    rc = X509_verify_cert(ctx);
+
+    if (rc != 1 && f->nerrors == 0) {
+        /* failed without telling the callback: an internal error */
+        code = X509_STORE_CTX_get_error(ctx);
+        cg_facts_verify_record(f, X509_STORE_CTX_get_error_depth(ctx),
+                               code != X509_V_OK ? code
+                                                 : X509_V_ERR_UNSPECIFIED,
+                               CG_VERR_PATH);
+    }
+
+    f->trusted = f->npath_errors == 0;
+
+    chain = X509_STORE_CTX_get0_chain(ctx);
+    n = chain ? sk_X509_num(chain) : 0;
+
+    if (f->trusted && bio) {
+        f->public_root = n > 0
+                         && cg_facts_anchor_public(f,
+                                                   sk_X509_value(chain, n - 1));
+    }
+
+    if (n > 0 && bio) {
+        cg_facts_path(f, chain, X509_STORE_CTX_get_num_untrusted(ctx), bio);
+    }
+
+    X509_STORE_CTX_free(ctx);
+
+    return CG_OK;
+}
+
+
+/* A path cg_path_search() offers: does it verify?  Into scratch facts. */
+
+static int
+cg_facts_path_try(void *data, STACK_OF(X509) *untrusted)
+{
+    cg_facts_t   s;
+    cg_facts_t  *f;
+
+    f = data;
+
+    memset(&s, 0, sizeof(cg_facts_t));
+    s.in = f->in;
+    s.policy = f->policy;
+    s.now = f->now;
+
+    if (cg_facts_verify_run(&s, untrusted, NULL) != CG_OK) {
+        return -1;
+    }
+
+    return s.npath_errors == 0;
+}
+
+
+/* Forgets a verification's outcome, for another one. */
+
+static void
+cg_facts_verify_reset(cg_facts_t *f)
+{
+    unsigned  i;
+
+    for (i = 0; i < f->nstore; i++) {
+        free(f->store_certs[i].subject);
+        free(f->store_certs[i].issuer);
+        X509_free(f->store_certs[i].x);
+    }
+
+    free(f->store_certs);
+    free(f->path);
+
+    f->store_certs = NULL;
+    f->nstore = 0;
+    f->path = NULL;
+    f->npath = 0;
+    f->path_anchor = 0;
+    f->anchor_checked = 0;
+    f->anchor_public = 0;
+    f->trusted = 0;
+    f->public_root = 0;
+    f->nerrors = 0;
+    f->npath_errors = 0;
+    memset(f->errors, 0, sizeof(f->errors));
+    memset(&f->first_path_error, 0, sizeof(cg_verify_err_t));
+    memset(&f->profile, 0, sizeof(cg_finding_t));
+}
+
+
+static void
+cg_facts_verify(cg_facts_t *f, BIO *bio)
+{
+    int                  rc;
+    unsigned             i;
+    X509               **sent;
+    STACK_OF(X509)      *untrusted, *alt;
 
     if (f->in->trust == NULL) {
         /* no anchors: untrusted_chain says so itself */
@@ -506,9 +827,8 @@ cg_facts_verify(cg_facts_t *f)
         return;
     }
 
-    store = f->in->trust->store;
     untrusted = NULL;
-    ctx = NULL;
+    sent = NULL;
 
     if (f->ncerts > 1) {
         untrusted = sk_X509_new_reserve(NULL, (int) f->ncerts - 1);
@@ -521,55 +841,142 @@ cg_facts_verify(cg_facts_t *f)
         }
     }
 
-    ctx = X509_STORE_CTX_new();
-    if (ctx == NULL) {
+    if (cg_facts_verify_run(f, untrusted, bio) != CG_OK) {
         goto failed;
     }
 
-    if (X509_STORE_CTX_init(ctx, store, f->in->leaf, untrusted) != 1) {
-        goto failed;
+    /* a failed path may have a sibling through other sent issuers */
+    if (f->npath_errors > 0 && f->ncerts > 2) {
+        sent = calloc(f->ncerts - 1, sizeof(X509 *));
+        if (sent == NULL) {
+            goto failed;
+        }
+
+        for (i = 1; i < f->ncerts; i++) {
+            sent[i - 1] = f->certs[i].x;
+        }
+
+        rc = cg_path_search(f->in->leaf, sent, f->ncerts - 1,
+                            cg_facts_path_try, f, &alt);
+
+        if (rc == 1) {
+            cg_facts_verify_reset(f);
+            rc = cg_facts_verify_run(f, alt, bio);
+            sk_X509_free(alt);
+
+            if (rc != CG_OK) {
+                goto failed;
+            }
+        }
     }
 
-    (void) X509_STORE_CTX_set_default(ctx, "ssl_server");
-
-    param = X509_STORE_CTX_get0_param(ctx);
-    X509_VERIFY_PARAM_set_time(param, (time_t) f->now);
-
-    X509_STORE_CTX_set_verify_cb(ctx, cg_facts_verify_cb);
-    (void) X509_STORE_CTX_set_app_data(ctx, f);
-
-    rc = X509_verify_cert(ctx);
-
-    if (rc != 1 && f->nerrors == 0) {
-        /* failed without telling the callback: an internal error */
-        code = X509_STORE_CTX_get_error(ctx);
-        cg_facts_verify_record(f, X509_STORE_CTX_get_error_depth(ctx),
-                               code != X509_V_OK ? code
-                                                 : X509_V_ERR_UNSPECIFIED);
-    }
-
-    f->trusted = f->npath_errors == 0;
-
-    if (f->trusted) {
-        chain = X509_STORE_CTX_get0_chain(ctx);
-        n = chain ? sk_X509_num(chain) : 0;
-
-        f->public_root = n > 0
-            && cg_trust_is_public(f->in->trust, sk_X509_value(chain, n - 1));
-    }
-
-    X509_STORE_CTX_free(ctx);
+    free(sent);
     sk_X509_free(untrusted);
 
     return;
 
 failed:
 
-    X509_STORE_CTX_free(ctx);
+    free(sent);
     sk_X509_free(untrusted);
 
-    cg_facts_verify_record(f, 0, X509_V_ERR_OUT_OF_MEM);
+    cg_facts_verify_reset(f);
+    cg_facts_verify_record(f, 0, X509_V_ERR_OUT_OF_MEM, CG_VERR_PATH);
     f->trusted = 0;
+}
+
+
+/*
+ * The chain OpenSSL built, as facts: the certificates the server sent keep
+ * theirs, the others (from the store, untrusted ones first) get their own.
+ * Past num_untrusted every certificate came from the store, so the last
+ * one is an anchor.
+ */
+
+static void
+cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain, int untrusted,
+    BIO *bio)
+{
+    int               n, i;
+    unsigned          k;
+    X509             *x;
+    cg_cert_facts_t  *c;
+
+    n = sk_X509_num(chain);
+
+    f->path = calloc((size_t) n, sizeof(cg_cert_facts_t *));
+    f->store_certs = calloc((size_t) n, sizeof(cg_cert_facts_t));
+
+    if (f->path == NULL || f->store_certs == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        x = sk_X509_value(chain, i);
+        c = NULL;
+
+        for (k = 0; k < f->ncerts; k++) {
+            if (f->certs[k].x == x) {
+                c = &f->certs[k];
+                break;
+            }
+        }
+
+        /* a sent copy of a store certificate: the same facts */
+        for (k = 0; c == NULL && k < f->ncerts; k++) {
+            if (X509_cmp(f->certs[k].x, x) == 0) {
+                c = &f->certs[k];
+            }
+        }
+
+        if (c == NULL) {
+            c = &f->store_certs[f->nstore];
+
+            if (!X509_up_ref(x)) {
+                goto failed;
+            }
+
+            f->nstore++;
+
+            if (cg_facts_cert(c, x, (unsigned) i, bio) != CG_OK) {
+                goto failed;
+            }
+
+            c->sent = -1;
+        }
+
+        f->path[i] = c;
+    }
+
+    f->npath = (unsigned) n;
+    f->path_anchor = untrusted < n;
+
+    return;
+
+failed:
+
+    /* the chain as sent stands in; cg_facts_free releases the rest */
+    free(f->path);
+    f->path = NULL;
+}
+
+
+static void
+cg_facts_path_as_sent(cg_facts_t *f)
+{
+    unsigned  i;
+
+    f->path = calloc(f->ncerts, sizeof(cg_cert_facts_t *));
+    if (f->path == NULL) {
+        return;
+    }
+
+    for (i = 0; i < f->ncerts; i++) {
+        f->path[i] = &f->certs[i];
+    }
+
+    f->npath = f->ncerts;
+    f->path_anchor = 0;
 }
 
 

@@ -63,6 +63,9 @@ typedef struct {
     int             sig_pknid;
     int             sig_secbits;    /* 0 when not known */
 
+    int             sent;           /* position as sent, -1: from the
+                                       trust store */
+
     unsigned        digests:1;      /* sha1 and sha256 are set */
     unsigned        spki_ok:1;      /* spki is set */
     unsigned        has_not_before:1;
@@ -88,6 +91,43 @@ typedef struct {
     unsigned char   sha256[32];     /* SHA-256 of the certificate DER */
 } cg_issuer_pin_t;
 
+/* Findings of one kind on the verified path: the first (what, and its
+ * depth on the path) and how many. */
+typedef struct {
+    int             code;           /* X509_V_ERR_* or CG_PROF_* */
+    int             depth;
+    unsigned        n;
+} cg_finding_t;
+
+/* The engine's own profile findings (cg_profile.c), after OpenSSL's
+ * X509_V_ERR_* codes. */
+#define CG_PROF_BASE            1000
+#define CG_PROF_RSA_BITS        1000    /* modulus not a multiple of 8 */
+#define CG_PROF_EC_CURVE        1001    /* not P-256, P-384 or P-521 */
+#define CG_PROF_SERIAL_SIGN     1002    /* serial zero or negative */
+#define CG_PROF_SERIAL_LONG     1003    /* serial over 20 octets */
+#define CG_PROF_NOT_V3          1004
+#define CG_PROF_SAN_CRITICAL    1005    /* beside a non-empty subject */
+#define CG_PROF_AIA_EMPTY       1006
+#define CG_PROF_PC_NONCRITICAL  1007    /* policyConstraints */
+#define CG_PROF_DNS_SYNTAX      1008    /* a DNS SAN not a host name */
+#define CG_PROF_AKI_NO_KEYID    1009    /* anchor: AKI without keyid */
+#define CG_PROF_AKI_ISSUER      1010    /* anchor: AKI issuer/serial */
+#define CG_PROF_AKI_NOT_SKI     1011    /* self-issued anchor: AKI != SKI */
+#define CG_PROF_AKI_MISSING     1012    /* anchor not self-issued */
+#define CG_PROF_CA_LEAF         1013    /* the ca_leaf signal's */
+#define CG_PROF_NC_NOT_CA       1014    /* nameConstraints on a non-CA */
+#define CG_PROF_NC_EMPTY        1015    /* no subtree, or unreadable */
+#define CG_PROF_NC_DNS_SYNTAX   1016    /* a dNSName base not a name */
+#define CG_PROF_NC_WILDCARD     1017    /* the name_constraints signal's */
+#define CG_PROF_EKU_CRITICAL    1018    /* the eku signal's, from here */
+#define CG_PROF_EKU_ANY         1019
+#define CG_PROF_EKU_ANCHOR      1020
+#define CG_PROF_CN_IP           1021    /* the cn_mismatch signal's */
+#define CG_PROF_CN_CASE         1022
+#define CG_PROF_CN_IDN          1023
+#define CG_PROF_MAX             1024
+
 
 typedef struct {
     const cg_input_t   *in;
@@ -97,6 +137,20 @@ typedef struct {
     cg_cert_facts_t    *certs;      /* [0] is the leaf, then as sent */
     unsigned            ncerts;     /* at most the policy's max_chain */
     unsigned            nsent;      /* certificates the server sent */
+
+    /*
+     * The path verification built, leaf first: up to the anchor when it
+     * reached one (path_anchor), else as far as it got.  Sent certificates
+     * share their facts with certs[]; the others (the anchor, an
+     * intermediate of the CA file) have theirs in store_certs[].  Without
+     * a verification (no anchors, out of memory) the path is the chain as
+     * sent.  Validity and keys are judged on the path: what the server
+     * sent and no path uses does not count.
+     */
+    cg_cert_facts_t   **path;
+    unsigned            npath;
+    cg_cert_facts_t    *store_certs;
+    unsigned            nstore;
 
     GENERAL_NAMES      *san;        /* leaf, the first CG_SAN_MAX; NULL:
                                        none or malformed */
@@ -110,21 +164,50 @@ typedef struct {
     unsigned            has_sct:1;      /* embedded SCT list extension */
     unsigned            trusted:1;      /* no path errors */
     unsigned            public_root:1;  /* trusted, to a public root */
+    unsigned            path_anchor:1;  /* path[npath - 1] is an anchor */
+    unsigned            anchor_checked:1;
+    unsigned            anchor_public:1;    /* ... of the system bundle */
     unsigned            geo_done:1;
     unsigned            geo_ok:1;
 
     /* chain verification: every error the verify callback saw */
     unsigned            nerrors;        /* all of them, counted */
-    unsigned            npath_errors;   /* other than time validity */
+    unsigned            npath_errors;   /* other than time validity and
+                                           profile findings */
     cg_verify_err_t     errors[CG_VERIFY_ERR_MAX];
     cg_verify_err_t     first_path_error;
+
+    /* RFC 5280 / CA/Browser Forum profile findings that do not break a
+     * path (the nonconformant signal): OpenSSL's strict checks, then the
+     * engine's own (cg_profile.c, once a signal asks) */
+    cg_finding_t        profile;
+    cg_finding_t        ca_leaf;        /* a CA-issued leaf with cA TRUE */
+    cg_finding_t        nc;             /* a wildcard over an excluded
+                                           subtree: which CA, and nc_text
+                                           names the two */
+    char                nc_text[80];
+    cg_finding_t        eku;            /* the TLS server profile's EKU */
+    cg_finding_t        cn;             /* a CN that is a SAN misspelt */
+    unsigned            profile_done:1;
 
     cg_geo_t            geo;
 
     cg_issuer_pin_t     issuers[CG_ISSUERS_MAX];
     unsigned            nissuers;
     unsigned            issuers_done:1;
+    /* the certificate memory's lookup (cg_memory_eval.c), done once */
+    struct cg_memfacts_s *mem;
+    unsigned            mem_done:1;
 } cg_facts_t;
+
+
+/* What an error of the verification is: the classes below. */
+#define CG_VERR_PATH        0       /* no valid path: untrusted_chain */
+#define CG_VERR_TIME        1       /* expired, not_yet_valid */
+#define CG_VERR_PROFILE     2       /* a strict finding: nonconformant */
+#define CG_VERR_IGNORED     3       /* counted, but no signal's */
+
+int cg_verify_class(X509_STORE_CTX *ctx, int code, int depth);
 
 
 /* CG_OK or CG_ERR_NOMEM / CG_ERR_ARG; cg_facts_free in every case. */
@@ -142,6 +225,27 @@ const cg_issuer_pin_t *cg_facts_issuers(cg_facts_t *f, unsigned *n);
 /* SHA-256 of the DER SubjectPublicKeyInfo (an HPKP pin-sha256, in hex);
  * CG_OK or CG_ERR_INPUT when the key cannot be encoded. */
 int cg_spki_sha256(X509 *x, unsigned char md[32]);
+
+/*
+ * Other paths through the sent certificates (cg_path.c), for a chain whose
+ * verification failed: try is called with the untrusted certificates of
+ * each, until it returns 1 (that path verifies: *found, the caller's to
+ * free) or -1 (out of memory).  1 when one was found, 0 when none (or
+ * the chain offers no other path), -1 out of memory.
+ */
+typedef int (*cg_path_try_pt)(void *data, STACK_OF(X509) *untrusted);
+
+int cg_path_search(X509 *leaf, X509 **sent, unsigned n, cg_path_try_pt try,
+    void *data, STACK_OF(X509) **found);
+
+/* The engine's own checks of the verified path (cg_profile.c), run once,
+ * when the first signal that reads them asks. */
+void cg_facts_profile(cg_facts_t *f);
+void cg_finding_add(cg_finding_t *fd, int code, int depth);
+/* What a finding code means, for details. */
+const char *cg_finding_text(int code);
+/* 1 when the anchor the path ends in is a public root. */
+int cg_facts_anchor_public(cg_facts_t *f, X509 *top);
 
 /* The certificate the name checks (X509_check_host and _ip) look at: the
  * leaf, or for a leaf of more than CG_SAN_MAX SANs one that holds its
@@ -186,5 +290,23 @@ int64_t cg_signal_window(const cg_policy_t *p, unsigned index,
  * cg_result_with_client_sni(). */
 void cg_sni_mismatch_detail(char *detail, size_t size,
     const char *client_sni, const char *name);
+
+
+/* Certificate memory (cg_memory_eval.c): what the memory holds for the
+ * input's name, looked up once (NULL: no memory, no name, or the store
+ * could not be read); the checks of its signals; the result's fields. */
+typedef struct cg_memfacts_s  cg_memfacts_t;
+
+cg_memfacts_t *cg_facts_memory(cg_facts_t *f);
+void cg_facts_memory_free(cg_facts_t *f);
+void cg_memory_result(cg_facts_t *f, cg_result_t *res);
+int cg_check_first_seen(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_cert_changed(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_issuer_changed(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_cert_moved(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
 
 #endif /* CG_FACTS_H */

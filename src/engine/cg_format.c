@@ -84,6 +84,7 @@ static void cg_cef_peers(cg_out_t *o, const cg_event_t *ev);
 static void cg_cef_request(cg_out_t *o, const cg_event_t *ev);
 static void cg_cef_client(cg_out_t *o, const cg_event_t *ev);
 static int cg_is_probe_failure(const cg_result_t *res);
+static void cg_cef_memory(cg_out_t *o, const cg_result_t *res);
 static void cg_iso_time(char *buf, size_t len, int64_t t);
 static int64_t cg_floor_div(int64_t a, int64_t b);
 static int64_t cg_clamp(int64_t v, int64_t limit);
@@ -650,6 +651,22 @@ cg_format_json(const cg_result_t *res, char *buf, size_t len)
     cg_json_str(&o, res->name, sizeof(res->name));
     cg_out_str(&o, ",\"policy\":");
     cg_json_str(&o, res->policy, sizeof(res->policy));
+
+    /* the certificate memory's, when there is one */
+
+    if (res->first_seen != 0) {
+        cg_iso_time(tm, sizeof(tm), res->first_seen);
+        cg_out_str(&o, ",\"first_seen\":");
+        cg_json_str(&o, tm, sizeof(tm));
+    }
+
+    if (res->prev_sha256[0]) {
+        cg_out_str(&o, ",\"prev_sha256\":");
+        cg_json_str(&o, res->prev_sha256, sizeof(res->prev_sha256));
+        cg_out_str(&o, ",\"prev_issuer\":");
+        cg_json_str(&o, res->prev_issuer, sizeof(res->prev_issuer));
+    }
+
     cg_out_mem(&o, "}", 1);
 
     return cg_out_done(&o);
@@ -824,7 +841,46 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
                    " deviceCustomDate2=%lld", (long long) (v * 1000));
     }
 
+    cg_cef_memory(&o, res);
+
     return cg_out_done(&o);
+}
+
+
+/*
+ * The certificate memory's keys, custom ones (CEF has no field for them):
+ * firstSeen always fits; prevSha256 and prevIssuer take the room the
+ * record has left below CG_CEF_MAX, so that only a certificate
+ * whose every value hit its cap loses them (prevIssuer first).
+ */
+static void
+cg_cef_memory(cg_out_t *o, const cg_result_t *res)
+{
+    size_t   room, cap;
+    int64_t  v;
+
+    if (res->first_seen != 0) {
+        v = cg_clamp(res->first_seen, CG_TIME_LIMIT);
+        cg_out_fmt(o, " firstSeen=%lld", (long long) (v * 1000));
+    }
+
+    room = o->pos < CG_CEF_MAX - 1 ? CG_CEF_MAX - 1 - o->pos
+                                          : 0;
+
+    if (res->prev_sha256[0] && room >= sizeof(" prevSha256=") + 64) {
+        cg_cef_value(o, "prevSha256", res->prev_sha256,
+                     sizeof(res->prev_sha256), CG_CEF_CAP_HASH);
+    }
+
+    room = o->pos < CG_CEF_MAX - 1 ? CG_CEF_MAX - 1 - o->pos
+                                          : 0;
+
+    if (res->prev_issuer[0] && room >= sizeof(" prevIssuer=") + 16) {
+        cap = room - sizeof(" prevIssuer=");
+        cg_cef_value(o, "prevIssuer", res->prev_issuer,
+                     sizeof(res->prev_issuer),
+                     cap < CG_CEF_CAP_DN ? cap : CG_CEF_CAP_DN);
+    }
 }
 
 
@@ -1009,6 +1065,18 @@ cg_format_text(const cg_result_t *res, char *buf, size_t len)
 
     cg_out_str(&o, "sha256: ");
     cg_text_str(&o, res->sha256, sizeof(res->sha256));
+
+    if (res->first_seen != 0) {
+        cg_iso_time(nb, sizeof(nb), res->first_seen);
+        cg_out_fmt(&o, "\nfirst seen: %s", nb);
+    }
+
+    if (res->prev_sha256[0]) {
+        cg_out_str(&o, "\nprevious: ");
+        cg_text_str(&o, res->prev_sha256, sizeof(res->prev_sha256));
+        cg_out_str(&o, " from ");
+        cg_text_str(&o, res->prev_issuer, sizeof(res->prev_issuer));
+    }
 
     return cg_out_done(&o);
 }

@@ -41,7 +41,7 @@
 /* Adding a member to cg_result_t (or cg_hit_t): pack it below, then
  * change the size here. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(cg_result_t) == 3376,
+_Static_assert(sizeof(cg_result_t) == 3712,
                "cg_result_t changed: add its new members to cg_pack.c");
 _Static_assert(sizeof(cg_hit_t) == 136,
                "cg_hit_t changed: pack its new members in cg_pack_hits()");
@@ -92,6 +92,9 @@ static const cg_pack_field_t  cg_pack_fields[] = {
     { 17, CG_PK_FLAGS, 0, 1 },
     CG_PK(18, CG_PK_STR, name),
     CG_PK(19, CG_PK_STR, policy),
+    CG_PK(20, CG_PK_INT, first_seen),
+    CG_PK(21, CG_PK_HEX, prev_sha256),
+    CG_PK(22, CG_PK_STR, prev_issuer),
 };
 
 

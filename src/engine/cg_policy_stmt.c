@@ -234,8 +234,9 @@ cg_cmd_window(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
     if (cg_signal_default_window((unsigned) idx, 0) == 0) {
         return cg_errorf(ps->err, CG_ERR_SYNTAX, src->file, st->lines[1],
                          "signal \"%s\" takes no window, expected "
-                         "issued_recently, short_validity or "
-                         "long_validity", st->args[1]);
+                         "issued_recently, short_validity, long_validity, "
+                         "cert_changed, issuer_changed or cert_moved",
+                         st->args[1]);
     }
 
     if (st->nargs == 4 && cg_signal_default_window((unsigned) idx, 1) == 0) {

@@ -58,6 +58,23 @@ cg_which(unsigned i, char *buf, size_t size)
 }
 
 
+/*
+ * Which certificate of the verified path: "leaf", "depth N" (its place on
+ * the path, which is the place as sent when the server sends in order),
+ * or "anchor" for the one verification ended in.
+ */
+
+static const char *
+cg_which_path(const cg_facts_t *f, unsigned i, char *buf, size_t size)
+{
+    if (i > 0 && i + 1 == f->npath && f->path_anchor) {
+        return "anchor";
+    }
+
+    return cg_which(i, buf, size);
+}
+
+
 static void
 cg_duration(int64_t s, char *buf, size_t size)
 {
@@ -127,7 +144,8 @@ cg_check_self_signed(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
-/* Shared by expired and not_yet_valid: every certificate as sent. */
+/* Shared by expired and not_yet_valid: every certificate on the verified
+ * path, the anchor included. */
 
 static int
 cg_check_validity(cg_facts_t *f, char *detail, size_t size, int after)
@@ -144,8 +162,8 @@ cg_check_validity(cg_facts_t *f, char *detail, size_t size, int after)
     unreadable = 0;
     t = 0;
 
-    for (i = 0; i < f->ncerts; i++) {
-        c = &f->certs[i];
+    for (i = 0; i < f->npath; i++) {
+        c = f->path[i];
 
         if (after ? !c->has_not_after : !c->has_not_before) {
             /* a date that cannot be read cannot be shown to be valid */
@@ -169,7 +187,7 @@ cg_check_validity(cg_facts_t *f, char *detail, size_t size, int after)
         return 0;
     }
 
-    name = cg_which(first, which, sizeof(which));
+    name = cg_which_path(f, first, which, sizeof(which));
 
     if (unreadable) {
         cg_detailf(detail, size, "%s %s unreadable", name,
@@ -247,6 +265,12 @@ cg_check_weak_signature(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+/*
+ * Every key of the verified path, the anchor's too: a chain is as strong
+ * as its weakest signer.  DSA is legacy at any size (withdrawn for
+ * signatures by FIPS 186-5, gone from TLS 1.3, issued by no public CA).
+ */
+
 static int
 cg_check_weak_key(cg_facts_t *f, unsigned index, char *detail, size_t size,
     int *weight)
@@ -257,8 +281,8 @@ cg_check_weak_key(cg_facts_t *f, unsigned index, char *detail, size_t size,
     char              which[24];
     cg_cert_facts_t  *c;
 
-    for (i = 0; i < f->ncerts; i++) {
-        c = &f->certs[i];
+    for (i = 0; i < f->npath; i++) {
+        c = f->path[i];
 
         switch (c->key_id) {
 
@@ -269,9 +293,10 @@ cg_check_weak_key(cg_facts_t *f, unsigned index, char *detail, size_t size,
             break;
 
         case EVP_PKEY_DSA:
-            type = "DSA";
-            min = 2048;
-            break;
+            cg_detailf(detail, size, "%s DSA key of %d bits (DSA is legacy)",
+                       cg_which_path(f, i, which, sizeof(which)),
+                       c->key_bits);
+            return 1;
 
         case EVP_PKEY_DH:
         case EVP_PKEY_DHX:
@@ -291,7 +316,8 @@ cg_check_weak_key(cg_facts_t *f, unsigned index, char *detail, size_t size,
 
         if (c->key_bits > 0 && c->key_bits < min) {
             cg_detailf(detail, size, "%s %s key of %d bits",
-                       cg_which(i, which, sizeof(which)), type, c->key_bits);
+                       cg_which_path(f, i, which, sizeof(which)), type,
+                       c->key_bits);
             return 1;
         }
     }
@@ -756,6 +782,113 @@ cg_check_chain_too_long(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+/* "depth 1: what (+2 more)": the first finding of a kind and the count. */
+
+static int
+cg_finding_detail(const cg_facts_t *f, const cg_finding_t *fd, char *detail,
+    size_t size)
+{
+    size_t  len;
+    char    which[24];
+
+    if (fd->n == 0) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "%s: %s",
+               fd->depth >= 0 && (unsigned) fd->depth < f->npath
+               ? cg_which_path(f, (unsigned) fd->depth, which, sizeof(which))
+               : "chain",
+               cg_finding_text(fd->code));
+
+    if (fd->n > 1) {
+        len = strlen(detail);
+        cg_detailf(detail + len, size - len, " (+%u more)", fd->n - 1);
+    }
+
+    return 1;
+}
+
+
+/*
+ * RFC 5280 and CA/Browser Forum profile findings on the verified path that
+ * do not break it: OpenSSL's strict checks (cg_verify_class) and the
+ * engine's own.  The first is the detail; the rest are counted.
+ */
+
+static int
+cg_check_nonconformant(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    cg_facts_profile(f);
+
+    return cg_finding_detail(f, &f->profile, detail, size);
+}
+
+
+/* A CA-issued leaf that is itself a CA: its key, on a server, can sign a
+ * certificate for any name under the same anchor. */
+
+static int
+cg_check_ca_leaf(cg_facts_t *f, unsigned index, char *detail, size_t size,
+    int *weight)
+{
+    cg_facts_profile(f);
+
+    if (f->ca_leaf.n == 0) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "leaf has basicConstraints cA TRUE%s",
+               f->npath > 1 ? "" : " (no path to its issuer)");
+
+    return 1;
+}
+
+
+/* A name constraint of a CA on the path that the leaf's names escape
+ * where OpenSSL's check does not see it (cg_profile_nc_wildcard). */
+
+static int
+cg_check_name_constraints(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    char  which[24];
+
+    cg_facts_profile(f);
+
+    if (f->nc.n == 0) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "leaf %s by %s", f->nc_text,
+               cg_which_path(f, (unsigned) f->nc.depth, which,
+                             sizeof(which)));
+
+    return 1;
+}
+
+
+static int
+cg_check_eku(cg_facts_t *f, unsigned index, char *detail, size_t size,
+    int *weight)
+{
+    cg_facts_profile(f);
+
+    return cg_finding_detail(f, &f->eku, detail, size);
+}
+
+
+static int
+cg_check_cn_mismatch(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    cg_facts_profile(f);
+
+    return cg_finding_detail(f, &f->cn, detail, size);
+}
+
+
 /* The table: order is the order hits are reported in. */
 
 static const cg_signal_t  cg_signals[] = {
@@ -769,11 +902,11 @@ static const cg_signal_t  cg_signals[] = {
       50, { 0, 0 }, cg_check_self_signed },
 
     { "expired",
-      "a certificate as sent is past its notAfter",
+      "a certificate of the verified path (anchor too) is past notAfter",
       30, { 0, 0 }, cg_check_expired },
 
     { "not_yet_valid",
-      "a certificate as sent is before its notBefore",
+      "a certificate of the verified path (anchor too) is before notBefore",
       30, { 0, 0 }, cg_check_not_yet_valid },
 
     { "weak_signature",
@@ -781,12 +914,12 @@ static const cg_signal_t  cg_signals[] = {
       20, { 0, 0 }, cg_check_weak_signature },
 
     { "weak_key",
-      "RSA, DSA or DH key under 2048 bits, or EC under 256 bits",
-      25, { 0, 0 }, cg_check_weak_key },
+      "a path key (anchor too): RSA/DH < 2048 bits, EC < 256, any DSA",
+      30, { 0, 0 }, cg_check_weak_key },
 
     { "hostname_mismatch",
       "the name (SNI) is not in the leaf's SANs (RFC 6125)",
-      25, { 0, 0 }, cg_check_hostname_mismatch },
+      30, { 0, 0 }, cg_check_hostname_mismatch },
 
     { "no_san",
       "the leaf has no DNS or IP subjectAltName",
@@ -840,6 +973,45 @@ static const cg_signal_t  cg_signals[] = {
       "the SNI inside the tunnel is not the CONNECT host",
       60, { 0, 0 }, cg_check_sni_mismatch },
 
+    { "nonconformant",
+      "a certificate of the verified path breaks the RFC 5280/CABF profile",
+      15, { 0, 0 }, cg_check_nonconformant },
+
+    { "ca_leaf",
+      "the leaf, issued by another CA, is a CA itself (cA TRUE)",
+      30, { 0, 0 }, cg_check_ca_leaf },
+
+    { "name_constraints",
+      "a wildcard SAN covers a name a CA of the path excludes",
+      30, { 0, 0 }, cg_check_name_constraints },
+
+    { "eku",
+      "leaf EKU critical or anyExtendedKeyUsage, or the root has an EKU",
+      15, { 0, 0 }, cg_check_eku },
+
+    { "cn_mismatch",
+      "the leaf's CN is one of its SANs written another way",
+      15, { 0, 0 }, cg_check_cn_mismatch },
+
+    /* certificate memory (cg_memory_eval.c): windows are how long a new
+     * certificate counts as new, and how recently a previous one must
+     * have been seen */
+
+    { "first_seen",
+      "the memory has never seen this name:port (informational)",
+      0, { 0, 0 }, cg_check_first_seen },
+
+    { "cert_changed",
+      "another CA and another key than the valid ones seen before",
+      40, { 3 * CG_DAY, 30 * CG_DAY }, cg_check_cert_changed },
+
+    { "issuer_changed",
+      "another CA, with a key seen before, while the old is valid",
+      15, { 3 * CG_DAY, 30 * CG_DAY }, cg_check_issuer_changed },
+
+    { "cert_moved",
+      "a known certificate served from a new ASN or country (GeoIP)",
+      20, { 3 * CG_DAY, 0 }, cg_check_cert_moved },
     { "chain_too_long",
       "more certificates than the policy's max_chain (default 10)",
       30, { 0, 0 }, cg_check_chain_too_long },

@@ -138,7 +138,7 @@ typedef struct {
       NULL },                                                                 \
                                                                               \
     { ngx_string("certguard_log"),                                            \
-      ctx|NGX_CONF_TAKE12,                                                    \
+      ctx|NGX_CONF_TAKE123,                                                   \
       ngx_certguard_conf_set_log,                                             \
       offset,                                                                 \
       offsetof(type, common),                                                 \

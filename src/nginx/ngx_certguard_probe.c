@@ -34,6 +34,8 @@ struct ngx_certguard_probe_s {
     const cg_policy_t               *policy;
     const cg_trust_t                *trust;
     const cg_geoip_t                *geoip;
+    ngx_certguard_memory_t          *memory;
+    ngx_certguard_capture_t         *capture;
     ngx_certguard_cache_t           *cache;
     unsigned                         claimed:1;   /* holds the zone's claim */
 
@@ -205,6 +207,8 @@ ngx_certguard_probe_create(ngx_certguard_probe_params_t *params)
     probe->policy = params->policy;
     probe->trust = params->trust;
     probe->geoip = params->geoip;
+    probe->memory = params->memory;
+    probe->capture = params->capture;
     probe->cache = params->cache;
     probe->port = ngx_inet_get_port(params->sockaddr);
 
@@ -479,7 +483,17 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
                                 ngx_time());
 
         if (rc == CG_OK) {
+            /* the memory is only read here; the sighting is queued */
+            in.memory = ngx_certguard_memory_handle(probe->memory);
             rc = cg_evaluate(&in, &res);
+        }
+
+        if (rc == CG_OK) {
+            ngx_certguard_memory_queue(probe->memory, &in, &res);
+            ngx_certguard_capture_post(probe->capture, &probe->log,
+                                       probe->leaf, probe->chain, &res,
+                                       (char *) probe->addr_only,
+                                       probe->port, NULL);
         }
 
         if (rc == CG_OK) {

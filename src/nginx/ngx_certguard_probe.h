@@ -24,6 +24,8 @@
 
 #include "certguard.h"
 #include "ngx_certguard_shared.h"
+#include "ngx_certguard_capture.h"
+#include "ngx_certguard_memory.h"
 
 
 typedef struct ngx_certguard_probe_s         ngx_certguard_probe_t;
@@ -74,6 +76,8 @@ typedef struct {
     const cg_geoip_t                *geoip;       /* NULL: no geo signals */
 
     ngx_certguard_cache_t           *cache;       /* shm_zone NULL: none */
+    ngx_certguard_memory_t          *memory;      /* NULL: no memory */
+    ngx_certguard_capture_t         *capture;     /* NULL: no capture */
     ngx_queue_t                     *probes;      /* the worker's running
                                                      probes of this caller
                                                      (ngx_queue_init once) */

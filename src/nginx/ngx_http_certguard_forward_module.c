@@ -537,6 +537,7 @@ ngx_http_certguard_forward_log(ngx_http_request_t *r,
     u_char       user[256];
     u_char       method[32], agent[256], request[512], host[256];
     u_char       id[17];
+    ngx_str_t    target;
     ngx_time_t  *tp;
     cg_event_t   ev;
 
@@ -582,9 +583,18 @@ ngx_http_certguard_forward_log(ngx_http_request_t *r,
         ev.user_agent = (const char *) agent;
     }
 
-    if (r->unparsed_uri.len) {
-        (void) ngx_cpystrn(request, r->unparsed_uri.data,
-                           ngx_min(r->unparsed_uri.len + 1, sizeof(request)));
+    /* the target as the client wrote it: the absolute URI, not its path */
+
+    target = r->unparsed_uri;
+
+    if (r->schema_start && r->uri_end > r->schema_start) {
+        target.data = r->schema_start;
+        target.len = r->uri_end - r->schema_start;
+    }
+
+    if (target.len) {
+        (void) ngx_cpystrn(request, target.data,
+                           ngx_min(target.len + 1, sizeof(request)));
         ev.request = (const char *) request;
     }
 

@@ -47,7 +47,27 @@ static ngx_conf_enum_t  ngx_stream_certguard_failures[] = {
 };
 
 
+static char *ngx_stream_certguard_memory(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_stream_certguard_init_process(ngx_cycle_t *cycle);
+static void ngx_stream_certguard_exit_process(ngx_cycle_t *cycle);
+
+
 static ngx_command_t  ngx_stream_certguard_commands[] = {
+
+    { ngx_string("certguard_memory"),
+      NGX_STREAM_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_stream_certguard_memory,
+      NGX_STREAM_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("certguard_capture"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_certguard_capture_set,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_certguard_srv_conf_t, capture),
+      NULL },
 
     { ngx_string("certguard_connect"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
@@ -149,10 +169,10 @@ ngx_module_t  ngx_stream_certguard_module = {
     NGX_STREAM_MODULE,                      /* module type */
     NULL,                                   /* init master */
     NULL,                                   /* init module */
-    NULL,                                   /* init process */
+    ngx_stream_certguard_init_process,      /* init process */
     NULL,                                   /* init thread */
     NULL,                                   /* exit thread */
-    NULL,                                   /* exit process */
+    ngx_stream_certguard_exit_process,      /* exit process */
     NULL,                                   /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -317,6 +337,7 @@ ngx_stream_certguard_create_srv_conf(ngx_conf_t *cf)
     }
 
     ngx_certguard_conf_init(&conf->common);
+    ngx_certguard_capture_init(&conf->capture);
 
     conf->connect = NGX_CONF_UNSET;
     conf->probe = NGX_CONF_UNSET;
@@ -343,6 +364,7 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
     /* like Squid's SSL_ports: only HTTPS unless configured */
     static in_port_t  https_ports[] = { 443 };
 
+    ngx_certguard_capture_merge(&prev->capture, &conf->capture);
     ngx_conf_merge_value(conf->connect, prev->connect, 0);
     ngx_conf_merge_value(conf->probe, prev->probe, 0);
     ngx_conf_merge_value(conf->connect_sni, prev->connect_sni, 1);
@@ -491,4 +513,47 @@ ngx_stream_certguard_http_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     *field = value[1];
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_certguard_memory(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_certguard_main_conf_t  *cgmcf = conf;
+
+    if (cgmcf->memory) {
+        return "is duplicate";
+    }
+
+    return ngx_certguard_memory_conf(cf, &cgmcf->memory);
+}
+
+
+/* The memory is opened by each worker: an LMDB handle must not cross a
+ * fork. */
+
+static ngx_int_t
+ngx_stream_certguard_init_process(ngx_cycle_t *cycle)
+{
+    ngx_stream_certguard_main_conf_t  *cgmcf;
+
+    cgmcf = ngx_stream_cycle_get_module_main_conf(cycle,
+                                                  ngx_stream_certguard_module);
+
+    return cgmcf ? ngx_certguard_memory_init_process(cycle, cgmcf->memory)
+                 : NGX_OK;
+}
+
+
+static void
+ngx_stream_certguard_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_stream_certguard_main_conf_t  *cgmcf;
+
+    cgmcf = ngx_stream_cycle_get_module_main_conf(cycle,
+                                                  ngx_stream_certguard_module);
+
+    if (cgmcf) {
+        ngx_certguard_memory_exit_process(cgmcf->memory);
+    }
 }

@@ -17,6 +17,8 @@
 #include "cg_connect.h"
 #include "ngx_certguard_conf.h"
 #include "ngx_certguard_probe.h"
+#include "ngx_certguard_capture.h"
+#include "ngx_certguard_memory.h"
 
 
 #define NGX_STREAM_CERTGUARD_FAILURE_ALLOW  0
@@ -58,12 +60,14 @@ typedef struct {
     ngx_msec_t                      probe_timeout;
     ngx_uint_t                      probe_failure;
     ngx_str_t                       http_pass;   /* "" : none */
+    ngx_certguard_capture_t         capture;
 } ngx_stream_certguard_srv_conf_t;
 
 
 typedef struct {
     ngx_ssl_t                      *ssl;         /* probes' client context */
     ngx_queue_t                     probes;      /* this worker's probes */
+    ngx_certguard_memory_t         *memory;      /* certguard_memory */
 } ngx_stream_certguard_main_conf_t;
 
 

@@ -265,6 +265,8 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
     params.trust = cgscf->common.trust;
     params.geoip = cgscf->common.geoip;
     params.cache = &cgscf->common.cache;
+    params.memory = cgmcf->memory;
+    params.capture = &cgscf->capture;
     params.probes = &cgmcf->probes;
     params.log = s->connection->log;
 

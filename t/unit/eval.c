@@ -1615,6 +1615,57 @@ test_policy_file(void)
 }
 
 
+/* Profile findings that the openssl command line cannot make: a v1 leaf
+ * and a negative serial. */
+static void
+test_profile(const cg_policy_t *p)
+{
+    spec_t         s;
+    X509          *x, *chain[1] = { inter };
+    X509_NAME     *name;
+    cg_result_t    res;
+
+    x = X509_new();
+    X509_set_version(x, 0);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 4711);
+    name = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               (const unsigned char *) "www.example.com", -1,
+                               -1, 0);
+    X509_set_subject_name(x, name);
+    X509_NAME_free(name);
+    X509_set_issuer_name(x, X509_get_subject_name(inter));
+    ASN1_TIME_set(X509_getm_notBefore(x), (time_t) (NOW - 30 * DAY));
+    ASN1_TIME_set(X509_getm_notAfter(x), (time_t) (NOW + 60 * DAY));
+    X509_set_pubkey(x, k_leaf);
+    X509_sign(x, k_int, EVP_sha256());
+
+    eval(p, trust, x, chain, 1, "www.example.com", &res);
+    ok(!fired(&res, "untrusted_chain"), "profile: a v1 leaf verifies");
+    is_str(detail(&res, "nonconformant"),
+           "leaf: not an X.509 v3 certificate", "profile: a v1 leaf");
+    X509_free(x);
+
+    memset(&s, 0, sizeof(spec_t));
+    s.subject = "/CN=www.example.com";
+    s.key = k_leaf;
+    s.issuer = inter;
+    s.issuer_key = k_int;
+    s.san = "DNS:www.example.com";
+    s.sct = 1;
+    s.serial = -4711;
+    x = mkcert(&s);
+    eval(p, trust, x, chain, 1, "www.example.com", &res);
+    is_str(detail(&res, "nonconformant"), "leaf: serial number not positive",
+           "profile: a negative serial");
+    X509_free(x);
+
+    eval(p, trust, leaf, chain, 1, "www.example.com", &res);
+    ok(!fired(&res, "nonconformant") && !fired(&res, "ca_leaf"),
+       "profile: nothing on the fixture's chain");
+}
+
+
 int
 main(void)
 {
@@ -1696,6 +1747,7 @@ main(void)
     test_validity(p);
     test_self_signed(p);
     test_weak(p);
+    test_profile(p);
     test_names(p);
     test_lifetime(p);
     test_sct(p);

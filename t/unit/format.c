@@ -1076,6 +1076,58 @@ fill_str(char *dst, size_t size, const char *src)
 }
 
 
+/* The certificate memory's keys: firstSeen with a memory, prevSha256 and
+ * prevIssuer on a change; none of them without a memory. */
+static void
+test_cef_memory(void)
+{
+    cg_result_t  r;
+    cg_event_t   ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.rt_ms = 1700000000000LL;
+
+    sample(&r);
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf) && cef_get("firstSeen") == NULL
+       && cef_get("prevSha256") == NULL && cef_get("prevIssuer") == NULL,
+       "cef memory: no memory keys without a memory");
+
+    r.first_seen = 1699990000;
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf), "cef memory: first seen parses");
+    is_str(cef_get("firstSeen"), "1699990000000",
+           "cef memory: firstSeen in unix milliseconds");
+    ok(cef_get("prevSha256") == NULL, "cef memory: no change, no prev");
+
+    strcpy(r.prev_sha256, "00112233445566778899aabbccddeeff"
+                          "00112233445566778899aabbccddeeff");
+    strcpy(r.prev_issuer, "CN=R3,O=Let's Encrypt=\\,C=US\nx");
+    cg_format_cef(&r, &ev, buf, sizeof(buf));
+    ok(cef_parse(buf), "cef memory: a change parses");
+    is_str(cef_get("prevSha256"), r.prev_sha256, "cef memory: prevSha256");
+    is_str(cef_get("prevIssuer"), r.prev_issuer,
+           "cef memory: prevIssuer, escaped and read back");
+    is_int(cef_count("prevIssuer"), 1, "cef memory: once");
+    ok(strstr(buf, "prevIssuer=CN\\=R3,O\\=Let's Encrypt\\=\\\\,C\\=US\\nx")
+       != NULL, "cef memory: '=', '\\' and a newline escaped");
+    ok(strstr(buf, "deviceCustomDate2=4102444800000 firstSeen=") != NULL,
+       "cef memory: after the dates");
+
+    cg_format_json(&r, buf, sizeof(buf));
+    ok(json_valid(buf), "json memory: valid JSON");
+    ok(strstr(buf, ",\"first_seen\":\"2023-11-14T19:26:40Z\","
+               "\"prev_sha256\":\"0011") != NULL,
+       "json memory: first_seen and prev_sha256");
+    ok(strstr(buf, "\"prev_issuer\":\"CN=R3,O=Let's Encrypt=\\\\,C=US"
+               "\\u000ax\"}") != NULL, "json memory: prev_issuer escaped");
+
+    cg_format_text(&r, buf, sizeof(buf));
+    ok(strstr(buf, "\nfirst seen: 2023-11-14T19:26:40Z\nprevious: 0011")
+       != NULL, "text memory: first seen and previous");
+}
+
+
 /* Every value at its worst: 3-byte expansions (invalid bytes), escapes,
  * 10 KB strings, all hits used with the longest ids. */
 static void
@@ -1123,6 +1175,9 @@ test_cef_cap(void)
         r.key_bits = INT32_MAX;
         r.not_before = INT64_MIN;
         r.not_after = INT64_MAX;
+        r.first_seen = INT64_MIN;
+        fill_str(r.prev_sha256, sizeof(r.prev_sha256), huge);
+        fill_str(r.prev_issuer, sizeof(r.prev_issuer), huge);
 
         memset(&ev, 0, sizeof(ev));
         ev.monitor = 1;             /* the longest act */
@@ -1161,6 +1216,8 @@ test_cef_cap(void)
            && cef_get("connectionId") && cef_get("tlsCipher")
            && cef_get("deviceCustomDate2"),
            "cef cap: fill %u new keys present, the last key too", f);
+        ok(cef_get("firstSeen") != NULL, "cef cap: fill %u firstSeen kept",
+           f);
 
         n = cg_format_cef_refusal(&ev, huge, 4000000000u, buf, sizeof(buf));
         if (n > worst) {
@@ -1329,6 +1386,7 @@ main(int argc, char **argv)
     test_cef_probe_failed();
     test_cef_refusal();
     test_cef_hostile();
+    test_cef_memory();
     test_cef_cap();
     test_truncation();
     test_text();

@@ -26,9 +26,12 @@ package Certguard::Certs;
 #   san         "DNS:a,IP:127.0.0.1"; leaf default "DNS:<name>.test";
 #               undef or '' for a certificate without subjectAltName
 #   key         "rsa:BITS", "ec:CURVE" (e.g. prime256v1, secp384r1,
-#               secp224r1), "ed25519"; leaves default to rsa:2048, CAs
-#               to ec:prime256v1
+#               secp224r1), "ec-explicit:CURVE" (the curve's parameters
+#               written out, not named), "dsa:BITS", "ed25519"; leaves
+#               default to rsa:2048, CAs to ec:prime256v1
 #   fresh_key   1: a key of its own instead of the one leaves share
+#   key_of      another certificate's hashref: its key, not a new one (a
+#               cross-signed copy of a CA, a renewed certificate)
 #   md          signature digest of the issuer: sha256 (default), sha1, ...
 #   not_before, not_after   seconds relative to the $pki's time (new($dir,
 #               now => EPOCH) sets it); defaults: leaves -60d/+120d,
@@ -37,6 +40,9 @@ package Certguard::Certs;
 #   ext         extra extension lines for the openssl config
 #               ("1.3.6.1.4.1.11129.2.4.2=DER:0400": an empty SCT list)
 #   pathlen     ca() only: basicConstraints pathlen
+#   omit        extensions of the default set to leave out, by openssl
+#               config name (['subjectKeyIdentifier', 'keyUsage']); ext
+#               can then add them back as wanted
 #
 # Also in the hashref: der (a DER copy of the certificate), intermediates
 # (paths, in the order sent), self_signed, is_ca, key_type.  Names are file
@@ -180,7 +186,9 @@ sub _issue {
 
     $dir = $self->{dir};
     $keytype = $o{key} // ($is_ca ? 'ec:prime256v1' : 'rsa:2048');
-    $key = $self->_key($keytype, $is_ca || $o{fresh_key} ? $name : undef);
+    $keytype = $o{key_of}{key_type} if $o{key_of};
+    $key = $o{key_of} ? $o{key_of}{key}
+         : $self->_key($keytype, $is_ca || $o{fresh_key} ? $name : undef);
     $subject = $o{subject} // "/CN=$name" . ($is_ca ? '' : '.test');
     # Ed25519/Ed448 signers take no digest
     $md = $o{md} // (($o{issuer} ? $o{issuer}{key_type} : $keytype)
@@ -217,6 +225,14 @@ sub _issue {
     }
     $ext .= "subjectKeyIdentifier = hash\n";
     $ext .= "authorityKeyIdentifier = keyid:always\n" if $o{issuer};
+    for my $name (@{ $o{omit} // [] }) {
+        # openssl 3 adds key identifiers unless told "none"
+        my $none = $name =~ /^(subject|authority)KeyIdentifier$/
+            ? "$name = none\n" : '';
+        $ext =~ s/^\Q$name\E = .*\n/$none/m
+            or $none and $ext .= $none
+            or croak "Certguard::Certs: no $name to omit";
+    }
     $ext .= "$_\n" for @{ $o{ext} // [] };
     _write("$dir/$name.ext", $ext);
 
@@ -279,11 +295,18 @@ sub _key {
 
     if ($type =~ /^rsa:(\d+)$/) {
         @alg = ('-algorithm', 'RSA', '-pkeyopt', "rsa_keygen_bits:$1");
-    } elsif ($type =~ /^ec:([\w-]+)$/) {
-        @alg = ('-algorithm', 'EC', '-pkeyopt', "ec_paramgen_curve:$1",
-                '-pkeyopt', 'ec_param_enc:named_curve');
+    } elsif ($type =~ /^ec(-explicit)?:([\w-]+)$/) {
+        @alg = ('-algorithm', 'EC', '-pkeyopt', "ec_paramgen_curve:$2",
+                '-pkeyopt',
+                'ec_param_enc:' . ($1 ? 'explicit' : 'named_curve'));
     } elsif ($type =~ /^(ed25519|ed448)$/i) {
         @alg = ('-algorithm', uc $1);
+    } elsif ($type =~ /^dsa:(\d+)$/) {
+        # DSA keys come from parameters generated first
+        $path = "$self->{dir}/" . ($own // 'shared') . ".dsa-$1.params";
+        _run('openssl', 'genpkey', '-genparam', '-algorithm', 'DSA',
+             '-pkeyopt', "dsa_paramgen_bits:$1", '-out', $path);
+        @alg = ('-paramfile', $path);
     } else {
         croak "Certguard::Certs: unknown key type '$type'";
     }

@@ -307,11 +307,19 @@ sub worker_pids {
     my @pids;
 
     return () unless $self->{pid};
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($pid, $ppid) = $line =~ /^(\d+) \(.*\) \S+ (\d+)/ or next;
-        push @pids, $pid if $ppid == $self->{pid};
+
+    # a worker the master is respawning, or one a loaded machine has not
+    # scheduled yet, is briefly missing: look again for up to 3 s (a crash
+    # is the error-log net's to report)
+    for my $try (1 .. 150) {
+        for my $stat (glob '/proc/[0-9]*/stat') {
+            open my $fh, '<', $stat or next;
+            my $line = <$fh> // next;
+            my ($pid, $ppid) = $line =~ /^(\d+) \(.*\) \S+ (\d+)/ or next;
+            push @pids, $pid if $ppid == $self->{pid};
+        }
+        last if @pids;
+        sleep 0.02;
     }
 
     return wantarray ? sort { $a <=> $b } @pids : scalar @pids;
