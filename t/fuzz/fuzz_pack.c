@@ -61,6 +61,8 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     check_str(res.sig_alg, sizeof(res.sig_alg));
     check_str(res.name, sizeof(res.name));
     check_str(res.policy, sizeof(res.policy));
+    check_str(res.prev_sha256, sizeof(res.prev_sha256));
+    check_str(res.prev_issuer, sizeof(res.prev_issuer));
 
     for (i = 0; i < res.nhits; i++) {
         check_str(res.hits[i].id, sizeof(res.hits[i].id));

@@ -144,6 +144,9 @@ fill_max(cg_result_t *res, int builtin_hits)
     res->sni_exempt = 1;
     memset(res->name, 'n', sizeof(res->name) - 1);
     memset(res->policy, 'p', sizeof(res->policy) - 1);
+    res->first_seen = INT64_MIN + 1;
+    memset(res->prev_sha256, 'e', sizeof(res->prev_sha256) - 1);
+    memset(res->prev_issuer, 'q', sizeof(res->prev_issuer) - 1);
 }
 
 
@@ -169,6 +172,7 @@ test_synthetic(void)
     strcpy(res.subject, "CN=self,O=Example Inc.");
     strcpy(res.issuer, res.subject);
     strcpy(res.name, res.subject);
+    strcpy(res.prev_issuer, res.subject);
     strcpy(res.sig_alg, "ecdsa-with-SHA256");
     strcpy(res.key_type, "EC");
     strcpy(res.policy, "default");
@@ -283,7 +287,9 @@ well_formed(const cg_result_t *r)
         || memchr(r->key_type, 0, sizeof(r->key_type)) == NULL
         || memchr(r->sig_alg, 0, sizeof(r->sig_alg)) == NULL
         || memchr(r->name, 0, sizeof(r->name)) == NULL
-        || memchr(r->policy, 0, sizeof(r->policy)) == NULL)
+        || memchr(r->policy, 0, sizeof(r->policy)) == NULL
+        || memchr(r->prev_sha256, 0, sizeof(r->prev_sha256)) == NULL
+        || memchr(r->prev_issuer, 0, sizeof(r->prev_issuer)) == NULL)
     {
         return 0;
     }
