@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "cg_internal.h"
+#include "cg_sct.h"
 
 
 #define CG_VERIFY_ERR_MAX   8
@@ -198,6 +199,8 @@ typedef struct {
     /* the certificate memory's lookup (cg_memory_eval.c), done once */
     struct cg_memfacts_s *mem;
     unsigned            mem_done:1;
+    /* the leaf's SCTs against the policy's ct_log_list (cg_sct.c) */
+    cg_sct_facts_t      sct;
 } cg_facts_t;
 
 
@@ -307,6 +310,12 @@ int cg_check_cert_changed(cg_facts_t *f, unsigned index, char *detail,
 int cg_check_issuer_changed(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight);
 int cg_check_cert_moved(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+
+/* Embedded SCTs (cg_sct.c): quiet without a ct_log_list. */
+int cg_check_invalid_sct(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_unverified_sct(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight);
 
 #endif /* CG_FACTS_H */

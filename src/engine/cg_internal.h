@@ -192,6 +192,8 @@ struct cg_policy_s {
 
     cg_exempt_t    *exempts;
     size_t          nexempts;
+
+    struct ctlog_store_st *ct_logs;     /* ct_log_list, or NULL */
 };
 
 

@@ -16,6 +16,7 @@
 
 #include "cg_policy.h"
 #include "cg_policy_parse.h"
+#include "cg_sct.h"
 
 
 typedef int (*cg_handler_pt)(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st);
@@ -52,6 +53,7 @@ static const cg_command_t  cg_commands[] = {
     { "rule", cg_cmd_rule, 4, 5, 0,
       "rule ID FIELD PATTERN WEIGHT [DETAIL];" },
     { "max_chain", cg_cmd_max_chain, 1, 1, 0, "max_chain N;" },
+    { "ct_log_list", cg_cmd_ct_log_list, 1, 1, 0, "ct_log_list FILE;" },
     { "exempt", cg_cmd_exempt, 0, 0, 1, "exempt { ... }" },
     { NULL, NULL, 0, 0, 0, NULL }
 };
@@ -226,6 +228,8 @@ cg_policy_free(cg_policy_t *pol)
         free(ex->file);
     }
     free(pol->exempts);
+
+    cg_ctlog_free(pol->ct_logs);
 
     free(pol);
 }

@@ -108,6 +108,7 @@ int cg_cmd_geo_country(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st);
 int cg_cmd_geo_asn(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st);
 int cg_cmd_rule(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st);
 int cg_cmd_max_chain(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st);
+int cg_cmd_ct_log_list(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st);
 /* 1 when id can name a rule: 1 to CG_ID_MAX - 1 of a-z, 0-9 and "_". */
 int cg_rule_id_valid(const char *id);
 

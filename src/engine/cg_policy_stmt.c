@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "cg_policy_parse.h"
+#include "cg_sct.h"
 
 
 #define CG_WEIGHT_MAX       1000
@@ -519,6 +520,46 @@ cg_cmd_rule(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
                              "out of memory");
         }
     }
+
+    return CG_OK;
+}
+
+
+int
+cg_cmd_ct_log_list(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
+{
+    int                     rc;
+    char                    path[CG_NAME_MAX], msg[256];
+    struct ctlog_store_st  *store;
+
+    if (!ps->files) {
+        return cg_errorf(ps->err, CG_ERR_SYNTAX, src->file, st->lines[0],
+                         "\"ct_log_list\" needs a policy loaded from a "
+                         "file");
+    }
+
+    rc = cg_resolve(ps, src, st->lines[1], st->args[1], path, sizeof(path));
+    if (rc != CG_OK) {
+        return rc;
+    }
+
+    rc = cg_ctlog_load(&store, path, ps->err);
+
+    /* as for lists: a line of the file at fault names the file, anything
+     * else the statement */
+    if (rc != CG_OK) {
+        if (ps->err && ps->err->line == 0) {
+            cg_strlcpy(msg, ps->err->msg, sizeof(msg));
+            cg_errorf(ps->err, rc, src->file, st->lines[1],
+                      "ct_log_list \"%s\": %s", path, msg);
+        }
+
+        return rc;
+    }
+
+    /* a later statement (a policy including another) replaces the list */
+    cg_ctlog_free(ps->pol->ct_logs);
+    ps->pol->ct_logs = store;
 
     return CG_OK;
 }

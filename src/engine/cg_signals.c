@@ -1015,6 +1015,17 @@ static const cg_signal_t  cg_signals[] = {
     { "chain_too_long",
       "more certificates than the policy's max_chain (default 10)",
       30, { 0, 0 }, cg_check_chain_too_long },
+
+    /* embedded SCTs against the policy's ct_log_list (cg_sct.c); quiet
+     * without one */
+
+    { "invalid_sct",
+      "an embedded SCT of a listed CT log does not verify (ct_log_list)",
+      60, { 0, 0 }, cg_check_invalid_sct },
+
+    { "unverified_sct",
+      "a public root's leaf has SCTs, none from a listed log (ct_log_list)",
+      10, { 0, 0 }, cg_check_unverified_sct },
 };
 
 
