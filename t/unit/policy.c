@@ -24,6 +24,8 @@
 
 static char  tmpdir[256];
 
+static void test_ct_log_list(void);
+
 
 static void
 write_file(const char *name, const char *text)
@@ -759,6 +761,8 @@ test_errors(void)
     fails("bad blocklist row names the list file",
           "list blocklist badbl.csv;\n", "badbl.csv", 4, "SHA-1");
 
+    test_ct_log_list();
+
     fails("country code length", "geo_country 10 USA;\n", "err.policy", 1,
           "invalid country code \"USA\"");
     fails("country code digits", "geo_country 10 U1;\n", "err.policy", 1,
@@ -918,6 +922,56 @@ test_includes(void)
 /* ---- memory loader ----------------------------------------------------- */
 
 
+/* "ct_log_list FILE;": OpenSSL's CT log file, its errors at its lines */
+
+#define CG_TEST_CT_KEY                                                      \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfahLEimAoz2t01p3uMziiLOl/fHTDM0Y"  \
+    "DOhBRuiBARsV4UvxG2LdNgoIGLrtCzWE0J5APC2em4JlvR8EEEFMoA=="
+
+static void
+test_ct_log_list(void)
+{
+    cg_error_t    err;
+    cg_policy_t  *p;
+
+    write_file("ct.cnf", "enabled_logs = pilot\n\n[pilot]\n"
+               "description = Google 'Pilot' log\nkey = " CG_TEST_CT_KEY "\n");
+    p = load_text("ct.policy", "ct_log_list ct.cnf;\n", &err);
+    if (!ok(p != NULL && p->ct_logs != NULL, "ct_log_list loads")) {
+        printf("#   %s:%u: %s\n", err.file, err.line, err.msg);
+    }
+    cg_policy_free(p);
+
+    p = load_text("ct2.policy", "ct_log_list ct.cnf;\nct_log_list ct.cnf;\n",
+                  &err);
+    ok(p != NULL && p->ct_logs != NULL, "a second ct_log_list replaces it");
+    cg_policy_free(p);
+
+    p = load_text("ct3.policy", "name no-list;\n", &err);
+    ok(p != NULL && p->ct_logs == NULL, "no ct_log_list: no logs");
+    cg_policy_free(p);
+
+    fails("ct_log_list missing", "\nct_log_list nosuch.cnf;\n", "err.policy",
+          2, "nosuch.cnf");
+    fails("ct_log_list two files", "ct_log_list a b;\n", "err.policy", 1,
+          "expected: ct_log_list FILE;");
+
+    write_file("ct-nokey.cnf", "enabled_logs = a\n[a]\ndescription = x\n");
+    fails("ct log without a key", "ct_log_list ct-nokey.cnf;\n",
+          "ct-nokey.cnf", 2, "has no \"key\"");
+    write_file("ct-badkey.cnf", "enabled_logs = a\n[a]\ndescription = x\n"
+               "key = AAAA\n");
+    fails("ct log with a bad key", "ct_log_list ct-badkey.cnf;\n",
+          "ct-badkey.cnf", 4, "invalid key");
+    write_file("ct-nolog.cnf", "# x\nenabled_logs = b\n");
+    fails("ct log list naming no section", "ct_log_list ct-nolog.cnf;\n",
+          "ct-nolog.cnf", 2, "expected a [b] section");
+    write_file("ct-none.cnf", "[a]\ndescription = x\n");
+    fails("ct log list without enabled_logs", "\n\nct_log_list ct-none.cnf;\n",
+          "err.policy", 3, "no \"enabled_logs\"");
+}
+
+
 static void
 test_mem(void)
 {
@@ -938,6 +992,10 @@ test_mem(void)
        == CG_ERR_SYNTAX && p == NULL, "memory policy refuses include");
     is_int(err.line, 2, "include refusal at line 2");
     is_str(err.file, "mem.policy", "memory policy error names it");
+
+    t = "ct_log_list /etc/passwd;\n";
+    ok(cg_policy_load_mem(&p, t, strlen(t), "mem.policy", &err)
+       == CG_ERR_SYNTAX && p == NULL, "memory policy refuses ct_log_list");
 
     t = "list public_ca /etc/passwd;\n";
     ok(cg_policy_load_mem(&p, t, strlen(t), NULL, &err) == CG_ERR_SYNTAX,
