@@ -1015,6 +1015,20 @@ static const cg_signal_t  cg_signals[] = {
     { "chain_too_long",
       "more certificates than the policy's max_chain (default 10)",
       30, { 0, 0 }, cg_check_chain_too_long },
+
+    /* revocation (cg_revoke.c): of the verified path only */
+
+    { "revoked",
+      "a CRL or the stapled OCSP response revokes a certificate of the path",
+      100, { 0, 0 }, cg_check_revoked },
+
+    { "crl_invalid",
+      "a CRL of a CA of the path cannot be used (signature, time, profile)",
+      30, { 0, 0 }, cg_check_crl_invalid },
+
+    { "ocsp_invalid",
+      "the stapled OCSP response is not the CA's, is stale or has no status",
+      10, { 0, 0 }, cg_check_ocsp_invalid },
 };
 
 
