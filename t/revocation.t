@@ -87,6 +87,16 @@ like(openssl('crl', '-in', $crl, '-noout', '-text'),
      qr/Serial Number: \Q$revoked->{serial}\E.*Key Compromise/s,
      'the CRL lists the revoked leaf, key compromise');
 
+# a responder certificate the CA issued for OCSP signing (RFC 6960 4.2.2.2)
+my $responder = $pki->leaf('responder', issuer => $root,
+    subject => '/CN=revocation responder',
+    san => '', fresh_key => 1, key => 'ec:prime256v1',
+    omit => ['extendedKeyUsage'], ext => ['extendedKeyUsage = OCSPSigning']);
+# and one issued for servers, not for OCSP
+my $server_cert = $pki->leaf('notresponder', issuer => $root,
+    subject => '/CN=not a responder',
+    fresh_key => 1, key => 'ec:prime256v1');
+
 # OCSP responses, offline: a request per leaf, answered from the index
 sub ocsp_resp {
     my ($leaf, $name, %o) = @_;
@@ -105,6 +115,8 @@ my %ocsp = (
     revoked => ocsp_resp($revoked, 'revoked'),
     wrong   => ocsp_resp($good, 'wrong', signer => $other),
     wrong_revoked => ocsp_resp($revoked, 'wrong_revoked', signer => $other),
+    delegated => ocsp_resp($revoked, 'delegated', signer => $responder),
+    undelegated => ocsp_resp($revoked, 'undelegated', signer => $server_cert),
 );
 write_file("$dir/garbage.ocsp", "\x30\x82\x01\x00" . 'x' x 40);
 
@@ -204,6 +216,13 @@ $j = chk($revoked, '--ocsp', $ocsp{wrong_revoked});
 ok(!fired($j, 'revoked'), 'a revocation signed by another key revokes '
    . 'nothing');
 ok(fired($j, 'ocsp_invalid'), '... and is ocsp_invalid');
+$j = chk($revoked, '--ocsp', $ocsp{delegated});
+is(fired($j, 'revoked') && fired($j, 'revoked')->{detail},
+   'ocsp: keyCompromise', "OCSP by the CA's delegated responder: revoked");
+$j = chk($revoked, '--ocsp', $ocsp{undelegated});
+ok(!fired($j, 'revoked') && fired($j, 'ocsp_invalid'),
+   'OCSP by a certificate of the CA without the OCSP signing EKU: '
+   . 'ocsp_invalid, not revoked');
 $j = chk($good, '--ocsp', $ocsp{good}, '--at', $now + 3 * 86400);
 like(fired($j, 'ocsp_invalid')->{detail}, qr/stale/,
      'OCSP past its nextUpdate: ocsp_invalid, stale');
@@ -225,20 +244,20 @@ like($cef->{out}, qr/ revocation=ocsp\b/,
 Certguard::Nginx::need_module();
 my ($MODULE, $STREAM) = need_stream(curl => 1);
 
-my ($port, $proxy, $proxy_crl, $u_good, $u_revoked, $u_plain, $u_wrong)
-    = free_ports(7);
+my ($port, $proxy, $proxy_crl, $u_good, $u_revoked, $u_plain, $u_wrong,
+    $u_tls12) = free_ports(8);
 
 my $ng = Certguard::Nginx->new("$dir/nginx");
 my $d = $ng->dir;
 
 sub upstream {
-    my ($name, $port, $cert, $staple) = @_;
-    return $ng->tls_server(name => $name, port => $port, cert => $cert,
+    my ($name, $port, $cert, $staple, @more) = @_;
+    return $ng->tls_server(name => $name, port => $port, cert => $cert, @more,
         extra => $staple ? "ssl_stapling on;\n"
                            . "        ssl_stapling_file $staple;" : '');
 }
 
-my @ports = ($port, $u_good, $u_revoked, $u_plain, $u_wrong);
+my @ports = ($port, $u_good, $u_revoked, $u_plain, $u_wrong, $u_tls12);
 $ng->start(<<"HTTP", ports => \@ports, main => <<"MAIN");
     upstream good.test { server 127.0.0.1:$u_good; }
     upstream revoked.test { server 127.0.0.1:$u_revoked; }
@@ -276,6 +295,8 @@ $ng->start(<<"HTTP", ports => \@ports, main => <<"MAIN");
 @{[ upstream('revoked', $u_revoked, $revoked, $ocsp{revoked}) ]}
 @{[ upstream('plain', $u_plain, $revoked) ]}
 @{[ upstream('wrong', $u_wrong, $good, $ocsp{wrong}) ]}
+@{[ upstream('tls12', $u_tls12, $revoked, $ocsp{revoked},
+             protocols => 'TLSv1.2') ]}
 HTTP
 load_module $STREAM;
 load_module @{[ module_path('ngx_stream_certguard_module') ]};
@@ -362,6 +383,14 @@ for my $name (qw(good revoked plain wrong)) {
 
 like($r->{body}, qr/upstream wrong/, 'stream: the tunnel reached the server');
 
+# the probe takes the staple over TLS 1.2 too (CertificateStatus comes after
+# the certificates: it is read once the handshake is over)
+$r = proxy_curl($root->{cert}, $proxy, "https://127.0.0.1:$u_tls12/");
+is($r->{connect}, 403, 'stream: a revoked staple over TLS 1.2: refused');
+my @tl = $ng->wait_lines('stream', ++$n);
+like($tl[-1], qr/^403 v=block sig="[^"]*\brevoked\b/,
+     'stream: TLS 1.2: revoked');
+
 # certguard_crl in stream: the revoked leaf, stapling nothing, is refused
 $r = proxy_curl($root->{cert}, $proxy_crl, "https://127.0.0.1:$u_plain/");
 is($r->{connect}, 403, 'stream: certguard_crl refuses the revoked leaf');
@@ -372,7 +401,7 @@ $r = proxy_curl($root->{cert}, $proxy_crl, "https://127.0.0.1:$u_good/");
 is($r->{connect}, 200, 'stream: certguard_crl: the good leaf passes');
 $n++;
 
-my @scef = $ng->wait_lines('stream-cef', 3);
+my @scef = $ng->wait_lines('stream-cef', 4);
 ok(grep({ / revocation=ocsp\b/ } @scef), 'stream CEF: a staple named the source');
 ok(grep({ / revocation=crl\b/ } @scef), 'stream CEF: certguard_crl named the source');
 
