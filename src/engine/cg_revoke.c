@@ -152,6 +152,7 @@ cg_crls_parse(cg_crls_t *set, const unsigned char *data, size_t len,
     const unsigned char  *p;
     BIO                  *bio;
     X509_CRL             *crl;
+    unsigned long         e;
     STACK_OF(X509_CRL)   *got;
 
     if (len == 0 || len > INT_MAX) {
@@ -184,9 +185,25 @@ cg_crls_parse(cg_crls_t *set, const unsigned char *data, size_t len,
             header = NULL;
             der = NULL;
 
+            ERR_set_mark();
+
             if (PEM_read_bio(bio, &name, &header, &der, &dlen) != 1) {
-                break;
+                e = ERR_peek_last_error();
+                ERR_pop_to_mark();
+
+                if (ERR_GET_LIB(e) == ERR_LIB_PEM
+                    && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+                {
+                    break;      /* no more blocks */
+                }
+
+                BIO_free(bio);
+                sk_X509_CRL_pop_free(got, X509_CRL_free);
+                return cg_errorf(err, CG_ERR_INPUT, path, 0,
+                                 "PEM block %d is malformed", n);
             }
+
+            ERR_pop_to_mark();
 
             if (strcmp(name, PEM_STRING_X509_CRL) == 0) {
                 p = der;
