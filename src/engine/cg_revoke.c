@@ -368,7 +368,7 @@ cg_revoke_crl(cg_facts_t *f)
     untrusted = sk_X509_new_reserve(NULL, (int) f->npath);
 
     if (ctx == NULL || untrusted == NULL) {
-        goto done;
+        goto failed;
     }
 
     for (i = 1; i < f->npath; i++) {
@@ -379,7 +379,7 @@ cg_revoke_crl(cg_facts_t *f)
                             untrusted)
         != 1)
     {
-        goto done;
+        goto failed;
     }
 
     (void) X509_STORE_CTX_set_default(ctx, "ssl_server");
@@ -395,6 +395,13 @@ cg_revoke_crl(cg_facts_t *f)
     (void) X509_STORE_CTX_set_app_data(ctx, f);
 
     (void) X509_verify_cert(ctx);
+
+    goto done;
+
+failed:
+
+    /* CRLs were named but could not be checked: not silently "good" */
+    cg_finding_add(&f->crl_bad, X509_V_ERR_OUT_OF_MEM, 0);
 
 done:
 
@@ -431,7 +438,7 @@ cg_revoke_crl_cb(int ok, X509_STORE_CTX *ctx)
             f->rev_source = CG_REV_CRL;
             f->rev_depth = depth;
             f->rev_reason = cg_revoke_reason(f->in->crls,
-                                           X509_STORE_CTX_get_current_cert(ctx));
+                                X509_STORE_CTX_get_current_cert(ctx));
         }
         break;
 

@@ -135,8 +135,8 @@ main(void)
                                    "AAAA\n"
                                    "-----END PRIVATE KEY-----\n";
     static const char *files[] = { "a.pem", "a.der", "ab.der", "mixed.pem",
-                                   "nocrl.pem", "bad.pem", "empty.pem", "badb64.pem",
-                                   "trunc.der", NULL };
+                                   "nocrl.pem", "bad.pem", "empty.pem",
+                                   "badb64.pem", "trunc.der", NULL };
     int         rc;
     EVP_PKEY   *key;
     X509_CRL   *a, *b;
