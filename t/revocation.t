@@ -189,6 +189,22 @@ ok(fired($j, 'crl_invalid'), "a CRL in the CA's name, another key: "
    . 'crl_invalid');
 ok(!fired($j, 'revoked'), '... and nothing revoked by it');
 
+# an intermediate the root revokes: every certificate of the path is
+# checked (CRL_CHECK_ALL), the leaf under it has no CRL of its own CA
+my $int = $pki->ca('int', issuer => $root, subject => '/CN=revoked int');
+my $under = $pki->good_leaf('under', issuer => $int);
+$j = chk($under, '--crl', $crl);
+is_deeply([signal_ids($j)], [], 'an intermediate not on the CRL: nothing');
+openssl('ca', '-batch', '-config', "$dir/pki/ca.cnf", '-revoke',
+        $int->{cert}, '-cert', $root->{cert}, '-keyfile', $root->{key},
+        '-crl_reason', 'cACompromise');
+my $crl2 = gencrl("$dir/pki/crl.cnf", $root, "$dir/root2.crl.pem",
+                  '-crldays', 1);
+$j = chk($under, '--crl', $crl2);
+is(fired($j, 'revoked') && fired($j, 'revoked')->{detail},
+   'crl: depth 1: cACompromise', 'a revoked intermediate: revoked, depth 1');
+is($j->{verdict}, 'block', 'a revoked intermediate blocks its leaves');
+
 my $r = check($good->{chain}, ca_file => $root->{cert},
               args => ['--crl', "$dir/missing.crl"]);
 is($r->{exit}, 2, '--crl of a missing file: exit 2');
