@@ -33,6 +33,8 @@
 
 static int ngx_http_certguard_verify(X509_STORE_CTX *xs, void *arg);
 static int ngx_http_certguard_verify_pass(int ok, X509_STORE_CTX *xs);
+static size_t ngx_http_certguard_staple(X509_STORE_CTX *xs,
+    const unsigned char **resp);
 static void ngx_http_certguard_info_callback(const SSL *ssl, int where,
     int ret);
 static cg_verdict_t ngx_http_certguard_score(ngx_http_request_t *r,
@@ -400,6 +402,7 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
         && rec->policy == cglcf->common.policy
         && rec->trust == cglcf->common.trust
         && rec->geoip == cglcf->common.geoip
+        && rec->crls == cglcf->common.crls
         && (rec->result.verdict != CG_BLOCK
             || cglcf->common.mode == NGX_CERTGUARD_MONITOR)
         && ngx_http_certguard_name(r, r->upstream, name, sizeof(name))
@@ -413,6 +416,31 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
                    "certguard: session without verdict, full handshake");
 
     (void) SSL_set_session((SSL *) ssl, NULL);
+}
+
+
+static size_t
+ngx_http_certguard_staple(X509_STORE_CTX *xs, const unsigned char **resp)
+{
+    long            len;
+    SSL            *ssl;
+    unsigned char  *p;
+
+    *resp = NULL;
+
+    ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    if (ssl == NULL) {
+        return 0;
+    }
+
+    len = SSL_get_tlsext_status_ocsp_resp(ssl, &p);
+    if (len <= 0 || p == NULL) {
+        return 0;
+    }
+
+    *resp = p;
+
+    return (size_t) len;
 }
 
 
@@ -481,6 +509,15 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         return CG_BLOCK;
     }
 
+    /*
+     * The stapled OCSP response: over TLS 1.3 it came with the
+     * certificate, before this callback; over TLS 1.2 the CertificateStatus
+     * message comes after it, and there is none yet (docs/directives.md).
+     */
+
+    in.crls = cglcf->common.crls;
+    in.ocsp_len = ngx_http_certguard_staple(xs, &in.ocsp);
+
     /* the memory is only read here; a miss queues its sighting below */
 
     cgmcf = ngx_http_get_module_main_conf(r, ngx_http_certguard_module);
@@ -501,6 +538,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         p = ngx_cpymem(p, &in.policy, sizeof(void *));
         p = ngx_cpymem(p, &in.trust, sizeof(void *));
         p = ngx_cpymem(p, &in.geoip, sizeof(void *));
+        p = ngx_cpymem(p, &in.crls, sizeof(void *));
         p = ngx_slprintf(p, last, "%s%Z%s:%ui", name, addr,
                          (ngx_uint_t) in.dst_port);
 
@@ -618,6 +656,7 @@ ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl, ngx_connection_t *c,
     rec->policy = cglcf->common.policy;
     rec->trust = cglcf->common.trust;
     rec->geoip = cglcf->common.geoip;
+    rec->crls = cglcf->common.crls;
     ngx_memcpy(&rec->result, res, sizeof(cg_result_t));
 
     sess = SSL_get_session(ssl);
@@ -633,6 +672,7 @@ ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl, ngx_connection_t *c,
     rec->policy = cglcf->common.policy;
     rec->trust = cglcf->common.trust;
     rec->geoip = cglcf->common.geoip;
+    rec->crls = cglcf->common.crls;
     ngx_memcpy(&rec->result, res, sizeof(cg_result_t));
 
     /*
@@ -824,7 +864,8 @@ ngx_http_certguard_restore(ngx_http_request_t *r)
     if (rec == NULL
         || rec->policy != cglcf->common.policy
         || rec->trust != cglcf->common.trust
-        || rec->geoip != cglcf->common.geoip)
+        || rec->geoip != cglcf->common.geoip
+        || rec->crls != cglcf->common.crls)
     {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "certguard: no verdict kept with the connection");
@@ -1288,6 +1329,11 @@ ngx_http_certguard_install(ngx_conf_t *cf, ngx_ssl_t *ssl)
 
     SSL_CTX_set_cert_verify_callback(ssl->ctx, ngx_http_certguard_verify,
                                      NULL);
+
+    /* every upstream SSL made from this context asks for a stapled OCSP
+     * response (SSL_new() takes the status type from its context) */
+
+    SSL_CTX_set_tlsext_status_type(ssl->ctx, TLSEXT_STATUSTYPE_ocsp);
     SSL_CTX_set_info_callback(ssl->ctx, ngx_http_certguard_info_callback);
 
     return NGX_OK;

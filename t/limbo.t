@@ -32,7 +32,7 @@ use Time::Local qw(timegm);
 
 # Cases that agree today.  Raise it with every engine fix that gains some;
 # never lower it: a lower figure is a regression.
-my $FLOOR = 182;
+my $FLOOR = 186;
 
 # The corpus the floor was measured on: x509-limbo at 8a2e6f4, SERVER cases.
 my $CASES = 198;

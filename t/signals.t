@@ -931,16 +931,17 @@ $j = eval_chain($hundred, sni => 'clean.test',
                 policy => "$repo/policies/default.policy");
 is($j && $j->{verdict}, 'tag', 'default policy: a hundred certificates tag');
 
-# every built-in signal is tested: here, or in geoip.t (geo_*)
 # every built-in signal is tested: here, in geoip.t (geo_*), in
-# memory.t (the certificate memory's), or in sct.t (the SCTs')
+# memory.t (the certificate memory's), sct.t (the SCTs') or revocation.t
+# (revoked, crl_invalid, ocsp_invalid)
 
 my $list = cli('signals');
 my @all = map { (split /\t/)[0] } split /\n/, $list->{out};
 ok(@all >= @builtin, 'certguard signals lists the built-in signals');
 my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/,
     qw/first_seen cert_changed issuer_changed cert_moved/,
-    qw/invalid_sct unverified_sct/;
+    qw/invalid_sct unverified_sct/,
+    qw/revoked crl_invalid ocsp_invalid/;
 is_deeply([ grep { !$covered{$_} } @all ], [],
           'every built-in signal is covered by a test');
 

@@ -378,6 +378,9 @@ cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
     if (rc == CG_OK) {
         in.client_sni = ch->client_sni;
         in.memory = memory;
+        in.crls = ch->crls;
+        in.ocsp = ch->ocsp;
+        in.ocsp_len = ch->ocsp_len;
         rc = cg_evaluate(&in, res);
     }
 

@@ -5,7 +5,7 @@
  *   certguard check --policy FILE [--ca-file FILE [--no-system-roots]]
  *       [--sni NAME] [--dst IP[:PORT]] [--at UNIXTIME] [--format json|cef|text]
  *       [--geoip-country FILE] [--geoip-asn FILE] [--client-sni NAME]
- *       [--memory DIR] CHAIN.pem...|DIR
+ *       [--memory DIR] [--crl FILE]... [--ocsp FILE] CHAIN.pem...|DIR
  *   certguard diff --policy OLD --policy NEW [--sni NAME] [--at UNIXTIME]
  *       [--ca-file FILE] [--format text|json] CHAIN.pem...|DIR
  *   certguard report --policy P [--policy NEW] DIR|FILES -o report.html
@@ -68,6 +68,9 @@ typedef struct {
     cg_trust_t     *trust;
     cg_geoip_t     *geoip;
     cg_memory_t    *memory;
+    cg_crls_t      *crls;               /* --crl, every file's */
+    unsigned char  *ocsp;               /* --ocsp: a stapled response */
+    size_t          ocsp_len;
 
     char           *out;                /* formatter buffer, grown on need */
     size_t          out_len;
@@ -98,6 +101,7 @@ cli_usage(FILE *f)
 "                       [--format json|cef|text]\n"
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
 "                       [--client-sni NAME] [--memory DIR]\n"
+"                       [--crl FILE]... [--ocsp FILE]\n"
 "                       CHAIN.pem...|DIR\n"
 "       certguard diff --policy OLD --policy NEW [--sni NAME]\n"
 "                      [--at UNIXTIME] [--ca-file FILE]\n"
@@ -126,6 +130,11 @@ cli_usage(FILE *f)
 "        from each chain's sidecar unless an option gives them.\n"
 "        --memory reads the certificate memory in DIR (created if need\n"
 "        be) and records each chain in it, in the order given.\n"
+"        --crl (repeatable) names CRLs, PEM or DER, several a file: the\n"
+"        verified path is checked against them (revoked, crl_invalid); a\n"
+"        certificate whose CA has none there is not checked.  --ocsp is a\n"
+"        DER OCSP response, as a server would staple it with every chain\n"
+"        (revoked, ocsp_invalid).\n"
 "diff    score each chain under both policies; one line per chain whose\n"
 "        verdict changes, then \"N of M verdicts change\".\n"
 "report  one self-contained HTML file: verdict mix, score histogram,\n"
@@ -445,13 +454,16 @@ cli_check(int argc, char **argv)
     unsigned      k;
     char          safe[512];
     char        **chains;
-    const char   *v, *dst, *at, *fmt, **files;
+    const char   *v, *dst, *at, *fmt, *ocsp, **files, **crls;
+    int           ncrls;
+    const char   *problem;
     cg_error_t    err;
     cli_check_t   c;
 
     static const char  *names[] = {
         "--policy", "--ca-file", "--sni", "--dst", "--at", "--format",
-        "--geoip-country", "--geoip-asn", "--client-sni", "--memory"
+        "--geoip-country", "--geoip-asn", "--client-sni", "--memory",
+        "--crl", "--ocsp"
     };
 
     memset(&c, 0, sizeof(c));
@@ -459,9 +471,14 @@ cli_check(int argc, char **argv)
     dst = NULL;
     at = NULL;
     fmt = "json";
+    ocsp = NULL;
+    ncrls = 0;
 
     files = calloc((size_t) argc + 1, sizeof(char *));
-    if (files == NULL) {
+    crls = calloc((size_t) argc + 1, sizeof(char *));
+    if (files == NULL || crls == NULL) {
+        free(files);
+        free(crls);
         fputs("certguard: out of memory\n", stderr);
         return CLI_EXIT_ERR;
     }
@@ -483,6 +500,7 @@ cli_check(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             cli_usage(stdout);
             free(files);
+            free(crls);
             return CLI_EXIT_OK;
         }
 
@@ -503,12 +521,14 @@ cli_check(int argc, char **argv)
 
         if (m == 0) {
             free(files);
+            free(crls);
             return cli_usage_error("check: unknown option \"%s\"",
                                    cli_safe(argv[i], safe, sizeof(safe)));
         }
 
         if (m < 0) {
             free(files);
+            free(crls);
             return cli_usage_error("check: %s needs a value", names[k]);
         }
 
@@ -522,6 +542,8 @@ cli_check(int argc, char **argv)
         case 6: c.geoip_country = v; break;
         case 7: c.geoip_asn = v; break;
         case 9: c.memory_dir = v; break;
+        case 10: crls[ncrls++] = v; break;
+        case 11: ocsp = v; break;
         default: c.client_sni = v; break;
         }
     }
@@ -607,6 +629,23 @@ cli_check(int argc, char **argv)
         goto done;
     }
 
+    for (i = 0; i < ncrls; i++) {
+        memset(&err, 0, sizeof(err));
+
+        if (cg_crls_load(&c.crls, crls[i], &err) != CG_OK) {
+            fprintf(stderr, "certguard: %s: ",
+                    cli_safe(crls[i], safe, sizeof(safe)));
+            fprintf(stderr, "%s\n", cli_safe(err.msg, safe, sizeof(safe)));
+            goto done;
+        }
+    }
+
+    if (ocsp && cli_read_file(ocsp, &c.ocsp, &c.ocsp_len, &problem) != 0) {
+        fprintf(stderr, "certguard: %s: %s\n",
+                cli_safe(ocsp, safe, sizeof(safe)), problem);
+        goto done;
+    }
+
     if (c.geoip_country || c.geoip_asn) {
         memset(&err, 0, sizeof(err));
 
@@ -659,6 +698,9 @@ done:
 
     cli_inputs_free(chains);
     free(files);
+    free(crls);
+    free(c.ocsp);
+    cg_crls_free(c.crls);
     free(c.out);
     cg_memory_close(c.memory);
     cg_geoip_free(c.geoip);
@@ -692,6 +734,10 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     if (cli_chain_load(&ch, path, &ctx) != 0) {
         return -1;
     }
+
+    ch.crls = c->crls;
+    ch.ocsp = c->ocsp;
+    ch.ocsp_len = c->ocsp_len;
 
     /* the result is large (about 4 KB): keep it off small stacks */
     res = calloc(1, sizeof(cg_result_t));

@@ -60,6 +60,10 @@ typedef struct {
     const char          *dst_addr;
     unsigned             dst_port;
     int64_t              at;
+
+    const cg_crls_t     *crls;              /* NULL: none */
+    const unsigned char *ocsp;              /* a stapled response, or NULL */
+    size_t               ocsp_len;
 } cli_chain_t;
 
 

@@ -41,6 +41,7 @@ typedef struct cg_trust_s   cg_trust_t;     /* trust anchors (CA bundle) */
 typedef struct cg_geoip_s   cg_geoip_t;     /* country and ASN databases */
 typedef struct cg_memory_s  cg_memory_t;    /* certificate memory (LMDB),
                                                cg_memory.h */
+typedef struct cg_crls_s    cg_crls_t;      /* CRLs (cg_crls_load) */
 
 
 typedef struct {
@@ -135,6 +136,12 @@ typedef struct {
                                                only read (a lookup) by
                                                cg_evaluate(), which is then
                                                reentrant per handle only */
+
+    const cg_crls_t    *crls;               /* NULL: no CRL checked */
+    const unsigned char *ocsp;              /* the stapled OCSP response
+                                               (DER) as the server sent
+                                               it; NULL: none stapled */
+    size_t              ocsp_len;
 } cg_input_t;
 
 
@@ -217,6 +224,17 @@ int cg_policy_warning(const cg_policy_t *policy, unsigned index,
 int cg_trust_load(cg_trust_t **trust, const char *ca_file, unsigned flags,
     cg_error_t *err);
 void cg_trust_free(cg_trust_t *trust);
+
+/*
+ * CRLs, checked against the verified path (signals revoked and
+ * crl_invalid): every CRL of the file at path, PEM ("X509 CRL" blocks,
+ * other blocks skipped) or DER (one or several concatenated), added to
+ * *crls (NULL: a new set).  A certificate whose issuer has no CRL in the
+ * set is not checked.  On error nothing is added (a new set is not made).
+ * Immutable once loaded, like a trust store.
+ */
+int cg_crls_load(cg_crls_t **crls, const char *path, cg_error_t *err);
+void cg_crls_free(cg_crls_t *crls);
 
 /* GeoIP: either path may be NULL. */
 int cg_geoip_open(cg_geoip_t **geoip, const char *country_db,

@@ -201,6 +201,16 @@ typedef struct {
     unsigned            mem_done:1;
     /* the leaf's SCTs against the policy's ct_log_list (cg_sct.c) */
     cg_sct_facts_t      sct;
+
+    /* revocation of the verified path (cg_revoke.c), checked once */
+    int                 rev_source;     /* CG_REV_CRL, CG_REV_OCSP, 0 */
+    int                 rev_depth;      /* of the revoked certificate */
+    int                 rev_reason;     /* CRLReason, -1: none given */
+    cg_finding_t        crl_bad;        /* a CRL of a path's CA that
+                                           cannot be used: X509_V_ERR_*
+                                           or CG_REV_NO_CRLNUMBER */
+    const char         *ocsp_problem;   /* the staple's, static text */
+    unsigned            rev_done:1;
 } cg_facts_t;
 
 
@@ -316,6 +326,35 @@ int cg_check_cert_moved(cg_facts_t *f, unsigned index, char *detail,
 int cg_check_invalid_sct(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight);
 int cg_check_unverified_sct(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+
+/* Revocation (cg_revoke.c): the CRL pass and the staple's check, run once
+ * when the first revocation signal asks; the checks of those signals. */
+#define CG_REV_CRL              1
+#define CG_REV_OCSP             2
+#define CG_REV_NO_CRLNUMBER     2000    /* crl_bad: RFC 5280 5.2.3 */
+
+typedef struct {
+    int             status;         /* V_OCSP_CERTSTATUS_*, -1: none */
+    int             reason;         /* CRLReason when revoked, else -1 */
+    unsigned        verified:1;     /* signed by the CA or its responder,
+                                       with a status for the leaf */
+    const char     *problem;        /* NULL: sound and current */
+} cg_ocsp_status_t;
+
+void cg_facts_revocation(cg_facts_t *f);
+unsigned cg_crls_count(const cg_crls_t *crls);
+
+/* A stapled response (DER, len bytes, from the server: anything) for leaf
+ * under issuer at now: never fails, *st says what it is. */
+void cg_ocsp_check(const unsigned char *der, size_t len, X509 *leaf,
+    X509 *issuer, int64_t now, cg_ocsp_status_t *st);
+
+int cg_check_revoked(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_crl_invalid(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_ocsp_invalid(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight);
 
 #endif /* CG_FACTS_H */

@@ -85,6 +85,7 @@ static void cg_cef_request(cg_out_t *o, const cg_event_t *ev);
 static void cg_cef_client(cg_out_t *o, const cg_event_t *ev);
 static int cg_is_probe_failure(const cg_result_t *res);
 static void cg_cef_memory(cg_out_t *o, const cg_result_t *res);
+static void cg_cef_revocation(cg_out_t *o, const cg_result_t *res);
 static void cg_iso_time(char *buf, size_t len, int64_t t);
 static int64_t cg_floor_div(int64_t a, int64_t b);
 static int64_t cg_clamp(int64_t v, int64_t limit);
@@ -841,9 +842,38 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
                    " deviceCustomDate2=%lld", (long long) (v * 1000));
     }
 
+    cg_cef_revocation(&o, res);
     cg_cef_memory(&o, res);
 
     return cg_out_done(&o);
+}
+
+
+/*
+ * Where a revocation came from (a custom key, as the memory's): "crl" or
+ * "ocsp", the first word of the revoked hit's detail, when it fired.
+ */
+static void
+cg_cef_revocation(cg_out_t *o, const cg_result_t *res)
+{
+    unsigned  i, n;
+
+    n = cg_nhits(res);
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(res->hits[i].id, "revoked") != 0) {
+            continue;
+        }
+
+        if (strncmp(res->hits[i].detail, "crl:", 4) == 0) {
+            cg_out_fmt(o, " revocation=crl");
+
+        } else if (strncmp(res->hits[i].detail, "ocsp:", 5) == 0) {
+            cg_out_fmt(o, " revocation=ocsp");
+        }
+
+        return;
+    }
 }
 
 

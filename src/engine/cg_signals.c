@@ -1026,6 +1026,19 @@ static const cg_signal_t  cg_signals[] = {
     { "unverified_sct",
       "a public root's leaf has SCTs, none from a listed log (ct_log_list)",
       10, { 0, 0 }, cg_check_unverified_sct },
+    /* revocation (cg_revoke.c): of the verified path only */
+
+    { "revoked",
+      "a CRL or the stapled OCSP response revokes a certificate of the path",
+      100, { 0, 0 }, cg_check_revoked },
+
+    { "crl_invalid",
+      "a CRL of a CA of the path cannot be used (signature, time, profile)",
+      30, { 0, 0 }, cg_check_crl_invalid },
+
+    { "ocsp_invalid",
+      "the stapled OCSP response is not the CA's, is stale or has no status",
+      10, { 0, 0 }, cg_check_ocsp_invalid },
 };
 
 

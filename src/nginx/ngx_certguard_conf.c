@@ -13,6 +13,7 @@
 
 static char *ngx_certguard_conf_merge_auth(ngx_conf_t *cf,
     ngx_certguard_conf_t *prev, ngx_certguard_conf_t *conf);
+static void ngx_certguard_conf_crls_cleanup(void *data);
 
 
 #define ngx_certguard_conf_of(conf, cmd)                                      \
@@ -76,6 +77,61 @@ ngx_certguard_conf_set_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * "certguard_crl FILE;", repeatable: the block's CRLs, read here so that
+ * a missing or malformed file is an error at its own line; a block that
+ * names none inherits the enclosing block's set.
+ */
+
+char *
+ngx_certguard_conf_set_crl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_certguard_conf_t  *cgcf = ngx_certguard_conf_of(conf, cmd);
+
+    ngx_str_t            *value, full;
+    cg_error_t            err;
+    ngx_pool_cleanup_t   *cln;
+
+    value = cf->args->elts;
+    full = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = NULL;
+
+    if (cgcf->crls == NULL) {
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_memzero(&err, sizeof(cg_error_t));
+
+    if (cg_crls_load(&cgcf->crls, (char *) full.data, &err) != CG_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certguard_crl \"%V\": %s",
+                           &full, err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cln) {
+        cln->handler = ngx_certguard_conf_crls_cleanup;
+        cln->data = cgcf->crls;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_certguard_conf_crls_cleanup(void *data)
+{
+    cg_crls_free(data);
+}
+
+
 char *
 ngx_certguard_conf_set_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -114,6 +170,7 @@ ngx_certguard_conf_init(ngx_certguard_conf_t *conf)
      *
      *     conf->trusted_certificate = { 0, NULL };
      *     conf->trust = NULL;
+     *     conf->crls = NULL;
      *     conf->geoip_country = { 0, NULL };
      *     conf->geoip_asn = { 0, NULL };
      *     conf->geoip = NULL;
@@ -146,6 +203,10 @@ ngx_certguard_conf_merge(ngx_conf_t *cf, ngx_certguard_conf_t *prev,
 
     ngx_conf_merge_str_value(conf->trusted_certificate,
                              prev->trusted_certificate, "");
+
+    if (conf->crls == NULL) {
+        conf->crls = prev->crls;
+    }
     ngx_conf_merge_ptr_value(conf->log, prev->log, NULL);
     ngx_conf_merge_str_value(conf->geoip_country, prev->geoip_country, "");
     ngx_conf_merge_str_value(conf->geoip_asn, prev->geoip_asn, "");

@@ -33,6 +33,7 @@ typedef struct {
     ngx_str_t                   trusted_certificate;
     ngx_uint_t                  no_system_roots;
     cg_trust_t                 *trust;
+    cg_crls_t                  *crls;
     ngx_str_t                   geoip_country;
     ngx_str_t                   geoip_asn;
     cg_geoip_t                 *geoip;
@@ -70,6 +71,13 @@ typedef struct {
     { ngx_string("certguard_trusted_certificate"),                            \
       ctx|NGX_CONF_TAKE12,                                                    \
       ngx_certguard_conf_set_trusted,                                         \
+      offset,                                                                 \
+      offsetof(type, common),                                                 \
+      NULL },                                                                 \
+                                                                              \
+    { ngx_string("certguard_crl"),                                            \
+      ctx|NGX_CONF_TAKE1,                                                     \
+      ngx_certguard_conf_set_crl,                                             \
       offset,                                                                 \
       offsetof(type, common),                                                 \
       NULL },                                                                 \
@@ -157,6 +165,8 @@ char *ngx_certguard_conf_set_log(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_certguard_conf_set_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_certguard_conf_set_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_certguard_conf_set_crl(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* Marks every member unset; call from the module's create handler. */

@@ -34,6 +34,7 @@ struct ngx_certguard_probe_s {
     const cg_policy_t               *policy;
     const cg_trust_t                *trust;
     const cg_geoip_t                *geoip;
+    const cg_crls_t                 *crls;
     ngx_certguard_memory_t          *memory;
     ngx_certguard_capture_t         *capture;
     ngx_certguard_cache_t           *cache;
@@ -42,6 +43,10 @@ struct ngx_certguard_probe_s {
     X509                            *leaf;        /* captured in the
                                                      handshake */
     STACK_OF(X509)                  *chain;
+    u_char                          *ocsp;        /* the stapled response,
+                                                     copied before the
+                                                     connection closes */
+    size_t                           ocsp_len;
 };
 
 
@@ -57,6 +62,8 @@ static void ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
 static void ngx_certguard_probe_notify(ngx_certguard_probe_t *probe,
     cg_result_t *res, const char *failure);
 static int ngx_certguard_probe_verify(X509_STORE_CTX *x509, void *arg);
+static void ngx_certguard_probe_staple(ngx_certguard_probe_t *probe,
+    SSL *ssl);
 static u_char *ngx_certguard_probe_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
 
@@ -207,6 +214,7 @@ ngx_certguard_probe_create(ngx_certguard_probe_params_t *params)
     probe->policy = params->policy;
     probe->trust = params->trust;
     probe->geoip = params->geoip;
+    probe->crls = params->crls;
     probe->memory = params->memory;
     probe->capture = params->capture;
     probe->cache = params->cache;
@@ -385,6 +393,18 @@ ngx_certguard_probe_connected(ngx_event_t *ev)
         return;
     }
 
+    /* a stapled OCSP response, checked with the chain */
+
+    if (SSL_set_tlsext_status_type(pc->ssl->connection,
+                                   TLSEXT_STATUSTYPE_ocsp)
+        != 1)
+    {
+        ngx_ssl_error(NGX_LOG_ERR, pc->log, 0,
+                      "SSL_set_tlsext_status_type() failed");
+        ngx_certguard_probe_finish(probe, "internal error");
+        return;
+    }
+
     /* the same SNI the client sends; none for an IP literal (RFC 6066) */
 
     if (ngx_inet_addr(probe->name.data, probe->name.len) == INADDR_NONE
@@ -466,6 +486,8 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
 
     if (pc) {
         if (pc->ssl) {
+            ngx_certguard_probe_staple(probe, pc->ssl->connection);
+
             pc->ssl->no_wait_shutdown = 1;
             pc->ssl->no_send_shutdown = 1;
             (void) ngx_ssl_shutdown(pc);
@@ -483,6 +505,10 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
                                 ngx_time());
 
         if (rc == CG_OK) {
+            in.crls = probe->crls;
+            in.ocsp = probe->ocsp;
+            in.ocsp_len = probe->ocsp_len;
+
             /* the memory is only read here; the sighting is queued */
             in.memory = ngx_certguard_memory_handle(probe->memory);
             rc = cg_evaluate(&in, &res);
@@ -627,6 +653,34 @@ ngx_certguard_probe_verify(X509_STORE_CTX *x509, void *arg)
     }
 
     return 1;
+}
+
+
+/* Over TLS 1.2 the CertificateStatus message follows the certificates:
+ * the staple is taken once the handshake is over (or failed). */
+
+static void
+ngx_certguard_probe_staple(ngx_certguard_probe_t *probe, SSL *ssl)
+{
+    long            len;
+    unsigned char  *p;
+
+    if (probe->ocsp || probe->leaf == NULL) {
+        return;
+    }
+
+    len = SSL_get_tlsext_status_ocsp_resp(ssl, &p);
+    if (len <= 0 || p == NULL) {
+        return;
+    }
+
+    probe->ocsp = ngx_pnalloc(probe->pool, (size_t) len);
+    if (probe->ocsp == NULL) {
+        return;
+    }
+
+    ngx_memcpy(probe->ocsp, p, (size_t) len);
+    probe->ocsp_len = (size_t) len;
 }
 
 

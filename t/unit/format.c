@@ -1164,6 +1164,9 @@ test_cef_cap(void)
         }
         r.nhits = CG_MAX_HITS;
         r.hits_dropped = 4000000000u;
+        /* a revocation adds its source (the last hit: ids stay long) */
+        snprintf(r.hits[CG_MAX_HITS - 2].id, CG_ID_MAX, "revoked");
+        memcpy(r.hits[CG_MAX_HITS - 2].detail, "ocsp: ", 6);
         fill_str(r.subject, sizeof(r.subject), huge);
         fill_str(r.issuer, sizeof(r.issuer), huge);
         fill_str(r.serial, sizeof(r.serial), huge);
@@ -1218,6 +1221,8 @@ test_cef_cap(void)
            "cef cap: fill %u new keys present, the last key too", f);
         ok(cef_get("firstSeen") != NULL, "cef cap: fill %u firstSeen kept",
            f);
+        ok(cef_get("revocation") && strcmp(cef_get("revocation"), "ocsp") == 0,
+           "cef cap: fill %u revocation kept", f);
 
         n = cg_format_cef_refusal(&ev, huge, 4000000000u, buf, sizeof(buf));
         if (n > worst) {
