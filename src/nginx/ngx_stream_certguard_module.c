@@ -431,7 +431,7 @@ ngx_stream_certguard_init(ngx_conf_t *cf)
 
     *h = ngx_stream_certguard_log_handler;
 
-    return NGX_OK;
+    return ngx_stream_certguard_tunnel_init(cf);
 }
 
 
