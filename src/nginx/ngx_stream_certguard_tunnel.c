@@ -215,6 +215,7 @@ ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
     u_char                           *p;
     unsigned int                      len;
     cg_input_t                        in;
+    ngx_str_t                         nochain;
     cg_result_t                      *res;
     ngx_connection_t                 *c;
     ngx_stream_certguard_srv_conf_t  *cgscf;
@@ -286,6 +287,25 @@ ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
                     && cgscf->common.mode == NGX_CERTGUARD_ENFORCE);
 
     ngx_stream_certguard_log_result(s, ctx);
+
+    /*
+     * the cached verdict was the probe's, fooled: a destination caught
+     * cloaking is refused from now on, before any ClientHello (the
+     * destination's key) and for clients like this one (TLS 1.3 ones
+     * included, whose certificate cannot be seen)
+     */
+
+    if (res->verdict == CG_BLOCK) {
+        ngx_str_null(&nochain);
+
+        (void) ngx_certguard_cache_put(&cgscf->common.cache, &ctx->dest_key,
+                                       res, &nochain);
+
+        if (ctx->key.data != ctx->dest_key.data) {
+            (void) ngx_certguard_cache_put(&cgscf->common.cache, &ctx->key,
+                                           res, &nochain);
+        }
+    }
 
     return ctx->blocked ? NGX_ERROR : NGX_OK;
 }

@@ -1,0 +1,349 @@
+#!/usr/bin/perl
+
+# Stream module against cloaking destinations.  A front that routes
+# ClientHellos with ALPN h2 to a self-signed server and the others to a
+# CA-issued one: the probe sends the client's ALPN (and its other
+# parameters), so it sees what the client would see and the tunnel is
+# refused with a TLS alert; the probe with OpenSSL's defaults
+# (certguard_connect_sni off) is fooled, which is why it is not the
+# default.  A front that alternates two TLS 1.2 servers, one CA-issued and
+# one self-signed: the probe gets the first, the tunnel the second, and the
+# certificate in the clear is compared with the probed one (cert_cloaking,
+# the tunnel cut); the destination is refused at once afterwards.  An
+# ordinary destination still opens, with TLS 1.3 and 1.2.  A ClientHello
+# larger than the preread buffer is refused; a CONNECT request larger than
+# it gets its 400.
+
+use warnings;
+use strict;
+
+use Test::More;
+
+BEGIN { use FindBin; chdir($FindBin::Bin); }
+
+use lib 'lib';
+use Certguard::Test qw(:all);
+use Certguard::Certs;
+use Certguard::Nginx;
+use Certguard::Stream;
+
+use IO::Socket::INET;
+
+###############################################################################
+
+my ($MODULE, $STREAM) = need_stream(curl => 1);
+
+my $dir = tempdir();
+my $pki = Certguard::Certs->new("$dir/pki");
+my $root = $pki->ca('root', subject => '/CN=certguard cloak test root');
+
+my %cert = (
+    good => $pki->good_leaf('good', issuer => $root,
+                            san => 'DNS:good.test'),
+    shown => $pki->good_leaf('shown', issuer => $root,
+                             san => 'DNS:front.test,DNS:rr.test'),
+    hidden => $pki->leaf('hidden', subject => '/CN=front.test',
+                         san => 'DNS:front.test,DNS:rr.test'),
+);
+
+write_file("$dir/test.policy",
+           'include ' . policy_dir() . "/default.policy;\n");
+
+my ($dns, $proxy, $legacy, $monitor, $small, $backend, $shown_be,
+    $hidden_be, $good, $front, $shown, $hidden, $rr, $shown12,
+    $hidden12) = free_ports(15);
+
+my $ng = Certguard::Nginx->new("$dir/nginx");
+my $d = $ng->dir;
+
+$ng->dns_server($dns, '*.test' => ['127.0.0.1']);
+
+my $common = <<"CONF";
+        certguard_connect on;
+        certguard_connect_ports 1024-65535;
+        certguard_connect_allow 127.0.0.0/8;
+        proxy_pass \$certguard_upstream;
+CONF
+
+$ng->start(<<"HTTP", module => 0, ports => [$backend, $shown_be, $hidden_be],
+    server {
+        listen 127.0.0.1:$backend;
+        location / { return 200 "backend ok\\n"; }
+    }
+    server {
+        listen 127.0.0.1:$shown_be;
+        location / { return 200 "shown to probes\\n"; }
+    }
+    server {
+        listen 127.0.0.1:$hidden_be;
+        location / { return 200 "hidden from probes\\n"; }
+    }
+HTTP
+           main => <<"MAIN",
+load_module $STREAM;
+load_module $MODULE;
+
+stream {
+    resolver 127.0.0.1:$dns ipv6=off valid=1s;
+    resolver_timeout 3s;
+
+    log_format dst '\$ssl_protocol sni="\$ssl_server_name"';
+    log_format front 'sni="\$ssl_preread_server_name" '
+                     'alpn="\$ssl_preread_alpn_protocols" '
+                     'v=\$ssl_preread_protocol up=\$upstream_addr';
+
+    certguard_policy $dir/test.policy;
+    certguard_trusted_certificate $root->{cert};
+    certguard_cache zone=cloak_cg:1m valid=5m;
+    preread_timeout 3s;
+    proxy_connect_timeout 3s;
+
+    server {
+        listen 127.0.0.1:$proxy;
+        certguard_log $d/logs/cef.log;
+$common
+    }
+
+    # the probe before the answer, with OpenSSL's defaults
+    server {
+        listen 127.0.0.1:$legacy;
+        certguard_connect_sni off;
+        certguard_cache off;
+        certguard_log $d/logs/cef-legacy.log;
+$common
+    }
+
+    server {
+        listen 127.0.0.1:$monitor;
+        certguard_mode monitor;
+        certguard_cache off;
+        certguard_log $d/logs/cef-monitor.log;
+$common
+    }
+
+    server {
+        listen 127.0.0.1:$small;
+        preread_buffer_size 1k;
+        certguard_log $d/logs/cef-small.log;
+$common
+    }
+
+    # the cloaking front: ALPN h2 (browsers, curl) gets the hidden server
+    map \$ssl_preread_alpn_protocols \$cloak_upstream {
+        ~\\bh2\\b        127.0.0.1:$hidden;
+        default         127.0.0.1:$shown;
+    }
+
+    server {
+        listen 127.0.0.1:$front;
+        ssl_preread on;
+        access_log $d/logs/front.log front;
+        proxy_pass \$cloak_upstream;
+    }
+
+    # the alternating front: the first connection gets the CA-issued
+    # server, the next the self-signed one (one worker, round robin)
+    upstream alternating {
+        server 127.0.0.1:$shown12;
+        server 127.0.0.1:$hidden12;
+    }
+
+    server {
+        listen 127.0.0.1:$rr;
+        proxy_pass alternating;
+    }
+
+@{[ dst('good', $good, $cert{good}, $backend) ]}
+@{[ dst('shown', $shown, $cert{shown}, $shown_be) ]}
+@{[ dst('hidden', $hidden, $cert{hidden}, $hidden_be) ]}
+@{[ dst('shown12', $shown12, $cert{shown}, $shown_be,
+        protocols => 'TLSv1.2') ]}
+@{[ dst('hidden12', $hidden12, $cert{hidden}, $hidden_be,
+        protocols => 'TLSv1.2') ]}
+}
+MAIN
+           expect_log => qr/\[crit\] .*SSL_shutdown\(\) failed/);
+
+sub dst {
+    my ($name, $port, $c, $be, %o) = @_;
+
+    return dst_server(name => $name, port => $port, cert => $c,
+                      backend => $be, logs => "$d/logs", %o);
+}
+
+###############################################################################
+
+# the fixture cloaks: directly, ALPN h2 gets the hidden server
+
+like(direct($front, 'front.test')->{out}, qr/hidden from probes/,
+     'front, ALPN h2: the hidden server');
+like(direct($front, 'front.test', '--no-alpn')->{out}, qr/shown to probes/,
+     'front, no ALPN: the CA-issued server');
+
+# the probe with OpenSSL's defaults (no ALPN) is shown the CA-issued
+# server, and the tunnel opens to the hidden one: the issue's demonstration
+
+my $r = curl($legacy, 'https://front.test:' . $front . '/', '-k');
+like($r->{body}, qr/hidden from probes/,
+     'certguard_connect_sni off: the defaults probe is cloaked');
+
+# the probe sends the client's parameters: no ALPN, the CA-issued server
+
+$r = curl($proxy, 'https://front.test:' . $front . '/', '--no-alpn');
+is($r->{connect}, 200, 'no ALPN: CONNECT answered');
+like($r->{body}, qr/shown to probes/, 'no ALPN: the tunnel opens');
+
+# ALPN h2: the probe is shown the self-signed server, as the client is
+
+my $before = () = $ng->log_lines('front');
+$r = curl($proxy, 'https://front.test:' . $front . '/', '-k');
+is($r->{connect}, 200, 'ALPN h2: CONNECT answered first');
+unlike($r->{body}, qr/hidden from probes/, 'ALPN h2: no content');
+like($r->{err}, qr/alert handshake failure/,
+     'ALPN h2: refused with a TLS alert');
+
+my @front = $ng->wait_lines('front', $before + 1);
+is(scalar @front, $before + 1, 'ALPN h2: the front saw the probe alone');
+like($front[-1], qr/^sni="front\.test" alpn="h2,http\/1\.1" v=TLSv1\.3 /,
+     "ALPN h2: the probe sent the client's SNI, ALPN and version");
+like($front[-1], qr/ up=127\.0\.0\.1:$hidden$/,
+     'ALPN h2: the probe reached the hidden server');
+
+my ($cef) = grep { /dhost=front\.test/ && /act=blocked/ }
+            $ng->wait_lines('cef', 2);
+like($cef // '', qr/self_signed/, 'CEF: blocked, self_signed');
+
+# a destination that showed some client a blocked certificate: refused at
+# once, before any ClientHello
+
+$r = curl($proxy, 'https://front.test:' . $front . '/', '--no-alpn');
+is($r->{connect}, 403, 'front.test afterwards: 403 before the ClientHello');
+
+# an ordinary destination opens, with TLS 1.3 and with TLS 1.2 (its
+# certificate compared and found the probed one)
+
+$r = curl($proxy, "https://good.test:$good/");
+like($r->{body}, qr/backend ok/, 'an ordinary destination opens (TLS 1.3)');
+$r = curl($proxy, "https://good.test:$good/", '--tls-max', '1.2');
+like($r->{body}, qr/backend ok/, 'an ordinary destination opens (TLS 1.2)');
+unlike($ng->error_log, qr/not the one probed/,
+       'ordinary destinations: no certificate mismatch');
+
+# TLS 1.2, alternating servers: the probe gets the CA-issued one, the
+# tunnel the self-signed one, whose certificate travels in the clear
+
+like(direct($rr, 'rr.test', '--tls-max', '1.2')->{out}, qr/shown to probes/,
+     'alternating front: first the CA-issued server');
+like(direct($rr, 'rr.test', '--tls-max', '1.2')->{out},
+     qr/hidden from probes/, 'alternating front: then the hidden server');
+
+$r = curl($monitor, "https://rr.test:$rr/", '-k', '--tls-max', '1.2');
+like($r->{body}, qr/hidden from probes/,
+     'monitor mode: a cloaked TLS 1.2 tunnel goes on');
+my ($mon) = grep { /cert_cloaking/ } $ng->wait_lines('cef-monitor', 2);
+like($mon // '', qr/act=would-block/, 'monitor mode: CEF would-block');
+
+$r = curl($proxy, "https://rr.test:$rr/", '-k', '--tls-max', '1.2');
+is($r->{connect}, 200, 'TLS 1.2 cloaking: the probe allowed the tunnel');
+unlike($r->{body}, qr/hidden from probes/,
+       'TLS 1.2 cloaking: the tunnel is cut before the content');
+like($ng->error_log, qr/certificate in the tunnel to "rr\.test:$rr" is not the one probed/,
+     'TLS 1.2 cloaking: the error log says so');
+
+($cef) = grep { /dhost=rr\.test/ && /cert_cloaking/ }
+         $ng->wait_lines('cef', 7);
+like($cef // '', qr/act=blocked/, 'CEF: blocked, cert_cloaking');
+like($cef // '', qr/self_signed/, 'CEF: the chain the client got is scored');
+
+$r = curl($proxy, "https://rr.test:$rr/", '-k', '--tls-max', '1.2');
+is($r->{connect}, 403, 'a destination caught cloaking: 403 afterwards');
+
+# a ClientHello larger than preread_buffer_size cannot be copied: refused
+
+{
+    my $hello = padded_hello('good.test', 1500);
+    ok(length($hello) > 1024, 'a ClientHello of ' . length($hello)
+       . ' bytes');
+
+    my $t = connect_hello($small, "good.test:$good", $hello);
+    is($t->{connect}, 200, 'large ClientHello: CONNECT answered');
+    is($t->{reply}, 'alert', 'large ClientHello: refused with a TLS alert');
+    like($ng->error_log, qr/ClientHello in the tunnel to "good\.test:$good" larger than preread_buffer_size/,
+         'large ClientHello: the error log says why');
+    my ($rec) = $ng->wait_lines('cef-small', 1);
+    like($rec // '', qr/\|request-refused\|.*reason=malformed/,
+         'large ClientHello: a refusal record');
+
+    $t = connect_hello($small, "good.test:$good", client_hello('good.test'));
+    is($t->{reply}, 'hello', 'a ClientHello that fits goes through');
+}
+
+# a CONNECT request larger than preread_buffer_size gets its 400, also
+# while the client is still sending it (no reset)
+
+$r = curl($small, "https://good.test:$good/", '--proxy-header',
+          'X-Filler: ' . ('a' x 30000));
+is($r->{connect}, 400, 'CONNECT larger than the buffer: 400 (curl)');
+
+{
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$small",
+                                  Timeout => 5);
+    my $req = "CONNECT good.test:$good HTTP/1.1\r\n"
+              . ("X-Filler: " . 'b' x 1000 . "\r\n") x 200;
+    local $SIG{PIPE} = 'IGNORE';
+    syswrite($s, $req);
+
+    my ($got, $err) = ('', '');
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 10;
+    eval {
+        while (1) {
+            my $n = sysread($s, my $buf, 4096);
+            $err = "$!" unless defined $n;
+            last unless $n;
+            $got .= $buf;
+        }
+    };
+    alarm 0;
+
+    like($got, qr{^HTTP/1\.1 400 Bad Request\r\n.*request too large}s,
+         'CONNECT larger than the buffer: the 400 is read');
+    is($err, '', 'CONNECT larger than the buffer: no reset');
+}
+
+unlike($ng->error_log, qr/\[(alert|emerg)\]|exited on signal/,
+       'no alerts or crashes in the error log');
+
+$ng->stop;
+
+done_testing();
+
+###############################################################################
+
+# curl through the proxy, trusting the test root.
+sub curl { proxy_curl($root->{cert}, @_) }
+
+# A ClientHello with SNI $name and an extension of $pad bytes no one knows.
+sub padded_hello {
+    my ($name, $pad) = @_;
+    my $sni = pack('n n n C n a*', 0, length($name) + 5, length($name) + 3,
+                   0, length($name), $name);
+    my $exts = $sni . pack('n n', 0xffa0, $pad) . ("\0" x $pad);
+    my $body = pack('n', 0x0303) . ("\x42" x 32) . pack('C', 0)
+               . pack('n n n', 4, 0x1301, 0x1302) . pack('C C', 1, 0)
+               . pack('n', length $exts) . $exts;
+    my $hs = pack('C', 1) . substr(pack('N', length $body), 1) . $body;
+
+    return pack('C n n', 0x16, 0x0301, length $hs) . $hs;
+}
+
+# curl straight to a front (no proxy), any certificate.
+sub direct {
+    my ($port, $name, @args) = @_;
+
+    return run({ timeout => 20 }, '/usr/bin/curl', '-sS', '-k',
+               '--max-time', '10', '--resolve', "$name:$port:127.0.0.1",
+               @args, "https://$name:$port/");
+}
+
+###############################################################################
