@@ -91,8 +91,9 @@ typedef struct {
     ngx_uint_t                      status;      /* ... then this one */
     size_t                          lingered;
 
-    cg_clienthello_t               *hello;       /* the client's; NULL:
-                                                    none read, or not TLS */
+    cg_clienthello_t               *hello;       /* the client's until the
+                                                    verdict (ngx_alloc());
+                                                    NULL: none, not TLS */
     ngx_str_t                       dest_key;    /* the destination's key:
                                                     no client in it */
     u_char                         *flight;      /* the server's first
@@ -154,6 +155,7 @@ ngx_int_t ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 ngx_int_t ngx_stream_certguard_read_hello(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
+void ngx_stream_certguard_hello_free(ngx_stream_certguard_ctx_t *ctx);
 
 /* ngx_stream_certguard_destination.c */
 ngx_int_t ngx_stream_certguard_lookup(ngx_stream_session_t *s,

@@ -354,8 +354,10 @@ ngx_stream_certguard_read_hello(ngx_stream_session_t *s,
     len = b->last - b->pos;
     ctx->tls = (b->pos[0] == 0x16);
 
+    /* kept only until the probe has its copy: freed once decided */
+
     if (ctx->hello == NULL) {
-        ctx->hello = ngx_palloc(c->pool, sizeof(cg_clienthello_t));
+        ctx->hello = ngx_alloc(sizeof(cg_clienthello_t), c->log);
         if (ctx->hello == NULL) {
             return NGX_ERROR;
         }
@@ -367,7 +369,7 @@ ngx_stream_certguard_read_hello(ngx_stream_session_t *s,
 
     if (rc == CG_CLIENTHELLO_AGAIN) {
         if (b->last == b->end) {
-            ctx->hello = NULL;
+            ngx_stream_certguard_hello_free(ctx);
             return NGX_ABORT;
         }
 
@@ -376,7 +378,7 @@ ngx_stream_certguard_read_hello(ngx_stream_session_t *s,
     }
 
     if (rc != CG_OK) {
-        ctx->hello = NULL;
+        ngx_stream_certguard_hello_free(ctx);
         return ctx->tls ? NGX_BUSY : NGX_DECLINED;
     }
 
@@ -420,7 +422,7 @@ ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
                       "certguard: no server name in the ClientHello");
 
         if (cgscf->probe_failure == NGX_STREAM_CERTGUARD_FAILURE_ALLOW) {
-            ctx->hello = NULL;
+            ngx_stream_certguard_hello_free(ctx);
             ctx->state = ngx_stream_certguard_st_done;
             return NGX_DECLINED;
         }
@@ -447,4 +449,14 @@ ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
                    "certguard: ClientHello for %V", &ctx->target);
 
     return NGX_OK;
+}
+
+
+void
+ngx_stream_certguard_hello_free(ngx_stream_certguard_ctx_t *ctx)
+{
+    if (ctx->hello) {
+        ngx_free(ctx->hello);
+        ctx->hello = NULL;
+    }
 }

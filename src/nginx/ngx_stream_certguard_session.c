@@ -592,6 +592,8 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
 
     ctx->state = ngx_stream_certguard_st_done;
 
+    ngx_stream_certguard_hello_free(ctx);
+
     if (ctx->failed) {
 
         /*
@@ -1203,4 +1205,5 @@ ngx_stream_certguard_cleanup(void *data)
     }
 
     ngx_stream_certguard_tunnel_done(ctx);
+    ngx_stream_certguard_hello_free(ctx);
 }
