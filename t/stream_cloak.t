@@ -10,7 +10,9 @@
 # one self-signed: the probe gets the first, the tunnel the second, and the
 # certificate in the clear is compared with the probed one (cert_cloaking,
 # the tunnel cut); the destination is refused at once afterwards.  An
-# ordinary destination still opens, with TLS 1.3 and 1.2.  A ClientHello
+# ordinary destination still opens, with TLS 1.3 and 1.2.  To a server
+# that records ClientHellos, the probe's carries the client's suites,
+# groups, versions, ALPN, SNI and extensions.  A ClientHello
 # larger than the preread buffer is refused; a CONNECT request larger than
 # it gets its 400.
 
@@ -28,6 +30,8 @@ use Certguard::Nginx;
 use Certguard::Stream;
 
 use IO::Socket::INET;
+use POSIX qw();
+use Time::HiRes qw(sleep);
 
 ###############################################################################
 
@@ -51,7 +55,11 @@ write_file("$dir/test.policy",
 
 my ($dns, $proxy, $legacy, $monitor, $small, $backend, $shown_be,
     $hidden_be, $good, $front, $shown, $hidden, $rr, $shown12,
-    $hidden12) = free_ports(15);
+    $hidden12, $open) = free_ports(16);
+
+# a "destination" that records the first bytes of every connection and
+# answers nothing: the probe's ClientHello, then the client's
+my $recorder = start_recorder("$dir/hellos");
 
 my $ng = Certguard::Nginx->new("$dir/nginx");
 my $d = $ng->dir;
@@ -118,6 +126,15 @@ $common
         certguard_mode monitor;
         certguard_cache off;
         certguard_log $d/logs/cef-monitor.log;
+$common
+    }
+
+    # probe failures let through: the recorder answers no probe
+    server {
+        listen 127.0.0.1:$open;
+        certguard_probe_failure allow;
+        certguard_probe_timeout 1s;
+        certguard_cache off;
 $common
     }
 
@@ -258,6 +275,45 @@ like($cef // '', qr/self_signed/, 'CEF: the chain the client got is scored');
 $r = curl($proxy, "https://rr.test:$rr/", '-k', '--tls-max', '1.2');
 is($r->{connect}, 403, 'a destination caught cloaking: 403 afterwards');
 
+# the probe's ClientHello and the client's, as a destination sees them
+
+{
+    my $hello = client_hello('rec.test', alpn => ['h2', 'http/1.1'],
+        setup => sub {
+            my ($ssl) = @_;
+            Net::SSLeay::set1_groups_list($ssl, 'P-384:X25519:P-256');
+            Net::SSLeay::set_cipher_list($ssl,
+                'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305');
+            Net::SSLeay::set_ciphersuites($ssl,
+                'TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384');
+            Net::SSLeay::set_tlsext_status_type($ssl, 1);     # OCSP
+        });
+
+    my $t = connect_hello($open, "rec.test:$recorder->{port}", $hello);
+    is($t->{connect}, 200, 'recorder: CONNECT answered');
+
+    my @got;
+    for (1 .. 50) {
+        @got = sort glob("$dir/hellos/*");
+        last if @got >= 2;
+        sleep 0.1;
+    }
+    is(scalar @got, 2, 'recorder: the probe and the client were recorded');
+
+    my ($probe, $client) = map { hello_fields(read_file($_)) } @got[0, 1];
+    my $mine = hello_fields($hello);
+
+    is($client->{random}, $mine->{random},
+       'recorder: the second is the client (its random)');
+    for my $f (qw(ciphers groups sigalgs versions alpn sni)) {
+        is($probe->{$f}, $client->{$f}, "probe and client: the same $f");
+    }
+    is($probe->{exts}, $client->{exts},
+       'probe and client: the same extensions (status_request too)');
+    isnt($probe->{random}, $client->{random},
+         'probe and client: their own randoms');
+}
+
 # a ClientHello larger than preread_buffer_size cannot be copied: refused
 
 {
@@ -315,6 +371,7 @@ unlike($ng->error_log, qr/\[(alert|emerg)\]|exited on signal/,
        'no alerts or crashes in the error log');
 
 $ng->stop;
+stop_recorder($recorder);
 
 done_testing();
 
@@ -335,6 +392,83 @@ sub padded_hello {
     my $hs = pack('C', 1) . substr(pack('N', length $body), 1) . $body;
 
     return pack('C n n', 0x16, 0x0301, length $hs) . $hs;
+}
+
+# The fields of a ClientHello in one record that a destination can see,
+# as hex: cipher suites, the bodies of supported_groups,
+# signature_algorithms, supported_versions, ALPN, server_name, the sorted
+# extension types (order aside: the probe cannot copy it), the random.
+sub hello_fields {
+    my ($h) = @_;
+    my %f;
+    my $p = 9;
+
+    return {} unless length($h) > 50;
+
+    $f{random} = unpack('H*', substr($h, $p + 2, 32));
+    $p += 34;
+    $p += 1 + ord(substr($h, $p, 1));
+    my $cl = unpack('n', substr($h, $p, 2));
+    $f{ciphers} = unpack('H*', substr($h, $p + 2, $cl));
+    $p += 2 + $cl;
+    $p += 1 + ord(substr($h, $p, 1));
+    my $end = $p + 2 + unpack('n', substr($h, $p, 2));
+    $p += 2;
+
+    my %ext;
+    while ($p + 4 <= $end) {
+        my ($type, $len) = unpack('n n', substr($h, $p, 4));
+        $ext{$type} = unpack('H*', substr($h, $p + 4, $len));
+        $p += 4 + $len;
+    }
+
+    @f{qw(groups sigalgs versions alpn sni)} = @ext{10, 13, 43, 16, 0};
+    $f{exts} = join ',', sort { $a <=> $b } grep { $_ != 21 } keys %ext;
+
+    return \%f;
+}
+
+# A listener on 127.0.0.1 that writes the first bytes of each connection
+# to $dir/NNN (numbered in order) and closes it after 0.5 s.
+sub start_recorder {
+    my ($to) = @_;
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 16, ReuseAddr => 1)
+        or die "recorder: $!";
+    mkdir $to;
+    my $pid = fork // die "fork: $!";
+
+    if ($pid) {
+        my $port = $l->sockport;
+        close $l;
+        return { pid => $pid, port => $port };
+    }
+
+    my $n = 0;
+    local $SIG{ALRM} = sub { POSIX::_exit(0) };
+    alarm 120;
+    while (my $c = $l->accept) {
+        my $got = '';
+        my $until = time + 1;
+        $c->blocking(0);
+        while (time < $until) {
+            my $k = sysread($c, my $buf, 16384);
+            last if defined $k && $k == 0;
+            $got .= $buf if $k;
+            last if length $got >= 5
+                    && length $got >= 5 + unpack('n', substr($got, 3, 2));
+            sleep 0.02;
+        }
+        write_file(sprintf('%s/%03d', $to, $n++), $got);
+        close $c;
+    }
+    POSIX::_exit(0);
+}
+
+sub stop_recorder {
+    my ($r) = @_;
+    kill 'TERM', $r->{pid};
+    waitpid($r->{pid}, 0);
 }
 
 # curl straight to a front (no proxy), any certificate.

@@ -103,6 +103,8 @@ in_order('the first tunnel',
     [qr/probe verdict allow, score \d+, for $up/, 'probe verdict'],
     [qr/verdict allow, score \d+, for good\.test:$gport/, 'session verdict'],
     [qr/tunnel to $up open, verdict allow/, 'tunnel open']);
+unlike($ng->error_log, qr/not set|none of the client's list known/,
+       "OpenSSL took every parameter of curl's ClientHello");
 
 my $before = length $ng->error_log;
 

@@ -106,16 +106,23 @@ static ngx_certguard_probe_code_t  ngx_certguard_probe_groups[] = {
 };
 
 
+/* the TLS 1.2 schemes OpenSSL has no name for go as "SIG+HASH" */
+
 static ngx_certguard_probe_code_t  ngx_certguard_probe_sigalgs[] = {
-    { 0x0201, "rsa_pkcs1_sha1" },
-    { 0x0203, "ecdsa_sha1" },
-    { 0x0301, "rsa_pkcs1_sha224" },
-    { 0x0303, "ecdsa_sha224" },
+    { 0x0201, "RSA+SHA1" },
+    { 0x0202, "DSA+SHA1" },
+    { 0x0203, "ECDSA+SHA1" },
+    { 0x0301, "RSA+SHA224" },
+    { 0x0302, "DSA+SHA224" },
+    { 0x0303, "ECDSA+SHA224" },
     { 0x0401, "rsa_pkcs1_sha256" },
+    { 0x0402, "DSA+SHA256" },
     { 0x0403, "ecdsa_secp256r1_sha256" },
     { 0x0501, "rsa_pkcs1_sha384" },
+    { 0x0502, "DSA+SHA384" },
     { 0x0503, "ecdsa_secp384r1_sha384" },
     { 0x0601, "rsa_pkcs1_sha512" },
+    { 0x0602, "DSA+SHA512" },
     { 0x0603, "ecdsa_secp521r1_sha512" },
     { 0x0804, "rsa_pss_rsae_sha256" },
     { 0x0805, "rsa_pss_rsae_sha384" },
@@ -142,7 +149,13 @@ ngx_certguard_probe_ssl(ngx_conf_t *cf)
 
     ssl->log = cf->log;
 
-    if (ngx_ssl_create(ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL) != NGX_OK) {
+    /* TLS 1.0 and 1.1 for probes of clients that offer them; a probe
+     * without a client's ClientHello asks for TLS 1.2 at least */
+
+    if (ngx_ssl_create(ssl, NGX_SSL_TLSv1|NGX_SSL_TLSv1_1|NGX_SSL_TLSv1_2
+                            |NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
         return NULL;
     }
 
@@ -492,6 +505,14 @@ ngx_certguard_probe_connected(ngx_event_t *ev)
 
     if (probe->hello) {
         ngx_certguard_probe_mirror(probe, pc->ssl->connection);
+
+    } else if (SSL_set_min_proto_version(pc->ssl->connection, TLS1_2_VERSION)
+               != 1)
+    {
+        ngx_ssl_error(NGX_LOG_ERR, pc->log, 0,
+                      "SSL_set_min_proto_version() failed");
+        ngx_certguard_probe_finish(probe, "internal error");
+        return;
     }
 
     rc = ngx_ssl_handshake(pc);
@@ -672,8 +693,8 @@ ngx_certguard_probe_mirror(ngx_certguard_probe_t *probe, SSL *ssl)
 
 /*
  * The range the client offers, within what the probes' context allows (TLS
- * 1.2 and 1.3): from supported_versions, or up to legacy_version without
- * it.  A client of TLS 1.1 or older alone is probed with TLS 1.2.
+ * 1.0 to 1.3): from supported_versions, or up to legacy_version without it
+ * (from TLS 1.0 then, as such a client says no more).
  */
 
 static void
@@ -698,12 +719,12 @@ ngx_certguard_probe_versions(const cg_clienthello_t *ch, int *min, int *max)
         }
 
     } else {
-        lo = TLS1_2_VERSION;
+        lo = TLS1_VERSION;
         hi = ch->legacy_version;
     }
 
-    hi = ngx_min(ngx_max(hi, TLS1_2_VERSION), TLS1_3_VERSION);
-    lo = ngx_min(ngx_max(lo, TLS1_2_VERSION), hi);
+    hi = ngx_min(ngx_max(hi, TLS1_VERSION), TLS1_3_VERSION);
+    lo = ngx_min(ngx_max(lo, TLS1_VERSION), hi);
 
     *min = (int) lo;
     *max = (int) hi;

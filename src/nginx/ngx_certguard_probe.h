@@ -102,8 +102,9 @@ typedef struct {
 
 
 /*
- * The client context of probes: TLS 1.2 and 1.3, no verification by
- * OpenSSL (the engine judges the chain), freed with the cycle.
+ * The client context of probes: TLS 1.0 to 1.3 (a probe without a
+ * client's ClientHello asks for 1.2 at least), no verification by OpenSSL
+ * (the engine judges the chain), freed with the cycle.
  */
 ngx_ssl_t *ngx_certguard_probe_ssl(ngx_conf_t *cf);
 
