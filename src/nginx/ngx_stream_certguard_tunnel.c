@@ -27,6 +27,7 @@ static ngx_int_t ngx_stream_certguard_tunnel_append(
     ngx_stream_certguard_ctx_t *ctx, u_char *p, size_t n, ngx_log_t *log);
 static ngx_int_t ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx, STACK_OF(X509) *chain);
+static void ngx_stream_certguard_tunnel_alert(ngx_connection_t *c);
 
 
 static ngx_stream_filter_pt  ngx_stream_next_filter;
@@ -54,6 +55,7 @@ ngx_stream_certguard_tunnel_filter(ngx_stream_session_t *s, ngx_chain_t *in,
         if (ctx && ctx->inspect
             && ngx_stream_certguard_tunnel_read(s, ctx, in) != NGX_OK)
         {
+            ngx_stream_certguard_tunnel_alert(s->connection);
             return NGX_ERROR;       /* the stream proxy ends the session */
         }
     }
@@ -181,6 +183,23 @@ ngx_stream_certguard_tunnel_append(ngx_stream_certguard_ctx_t *ctx,
     ctx->flight_len += n;
 
     return NGX_OK;
+}
+
+
+/*
+ * A cut tunnel's client is in the middle of its handshake: a fatal
+ * handshake_failure alert tells it why the connection ends, unless bytes
+ * of the server's are still queued for it (the alert would come first).
+ */
+
+static void
+ngx_stream_certguard_tunnel_alert(ngx_connection_t *c)
+{
+    static u_char  alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28 };
+
+    if (!c->buffered) {
+        (void) c->send(c, alert, sizeof(alert));
+    }
 }
 
 
