@@ -313,6 +313,8 @@ is($r->{connect}, 403, 'a destination caught cloaking: 403 afterwards');
     }
     is($probe->{exts}, $client->{exts},
        'probe and client: the same extensions (status_request too)');
+    is($probe->{order}, $client->{order},
+       'probe and client: in the same order (both are OpenSSL)');
     isnt($probe->{random}, $client->{random},
          'probe and client: their own randoms');
 }
@@ -401,7 +403,7 @@ sub padded_hello {
 # The fields of a ClientHello in one record that a destination can see,
 # as hex: cipher suites, the bodies of supported_groups,
 # signature_algorithms, supported_versions, ALPN, server_name, the sorted
-# extension types (order aside: the probe cannot copy it), the random.
+# extension types, the types in order (padding aside), the random.
 sub hello_fields {
     my ($h) = @_;
     my %f;
@@ -419,12 +421,15 @@ sub hello_fields {
     my $end = $p + 2 + unpack('n', substr($h, $p, 2));
     $p += 2;
 
-    my %ext;
+    my (%ext, @order);
     while ($p + 4 <= $end) {
         my ($type, $len) = unpack('n n', substr($h, $p, 4));
         $ext{$type} = unpack('H*', substr($h, $p + 4, $len));
+        push @order, $type;
         $p += 4 + $len;
     }
+
+    $f{order} = join ',', grep { $_ != 21 } @order;
 
     @f{qw(groups sigalgs versions alpn sni)} = @ext{10, 13, 43, 16, 0};
     $f{exts} = join ',', sort { $a <=> $b } grep { $_ != 21 } keys %ext;
