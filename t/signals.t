@@ -931,14 +931,15 @@ $j = eval_chain($hundred, sni => 'clean.test',
                 policy => "$repo/policies/default.policy");
 is($j && $j->{verdict}, 'tag', 'default policy: a hundred certificates tag');
 
-# every built-in signal is tested: here, or in geoip.t (geo_*)
-# every built-in signal is tested: here, in geoip.t (geo_*), or in
-# memory.t (the certificate memory's)
+# every built-in signal is tested: here, in geoip.t (geo_*), in memory.t
+# (the certificate memory's), or in t/unit/eval.c and t/stream_cloak.t
+# (cert_cloaking: the probed leaf is no input the CLI takes)
 
 my $list = cli('signals');
 my @all = map { (split /\t/)[0] } split /\n/, $list->{out};
 ok(@all >= @builtin, 'certguard signals lists the built-in signals');
-my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/,
+my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch cert_cloaking/,
+    qw/geo_country geo_asn/,
     qw/first_seen cert_changed issuer_changed cert_moved/;
 is_deeply([ grep { !$covered{$_} } @all ], [],
           'every built-in signal is covered by a test');

@@ -9,12 +9,15 @@
  *                          the client's ClientHello.
  * Both then resolve the destination, refuse ports and addresses that would
  * make the proxy an open relay, and probe the destination: an asynchronous
- * TLS handshake of the proxy's own, with the same SNI, whose certificate
- * chain the engine scores.  Concurrent sessions of a worker that need the
+ * TLS handshake of the proxy's own, with the SNI and parameters of the
+ * client's ClientHello (a CONNECT is answered first to get it), whose
+ * certificate chain the engine scores.  Concurrent sessions that need the
  * same probe wait on one; verdicts are cached in a shared zone.  Only then
  * does the session go on to the content phase, where
  * "proxy_pass $certguard_upstream;" connects to the very address that was
- * probed.  Blocked sessions end before the destination sees a client byte.
+ * probed.  Blocked sessions end before the destination sees a client byte;
+ * a stream filter compares the certificate of a TLS 1.2 tunnel with the
+ * probed one.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
@@ -462,7 +465,7 @@ ngx_stream_certguard_init(ngx_conf_t *cf)
 
     *h = ngx_stream_certguard_log_handler;
 
-    return NGX_OK;
+    return ngx_stream_certguard_tunnel_init(cf);
 }
 
 
