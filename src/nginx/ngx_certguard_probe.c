@@ -42,6 +42,9 @@ struct ngx_certguard_probe_s {
     ngx_certguard_cache_t           *cache;
     unsigned                         claimed:1;   /* holds the zone's claim */
 
+    void                           (*done)(void *data);
+    void                            *done_data;
+
     X509                            *leaf;        /* captured in the
                                                      handshake */
     STACK_OF(X509)                  *chain;
@@ -50,6 +53,8 @@ struct ngx_certguard_probe_s {
 
 static ngx_certguard_probe_t *ngx_certguard_probe_create(
     ngx_certguard_probe_params_t *params);
+static ngx_certguard_probe_t *ngx_certguard_probe_find(ngx_queue_t *probes,
+    ngx_str_t *key);
 static void ngx_certguard_probe_connect(ngx_certguard_probe_t *probe);
 static void ngx_certguard_probe_poll(ngx_event_t *ev);
 static void ngx_certguard_probe_connected(ngx_event_t *ev);
@@ -188,33 +193,27 @@ ngx_certguard_probe_start(ngx_certguard_probe_params_t *params,
     ngx_certguard_probe_waiter_t *w)
 {
     ngx_int_t               rc;
-    ngx_queue_t            *q;
     ngx_certguard_probe_t  *probe;
 
-    for (q = ngx_queue_head(params->probes);
-         q != ngx_queue_sentinel(params->probes);
-         q = ngx_queue_next(q))
-    {
-        probe = ngx_queue_data(q, ngx_certguard_probe_t, queue);
+    probe = ngx_certguard_probe_find(params->probes, &params->key);
 
-        if (probe->key.len == params->key.len
-            && ngx_memcmp(probe->key.data, params->key.data, params->key.len)
-               == 0)
-        {
-            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, params->log, 0,
-                           "certguard: waiting on the probe of %V",
-                           &probe->addr_text);
+    if (probe) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, params->log, 0,
+                       "certguard: waiting on the probe of %V",
+                       &probe->addr_text);
 
-            w->probe = probe;
-            ngx_queue_insert_tail(&probe->waiters, &w->queue);
-            return NGX_OK;
-        }
+        w->probe = probe;
+        ngx_queue_insert_tail(&probe->waiters, &w->queue);
+        return NGX_OK;
     }
 
     probe = ngx_certguard_probe_create(params);
     if (probe == NULL) {
         return NGX_ERROR;
     }
+
+    probe->done = params->done;
+    probe->done_data = params->done_data;
 
     ngx_queue_insert_tail(params->probes, &probe->queue);
 
@@ -251,6 +250,36 @@ ngx_certguard_probe_start(ngx_certguard_probe_params_t *params,
     ngx_certguard_probe_connect(probe);
 
     return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_certguard_probe_running(ngx_queue_t *probes, ngx_str_t *key)
+{
+    return ngx_certguard_probe_find(probes, key) != NULL;
+}
+
+
+static ngx_certguard_probe_t *
+ngx_certguard_probe_find(ngx_queue_t *probes, ngx_str_t *key)
+{
+    ngx_queue_t            *q;
+    ngx_certguard_probe_t  *probe;
+
+    for (q = ngx_queue_head(probes);
+         q != ngx_queue_sentinel(probes);
+         q = ngx_queue_next(q))
+    {
+        probe = ngx_queue_data(q, ngx_certguard_probe_t, queue);
+
+        if (probe->key.len == key->len
+            && ngx_memcmp(probe->key.data, key->data, key->len) == 0)
+        {
+            return probe;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -1063,6 +1092,10 @@ ngx_certguard_probe_notify(ngx_certguard_probe_t *probe, cg_result_t *res,
     }
 
     ngx_queue_remove(&probe->queue);
+
+    if (probe->done) {
+        probe->done(probe->done_data);
+    }
 
     if (probe->chain) {
         sk_X509_pop_free(probe->chain, X509_free);

@@ -100,6 +100,11 @@ typedef struct {
     ngx_log_t                       *log;         /* copied: the probe's log
                                                      names the caller's
                                                      client */
+    void                           (*done)(void *data);
+    void                            *done_data;   /* done(done_data) once
+                                                     this probe ends, if it
+                                                     is a new one; NULL:
+                                                     nothing */
 } ngx_certguard_probe_params_t;
 
 
@@ -117,6 +122,9 @@ ngx_ssl_t *ngx_certguard_probe_ssl(ngx_conf_t *cf);
  */
 ngx_int_t ngx_certguard_probe_start(ngx_certguard_probe_params_t *params,
     ngx_certguard_probe_waiter_t *w);
+
+/* Whether this worker runs a probe of this key (a start would join it). */
+ngx_uint_t ngx_certguard_probe_running(ngx_queue_t *probes, ngx_str_t *key);
 
 /* Stops waiting (a client that left); the probe runs on for the others
  * and for the cache.  Does nothing when w is not waiting. */

@@ -137,6 +137,13 @@ static ngx_command_t  ngx_stream_certguard_commands[] = {
       offsetof(ngx_stream_certguard_srv_conf_t, probe_failure),
       &ngx_stream_certguard_failures },
 
+    { ngx_string("certguard_probe_limit"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_stream_certguard_limit_set,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("certguard_http_pass"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_stream_certguard_http_pass,
@@ -324,6 +331,7 @@ ngx_stream_certguard_create_main_conf(ngx_conf_t *cf)
      */
 
     ngx_queue_init(&cgmcf->probes);
+    ngx_stream_certguard_limit_init(cgmcf);
 
     return cgmcf;
 }
@@ -349,6 +357,8 @@ ngx_stream_certguard_create_srv_conf(ngx_conf_t *cf)
     conf->ports = NGX_CONF_UNSET_PTR;
     conf->probe_timeout = NGX_CONF_UNSET_MSEC;
     conf->probe_failure = NGX_CONF_UNSET_UINT;
+    conf->probe_limit = NGX_CONF_UNSET_UINT;
+    conf->probe_rate = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -377,6 +387,8 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->probe_failure, prev->probe_failure,
                               NGX_STREAM_CERTGUARD_FAILURE_BLOCK);
     ngx_conf_merge_str_value(conf->http_pass, prev->http_pass, "");
+    ngx_conf_merge_uint_value(conf->probe_limit, prev->probe_limit, 0);
+    ngx_conf_merge_uint_value(conf->probe_rate, prev->probe_rate, 0);
 
     if (conf->probe_port == 0 || conf->probe_port > 65535) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -36,6 +36,10 @@
     ngx_stream_certguard_respond(s, status, text, sizeof(text) - 1)
 
 
+typedef struct ngx_stream_certguard_limit_node_s
+    ngx_stream_certguard_limit_node_t;
+
+
 /* Where a session is; the preread handler is a loop over these. */
 typedef enum {
     ngx_stream_certguard_st_read = 0,       /* CONNECT request / ClientHello */
@@ -62,6 +66,8 @@ typedef struct {
     ngx_msec_t                      probe_timeout;
     ngx_uint_t                      probe_failure;
     ngx_str_t                       http_pass;   /* "" : none */
+    ngx_uint_t                      probe_limit; /* 0: off */
+    ngx_uint_t                      probe_rate;  /* 0: none */
     ngx_certguard_capture_t         capture;
 } ngx_stream_certguard_srv_conf_t;
 
@@ -70,6 +76,11 @@ typedef struct {
     ngx_ssl_t                      *ssl;         /* probes' client context */
     ngx_queue_t                     probes;      /* this worker's probes */
     ngx_certguard_memory_t         *memory;      /* certguard_memory */
+
+    /* this worker's clients waiting for probes (certguard_probe_limit) */
+    ngx_rbtree_t                    limit_tree;
+    ngx_rbtree_node_t               limit_sentinel;
+    ngx_queue_t                     limit_lru;
 } ngx_stream_certguard_main_conf_t;
 
 
@@ -146,6 +157,14 @@ void ngx_stream_certguard_log_result(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 ngx_int_t ngx_stream_certguard_linger(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx, ngx_uint_t status);
+
+/* ngx_stream_certguard_limit.c */
+void ngx_stream_certguard_limit_init(ngx_stream_certguard_main_conf_t *cgmcf);
+ngx_int_t ngx_stream_certguard_limit_take(ngx_stream_session_t *s,
+    void **slot, ngx_uint_t *log, ngx_uint_t *suppressed);
+void ngx_stream_certguard_limit_release(void *slot);
+char *ngx_stream_certguard_limit_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_stream_certguard_tunnel.c */
 ngx_int_t ngx_stream_certguard_tunnel_init(ngx_conf_t *cf);

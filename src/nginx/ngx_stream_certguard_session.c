@@ -47,6 +47,8 @@ static ngx_int_t ngx_stream_certguard_refuse(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_refuse_tls(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx, ngx_uint_t status);
+static ngx_int_t ngx_stream_certguard_limited(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, ngx_uint_t log, ngx_uint_t suppressed);
 static ngx_uint_t ngx_stream_certguard_sni_is_host(
     ngx_stream_certguard_ctx_t *ctx);
 static void ngx_stream_certguard_linger_handler(ngx_event_t *rev);
@@ -456,12 +458,34 @@ static ngx_int_t
 ngx_stream_certguard_probe(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
+    void                              *slot;
+    ngx_int_t                          rc;
+    ngx_uint_t                         log, suppressed;
     ngx_certguard_probe_params_t       params;
     ngx_stream_certguard_srv_conf_t   *cgscf;
     ngx_stream_certguard_main_conf_t  *cgmcf;
 
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
     cgmcf = ngx_stream_get_module_main_conf(s, ngx_stream_certguard_module);
+
+    slot = NULL;
+
+    /* a new probe takes one of the client's slots until it ends, whether
+     * the client waits or not; joining a running one takes none */
+
+    if (cgscf->probe_limit
+        && !ngx_certguard_probe_running(&cgmcf->probes, &ctx->key))
+    {
+        rc = ngx_stream_certguard_limit_take(s, &slot, &log, &suppressed);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_stream_certguard_limited(s, ctx, log, suppressed);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
 
     ngx_memzero(&params, sizeof(ngx_certguard_probe_params_t));
 
@@ -494,9 +518,67 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
 
     /* the handler may run inside ngx_certguard_probe_start() */
 
+    if (slot) {
+        params.done = ngx_stream_certguard_limit_release;
+        params.done_data = slot;
+    }
+
     ctx->state = ngx_stream_certguard_st_probing;
 
-    return ngx_certguard_probe_start(&params, &ctx->waiter);
+    rc = ngx_certguard_probe_start(&params, &ctx->waiter);
+
+    if (rc != NGX_OK) {
+        ngx_stream_certguard_limit_release(slot);   /* no probe */
+    }
+
+    return rc;
+}
+
+
+/*
+ * The client is at its certguard_probe_limit: refused before any probe,
+ * with 503 before the answer, a TLS alert after it; the error-log line and
+ * the CEF record (probe_limit) once a second a client, with the count.
+ */
+
+static ngx_int_t
+ngx_stream_certguard_limited(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, ngx_uint_t log, ngx_uint_t suppressed)
+{
+    size_t                            len;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    ngx_certguard_metrics_refusal("probe_limit");
+
+    if (log) {
+        len = ngx_sock_ntop(c->sockaddr, c->socklen, ctx->client_addr,
+                            NGX_SOCKADDR_STRLEN - 1, 0);
+        ctx->client_addr[len] = '\0';
+
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "certguard: client %s over certguard_probe_limit, "
+                      "probe of \"%V\" refused (%ui refusals)",
+                      ctx->client_addr, &ctx->target, suppressed + 1);
+
+        ngx_stream_certguard_log_refusal(s, ctx, "probe_limit",
+                                         suppressed + 1);
+    }
+
+    ctx->state = ngx_stream_certguard_st_done;
+    ngx_stream_certguard_hello_free(ctx);
+
+    if (cgscf->connect && !ctx->answered) {
+        return ngx_stream_certguard_error(s, NGX_STREAM_SERVICE_UNAVAILABLE,
+                                          "certguard: too many probes for "
+                                          "this client");
+    }
+
+    return ngx_stream_certguard_refuse_tls(s, ctx,
+                                           NGX_STREAM_SERVICE_UNAVAILABLE);
 }
 
 
@@ -922,6 +1004,9 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
             break;
         case NGX_STREAM_INTERNAL_SERVER_ERROR:
             text = "Internal Server Error";
+            break;
+        case NGX_STREAM_SERVICE_UNAVAILABLE:
+            text = "Service Unavailable";
             break;
         default:
             text = "Bad Gateway";
