@@ -516,12 +516,12 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
     ctx->waiter.handler = ngx_stream_certguard_probe_handler;
     ctx->waiter.data = ctx;
 
-    /* the handler may run inside ngx_certguard_probe_start() */
-
     if (slot) {
         params.done = ngx_stream_certguard_limit_release;
         params.done_data = slot;
     }
+
+    /* the handler may run inside ngx_certguard_probe_start() */
 
     ctx->state = ngx_stream_certguard_st_probing;
 
@@ -552,9 +552,12 @@ ngx_stream_certguard_limited(ngx_stream_session_t *s,
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    ngx_certguard_metrics_refusal("probe_limit");
+    /* ngx_stream_certguard_log_refusal() counts those it logs */
 
-    if (log) {
+    if (!log) {
+        ngx_certguard_metrics_refusal("probe_limit");
+
+    } else {
         len = ngx_sock_ntop(c->sockaddr, c->socklen, ctx->client_addr,
                             NGX_SOCKADDR_STRLEN - 1, 0);
         ctx->client_addr[len] = '\0';
