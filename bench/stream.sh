@@ -22,10 +22,22 @@
 #          FLOOD_N warm CONNECTs in each case.  The proxy (its own nginx,
 #          one worker) runs on CPU PROXY_CPU; the destinations (another
 #          nginx), the flood and the measuring client on CLIENT_CPU
+#   limit  legitimate CONNECTs, warm (127.0.0.1, a cached verdict) and
+#          cold (a new name each, from one of 200 addresses 127.0.1.x:
+#          many clients), with certguard_connect_sni on (the default:
+#          the ClientHello after the 200), while one client (127.0.0.2)
+#          floods cold names whose server sends the flood-K chain,
+#          LIMIT_CONC CONNECTs at a time, each with a ClientHello:
+#            none     no flood
+#            flood    the flood, no certguard_probe_limit
+#            limited  the flood, certguard_probe_limit LIMIT
+#          FLOOD_N warm and FLOOD_N cold CONNECTs in each case, one of each
+#          in turn; p50 ratios against none
 #
 #   bench/stream.sh [N] [SIZE_MB]      (defaults 300 and 512)
-#   env: PARTS ("setup bulk flood"), FLOOD_N (300), FLOOD_CONC (4),
-#        PROXY_CPU (0), CLIENT_CPU (1)
+#   env: PARTS ("setup bulk flood limit"), FLOOD_N (300), FLOOD_CONC (4),
+#        LIMIT_CONC (16), LIMIT ("4 rate=10"), PROXY_CPU (0), CLIENT_CPU
+#        (1)
 #
 # Needs nginx, libnginx-mod-stream, curl, perl with IO::Socket::SSL and the
 # module in ${CERTGUARD_BUILD:-build}/ngx_stream_certguard_module.so.
@@ -34,9 +46,11 @@ set -euo pipefail
 
 n=${1:-300}
 size=${2:-512}
-parts=${PARTS:-setup bulk flood}
+parts=${PARTS:-setup bulk flood limit}
 flood_n=${FLOOD_N:-300}
 flood_conc=${FLOOD_CONC:-4}
+limit_conc=${LIMIT_CONC:-16}
+limit=${LIMIT:-4 rate=10}
 proxy_cpu=${PROXY_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -220,7 +234,7 @@ for i in $(seq 1 $bulk); do
         printf "plain %.0f  certguard %.0f  ratio %.3f\n", p, t, t / p }'
 done
 
-case " $parts " in *" flood "*) ;; *) exit 0 ;; esac
+case " $parts " in *" flood "*|*" limit "*) ;; *) exit 0 ;; esac
 
 # --- flood: warm CONNECTs while one client floods cold names -------------
 
@@ -265,7 +279,7 @@ for i in $(seq 99 -1 1); do
 done
 
 fproxy=$(port) fdns=$(port) legit=$(port) one=$(port) hundred=$(port)
-under=$(port) fbackend=$(port)
+under=$(port) fbackend=$(port) lfree=$(port) llim=$(port)
 mkdir -p fproxy/logs fdst/logs
 
 # *.flood.test is 127.0.0.1
@@ -345,12 +359,37 @@ stream {
         certguard_cache zone=flood:4m valid=1h;
         proxy_pass \$certguard_upstream;
     }
+    server {
+        listen 127.0.0.1:$lfree;
+        certguard_connect on;
+        certguard_connect_ports $legit $under;
+        certguard_connect_allow 127.0.0.0/8;
+        certguard_mode monitor;
+        certguard_policy $work/bench.policy;
+        certguard_trusted_certificate $work/ca.pem;
+        certguard_cache zone=lfree:4m valid=1h;
+        proxy_pass \$certguard_upstream;
+    }
+    server {
+        listen 127.0.0.1:$llim;
+        certguard_connect on;
+        certguard_connect_ports $legit $under;
+        certguard_connect_allow 127.0.0.0/8;
+        certguard_mode monitor;
+        certguard_policy $work/bench.policy;
+        certguard_trusted_certificate $work/ca.pem;
+        certguard_cache zone=llim:4m valid=1h;
+        certguard_probe_limit $limit;
+        proxy_pass \$certguard_upstream;
+    }
 }
 CONF
 
 nginx_start "$client_cpu" "$work/fdst" "$work/fdst/nginx.conf"
 nginx_start "$proxy_cpu" "$work/fproxy" "$work/fproxy/nginx.conf"
 wait_port "$fproxy"
+
+case " $parts " in *" flood "*)
 
 echo "# warm CONNECT setup (ms) under a flood of cold names, $flood_n each," \
      "flood $flood_conc at a time; flood-$fit: $fit certificates, $bytes bytes"
@@ -457,5 +496,149 @@ for my $case (['none', 0], ['flood-1', $one], ['flood-100', $hundred],
            $name, $p50, pct(90, @t), pct(99, @t), $p50 / $base,
            $port ? sprintf("  (%.0f cold CONNECTs/s answered)",
                            $flooded / $dur) : '';
+}
+PERL
+;;
+esac
+
+case " $parts " in *" limit "*) ;; *) exit 0 ;; esac
+
+echo "# legitimate CONNECT setup (ms), certguard_connect_sni on, $flood_n warm" \
+     "and $flood_n cold each, while 127.0.0.2 floods cold names of $fit" \
+     "certificates ($bytes bytes), $limit_conc at a time;" \
+     "limited: certguard_probe_limit $limit"
+
+taskset -c "$client_cpu" perl - "$flood_n" "$limit_conc" "$lfree" "$llim" \
+    "$legit" "$under" <<'PERL'
+use strict;
+use warnings;
+use IO::Socket::INET;
+use IO::Socket::SSL;
+use Net::SSLeay;
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Time::HiRes qw(time sleep);
+
+my ($n, $conc, $free, $lim, $legit, $under) = @ARGV;
+
+my $ctx = IO::Socket::SSL::SSL_Context->new(SSL_verify_mode => SSL_VERIFY_NONE,
+                                            SSL_session_cache_size => 0)
+    or die "context: $SSL_ERROR";
+
+# the flood's ClientHello, OpenSSL's defaults without SNI, made once
+my $hello = do {
+    my $c = Net::SSLeay::CTX_new() or die;
+    my $ssl = Net::SSLeay::new($c) or die;
+    my $rb = Net::SSLeay::BIO_new(Net::SSLeay::BIO_s_mem());
+    my $wb = Net::SSLeay::BIO_new(Net::SSLeay::BIO_s_mem());
+    Net::SSLeay::set_bio($ssl, $rb, $wb);
+    Net::SSLeay::connect($ssl);
+    Net::SSLeay::BIO_read($wb);
+};
+
+sub connect_to {
+    my ($port, $from, $target) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  LocalAddr => $from) or return;
+    $s->setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+    print $s "CONNECT $target HTTP/1.1\r\n\r\n";
+    my $resp = '';
+    while ($resp !~ /\r\n\r\n/) {
+        sysread($s, my $b, 1) or return;
+        $resp .= $b;
+    }
+    return $resp =~ /^HTTP\/1\.1 200 / ? $s : undef;
+}
+
+# a CONNECT and the TLS handshake through it, in ms
+sub once {
+    my ($port, $from, $target) = @_;
+    my $t0 = time();
+    my $s = connect_to($port, $from, $target) or die "CONNECT $target refused";
+    IO::Socket::SSL->start_SSL($s, SSL_reuse_ctx => $ctx)
+        or die "handshake with $target from $from: $SSL_ERROR";
+    my $dt = (time() - $t0) * 1000;
+    close $s;
+    return $dt;
+}
+
+sub pct {
+    my ($p, @v) = @_;
+    @v = sort { $a <=> $b } @v;
+    return $v[int($p / 100 * $#v + 0.5)];
+}
+
+# $conc children from 127.0.0.2, each a CONNECT to a new name and its
+# ClientHello, then the first bytes back (a ServerHello: probed and
+# opened; an alert: refused), one after the other until told to stop
+sub flood {
+    my ($port, $tag) = @_;
+    my @pids;
+
+    for my $c (1 .. $conc) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            my ($i, $ok, $no, $stop) = (0, 0, 0, 0);
+            local $SIG{TERM} = sub { $stop = 1 };
+            local $SIG{PIPE} = 'IGNORE';
+            while (!$stop) {
+                $i++;
+                my $s = connect_to($port, '127.0.0.2',
+                                   "f$c-$i-$tag.flood.test:$under");
+                unless ($s) { $no++; next; }
+                syswrite($s, $hello);
+                my $got = '';
+                sysread($s, $got, 1);
+                ($got eq "\x16" ? $ok : $no)++;
+                close $s;
+            }
+            open my $f, '>', "limit-$tag-$c" or exit 1;
+            print $f "$ok $no\n";
+            exit 0;
+        }
+        push @pids, $pid;
+    }
+
+    return @pids;
+}
+
+# the legitimate destination's verdict is warm in both servers
+for my $port ($free, $lim) {
+    once($port, '127.0.0.1', "127.0.0.1:$legit") for 1 .. 10;
+}
+
+my ($wbase, $cbase);
+
+for my $case (['none', $lim, 0], ['flood', $free, 1], ['limited', $lim, 1]) {
+    my ($name, $port, $flooding) = @$case;
+    my @pids = $flooding ? flood($port, $name) : ();
+    my (@w, @c, $t0);
+
+    sleep 0.5 if @pids;             # the flood is going
+    $t0 = time();
+    for my $i (1 .. $n) {
+        push @w, once($port, '127.0.0.1', "127.0.0.1:$legit");
+        push @c, once($port, '127.0.1.' . (1 + $i % 200),
+                      "c$i-$name.flood.test:$legit");
+    }
+    my $dur = time() - $t0 + (@pids ? 0.5 : 0);
+
+    kill 'TERM', @pids;
+    waitpid($_, 0) for @pids;
+
+    my ($ok, $no) = (0, 0);
+    for my $c (1 .. $conc) {
+        next unless $flooding && open my $f, '<', "limit-$name-$c";
+        my ($a, $b) = split ' ', <$f>;
+        ($ok, $no) = ($ok + $a, $no + $b);
+    }
+
+    my ($w50, $c50) = (pct(50, @w), pct(50, @c));
+    $wbase //= $w50;
+    $cbase //= $c50;
+    printf "%-8s warm p50 %.3f  p99 %.3f  x%.2f   cold p50 %.3f  p99 %.3f"
+           . "  x%.2f%s\n", $name, $w50, pct(99, @w), $w50 / $wbase,
+           $c50, pct(99, @c), $c50 / $cbase,
+           $flooding ? sprintf("  (flood: %.0f probed/s, %.0f refused/s)",
+                               $ok / $dur, $no / $dur) : '';
 }
 PERL

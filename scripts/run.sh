@@ -15,9 +15,10 @@
 #
 # One nginx (Debian's, with load_module) and one dnsmasq (the proxy's DNS):
 #   127.0.0.1:$CERTGUARD_PROXY_PORT (3128)  the egress proxy, user demo,
-#       password demo.  CONNECT for HTTPS: certguard probes and scores the
-#       destination's certificate before the tunnel opens (403 when
-#       blocked).  Plain HTTP (GET http://...): handed to the HTTP side over
+#       password demo.  CONNECT for HTTPS: answered 200, then certguard
+#       probes the destination with the client's ClientHello and scores
+#       its certificate before the tunnel opens (a TLS alert when blocked;
+#       403 at once for a destination already known to block).  Plain HTTP (GET http://...): handed to the HTTP side over
 #       a unix socket with the PROXY protocol.  Both pass the destination
 #       guards; CONNECT ports 443, 80, 8443 and 8444 only.
 #   good.certguard.test  ($CERTGUARD_GOOD_ADDR, 127.0.0.2): plain HTTP on
@@ -295,6 +296,9 @@ tour() {
         "http://good.certguard.test$(hp "$good_http")/"
     show curl -s --max-time 10 -x "$p" --cacert "$run/pki/ca.crt" \
         "https://good.certguard.test:$good_tls/"
+    # first probed: 200, then a TLS alert; known from then on: 403
+    show curl -sS --max-time 10 -x "$p" -k \
+        "https://c2.certguard.test:$c2_tls/"
     show curl -sS --max-time 10 -x "$p" -k \
         "https://c2.certguard.test:$c2_tls/"
     printf '(%s)\n' "$(tail -n 1 "$run/logs/connect.log" 2>/dev/null)"
@@ -346,7 +350,7 @@ start() {
 egress proxy  127.0.0.1:$proxy_port, user demo, password demo (policy $policy)
 allowed       curl -x $proxy http://good.certguard.test/
 allowed       curl -x $proxy --cacert $run/pki/ca.crt https://good.certguard.test:$good_tls/
-blocked       curl -x $proxy -k https://c2.certguard.test:$c2_tls/   (CONNECT refused, 403)
+blocked       curl -x $proxy -k https://c2.certguard.test:$c2_tls/   (a TLS alert, then 403)
 CEF records   ${cef:-$run/logs/cef.log}
 access logs   $run/logs/access.log (plain HTTP), $run/logs/connect.log (CONNECT)
 error log     $run/logs/error.log

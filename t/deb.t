@@ -228,10 +228,11 @@ is($r->{status}, 403, 'http module: self-signed self.test 403');
 is($r->{headers}{'x-certguard-verdict'}, 'block',
    'http module: verdict header block');
 
-like(raw($cport, "CONNECT 127.0.0.1:$up{good} HTTP/1.1\r\n\r\n"),
-     qr/^HTTP\/1\.1 200 /, 'stream module: CONNECT to good opens a tunnel');
-like(raw($cport, "CONNECT 127.0.0.1:$up{self} HTTP/1.1\r\n\r\n"),
-     qr/^HTTP\/1\.1 403 /, 'stream module: CONNECT to self-signed refused');
+# the probe goes with the tunnel's ClientHello (no SNI for an IP literal)
+is(connect_hello($cport, "127.0.0.1:$up{good}", client_hello(''))->{reply},
+   'hello', 'stream module: CONNECT to good opens a tunnel');
+is(connect_hello($cport, "127.0.0.1:$up{self}", client_hello(''))->{reply},
+   'alert', 'stream module: CONNECT to self-signed refused');
 
 my @cef = wait_lines("$logs/certguard.cef", 2);
 is(scalar(grep { /^CEF:0\|certguard\|/ } @cef), 2, 'http CEF: two records');

@@ -23,6 +23,7 @@ use Certguard::Certs;
 use Certguard::Nginx;
 use Certguard::CEF;
 use Certguard::Syslog;
+use Certguard::Stream;
 
 use IO::Socket::INET;
 use Sys::Hostname qw(hostname);
@@ -298,17 +299,12 @@ ok(!exists $rx->{app} && !exists $rx->{flexString1},
 # a probe failure of the stream module: its own event class
 
 SKIP: {
-    skip 'no stream modules', 6 unless $stream;
+    skip 'no stream modules', 7 unless $stream;
 
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$sport",
-                                  Timeout => 10);
-    print $s "CONNECT 127.0.0.1:$closed HTTP/1.1\r\n\r\n";
-    my $resp = '';
-    local $SIG{ALRM} = sub { die "timeout\n" };
-    alarm 10;
-    eval { while (sysread($s, my $buf, 4096)) { $resp .= $buf } };
-    alarm 0;
-    like($resp, qr{^HTTP/1\.1 403 }, 'stream: a closed port, 403');
+    # answered first, probed with the tunnel's ClientHello, refused after
+    my $t = connect_hello($sport, "127.0.0.1:$closed", client_hello(undef));
+    is($t->{connect}, 200, 'stream: a closed port, CONNECT answered first');
+    is($t->{reply}, 'alert', 'stream: a closed port, then a TLS alert');
 
     my ($pf) = records('cef-stream', 1);
     my $px = $pf && $pf->{ext} || {};

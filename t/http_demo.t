@@ -56,7 +56,9 @@ like($r->{out}, qr{HTTP/1\.1 200 .*hello from good\.certguard\.test\n}s,
      'tour: plain HTTP to good allowed');
 like($r->{out}, qr{hello from good\.certguard\.test over TLS},
      'tour: HTTPS to good through CONNECT allowed');
-like($r->{out}, qr{CONNECT tunnel failed, response 403}, 'tour: c2 refused');
+like($r->{out}, qr{alert handshake failure}, 'tour: c2 refused');
+like($r->{out}, qr{alert handshake failure.*CONNECT tunnel failed, response 403}s,
+     'tour: c2 known from then on, 403');
 like($r->{out}, qr{HTTP/1\.1 407 }, 'tour: no credentials, 407');
 
 my $p = "http://demo:demo\@127.0.0.1:$proxy";

@@ -934,11 +934,14 @@ is($j && $j->{verdict}, 'tag', 'default policy: a hundred certificates tag');
 # every built-in signal is tested: here, in geoip.t (geo_*), in
 # memory.t (the certificate memory's), sct.t (the SCTs') or revocation.t
 # (revoked, crl_invalid, ocsp_invalid)
+# cert_cloaking in t/unit/eval.c and t/stream_cloak.t (the probed leaf is
+# no input the CLI takes)
 
 my $list = cli('signals');
 my @all = map { (split /\t/)[0] } split /\n/, $list->{out};
 ok(@all >= @builtin, 'certguard signals lists the built-in signals');
 my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/,
+    qw/cert_cloaking/,
     qw/first_seen cert_changed issuer_changed cert_moved/,
     qw/invalid_sct unverified_sct/,
     qw/revoked crl_invalid ocsp_invalid/;

@@ -5,7 +5,9 @@
 # and 1.3, names resolved by nginx's resolver and IP literals; blocked
 # destinations never see a client byte; the verdict cache; monitor mode;
 # CEF records; variables; malformed requests; the open-relay guards; and
-# the ClientHello SNI check inside the tunnel (sni_mismatch).
+# the ClientHello SNI check inside the tunnel (sni_mismatch).  A blocked
+# destination is refused with a TLS alert after the 200 when it is first
+# probed (with the client's ClientHello), with 403 once it is known.
 
 use warnings;
 use strict;
@@ -191,15 +193,21 @@ is($r->{code}, 200, 'TLS 1.2 destination: 200');
 @dst = $ng->wait_lines('dst-tls12', 2);
 is(scalar(grep { /^TLSv1\.2 / } @dst), 2, 'TLS 1.2: probe and tunnel');
 
-# blocked: a self-signed certificate; the destination sees only the probe
+# blocked: a self-signed certificate; the destination sees only the probe,
+# made with the client's ClientHello after the 200, and the client gets a
+# TLS alert
 
 $r = curl($proxy, "https://self.test:$self/", '-k');
-is($r->{connect}, 403, 'self.test: CONNECT refused with 403');
+is($r->{connect}, 200, 'self.test: CONNECT answered first');
+like($r->{err}, qr/alert handshake failure/,
+     'self.test: the tunnel refused with a TLS alert');
 isnt($r->{code}, 200, 'self.test: no response from the destination');
+
+# known now to show a blocked certificate: 403 before any ClientHello
 
 $r = raw($proxy, "CONNECT self.test:$self HTTP/1.1\r\nHost: self.test\r\n"
          . "Proxy-Authorization: Basic c2VjcmV0LXBhc3N3b3Jk\r\n\r\n");
-like($r, qr{^HTTP/1\.1 403 Forbidden\r\n}, 'self.test: raw CONNECT gets 403');
+like($r, qr{^HTTP/1\.1 403 Forbidden\r\n}, 'self.test again: 403');
 like($r, qr/self_signed/, '403 body names the signal');
 
 @dst = $ng->wait_lines('dst-self', 1);

@@ -2,9 +2,11 @@
 
 # Stream module, debug log: with "error_log ... debug" (nginx built
 # --with-debug, as Debian's is), a CONNECT session's path shows in order:
-# the request, the name resolved, the cache miss, the probe (claim,
-# connect, handshake, verdict), the session's verdict, the ClientHello in
-# the tunnel and the open tunnel; then a cache hit, and a blocked tunnel.
+# the request, the name resolved, the answer, the ClientHello in the
+# tunnel, the cache miss, the probe with the client's parameters (claim,
+# connect, handshake, verdict), the session's verdict and the open tunnel;
+# then a cache hit, a tunnel refused with an alert, and the same
+# destination refused with 403 before the answer.
 
 use warnings;
 use strict;
@@ -87,17 +89,22 @@ in_order('the first tunnel',
     [qr/resolving good\.test/, 'lookup: resolving'],
     [qr/good\.test resolved, addresses: 1, one allowed/, 'resolved'],
     [qr/destination of good\.test:$gport is $up/, 'destination address'],
+    [qr/CONNECT answered, waiting for the ClientHello/, 'CONNECT answered'],
+    [qr/ClientHello: SNI "good\.test", ALPN \d+ bytes/, 'ClientHello read'],
+    [qr/client SNI "good\.test" in the tunnel to good\.test:$gport/,
+     'client SNI read'],
     [qr/no cached verdict for $up/, 'cache miss'],
     [qr/probe of $up starts, the zone's claim held/, 'probe claims the key'],
     [qr/probing $up/, 'probe connects'],
     [qr/probe connected to $up/, 'probe connected'],
+    [qr/probe with the client's parameters: SNI "good\.test"/,
+     "the client's parameters"],
     [qr/probe handshake with $up done, chain captured/, 'handshake done'],
     [qr/probe verdict allow, score \d+, for $up/, 'probe verdict'],
     [qr/verdict allow, score \d+, for good\.test:$gport/, 'session verdict'],
-    [qr/CONNECT answered, waiting for the ClientHello/, 'CONNECT answered'],
-    [qr/client SNI "good\.test" in the tunnel to good\.test:$gport/,
-     'client SNI read'],
     [qr/tunnel to $up open, verdict allow/, 'tunnel open']);
+unlike($ng->error_log, qr/not set|none of the client's list known/,
+       "OpenSSL took every parameter of curl's ClientHello");
 
 my $before = length $ng->error_log;
 
@@ -114,12 +121,28 @@ unlike(substr($ng->error_log, $before), qr/certguard: probing/,
 $before = length $ng->error_log;
 
 $r = proxy_curl($root->{cert}, $proxy, "https://self.test:$sport/", '-k');
-is($r->{connect}, 403, 'self.test: CONNECT refused with 403');
+is($r->{connect}, 200, 'self.test: CONNECT answered');
+like($r->{err}, qr/alert handshake failure/, 'self.test: a TLS alert');
 
 in_order('the blocked tunnel',
     [qr/probe verdict block/, 'probe verdict block'],
     [qr/verdict block, score \d+, for self\.test:$sport/, 'session verdict'],
-    [qr/certificate blocked: .*self_signed/, 'tunnel refused'],
+    [qr/handshake_failure alert sent/, 'tunnel refused'],
+    [qr/lingering for \d+ ms before 403/, 'lingering close'],
+    { from => $before });
+
+# the destination is known now: refused before the answer
+
+$before = length $ng->error_log;
+
+$r = proxy_curl($root->{cert}, $proxy, "https://self.test:$sport/", '-k');
+is($r->{connect}, 403, 'self.test again: CONNECT refused with 403');
+
+in_order('the known destination',
+    [qr/127\.0\.0\.1:$sport is known to show a blocked certificate/,
+     'known to be blocked'],
+    [qr/answering 403: "certguard: certificate blocked: .*self_signed/,
+     '403 answered'],
     { from => $before });
 
 unlike($ng->error_log, qr/\[(alert|emerg|crit)\]|segfault|exited on signal/,

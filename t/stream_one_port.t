@@ -231,7 +231,9 @@ is($r->{code}, 200, 'HTTPS: 200 from the destination');
 like($r->{out}, qr/tls ok/, 'HTTPS: the body');
 
 $r = curl($alice, "https://c2.test:$c2/", '-k');
-is($r->{connect}, 403, 'a C2-like self-signed destination: CONNECT 403');
+is($r->{connect}, 200, 'a C2-like self-signed destination: CONNECT 200');
+like($r->{err}, qr/alert handshake failure/,
+     'C2: the tunnel refused with a TLS alert');
 is(scalar $ng->log_lines('up-c2'), 0, 'the C2 destination saw no request');
 ok(cef('cef', qr/act=blocked.*dhost=c2\.test/),
    'C2: CEF verdict record');

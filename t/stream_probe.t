@@ -1,11 +1,13 @@
 #!/usr/bin/perl
 
 # Stream module, the probe: timeouts against a destination that accepts
-# and never answers, refused connections, certguard_probe_failure, servers
-# that require a client certificate (TLS 1.2 and 1.3), slowloris-style
-# partial CONNECT requests, a CONNECT flood to a cold destination (one
-# probe for all), reload (a new policy is not served old verdicts), a bad
-# policy failing nginx -t, and SNI passthrough (certguard_probe on).
+# and never answers, refused connections, certguard_probe_failure (after
+# the tunnel's ClientHello, a TLS alert; before the answer with
+# certguard_connect_sni off, a 403 that says why), servers that require a
+# client certificate (TLS 1.2 and 1.3), slowloris-style partial CONNECT
+# requests, a CONNECT flood to a cold destination (one probe for all),
+# reload (a new policy is not served old verdicts), a bad policy failing
+# nginx -t, and SNI passthrough (certguard_probe on).
 
 use warnings;
 use strict;
@@ -52,7 +54,7 @@ write_file("$dir/test.policy",
 write_file("$dir/bad.policy", "threshold block 70;\nweight no_such_signal 5;\n");
 
 my ($dns, $proxy, $open, $backend, $good, $self, $mtls12, $mtls13, $flood,
-    $pt_good, $pt_self, $closed) = free_ports(12);
+    $pt_good, $pt_self, $closed, $legacy) = free_ports(13);
 
 # a destination that accepts (the kernel's backlog) and never answers
 my $silent = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
@@ -101,6 +103,14 @@ stream {
         certguard_connect on;
         certguard_log $d/logs/cef.log;
         access_log $d/logs/proxy.log cg;
+        proxy_pass \$certguard_upstream;
+    }
+
+    # the probe before the answer, with OpenSSL's defaults
+    server {
+        listen 127.0.0.1:$legacy;
+        certguard_connect on;
+        certguard_connect_sni off;
         proxy_pass \$certguard_upstream;
     }
 
@@ -166,33 +176,55 @@ sub dst {
 
 ###############################################################################
 
-# a destination that never answers: the probe times out
+# a destination that never answers: the probe times out, and the tunnel's
+# client gets a TLS alert
+
+my $hello = client_hello('');           # IP literals: no SNI
 
 my $t0 = time();
-my $r = raw($proxy, "CONNECT 127.0.0.1:$silent_port HTTP/1.1\r\n\r\n");
+my $r = connect_hello($proxy, "127.0.0.1:$silent_port", $hello);
 my $took = time() - $t0;
-like($r, qr{^HTTP/1\.1 403 .*probe failed: timed out}s,
-     'silent destination: 403, probe timed out');
+is($r->{connect}, 200, 'silent destination: CONNECT answered first');
+is($r->{reply}, 'alert', 'silent destination: a TLS alert after the '
+   . 'ClientHello');
+is(unpack('H*', $r->{bytes}), '15030300020228',
+   'the alert is a fatal handshake_failure');
 ok($took > 0.8 && $took < 4, sprintf('probe timeout took %.1f s', $took));
-
-$r = raw($open, "CONNECT 127.0.0.1:$silent_port HTTP/1.1\r\n\r\n");
-like($r, qr{^HTTP/1\.1 200 }, 'probe_failure allow: the tunnel opens');
 
 my @cef = $ng->wait_lines('cef', 1);
 like($cef[0] // '', qr/probe_failed/, 'CEF names the probe failure');
 like($cef[0] // '', qr/act=blocked/, 'CEF: the failed probe was blocked');
 
+{
+    my $s = connect_tunnel($open, "127.0.0.1:$silent_port");
+    syswrite($s, $hello) if $s;
+    my ($rec) = $ng->wait_lines('cef-open', 1);
+    like($rec // '', qr/act=allowed .*probe_failed|probe_failed.*act=allowed/,
+         'probe_failure allow: the tunnel opens');
+    close $s if $s;
+}
+
+$r = raw($legacy, "CONNECT 127.0.0.1:$silent_port HTTP/1.1\r\n\r\n");
+like($r, qr{^HTTP/1\.1 403 .*probe failed: timed out}s,
+     'certguard_connect_sni off: 403, probe timed out');
+
 # a closed port: refused
 
-$r = raw($proxy, "CONNECT 127.0.0.1:$closed HTTP/1.1\r\n\r\n");
+$r = connect_hello($proxy, "127.0.0.1:$closed", $hello);
+is($r->{reply}, 'alert', 'closed port: a TLS alert');
+like($ng->error_log, qr/certguard probe failed: connection refused/,
+     'closed port: the probe failed, connection refused');
+$r = raw($legacy, "CONNECT 127.0.0.1:$closed HTTP/1.1\r\n\r\n");
 like($r, qr{^HTTP/1\.1 403 .*probe failed: connection refused}s,
-     'closed port: 403, connection refused');
+     'certguard_connect_sni off: 403, connection refused');
 
 # a destination that does not speak TLS: the handshake fails
 
-$r = raw($proxy, "CONNECT 127.0.0.1:$backend HTTP/1.1\r\n\r\n");
+$r = connect_hello($proxy, "127.0.0.1:$backend", $hello);
+is($r->{reply}, 'alert', 'plain HTTP destination: a TLS alert');
+$r = raw($legacy, "CONNECT 127.0.0.1:$backend HTTP/1.1\r\n\r\n");
 like($r, qr{^HTTP/1\.1 403 .*probe failed: TLS handshake failed}s,
-     'plain HTTP destination: 403, handshake failed');
+     'certguard_connect_sni off: 403, handshake failed');
 
 # destinations that require a client certificate: the probe still sees
 # the server's certificate and scores it
@@ -246,15 +278,17 @@ for my $v (['mtls12', $mtls12, '1.2'], ['mtls13', $mtls13, '1.3']) {
 # a CONNECT flood to a cold destination: one probe for all
 
 {
-    my ($sent, $ok) = connect_flood($open, "127.0.0.1:$relay->{port}", 20);
+    my $probes;
+
+    # a tunnel's session is logged when it ends: while they are open, the
+    # destination's log holds the probes alone
+    my ($sent, $ok, $tls) = connect_flood($open, "127.0.0.1:$relay->{port}",
+        20, $hello, sub { $probes = $ng->log_lines('dst-flood') });
 
     is($sent, 20, 'flood: 20 CONNECT requests sent');
     is($ok, 20, 'flood: every CONNECT answered 200');
-
-    my @lines = $ng->wait_lines('dst-flood', 1);
-    sleep 0.5;
-    @lines = $ng->log_lines('dst-flood');
-    is(scalar @lines, 1, 'flood: the destination saw exactly one probe');
+    is($tls, 20, 'flood: every tunnel reached the destination');
+    is($probes, 1, 'flood: the destination saw exactly one probe');
     my @rec = grep { /dhost=127\.0\.0\.1/ && /dpt=$relay->{port}/ }
               $ng->wait_lines('cef-open', 21);
     is(scalar @rec, 20, 'flood: 20 CEF records, one per tunnel');
@@ -274,6 +308,8 @@ $r = run({ timeout => 20 }, '/usr/bin/curl', '-sS', '-k', '--max-time', '10',
          '--resolve', "self.test:$pt_self:127.0.0.1",
          "https://self.test:$pt_self/");
 unlike($r->{out}, qr/backend ok/, 'passthrough: self.test blocked');
+like($r->{err}, qr/alert handshake failure/,
+     'passthrough: the client gets a TLS alert');
 @pt = $ng->wait_lines('pt', 2);
 like($pt[-1], qr/^403 v=block /, 'passthrough: closed with 403 status');
 is(scalar(grep { /rx=[1-9]/ } $ng->log_lines('dst-self')), 0,
@@ -313,15 +349,19 @@ is(scalar(grep { /rx=[1-9]/ } $ng->log_lines('dst-self')), 0,
 # reload: a new policy that lets self-signed certificates through; the
 # cache must not answer with the old verdict
 
+# (the passthrough probe of self.test above marked it as showing a blocked
+# certificate: refused before the ClientHello)
 $r = raw($proxy, "CONNECT self.test:$self HTTP/1.1\r\n\r\n");
-like($r, qr{^HTTP/1\.1 403 }, 'before reload: self.test blocked');
+like($r, qr{^HTTP/1\.1 403 .*self_signed}s,
+     'before reload: self.test known to be blocked, 403');
 
 write_file("$dir/lenient.policy", 'include ' . policy_dir()
     . "/default.policy;\nweight self_signed 0;\nweight untrusted_chain 0;\n");
 $ng->reload($http, main => $stream->("$dir/lenient.policy"));
 
-$r = raw($proxy, "CONNECT self.test:$self HTTP/1.1\r\n\r\n");
-like($r, qr{^HTTP/1\.1 200 }, 'after reload: the new policy decides');
+$r = connect_hello($proxy, "self.test:$self", client_hello('self.test'));
+is($r->{connect}, 200, 'after reload: CONNECT answered');
+is($r->{reply}, 'hello', 'after reload: the new policy lets the tunnel open');
 
 my ($ok, $out) = $ng->test_config($http, module => 0,
     main => $stream->("$dir/bad.policy"),
@@ -358,25 +398,6 @@ stop_relay($relay);
 done_testing();
 
 ###############################################################################
-
-# The bytes of an OpenSSL ClientHello for this SNI.
-sub client_hello {
-    my ($name) = @_;
-    my $ctx = Net::SSLeay::CTX_new() or die 'CTX_new';
-    my $ssl = Net::SSLeay::new($ctx) or die 'new';
-    my $rb = Net::SSLeay::BIO_new(Net::SSLeay::BIO_s_mem());
-    my $wb = Net::SSLeay::BIO_new(Net::SSLeay::BIO_s_mem());
-
-    Net::SSLeay::set_bio($ssl, $rb, $wb);
-    Net::SSLeay::set_tlsext_host_name($ssl, $name);
-    Net::SSLeay::connect($ssl);
-    my $hello = Net::SSLeay::BIO_read($wb);
-    Net::SSLeay::free($ssl);
-    Net::SSLeay::CTX_free($ctx);
-
-    return $hello;
-}
-
 
 # curl through the proxy, trusting the test root.
 sub curl { proxy_curl($root->{cert}, @_) }

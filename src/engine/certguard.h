@@ -128,6 +128,11 @@ typedef struct {
                                                an IP literal checks IP SANs */
     const char         *client_sni;         /* SNI the client sent inside a
                                                tunnel; NULL: not known */
+    const char         *probed_sha256;      /* the leaf a probe saw, as
+                                               cg_result_t.sha256, when
+                                               this chain is what a client
+                                               received instead; NULL:
+                                               none (cert_cloaking) */
     const char         *dst_addr;           /* destination IP as text, or NULL */
     unsigned            dst_port;           /* 0: not known */
     int64_t             now;                /* unix seconds; 0: the clock */

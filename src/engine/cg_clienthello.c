@@ -1,7 +1,9 @@
 /*
- * The SNI of a TLS ClientHello (RFC 8446 4.1.2, RFC 6066 3).  The handshake
- * message may span several records, so record payloads are reassembled into
- * a bounded buffer first; every length is checked against what remains.
+ * What a TLS ClientHello offers (RFC 8446 4.1.2): the SNI (RFC 6066 3), ALPN
+ * (RFC 7301), versions, groups, cipher suites and signature algorithms.
+ * The handshake message may span several records, so record payloads are
+ * reassembled into a bounded buffer first; every length is checked against
+ * what remains.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
@@ -13,7 +15,6 @@
 
 #define CG_TLS_HANDSHAKE        0x16
 #define CG_TLS_CLIENT_HELLO     0x01
-#define CG_TLS_EXT_SERVER_NAME  0x0000
 #define CG_TLS_RECORD_MAX       (16384 + 2048)
 
 
@@ -27,8 +28,13 @@ static int cg_read_skip(cg_reader_t *r, size_t n);
 static int cg_read_u8(cg_reader_t *r, unsigned *v);
 static int cg_read_u16(cg_reader_t *r, unsigned *v);
 static int cg_read_vector(cg_reader_t *r, size_t lenbytes, cg_reader_t *sub);
-static int cg_clienthello_parse(const unsigned char *hs, size_t len,
-    char *sni, size_t snilen);
+static int cg_clienthello_body(const unsigned char *hs, size_t len,
+    cg_clienthello_t *ch);
+static int cg_clienthello_list(cg_reader_t *list, cg_clienthello_t *ch,
+    uint16_t *to, unsigned *n, unsigned max);
+static void cg_list_add(cg_clienthello_t *ch, uint16_t *to, unsigned *n,
+    unsigned max, unsigned v);
+static int cg_clienthello_alpn(cg_reader_t *ext, cg_clienthello_t *ch);
 static int cg_clienthello_server_name(cg_reader_t *ext, char *sni,
     size_t snilen);
 
@@ -37,14 +43,39 @@ int
 cg_clienthello_sni(const unsigned char *buf, size_t len, char *sni,
     size_t snilen)
 {
-    size_t         pos, rlen, avail, copy, have, need, records;
-    unsigned char  hs[CG_CLIENTHELLO_MAX + 4];
+    int               rc;
+    size_t            n;
+    cg_clienthello_t  ch;
 
     if (sni == NULL || snilen == 0) {
         return CG_ERR_INPUT;
     }
 
     sni[0] = '\0';
+
+    rc = cg_clienthello_parse(buf, len, &ch);
+    if (rc != CG_OK) {
+        return rc;
+    }
+
+    n = strlen(ch.sni);
+    if (n >= snilen) {
+        return CG_ERR_INPUT;
+    }
+
+    memcpy(sni, ch.sni, n + 1);
+
+    return CG_OK;
+}
+
+
+int
+cg_clienthello_parse(const unsigned char *buf, size_t len,
+    cg_clienthello_t *ch)
+{
+    int            rc;
+    size_t         pos, rlen, avail, copy, have, need, records;
+    unsigned char  hs[CG_CLIENTHELLO_MAX + 4];
 
     /* reject plain text (an HTTP request, say) at its first bytes */
 
@@ -100,7 +131,12 @@ cg_clienthello_sni(const unsigned char *buf, size_t len, char *sni,
             }
 
             if (have >= need) {
-                return cg_clienthello_parse(hs + 4, need - 4, sni, snilen);
+                memset(ch, 0, sizeof(cg_clienthello_t));
+                rc = cg_clienthello_body(hs + 4, need - 4, ch);
+                if (rc != CG_OK) {
+                    memset(ch, 0, sizeof(cg_clienthello_t));
+                }
+                return rc;
             }
         }
 
@@ -139,12 +175,13 @@ cg_clienthello_need(const unsigned char *buf, size_t len)
 }
 
 
+/* The ClientHello body (RFC 8446 4.1.2), then its extensions. */
+
 static int
-cg_clienthello_parse(const unsigned char *hs, size_t len, char *sni,
-    size_t snilen)
+cg_clienthello_body(const unsigned char *hs, size_t len, cg_clienthello_t *ch)
 {
-    unsigned     version, type;
-    cg_reader_t  r, exts, ext;
+    unsigned     version, type, i;
+    cg_reader_t  r, exts, ext, list;
 
     r.p = hs;
     r.left = len;
@@ -153,19 +190,28 @@ cg_clienthello_parse(const unsigned char *hs, size_t len, char *sni,
         return CG_ERR_INPUT;
     }
 
+    ch->legacy_version = version;
+
     if (cg_read_skip(&r, 32) != CG_OK                  /* random */
         || cg_read_vector(&r, 1, &ext) != CG_OK         /* session id */
         || ext.left > 32
-        || cg_read_vector(&r, 2, &ext) != CG_OK         /* cipher suites */
-        || ext.left == 0 || ext.left % 2
+        || cg_read_vector(&r, 2, &list) != CG_OK        /* cipher suites */
+        || list.left == 0 || list.left % 2
         || cg_read_vector(&r, 1, &ext) != CG_OK         /* compression */
         || ext.left == 0)
     {
         return CG_ERR_INPUT;
     }
 
+    if (cg_clienthello_list(&list, ch, ch->ciphers, &ch->nciphers,
+                            CG_CLIENTHELLO_CIPHERS)
+        != CG_OK)
+    {
+        return CG_ERR_INPUT;
+    }
+
     if (r.left == 0) {
-        return CG_OK;           /* no extensions at all: no SNI */
+        return CG_OK;           /* no extensions at all */
     }
 
     if (cg_read_vector(&r, 2, &exts) != CG_OK || r.left != 0) {
@@ -180,9 +226,150 @@ cg_clienthello_parse(const unsigned char *hs, size_t len, char *sni,
             return CG_ERR_INPUT;
         }
 
-        if (type == CG_TLS_EXT_SERVER_NAME) {
-            return cg_clienthello_server_name(&ext, sni, snilen);
+        if (!cg_tls_grease(type)) {
+
+            /* RFC 8446 4.2: no extension type twice */
+
+            for (i = 0; i < ch->nextensions; i++) {
+                if (ch->extensions[i] == type) {
+                    return CG_ERR_INPUT;
+                }
+            }
+
+            cg_list_add(ch, ch->extensions, &ch->nextensions,
+                        CG_CLIENTHELLO_EXTENSIONS, type);
         }
+
+        switch (type) {
+
+        case CG_TLS_EXT_SERVER_NAME:
+            if (cg_clienthello_server_name(&ext, ch->sni, sizeof(ch->sni))
+                != CG_OK)
+            {
+                return CG_ERR_INPUT;
+            }
+            break;
+
+        case CG_TLS_EXT_ALPN:
+            if (cg_clienthello_alpn(&ext, ch) != CG_OK) {
+                return CG_ERR_INPUT;
+            }
+            break;
+
+        case CG_TLS_EXT_SUPPORTED_VERSIONS:
+            if (cg_read_vector(&ext, 1, &list) != CG_OK
+                || ext.left != 0 || list.left == 0 || list.left % 2
+                || cg_clienthello_list(&list, ch, ch->versions,
+                                       &ch->nversions,
+                                       CG_CLIENTHELLO_VERSIONS)
+                   != CG_OK)
+            {
+                return CG_ERR_INPUT;
+            }
+            break;
+
+        case CG_TLS_EXT_SUPPORTED_GROUPS:
+            if (cg_read_vector(&ext, 2, &list) != CG_OK
+                || ext.left != 0 || list.left == 0 || list.left % 2
+                || cg_clienthello_list(&list, ch, ch->groups, &ch->ngroups,
+                                       CG_CLIENTHELLO_GROUPS)
+                   != CG_OK)
+            {
+                return CG_ERR_INPUT;
+            }
+            break;
+
+        case CG_TLS_EXT_SIGNATURE_ALGORITHMS:
+            if (cg_read_vector(&ext, 2, &list) != CG_OK
+                || ext.left != 0 || list.left == 0 || list.left % 2
+                || cg_clienthello_list(&list, ch, ch->sigalgs,
+                                       &ch->nsigalgs, CG_CLIENTHELLO_SIGALGS)
+                   != CG_OK)
+            {
+                return CG_ERR_INPUT;
+            }
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    return CG_OK;
+}
+
+
+/* A list of 16-bit code points, GREASE left out. */
+
+static int
+cg_clienthello_list(cg_reader_t *list, cg_clienthello_t *ch, uint16_t *to,
+    unsigned *n, unsigned max)
+{
+    unsigned  v;
+
+    while (list->left) {
+        if (cg_read_u16(list, &v) != CG_OK) {
+            return CG_ERR_INPUT;
+        }
+
+        cg_list_add(ch, to, n, max, v);
+    }
+
+    return CG_OK;
+}
+
+
+static void
+cg_list_add(cg_clienthello_t *ch, uint16_t *to, unsigned *n, unsigned max,
+    unsigned v)
+{
+    if (cg_tls_grease(v)) {
+        return;
+    }
+
+    if (*n == max) {
+        ch->truncated = 1;
+        return;
+    }
+
+    to[(*n)++] = (uint16_t) v;
+}
+
+
+/* RFC 7301 3.1: a non-empty list of non-empty names, kept as sent but for
+ * GREASE names (RFC 8701 reserves the two-byte names 0x?A?A). */
+
+static int
+cg_clienthello_alpn(cg_reader_t *ext, cg_clienthello_t *ch)
+{
+    cg_reader_t  list, name;
+
+    if (cg_read_vector(ext, 2, &list) != CG_OK || ext->left != 0
+        || list.left == 0)
+    {
+        return CG_ERR_INPUT;
+    }
+
+    while (list.left) {
+
+        if (cg_read_vector(&list, 1, &name) != CG_OK || name.left == 0) {
+            return CG_ERR_INPUT;
+        }
+
+        if (name.left == 2
+            && cg_tls_grease(((unsigned) name.p[0] << 8) | name.p[1]))
+        {
+            continue;
+        }
+
+        if (ch->alpn_len + 1 + name.left > sizeof(ch->alpn)) {
+            ch->truncated = 1;
+            continue;
+        }
+
+        ch->alpn[ch->alpn_len++] = (unsigned char) name.left;
+        memcpy(ch->alpn + ch->alpn_len, name.p, name.left);
+        ch->alpn_len += name.left;
     }
 
     return CG_OK;
@@ -208,8 +395,8 @@ cg_clienthello_server_name(cg_reader_t *ext, char *sni, size_t snilen)
             return CG_ERR_INPUT;
         }
 
-        if (type != 0) {
-            continue;           /* only host_name (0) is defined */
+        if (type != 0 || sni[0] != '\0') {
+            continue;           /* only host_name (0) is defined, once */
         }
 
         if (name.left == 0 || name.left >= snilen) {
@@ -231,11 +418,31 @@ cg_clienthello_server_name(cg_reader_t *ext, char *sni, size_t snilen)
 
         memcpy(sni, name.p, name.left);
         sni[name.left] = '\0';
-
-        return CG_OK;
     }
 
     return CG_OK;
+}
+
+
+int
+cg_clienthello_has(const cg_clienthello_t *ch, unsigned type)
+{
+    unsigned  i;
+
+    for (i = 0; i < ch->nextensions; i++) {
+        if (ch->extensions[i] == type) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+cg_tls_grease(unsigned v)
+{
+    return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
 }
 
 

@@ -957,6 +957,7 @@ static const cg_refusal_t  cg_refusals[] = {
     { "userinfo",          2, 3 },
     { "malformed",         2, 3 },
     { "method",            2, 3 },
+    { "probe_limit",       2, 5 },
 };
 
 

@@ -889,6 +889,54 @@ cg_check_cn_mismatch(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+/*
+ * The chain a client received in a tunnel is not the one the probe scored
+ * (the stream module reads it off tunnels with TLS 1.2 or older, where it
+ * travels in the clear): the destination shows its probe a certificate it
+ * does not show clients.  A leaf whose digest could not be taken is not
+ * the probed one either.
+ */
+
+static int
+cg_check_cert_cloaking(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    unsigned        i;
+    const char     *probed;
+    char            hex[65];
+
+    static const char  digits[] = "0123456789abcdef";
+
+    probed = f->in->probed_sha256;
+
+    if (probed == NULL || probed[0] == '\0') {
+        return 0;
+    }
+
+    if (!f->certs[0].digests) {
+        cg_detailf(detail, size, "probed %.16s, received a leaf without "
+                   "a digest", probed);
+        return 1;
+    }
+
+    for (i = 0; i < 32; i++) {
+        hex[2 * i] = digits[f->certs[0].sha256[i] >> 4];
+        hex[2 * i + 1] = digits[f->certs[0].sha256[i] & 0x0f];
+    }
+
+    hex[64] = '\0';
+
+    if (strcasecmp(hex, probed) == 0) {
+        return 0;
+    }
+
+    cg_detailf(detail, size, "probed SHA-256 %.16s, received %.16s", probed,
+               hex);
+
+    return 1;
+}
+
+
 /* The table: order is the order hits are reported in. */
 
 static const cg_signal_t  cg_signals[] = {
@@ -1012,6 +1060,7 @@ static const cg_signal_t  cg_signals[] = {
     { "cert_moved",
       "a known certificate served from a new ASN or country (GeoIP)",
       20, { 3 * CG_DAY, 0 }, cg_check_cert_moved },
+
     { "chain_too_long",
       "more certificates than the policy's max_chain (default 10)",
       30, { 0, 0 }, cg_check_chain_too_long },
@@ -1026,6 +1075,7 @@ static const cg_signal_t  cg_signals[] = {
     { "unverified_sct",
       "a public root's leaf has SCTs, none from a listed log (ct_log_list)",
       10, { 0, 0 }, cg_check_unverified_sct },
+
     /* revocation (cg_revoke.c): of the verified path only */
 
     { "revoked",
@@ -1039,6 +1089,12 @@ static const cg_signal_t  cg_signals[] = {
     { "ocsp_invalid",
       "the stapled OCSP response is not the CA's, is stale or has no status",
       10, { 0, 0 }, cg_check_ocsp_invalid },
+
+    /* a tunnel's received chain against the probe's (stream module) */
+
+    { "cert_cloaking",
+      "a tunnel's client received another certificate than the probe",
+      100, { 0, 0 }, cg_check_cert_cloaking },
 };
 
 

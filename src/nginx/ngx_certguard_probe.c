@@ -21,6 +21,9 @@ struct ngx_certguard_probe_s {
     ngx_log_t                        log;
     ngx_str_t                        key;
     ngx_str_t                        name;        /* NUL-terminated */
+    ngx_str_t                        mark;
+    cg_clienthello_t                *hello;       /* NULL: defaults */
+    char                            *client_sni;  /* NULL: none */
     ngx_str_t                        addr_text;   /* address:port */
     u_char                           addr_only[NGX_SOCKADDR_STRLEN];
     in_port_t                        port;
@@ -40,6 +43,9 @@ struct ngx_certguard_probe_s {
     ngx_certguard_cache_t           *cache;
     unsigned                         claimed:1;   /* holds the zone's claim */
 
+    void                           (*done)(void *data);
+    void                            *done_data;
+
     X509                            *leaf;        /* captured in the
                                                      handshake */
     STACK_OF(X509)                  *chain;
@@ -52,6 +58,8 @@ struct ngx_certguard_probe_s {
 
 static ngx_certguard_probe_t *ngx_certguard_probe_create(
     ngx_certguard_probe_params_t *params);
+static ngx_certguard_probe_t *ngx_certguard_probe_find(ngx_queue_t *probes,
+    ngx_str_t *key);
 static void ngx_certguard_probe_connect(ngx_certguard_probe_t *probe);
 static void ngx_certguard_probe_poll(ngx_event_t *ev);
 static void ngx_certguard_probe_connected(ngx_event_t *ev);
@@ -61,11 +69,85 @@ static void ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
     const char *failure);
 static void ngx_certguard_probe_notify(ngx_certguard_probe_t *probe,
     cg_result_t *res, const char *failure);
+static ngx_int_t ngx_certguard_probe_sni(ngx_certguard_probe_t *probe,
+    SSL *ssl);
+static void ngx_certguard_probe_mirror(ngx_certguard_probe_t *probe,
+    SSL *ssl);
+static void ngx_certguard_probe_versions(const cg_clienthello_t *ch,
+    int *min, int *max);
+static u_char *ngx_certguard_probe_names(ngx_certguard_probe_t *probe,
+    SSL *ssl, const uint16_t *ids, ngx_uint_t n, const char *(*name)(unsigned),
+    int (*set)(SSL *ssl, const char *list));
+static const char *ngx_certguard_probe_group(unsigned id);
+static const char *ngx_certguard_probe_sigalg(unsigned id);
+static int ngx_certguard_probe_set_groups(SSL *ssl, const char *list);
+static int ngx_certguard_probe_set_sigalgs(SSL *ssl, const char *list);
 static int ngx_certguard_probe_verify(X509_STORE_CTX *x509, void *arg);
 static void ngx_certguard_probe_staple(ngx_certguard_probe_t *probe,
     SSL *ssl);
 static u_char *ngx_certguard_probe_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
+
+
+const char  ngx_certguard_probe_eval_failed[] =
+    "certificate could not be evaluated";
+
+
+/* IANA TLS Supported Groups and SignatureScheme code points, with the
+ * names OpenSSL's lists take (OpenSSL has no lookup by code point). */
+
+typedef struct {
+    unsigned      id;
+    const char   *name;
+} ngx_certguard_probe_code_t;
+
+
+static ngx_certguard_probe_code_t  ngx_certguard_probe_groups[] = {
+    { 0x0017, "P-256" },
+    { 0x0018, "P-384" },
+    { 0x0019, "P-521" },
+    { 0x001a, "brainpoolP256r1" },
+    { 0x001b, "brainpoolP384r1" },
+    { 0x001c, "brainpoolP512r1" },
+    { 0x001d, "X25519" },
+    { 0x001e, "X448" },
+    { 0x0100, "ffdhe2048" },
+    { 0x0101, "ffdhe3072" },
+    { 0x0102, "ffdhe4096" },
+    { 0x0103, "ffdhe6144" },
+    { 0x0104, "ffdhe8192" },
+    { 0, NULL }
+};
+
+
+/* the TLS 1.2 schemes OpenSSL has no name for go as "SIG+HASH" */
+
+static ngx_certguard_probe_code_t  ngx_certguard_probe_sigalgs[] = {
+    { 0x0201, "RSA+SHA1" },
+    { 0x0202, "DSA+SHA1" },
+    { 0x0203, "ECDSA+SHA1" },
+    { 0x0301, "RSA+SHA224" },
+    { 0x0302, "DSA+SHA224" },
+    { 0x0303, "ECDSA+SHA224" },
+    { 0x0401, "rsa_pkcs1_sha256" },
+    { 0x0402, "DSA+SHA256" },
+    { 0x0403, "ecdsa_secp256r1_sha256" },
+    { 0x0501, "rsa_pkcs1_sha384" },
+    { 0x0502, "DSA+SHA384" },
+    { 0x0503, "ecdsa_secp384r1_sha384" },
+    { 0x0601, "rsa_pkcs1_sha512" },
+    { 0x0602, "DSA+SHA512" },
+    { 0x0603, "ecdsa_secp521r1_sha512" },
+    { 0x0804, "rsa_pss_rsae_sha256" },
+    { 0x0805, "rsa_pss_rsae_sha384" },
+    { 0x0806, "rsa_pss_rsae_sha512" },
+    { 0x0807, "ed25519" },
+    { 0x0808, "ed448" },
+    { 0x0809, "rsa_pss_pss_sha256" },
+    { 0x080a, "rsa_pss_pss_sha384" },
+    { 0x080b, "rsa_pss_pss_sha512" },
+    { 0, NULL }
+};
 
 
 ngx_ssl_t *
@@ -81,7 +163,13 @@ ngx_certguard_probe_ssl(ngx_conf_t *cf)
 
     ssl->log = cf->log;
 
-    if (ngx_ssl_create(ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL) != NGX_OK) {
+    /* TLS 1.0 and 1.1 for probes of clients that offer them; a probe
+     * without a client's ClientHello asks for TLS 1.2 at least */
+
+    if (ngx_ssl_create(ssl, NGX_SSL_TLSv1|NGX_SSL_TLSv1_1|NGX_SSL_TLSv1_2
+                            |NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
         return NULL;
     }
 
@@ -112,33 +200,27 @@ ngx_certguard_probe_start(ngx_certguard_probe_params_t *params,
     ngx_certguard_probe_waiter_t *w)
 {
     ngx_int_t               rc;
-    ngx_queue_t            *q;
     ngx_certguard_probe_t  *probe;
 
-    for (q = ngx_queue_head(params->probes);
-         q != ngx_queue_sentinel(params->probes);
-         q = ngx_queue_next(q))
-    {
-        probe = ngx_queue_data(q, ngx_certguard_probe_t, queue);
+    probe = ngx_certguard_probe_find(params->probes, &params->key);
 
-        if (probe->key.len == params->key.len
-            && ngx_memcmp(probe->key.data, params->key.data, params->key.len)
-               == 0)
-        {
-            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, params->log, 0,
-                           "certguard: waiting on the probe of %V",
-                           &probe->addr_text);
+    if (probe) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, params->log, 0,
+                       "certguard: waiting on the probe of %V",
+                       &probe->addr_text);
 
-            w->probe = probe;
-            ngx_queue_insert_tail(&probe->waiters, &w->queue);
-            return NGX_OK;
-        }
+        w->probe = probe;
+        ngx_queue_insert_tail(&probe->waiters, &w->queue);
+        return NGX_OK;
     }
 
     probe = ngx_certguard_probe_create(params);
     if (probe == NULL) {
         return NGX_ERROR;
     }
+
+    probe->done = params->done;
+    probe->done_data = params->done_data;
 
     ngx_queue_insert_tail(params->probes, &probe->queue);
 
@@ -175,6 +257,36 @@ ngx_certguard_probe_start(ngx_certguard_probe_params_t *params,
     ngx_certguard_probe_connect(probe);
 
     return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_certguard_probe_running(ngx_queue_t *probes, ngx_str_t *key)
+{
+    return ngx_certguard_probe_find(probes, key) != NULL;
+}
+
+
+static ngx_certguard_probe_t *
+ngx_certguard_probe_find(ngx_queue_t *probes, ngx_str_t *key)
+{
+    ngx_queue_t            *q;
+    ngx_certguard_probe_t  *probe;
+
+    for (q = ngx_queue_head(probes);
+         q != ngx_queue_sentinel(probes);
+         q = ngx_queue_next(q))
+    {
+        probe = ngx_queue_data(q, ngx_certguard_probe_t, queue);
+
+        if (probe->key.len == key->len
+            && ngx_memcmp(probe->key.data, key->data, key->len) == 0)
+        {
+            return probe;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -222,6 +334,38 @@ ngx_certguard_probe_create(ngx_certguard_probe_params_t *params)
 
     probe->key.data = ngx_pstrdup(pool, &params->key);
     probe->key.len = params->key.len;
+
+    if (params->mark.len) {
+        probe->mark.data = ngx_pstrdup(pool, &params->mark);
+        if (probe->mark.data == NULL) {
+            ngx_destroy_pool(pool);
+            return NULL;
+        }
+
+        probe->mark.len = params->mark.len;
+    }
+
+    if (params->hello) {
+        probe->hello = ngx_palloc(pool, sizeof(cg_clienthello_t));
+        if (probe->hello == NULL) {
+            ngx_destroy_pool(pool);
+            return NULL;
+        }
+
+        ngx_memcpy(probe->hello, params->hello, sizeof(cg_clienthello_t));
+    }
+
+    if (params->client_sni && params->client_sni[0]) {
+        len = ngx_strlen(params->client_sni);
+
+        probe->client_sni = ngx_pnalloc(pool, len + 1);
+        if (probe->client_sni == NULL) {
+            ngx_destroy_pool(pool);
+            return NULL;
+        }
+
+        ngx_memcpy(probe->client_sni, params->client_sni, len + 1);
+    }
     probe->name.data = ngx_pnalloc(pool, params->name.len + 1);
     probe->addr_text.data = ngx_pnalloc(pool, NGX_SOCKADDR_STRLEN);
     probe->peer.sockaddr = ngx_palloc(pool, params->socklen);
@@ -405,17 +549,19 @@ ngx_certguard_probe_connected(ngx_event_t *ev)
         return;
     }
 
-    /* the same SNI the client sends; none for an IP literal (RFC 6066) */
+    if (ngx_certguard_probe_sni(probe, pc->ssl->connection) != NGX_OK) {
+        ngx_certguard_probe_finish(probe, "internal error");
+        return;
+    }
 
-    if (ngx_inet_addr(probe->name.data, probe->name.len) == INADDR_NONE
-        && ngx_strlchr(probe->name.data, probe->name.data + probe->name.len,
-                       ':') == NULL
-        && SSL_set_tlsext_host_name(pc->ssl->connection,
-                                    (char *) probe->name.data) == 0)
+    if (probe->hello) {
+        ngx_certguard_probe_mirror(probe, pc->ssl->connection);
+
+    } else if (SSL_set_min_proto_version(pc->ssl->connection, TLS1_2_VERSION)
+               != 1)
     {
         ngx_ssl_error(NGX_LOG_ERR, pc->log, 0,
-                      "SSL_set_tlsext_host_name(\"%V\") failed",
-                      &probe->name);
+                      "SSL_set_min_proto_version() failed");
         ngx_certguard_probe_finish(probe, "internal error");
         return;
     }
@@ -428,6 +574,376 @@ ngx_certguard_probe_connected(ngx_event_t *ev)
     }
 
     ngx_certguard_probe_handshaked(pc);
+}
+
+
+/*
+ * The SNI the client sends: with its ClientHello, the name in it (none if
+ * it sent none); without, the name scored, but none for an IP literal
+ * (RFC 6066).
+ */
+
+static ngx_int_t
+ngx_certguard_probe_sni(ngx_certguard_probe_t *probe, SSL *ssl)
+{
+    const char  *sni;
+
+    if (probe->hello) {
+        sni = probe->hello->sni[0] ? probe->hello->sni : NULL;
+
+    } else if (ngx_inet_addr(probe->name.data, probe->name.len) == INADDR_NONE
+               && ngx_strlchr(probe->name.data,
+                              probe->name.data + probe->name.len, ':')
+                  == NULL)
+    {
+        sni = (char *) probe->name.data;
+
+    } else {
+        sni = NULL;
+    }
+
+    if (sni && SSL_set_tlsext_host_name(ssl, sni) == 0) {
+        ngx_ssl_error(NGX_LOG_ERR, &probe->log, 0,
+                      "SSL_set_tlsext_host_name(\"%s\") failed", sni);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The client's parameters as the probe's, so that the destination sees a
+ * ClientHello like the client's: ALPN as sent, the version range, cipher
+ * suites, groups and signature algorithms in the client's order (those
+ * OpenSSL knows; GREASE was left out by the parser), and the extensions
+ * OpenSSL can leave out or add.  What OpenSSL refuses keeps its default:
+ * the probe then differs from the client there, and the debug log says so.
+ */
+
+static void
+ngx_certguard_probe_mirror(ngx_certguard_probe_t *probe, SSL *ssl)
+{
+    int                      min, max;
+    u_char                  *list12, *list13, *p12, *p13;
+    ngx_uint_t               i;
+    const SSL_CIPHER        *cipher;
+    const char              *name;
+    const cg_clienthello_t  *ch;
+    u_char                   id[2];
+
+    ch = probe->hello;
+
+    if (ch->alpn_len
+        && SSL_set_alpn_protos(ssl, ch->alpn, (unsigned) ch->alpn_len) != 0)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                       "certguard: the client's ALPN not set");
+    }
+
+    ngx_certguard_probe_versions(ch, &min, &max);
+
+    if (SSL_set_min_proto_version(ssl, min) != 1
+        || SSL_set_max_proto_version(ssl, max) != 1)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                       "certguard: the client's versions not set");
+    }
+
+    /* OpenSSL takes TLS 1.3 suites and the older ones in two lists */
+
+    list12 = ngx_pnalloc(probe->pool, ch->nciphers * 64 + 1);
+    list13 = ngx_pnalloc(probe->pool, ch->nciphers * 64 + 1);
+
+    if (list12 && list13) {
+        p12 = list12;
+        p13 = list13;
+
+        for (i = 0; i < ch->nciphers; i++) {
+
+            /* signalling values: OpenSSL sends its own as it needs */
+
+            if (ch->ciphers[i] == 0x00ff || ch->ciphers[i] == 0x5600) {
+                continue;
+            }
+
+            id[0] = (u_char) (ch->ciphers[i] >> 8);
+            id[1] = (u_char) ch->ciphers[i];
+
+            cipher = SSL_CIPHER_find(ssl, id);
+            if (cipher == NULL) {
+                continue;
+            }
+
+            name = SSL_CIPHER_get_name(cipher);
+
+            if (id[0] == 0x13) {
+                p13 = ngx_sprintf(p13, "%s%s", p13 == list13 ? "" : ":",
+                                  name);
+            } else {
+                p12 = ngx_sprintf(p12, "%s%s", p12 == list12 ? "" : ":",
+                                  name);
+            }
+        }
+
+        *p12 = '\0';
+        *p13 = '\0';
+
+        if (p13 != list13 && SSL_set_ciphersuites(ssl, (char *) list13) != 1)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                           "certguard: TLS 1.3 suites \"%s\" not set",
+                           list13);
+        }
+
+        if (p12 != list12 && SSL_set_cipher_list(ssl, (char *) list12) != 1)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                           "certguard: cipher list \"%s\" not set", list12);
+        }
+
+        ERR_clear_error();
+    }
+
+    (void) ngx_certguard_probe_names(probe, ssl, ch->groups, ch->ngroups,
+                                     ngx_certguard_probe_group,
+                                     ngx_certguard_probe_set_groups);
+
+    (void) ngx_certguard_probe_names(probe, ssl, ch->sigalgs, ch->nsigalgs,
+                                     ngx_certguard_probe_sigalg,
+                                     ngx_certguard_probe_set_sigalgs);
+
+    if (!cg_clienthello_has(ch, CG_TLS_EXT_SESSION_TICKET)) {
+        SSL_set_options(ssl, SSL_OP_NO_TICKET);
+    }
+
+    if (!cg_clienthello_has(ch, CG_TLS_EXT_ENCRYPT_THEN_MAC)) {
+        SSL_set_options(ssl, SSL_OP_NO_ENCRYPT_THEN_MAC);
+    }
+
+    if (!cg_clienthello_has(ch, CG_TLS_EXT_EXTENDED_MASTER)) {
+        SSL_set_options(ssl, SSL_OP_NO_EXTENDED_MASTER_SECRET);
+    }
+
+    if (cg_clienthello_has(ch, CG_TLS_EXT_STATUS_REQUEST)) {
+        (void) SSL_set_tlsext_status_type(ssl, TLSEXT_STATUSTYPE_ocsp);
+    }
+
+    if (cg_clienthello_has(ch, CG_TLS_EXT_POST_HANDSHAKE_AUTH)) {
+        SSL_set_post_handshake_auth(ssl, 1);
+    }
+
+    ngx_log_debug7(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                   "certguard: probe with the client's parameters: SNI "
+                   "\"%s\", ALPN %uz bytes, versions %xd-%xd, %ui suites, "
+                   "%ui groups, %ui signature algorithms",
+                   ch->sni, ch->alpn_len, min, max, (ngx_uint_t) ch->nciphers,
+                   (ngx_uint_t) ch->ngroups, (ngx_uint_t) ch->nsigalgs);
+}
+
+
+/*
+ * The range the client offers, within what the probes' context allows (TLS
+ * 1.0 to 1.3): from supported_versions, or up to legacy_version without it
+ * (from TLS 1.0 then, as such a client says no more).
+ */
+
+static void
+ngx_certguard_probe_versions(const cg_clienthello_t *ch, int *min, int *max)
+{
+    unsigned    v, lo, hi;
+    ngx_uint_t  i;
+
+    lo = 0xffff;
+    hi = 0;
+
+    if (ch->nversions) {
+        for (i = 0; i < ch->nversions; i++) {
+            v = ch->versions[i];
+
+            if (v < TLS1_VERSION || v > TLS1_3_VERSION) {
+                continue;               /* drafts, SSL 3, DTLS */
+            }
+
+            lo = ngx_min(lo, v);
+            hi = ngx_max(hi, v);
+        }
+
+    } else {
+        lo = TLS1_VERSION;
+        hi = ch->legacy_version;
+    }
+
+    hi = ngx_min(ngx_max(hi, TLS1_VERSION), TLS1_3_VERSION);
+    lo = ngx_min(ngx_max(lo, TLS1_VERSION), hi);
+
+    *min = (int) lo;
+    *max = (int) hi;
+}
+
+
+/*
+ * A list of the names OpenSSL has for these code points, in order, each
+ * tried alone first (one name OpenSSL lacks would fail the whole list),
+ * then set as one.  NULL when none was taken: the default stays.
+ */
+
+static u_char *
+ngx_certguard_probe_names(ngx_certguard_probe_t *probe, SSL *ssl,
+    const uint16_t *ids, ngx_uint_t n, const char *(*name)(unsigned),
+    int (*set)(SSL *ssl, const char *list))
+{
+    u_char      *list, *p;
+    ngx_uint_t   i;
+    const char  *nm;
+
+    if (n == 0) {
+        return NULL;
+    }
+
+    list = ngx_pnalloc(probe->pool, n * 32 + 1);
+    if (list == NULL) {
+        return NULL;
+    }
+
+    p = list;
+
+    for (i = 0; i < n; i++) {
+        nm = name(ids[i]);
+
+        if (nm == NULL || set(ssl, nm) != 1) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "%s%s", p == list ? "" : ":", nm);
+    }
+
+    *p = '\0';
+
+    ERR_clear_error();
+
+    if (p == list) {
+        ngx_log_debug0(NGX_LOG_DEBUG_STREAM, &probe->log, 0,
+                       "certguard: none of the client's list known");
+        return NULL;
+    }
+
+    if (set(ssl, (char *) list) != 1) {
+        ERR_clear_error();
+        return NULL;
+    }
+
+    return list;
+}
+
+
+static const char *
+ngx_certguard_probe_code(ngx_certguard_probe_code_t *table, unsigned id)
+{
+    for ( /* void */ ; table->name; table++) {
+        if (table->id == id) {
+            return table->name;
+        }
+    }
+
+    return NULL;
+}
+
+
+static const char *
+ngx_certguard_probe_group(unsigned id)
+{
+    return ngx_certguard_probe_code(ngx_certguard_probe_groups, id);
+}
+
+
+static const char *
+ngx_certguard_probe_sigalg(unsigned id)
+{
+    return ngx_certguard_probe_code(ngx_certguard_probe_sigalgs, id);
+}
+
+
+static int
+ngx_certguard_probe_set_groups(SSL *ssl, const char *list)
+{
+    return (int) SSL_set1_groups_list(ssl, list);
+}
+
+
+static int
+ngx_certguard_probe_set_sigalgs(SSL *ssl, const char *list)
+{
+    return (int) SSL_set1_sigalgs_list(ssl, list);
+}
+
+
+void
+ngx_certguard_probe_hello_id(const cg_clienthello_t *hello,
+    const char *client_sni, u_char id[33])
+{
+    int            min, max;
+    u_char        *p;
+    size_t         n;
+    unsigned int   mdlen;
+    u_char         md[EVP_MAX_MD_SIZE];
+    u_char         buf[sizeof(cg_clienthello_t) + 512];
+
+    static const unsigned  mirrored[] = {
+        CG_TLS_EXT_SESSION_TICKET, CG_TLS_EXT_ENCRYPT_THEN_MAC,
+        CG_TLS_EXT_EXTENDED_MASTER, CG_TLS_EXT_STATUS_REQUEST,
+        CG_TLS_EXT_POST_HANDSHAKE_AUTH
+    };
+
+    p = buf;
+
+    /* fields in a fixed order, each with its length: no two inputs alike */
+
+#define ngx_certguard_probe_field(data, len)                                 \
+    n = (len);                                                               \
+    *p++ = (u_char) (n >> 8);                                                \
+    *p++ = (u_char) n;                                                       \
+    p = ngx_cpymem(p, data, n)
+
+    *p++ = 1;                                   /* the layout's version */
+
+    if (hello) {
+        ngx_certguard_probe_versions(hello, &min, &max);
+
+        *p++ = 1;
+        *p++ = (u_char) (min >> 8);
+        *p++ = (u_char) min;
+        *p++ = (u_char) (max >> 8);
+        *p++ = (u_char) max;
+
+        ngx_certguard_probe_field(hello->sni, ngx_strlen(hello->sni));
+        ngx_certguard_probe_field(hello->alpn, hello->alpn_len);
+        ngx_certguard_probe_field(hello->ciphers, 2 * hello->nciphers);
+        ngx_certguard_probe_field(hello->groups, 2 * hello->ngroups);
+        ngx_certguard_probe_field(hello->sigalgs, 2 * hello->nsigalgs);
+
+        for (n = 0; n < sizeof(mirrored) / sizeof(mirrored[0]); n++) {
+            *p++ = (u_char) cg_clienthello_has(hello, mirrored[n]);
+        }
+
+    } else {
+        *p++ = 0;                               /* the probe's defaults */
+    }
+
+    if (client_sni) {
+        ngx_certguard_probe_field(client_sni, ngx_strlen(client_sni));
+
+    } else {
+        *p++ = 0xff;
+    }
+
+#undef ngx_certguard_probe_field
+
+    if (EVP_Digest(buf, p - buf, md, &mdlen, EVP_sha256(), NULL) != 1) {
+        ngx_memzero(md, sizeof(md));
+    }
+
+    *ngx_hex_dump(id, md, 16) = '\0';
 }
 
 
@@ -511,6 +1027,7 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
 
             /* the memory is only read here; the sighting is queued */
             in.memory = ngx_certguard_memory_handle(probe->memory);
+            in.client_sni = probe->client_sni;
             rc = cg_evaluate(&in, &res);
         }
 
@@ -532,13 +1049,21 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
 
         } else {
             ngx_log_error(NGX_LOG_ERR, &probe->log, 0,
-                          "certguard: evaluation failed");
-            failure = "certificate could not be evaluated";
+                          "certguard: evaluation failed: %s",
+                          cg_strerror(rc));
+            failure = ngx_certguard_probe_eval_failed;
         }
 
         if (failure == NULL) {
             (void) ngx_certguard_cache_put(probe->cache, &probe->key, &res);
             probe->claimed = 0;
+
+            /* the destination is known to show a blocked certificate */
+
+            if (res.verdict == CG_BLOCK && probe->mark.len) {
+                (void) ngx_certguard_cache_put(probe->cache, &probe->mark,
+                                               &res);
+            }
         }
 
     } else if (failure == NULL) {
@@ -593,6 +1118,10 @@ ngx_certguard_probe_notify(ngx_certguard_probe_t *probe, cg_result_t *res,
     }
 
     ngx_queue_remove(&probe->queue);
+
+    if (probe->done) {
+        probe->done(probe->done_data);
+    }
 
     if (probe->chain) {
         sk_X509_pop_free(probe->chain, X509_free);

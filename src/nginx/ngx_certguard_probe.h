@@ -23,6 +23,7 @@
 #include <ngx_event.h>
 
 #include "certguard.h"
+#include "cg_clienthello.h"
 #include "ngx_certguard_shared.h"
 #include "ngx_certguard_capture.h"
 #include "ngx_certguard_memory.h"
@@ -61,10 +62,25 @@ typedef struct {
     ngx_str_t                        key;         /* the cache key: names
                                                      the configuration, the
                                                      name and address:port */
-    ngx_str_t                        name;        /* SNI; an IP literal is
-                                                     sent no SNI (RFC 6066)
-                                                     but checked against IP
+    ngx_str_t                        name;        /* the name scored; sent
+                                                     as SNI without a hello,
+                                                     but an IP literal is
+                                                     sent none (RFC 6066)
+                                                     and checked against IP
                                                      SANs */
+    const cg_clienthello_t          *hello;       /* the client's: its SNI
+                                                     and parameters are the
+                                                     probe's (part of key);
+                                                     NULL: name as SNI and
+                                                     OpenSSL's defaults */
+    const char                      *client_sni;  /* scored as client_sni
+                                                     (sni_mismatch); NULL:
+                                                     none */
+    ngx_str_t                        mark;        /* a block is also put
+                                                     under this key: the
+                                                     destination's, for
+                                                     clients not yet heard;
+                                                     len 0: none */
     struct sockaddr                 *sockaddr;    /* with the port */
     socklen_t                        socklen;
 
@@ -85,12 +101,18 @@ typedef struct {
     ngx_log_t                       *log;         /* copied: the probe's log
                                                      names the caller's
                                                      client */
+    void                           (*done)(void *data);
+    void                            *done_data;   /* done(done_data) once
+                                                     this probe ends, if it
+                                                     is a new one; NULL:
+                                                     nothing */
 } ngx_certguard_probe_params_t;
 
 
 /*
- * The client context of probes: TLS 1.2 and 1.3, no verification by
- * OpenSSL (the engine judges the chain), freed with the cycle.
+ * The client context of probes: TLS 1.0 to 1.3 (a probe without a
+ * client's ClientHello asks for 1.2 at least), no verification by OpenSSL
+ * (the engine judges the chain), freed with the cycle.
  */
 ngx_ssl_t *ngx_certguard_probe_ssl(ngx_conf_t *cf);
 
@@ -102,9 +124,28 @@ ngx_ssl_t *ngx_certguard_probe_ssl(ngx_conf_t *cf);
 ngx_int_t ngx_certguard_probe_start(ngx_certguard_probe_params_t *params,
     ngx_certguard_probe_waiter_t *w);
 
+/* Whether this worker runs a probe of this key (a start would join it). */
+ngx_uint_t ngx_certguard_probe_running(ngx_queue_t *probes, ngx_str_t *key);
+
 /* Stops waiting (a client that left); the probe runs on for the others
  * and for the cache.  Does nothing when w is not waiting. */
 void ngx_certguard_probe_cancel(ngx_certguard_probe_waiter_t *w);
+
+/*
+ * What a probe sends for this ClientHello and scores with this client_sni,
+ * as 32 hex digits (a SHA-256, cut) and a NUL in id: a cache key names it,
+ * so that clients share a verdict only when a destination cannot tell
+ * their probes apart.  The lists as the client offered them (GREASE aside),
+ * the version range and the extensions the probe mirrors count; the order
+ * of the extensions does not (clients shuffle it, and the probe cannot
+ * copy it).
+ */
+void ngx_certguard_probe_hello_id(const cg_clienthello_t *hello,
+    const char *client_sni, u_char id[33]);
+
+/* The failure of a probe whose chain the engine could not evaluate: no
+ * probe_failure setting lets that through. */
+extern const char  ngx_certguard_probe_eval_failed[];
 
 
 #endif /* NGX_CERTGUARD_PROBE_H_INCLUDED_ */

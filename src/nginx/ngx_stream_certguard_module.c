@@ -9,12 +9,15 @@
  *                          the client's ClientHello.
  * Both then resolve the destination, refuse ports and addresses that would
  * make the proxy an open relay, and probe the destination: an asynchronous
- * TLS handshake of the proxy's own, with the same SNI, whose certificate
- * chain the engine scores.  Concurrent sessions of a worker that need the
+ * TLS handshake of the proxy's own, with the SNI and parameters of the
+ * client's ClientHello (a CONNECT is answered first to get it), whose
+ * certificate chain the engine scores.  Concurrent sessions that need the
  * same probe wait on one; verdicts are cached in a shared zone.  Only then
  * does the session go on to the content phase, where
  * "proxy_pass $certguard_upstream;" connects to the very address that was
- * probed.  Blocked sessions end before the destination sees a client byte.
+ * probed.  Blocked sessions end before the destination sees a client byte;
+ * a stream filter compares the certificate of a TLS 1.2 tunnel with the
+ * probed one.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
@@ -133,6 +136,13 @@ static ngx_command_t  ngx_stream_certguard_commands[] = {
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_certguard_srv_conf_t, probe_failure),
       &ngx_stream_certguard_failures },
+
+    { ngx_string("certguard_probe_limit"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_stream_certguard_limit_set,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("certguard_http_pass"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
@@ -321,6 +331,7 @@ ngx_stream_certguard_create_main_conf(ngx_conf_t *cf)
      */
 
     ngx_queue_init(&cgmcf->probes);
+    ngx_stream_certguard_limit_init(cgmcf);
 
     return cgmcf;
 }
@@ -346,6 +357,8 @@ ngx_stream_certguard_create_srv_conf(ngx_conf_t *cf)
     conf->ports = NGX_CONF_UNSET_PTR;
     conf->probe_timeout = NGX_CONF_UNSET_MSEC;
     conf->probe_failure = NGX_CONF_UNSET_UINT;
+    conf->probe_limit = NGX_CONF_UNSET_UINT;
+    conf->probe_rate = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -374,6 +387,8 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->probe_failure, prev->probe_failure,
                               NGX_STREAM_CERTGUARD_FAILURE_BLOCK);
     ngx_conf_merge_str_value(conf->http_pass, prev->http_pass, "");
+    ngx_conf_merge_uint_value(conf->probe_limit, prev->probe_limit, 0);
+    ngx_conf_merge_uint_value(conf->probe_rate, prev->probe_rate, 0);
 
     if (conf->probe_port == 0 || conf->probe_port > 65535) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -462,7 +477,7 @@ ngx_stream_certguard_init(ngx_conf_t *cf)
 
     *h = ngx_stream_certguard_log_handler;
 
-    return NGX_OK;
+    return ngx_stream_certguard_tunnel_init(cf);
 }
 
 

@@ -14,6 +14,7 @@
 #include <ngx_stream.h>
 
 #include "certguard.h"
+#include "cg_clienthello.h"
 #include "cg_connect.h"
 #include "ngx_certguard_conf.h"
 #include "ngx_certguard_probe.h"
@@ -35,6 +36,10 @@
     ngx_stream_certguard_respond(s, status, text, sizeof(text) - 1)
 
 
+typedef struct ngx_stream_certguard_limit_node_s
+    ngx_stream_certguard_limit_node_t;
+
+
 /* Where a session is; the preread handler is a loop over these. */
 typedef enum {
     ngx_stream_certguard_st_read = 0,       /* CONNECT request / ClientHello */
@@ -43,7 +48,8 @@ typedef enum {
     ngx_stream_certguard_st_address,        /* have the destination address */
     ngx_stream_certguard_st_probing,        /* waiting on a probe */
     ngx_stream_certguard_st_decided,        /* have a result or a failure */
-    ngx_stream_certguard_st_hello,          /* waiting for the ClientHello */
+    ngx_stream_certguard_st_hello,          /* answered, waiting for the
+                                               tunnel's ClientHello */
     ngx_stream_certguard_st_refused,        /* not resolved or not allowed */
     ngx_stream_certguard_st_done
 } ngx_stream_certguard_state_e;
@@ -60,6 +66,8 @@ typedef struct {
     ngx_msec_t                      probe_timeout;
     ngx_uint_t                      probe_failure;
     ngx_str_t                       http_pass;   /* "" : none */
+    ngx_uint_t                      probe_limit; /* 0: off */
+    ngx_uint_t                      probe_rate;  /* 0: none */
     ngx_certguard_capture_t         capture;
 } ngx_stream_certguard_srv_conf_t;
 
@@ -68,6 +76,11 @@ typedef struct {
     ngx_ssl_t                      *ssl;         /* probes' client context */
     ngx_queue_t                     probes;      /* this worker's probes */
     ngx_certguard_memory_t         *memory;      /* certguard_memory */
+
+    /* this worker's clients waiting for probes (certguard_probe_limit) */
+    ngx_rbtree_t                    limit_tree;
+    ngx_rbtree_node_t               limit_sentinel;
+    ngx_queue_t                     limit_lru;
 } ngx_stream_certguard_main_conf_t;
 
 
@@ -88,6 +101,21 @@ typedef struct {
 
     ngx_certguard_probe_waiter_t    waiter;      /* on a probe */
     ngx_event_t                     resume;
+    ngx_event_t                     linger;      /* a refused client's
+                                                    last bytes are read */
+    ngx_uint_t                      status;      /* ... then this one */
+    size_t                          lingered;
+
+    cg_clienthello_t               *hello;       /* the client's until the
+                                                    verdict (ngx_alloc());
+                                                    NULL: none, not TLS */
+    ngx_str_t                       dest_key;    /* the destination's key:
+                                                    no client in it */
+    u_char                         *flight;      /* the server's first
+                                                    bytes in the tunnel
+                                                    (ngx_alloc()) */
+    size_t                          flight_len;
+    size_t                          flight_size;
 
     cg_result_t                    *result;      /* NULL: nothing scored */
     char                            client_sni[256];
@@ -103,6 +131,11 @@ typedef struct {
     unsigned                        blocked:1;
     unsigned                        cached:1;
     unsigned                        authenticated:1;
+    unsigned                        answered:1;  /* 200 sent */
+    unsigned                        tls:1;       /* the client's first
+                                                    bytes were TLS */
+    unsigned                        inspect:1;   /* the server's flight is
+                                                    read (cert_cloaking) */
 } ngx_stream_certguard_ctx_t;
 
 
@@ -120,12 +153,31 @@ void ngx_stream_certguard_log_refusal(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx, const char *reason, ngx_uint_t count);
 void ngx_stream_certguard_wake(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
+void ngx_stream_certguard_log_result(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+ngx_int_t ngx_stream_certguard_linger(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, ngx_uint_t status);
+
+/* ngx_stream_certguard_limit.c */
+void ngx_stream_certguard_limit_init(ngx_stream_certguard_main_conf_t *cgmcf);
+ngx_int_t ngx_stream_certguard_limit_take(ngx_stream_session_t *s,
+    void **slot, ngx_uint_t *log, ngx_uint_t *suppressed);
+void ngx_stream_certguard_limit_release(void *slot);
+char *ngx_stream_certguard_limit_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_stream_certguard_tunnel.c */
+ngx_int_t ngx_stream_certguard_tunnel_init(ngx_conf_t *cf);
+void ngx_stream_certguard_tunnel_done(ngx_stream_certguard_ctx_t *ctx);
 
 /* ngx_stream_certguard_request.c */
 ngx_int_t ngx_stream_certguard_read_connect(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 ngx_int_t ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
+ngx_int_t ngx_stream_certguard_read_hello(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+void ngx_stream_certguard_hello_free(ngx_stream_certguard_ctx_t *ctx);
 
 /* ngx_stream_certguard_destination.c */
 ngx_int_t ngx_stream_certguard_lookup(ngx_stream_session_t *s,

@@ -323,42 +323,106 @@ ngx_stream_certguard_hand_off(ngx_stream_session_t *s,
 }
 
 
-/* SNI passthrough: the destination is the name in the ClientHello. */
+/*
+ * The ClientHello at b->pos, whole (records reassembled, bounded by the
+ * preread buffer and preread_timeout): NGX_OK with ctx->hello, NGX_AGAIN,
+ * NGX_DECLINED for bytes that are not TLS, NGX_BUSY for a TLS handshake
+ * record the parser refuses, NGX_ABORT for one larger than the buffer.
+ * ctx->tls tells a client that speaks TLS (to be refused with an alert).
+ */
 
 ngx_int_t
-ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
+ngx_stream_certguard_read_hello(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
-    int                               rc;
-    size_t                            len;
-    ngx_buf_t                        *b;
-    ngx_connection_t                 *c;
-    ngx_stream_certguard_srv_conf_t  *cgscf;
-    char                              sni[NGX_STREAM_CERTGUARD_HOST_MAX + 2];
+    int                rc;
+    size_t             len;
+    ngx_buf_t         *b;
+    ngx_connection_t  *c;
+    cg_clienthello_t  *ch;
 
     c = s->connection;
     b = c->buffer;
-    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (b == NULL
+    if (b == NULL || b->pos == b->last
         || ((size_t) (b->last - b->pos) < ctx->hello_need
             && b->last != b->end))
     {
         return NGX_AGAIN;
     }
 
-    rc = cg_clienthello_sni(b->pos, b->last - b->pos, sni, sizeof(sni));
+    len = b->last - b->pos;
+    ctx->tls = (b->pos[0] == 0x16);
 
-    if (rc == CG_CLIENTHELLO_AGAIN && b->last != b->end) {
-        ctx->hello_need = cg_clienthello_need(b->pos, b->last - b->pos);
+    /* kept only until the probe has its copy: freed once decided */
+
+    if (ctx->hello == NULL) {
+        ctx->hello = ngx_alloc(sizeof(cg_clienthello_t), c->log);
+        if (ctx->hello == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ch = ctx->hello;
+
+    rc = cg_clienthello_parse(b->pos, len, ch);
+
+    if (rc == CG_CLIENTHELLO_AGAIN) {
+        if (b->last == b->end) {
+            ngx_stream_certguard_hello_free(ctx);
+            return NGX_ABORT;
+        }
+
+        ctx->hello_need = cg_clienthello_need(b->pos, len);
         return NGX_AGAIN;
     }
 
-    if (rc != CG_OK || sni[0] == '\0') {
+    if (rc != CG_OK) {
+        ngx_stream_certguard_hello_free(ctx);
+        return ctx->tls ? NGX_BUSY : NGX_DECLINED;
+    }
+
+    ngx_cpystrn((u_char *) ctx->client_sni, (u_char *) ch->sni,
+                sizeof(ctx->client_sni));
+
+    ngx_log_debug5(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: ClientHello: SNI \"%s\", ALPN %uz bytes, "
+                   "%ui suites, %ui groups, %ui versions", ch->sni,
+                   ch->alpn_len, (ngx_uint_t) ch->nciphers,
+                   (ngx_uint_t) ch->ngroups, (ngx_uint_t) ch->nversions);
+
+    return NGX_OK;
+}
+
+
+/* SNI passthrough: the destination is the name in the ClientHello. */
+
+ngx_int_t
+ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    rc = ngx_stream_certguard_read_hello(s, ctx);
+
+    if (rc == NGX_AGAIN || rc == NGX_ERROR) {
+        return rc;
+    }
+
+    len = ngx_strlen(ctx->client_sni);
+
+    if (rc != NGX_OK || len == 0 || len > NGX_STREAM_CERTGUARD_HOST_MAX + 1) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "certguard: no server name in the ClientHello");
 
         if (cgscf->probe_failure == NGX_STREAM_CERTGUARD_FAILURE_ALLOW) {
+            ngx_stream_certguard_hello_free(ctx);
             ctx->state = ngx_stream_certguard_st_done;
             return NGX_DECLINED;
         }
@@ -366,15 +430,13 @@ ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
         return NGX_STREAM_FORBIDDEN;
     }
 
-    len = ngx_strlen(sni);
-
     ctx->host.data = ngx_pnalloc(c->pool, len + 1);
     ctx->target.data = ngx_pnalloc(c->pool, len + sizeof(":65535"));
     if (ctx->host.data == NULL || ctx->target.data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_strlow(ctx->host.data, (u_char *) sni, len);
+    ngx_strlow(ctx->host.data, (u_char *) ctx->client_sni, len);
     ctx->host.data[len] = '\0';
     ctx->host.len = len;
 
@@ -387,4 +449,14 @@ ngx_stream_certguard_read_sni(ngx_stream_session_t *s,
                    "certguard: ClientHello for %V", &ctx->target);
 
     return NGX_OK;
+}
+
+
+void
+ngx_stream_certguard_hello_free(ngx_stream_certguard_ctx_t *ctx)
+{
+    if (ctx->hello) {
+        ngx_free(ctx->hello);
+        ctx->hello = NULL;
+    }
 }

@@ -1,19 +1,39 @@
 /*
  * ngx_stream_certguard_module: a session's way through the preread phase,
  * from the CONNECT request (or the ClientHello) to the verdict, the answer
- * to the client, the SNI check inside the tunnel and the CEF record.
+ * to the client and the CEF record.
+ *
+ * With certguard_connect_sni (the default) a CONNECT is answered 200 once
+ * the guards pass, and the probe waits for the client's ClientHello, whose
+ * SNI and parameters it sends as its own: a destination cannot show the
+ * probe one certificate and the client another by what the client offers.
+ * A destination already known to show a blocked certificate (from the
+ * cache) is refused with 403 before that; a tunnel refused after the 200
+ * gets a TLS alert.  Without certguard_connect_sni, the probe runs with
+ * OpenSSL's defaults before the answer, which is then 200 or 403.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
 
 #include "ngx_stream_certguard_module.h"
 #include "ngx_certguard_metrics.h"
-#include "cg_clienthello.h"
+
+
+/* bytes a refused client may still send us before the close, and the
+ * longest it may take: then the answer is read, not lost to a reset */
+#define NGX_STREAM_CERTGUARD_LINGER_BYTES   (1024 * 1024)
+#define NGX_STREAM_CERTGUARD_LINGER_TIME    5000
 
 
 static ngx_int_t ngx_stream_certguard_step(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_address(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_answer(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_hello(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_verdict(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_probe(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
@@ -21,12 +41,18 @@ static void ngx_stream_certguard_probe_handler(
     ngx_certguard_probe_waiter_t *w, cg_result_t *res, const char *failure);
 static ngx_int_t ngx_stream_certguard_decide(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
+static void ngx_stream_certguard_consume(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_refuse(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
-static ngx_int_t ngx_stream_certguard_hello(ngx_stream_session_t *s,
+static ngx_int_t ngx_stream_certguard_refuse_tls(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, ngx_uint_t status);
+static ngx_int_t ngx_stream_certguard_limited(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, ngx_uint_t log, ngx_uint_t suppressed);
+static ngx_uint_t ngx_stream_certguard_sni_is_host(
     ngx_stream_certguard_ctx_t *ctx);
-static void ngx_stream_certguard_log_result(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx);
+static void ngx_stream_certguard_linger_handler(ngx_event_t *rev);
+static void ngx_stream_certguard_linger_timeout(ngx_event_t *ev);
 static void ngx_stream_certguard_resume(ngx_event_t *ev);
 static void ngx_stream_certguard_cleanup(void *data);
 
@@ -73,6 +99,9 @@ ngx_stream_certguard_preread_handler(ngx_stream_session_t *s)
         ctx->resume.handler = ngx_stream_certguard_resume;
         ctx->resume.data = s;
         ctx->resume.log = c->log;
+        ctx->linger.handler = ngx_stream_certguard_linger_timeout;
+        ctx->linger.data = s;
+        ctx->linger.log = c->log;
 
         ngx_stream_set_ctx(s, ctx, ngx_stream_certguard_module);
     }
@@ -99,6 +128,8 @@ ngx_stream_certguard_preread_handler(ngx_stream_session_t *s)
 
     return rc;
 }
+
+
 
 
 static ngx_int_t
@@ -144,12 +175,17 @@ ngx_stream_certguard_step(ngx_stream_session_t *s,
 
             break;
 
+        case ngx_stream_certguard_st_hello:
+            rc = ngx_stream_certguard_hello(s, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            break;
+
         case ngx_stream_certguard_st_decided:
         case ngx_stream_certguard_st_refused:
             return ngx_stream_certguard_decide(s, ctx);
-
-        case ngx_stream_certguard_st_hello:
-            return ngx_stream_certguard_hello(s, ctx);
 
         default: /* ngx_stream_certguard_st_done */
             return NGX_DECLINED;
@@ -158,7 +194,11 @@ ngx_stream_certguard_step(ngx_stream_session_t *s,
 }
 
 
-/* With the destination's address: policy, cache, then a probe. */
+/*
+ * With the destination's address: its key (configuration, engine objects,
+ * name, address:port), then the answer first (certguard_connect_sni) or
+ * the verdict first.
+ */
 
 static ngx_int_t
 ngx_stream_certguard_address(ngx_stream_session_t *s,
@@ -191,21 +231,191 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
 
     /* the key: configuration, engine objects, name and address:port */
 
-    ctx->key.data = ngx_pnalloc(c->pool, NGX_INT_T_LEN + 5 * (NGX_PTR_SIZE * 2
-                                                             + 3)
-                                         + 8 + ctx->host.len
-                                         + ctx->upstream.len);
-    if (ctx->key.data == NULL) {
+    ctx->dest_key.data = ngx_pnalloc(c->pool,
+                                     NGX_INT_T_LEN + 5 * (NGX_PTR_SIZE * 2 + 3)
+                                     + 8 + ctx->host.len + ctx->upstream.len);
+    if (ctx->dest_key.data == NULL) {
         return NGX_ERROR;
     }
 
-    ctx->key.len = ngx_sprintf(ctx->key.data, "%ui|%p|%p|%p|%p|%p|%V|%V",
-                      ngx_certguard_cache_generation(&cgscf->common.cache),
-                               cgscf->common.policy, cgscf->common.trust,
-                               cgscf->common.geoip, cgscf->common.crls,
-                               cgscf->common.cache.shm_zone, &ctx->host,
-                               &ctx->upstream)
-                   - ctx->key.data;
+    ctx->dest_key.len = ngx_sprintf(ctx->dest_key.data,
+                                    "%ui|%p|%p|%p|%p|%p|%V|%V",
+                          ngx_certguard_cache_generation(&cgscf->common.cache),
+                                    cgscf->common.policy, cgscf->common.trust,
+                                    cgscf->common.geoip, cgscf->common.crls,
+                                    cgscf->common.cache.shm_zone, &ctx->host,
+                                    &ctx->upstream)
+                        - ctx->dest_key.data;
+
+    if (cgscf->connect && cgscf->connect_sni) {
+        return ngx_stream_certguard_answer(s, ctx);
+    }
+
+    return ngx_stream_certguard_verdict(s, ctx);
+}
+
+
+/*
+ * The answer before the verdict: 403 at once for a destination the cache
+ * knows to show a blocked certificate (the key without a client's
+ * parameters holds blocks of probes that sent its name, and the verdicts
+ * of probes with OpenSSL's defaults); else 200, and the tunnel's
+ * ClientHello is awaited.
+ */
+
+static ngx_int_t
+ngx_stream_certguard_answer(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    ngx_int_t                         rc;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    if (cgscf->common.mode == NGX_CERTGUARD_ENFORCE) {
+        ctx->result = ngx_palloc(c->pool, sizeof(cg_result_t));
+        if (ctx->result == NULL) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_certguard_cache_get(&cgscf->common.cache, &ctx->dest_key,
+                                     ctx->result);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK && ctx->result->verdict == CG_BLOCK) {
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                           "certguard: %V is known to show a blocked "
+                           "certificate", &ctx->upstream);
+            ngx_certguard_metrics_cache(1);
+            ctx->cached = 1;
+            ctx->state = ngx_stream_certguard_st_decided;
+            return NGX_OK;
+        }
+
+        ctx->result = NULL;
+    }
+
+    if (ngx_stream_certguard_respond(s, NGX_STREAM_OK, NULL, 0)
+        != NGX_STREAM_OK)
+    {
+        return NGX_STREAM_OK;           /* the client is gone */
+    }
+
+    ctx->answered = 1;
+    ngx_stream_certguard_consume(s, ctx);
+
+    ngx_log_debug0(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: CONNECT answered, waiting for the "
+                   "ClientHello");
+
+    ctx->state = ngx_stream_certguard_st_hello;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Inside the tunnel: the client's ClientHello, whose SNI and parameters the
+ * probe copies.  An SNI other than the CONNECT host (domain fronting) is
+ * scored as client_sni, which fires sni_mismatch, as does a TLS ClientHello
+ * the parser refuses (then probed with OpenSSL's defaults).  A client that
+ * speaks no TLS has its destination probed with the defaults.  One larger
+ * than the preread buffer cannot be copied: refused.
+ */
+
+static ngx_int_t
+ngx_stream_certguard_hello(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    rc = ngx_stream_certguard_read_hello(s, ctx);
+
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_AGAIN:
+    case NGX_ERROR:
+        return rc;
+
+    case NGX_ABORT:
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "certguard: ClientHello in the tunnel to \"%V\" larger "
+                      "than preread_buffer_size", &ctx->target);
+        ngx_stream_certguard_log_refusal(s, ctx, "malformed", 1);
+        ctx->state = ngx_stream_certguard_st_done;
+        return ngx_stream_certguard_refuse_tls(s, ctx,
+                                               NGX_STREAM_BAD_REQUEST);
+
+    case NGX_BUSY:
+
+        /* it does not name the CONNECT host, so it counts as a mismatch */
+
+        ngx_cpystrn((u_char *) ctx->client_sni,
+                    (u_char *) "(malformed ClientHello)",
+                    sizeof(ctx->client_sni));
+        break;
+
+    default: /* NGX_DECLINED */
+        ctx->client_sni[0] = '\0';
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: client SNI \"%s\" in the tunnel to %V",
+                   ctx->client_sni, &ctx->target);
+
+    return ngx_stream_certguard_verdict(s, ctx);
+}
+
+
+/*
+ * The verdict for this destination and, with a ClientHello, this client's
+ * parameters (ngx_certguard_probe_hello_id(): what the probe sends and
+ * scores), from the cache or a probe.
+ */
+
+static ngx_int_t
+ngx_stream_certguard_verdict(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    u_char                           *p;
+    const char                       *client_sni;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+    u_char                            id[33];
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    client_sni = (cgscf->connect && ctx->client_sni[0]) ? ctx->client_sni
+                                                         : NULL;
+
+    if (ctx->hello == NULL && client_sni == NULL) {
+        ctx->key = ctx->dest_key;
+
+    } else {
+        ngx_certguard_probe_hello_id(ctx->hello, client_sni, id);
+
+        ctx->key.data = ngx_pnalloc(c->pool, ctx->dest_key.len + 1 + 32);
+        if (ctx->key.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(ctx->key.data, ctx->dest_key.data, ctx->dest_key.len);
+        *p++ = '|';
+        p = ngx_cpymem(p, id, 32);
+        ctx->key.len = p - ctx->key.data;
+    }
 
     ctx->result = ngx_palloc(c->pool, sizeof(cg_result_t));
     if (ctx->result == NULL) {
@@ -240,12 +450,19 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
 }
 
 
-/* The probe of this configuration, name and address; sessions share it. */
+/*
+ * The probe of this key; sessions share it.  A block is marked on the
+ * destination's own key too when the probe sent the name the destination
+ * is asked for, so that the next client of it is refused at once.
+ */
 
 static ngx_int_t
 ngx_stream_certguard_probe(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
+    void                              *slot;
+    ngx_int_t                          rc;
+    ngx_uint_t                         log, suppressed;
     ngx_certguard_probe_params_t       params;
     ngx_stream_certguard_srv_conf_t   *cgscf;
     ngx_stream_certguard_main_conf_t  *cgmcf;
@@ -253,10 +470,32 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
     cgmcf = ngx_stream_get_module_main_conf(s, ngx_stream_certguard_module);
 
+    slot = NULL;
+
+    /* a new probe takes one of the client's slots until it ends, whether
+     * the client waits or not; joining a running one takes none */
+
+    if (cgscf->probe_limit
+        && !ngx_certguard_probe_running(&cgmcf->probes, &ctx->key))
+    {
+        rc = ngx_stream_certguard_limit_take(s, &slot, &log, &suppressed);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_stream_certguard_limited(s, ctx, log, suppressed);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
     ngx_memzero(&params, sizeof(ngx_certguard_probe_params_t));
 
     params.key = ctx->key;
     params.name = ctx->host;
+    params.hello = ctx->hello;
+    params.client_sni = (cgscf->connect && ctx->client_sni[0])
+                        ? ctx->client_sni : NULL;
     params.sockaddr = &ctx->resolve.sockaddr.sockaddr;
     params.socklen = ctx->resolve.socklen;
     params.ssl = cgmcf->ssl;
@@ -271,14 +510,103 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
     params.probes = &cgmcf->probes;
     params.log = s->connection->log;
 
+    if (ctx->key.data != ctx->dest_key.data
+        && ngx_stream_certguard_sni_is_host(ctx))
+    {
+        params.mark = ctx->dest_key;
+    }
+
     ctx->waiter.handler = ngx_stream_certguard_probe_handler;
     ctx->waiter.data = ctx;
+
+    if (slot) {
+        params.done = ngx_stream_certguard_limit_release;
+        params.done_data = slot;
+    }
 
     /* the handler may run inside ngx_certguard_probe_start() */
 
     ctx->state = ngx_stream_certguard_st_probing;
 
-    return ngx_certguard_probe_start(&params, &ctx->waiter);
+    rc = ngx_certguard_probe_start(&params, &ctx->waiter);
+
+    if (rc != NGX_OK) {
+        ngx_stream_certguard_limit_release(slot);   /* no probe */
+    }
+
+    return rc;
+}
+
+
+/*
+ * The client is at its certguard_probe_limit: refused before any probe,
+ * with 503 before the answer, a TLS alert after it; the error-log line and
+ * the CEF record (probe_limit) once a second a client, with the count.
+ */
+
+static ngx_int_t
+ngx_stream_certguard_limited(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, ngx_uint_t log, ngx_uint_t suppressed)
+{
+    size_t                            len;
+    ngx_connection_t                 *c;
+    ngx_stream_certguard_srv_conf_t  *cgscf;
+
+    c = s->connection;
+    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
+
+    /* ngx_stream_certguard_log_refusal() counts those it logs */
+
+    if (!log) {
+        ngx_certguard_metrics_refusal("probe_limit");
+
+    } else {
+        len = ngx_sock_ntop(c->sockaddr, c->socklen, ctx->client_addr,
+                            NGX_SOCKADDR_STRLEN - 1, 0);
+        ctx->client_addr[len] = '\0';
+
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "certguard: client %s over certguard_probe_limit, "
+                      "probe of \"%V\" refused (%ui refusals)",
+                      ctx->client_addr, &ctx->target, suppressed + 1);
+
+        ngx_stream_certguard_log_refusal(s, ctx, "probe_limit",
+                                         suppressed + 1);
+    }
+
+    ctx->state = ngx_stream_certguard_st_done;
+    ngx_stream_certguard_hello_free(ctx);
+
+    if (cgscf->connect && !ctx->answered) {
+        return ngx_stream_certguard_error(s, NGX_STREAM_SERVICE_UNAVAILABLE,
+                                          "certguard: too many probes for "
+                                          "this client");
+    }
+
+    return ngx_stream_certguard_refuse_tls(s, ctx,
+                                           NGX_STREAM_SERVICE_UNAVAILABLE);
+}
+
+
+/* The client's SNI is the destination's name: none for an IP literal. */
+
+static ngx_uint_t
+ngx_stream_certguard_sni_is_host(ngx_stream_certguard_ctx_t *ctx)
+{
+    ngx_uint_t  literal;
+
+    if (ctx->hello == NULL) {
+        return 0;
+    }
+
+    literal = (ctx->resolve.ip_literal != 0);
+
+    if (ctx->hello->sni[0] == '\0') {
+        return literal;
+    }
+
+    return !literal
+           && !cg_sni_mismatch((char *) ctx->host.data, ctx->hello->sni);
 }
 
 
@@ -319,9 +647,10 @@ ngx_stream_certguard_probe_handler(ngx_certguard_probe_waiter_t *w,
 
 
 /*
- * A result (or a failure) is here: block, or answer the CONNECT and go on.
- * In state "refused", the destination was refused before any
- * probe (not allowed, not resolved).
+ * A result (or a failure) is here: block, or go on to the tunnel.  In
+ * state "refused", the destination was refused before any probe (not
+ * allowed, not resolved).  A block before the answer is a 403; after it
+ * (or in passthrough), a TLS alert.
  */
 
 static ngx_int_t
@@ -330,7 +659,6 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
 {
     u_char                           *p;
     size_t                            n;
-    ngx_buf_t                        *b;
     ngx_connection_t                 *c;
     ngx_stream_certguard_srv_conf_t  *cgscf;
     u_char                            reason[256];
@@ -342,19 +670,34 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
         return ngx_stream_certguard_refuse(s, ctx);
     }
 
+    ctx->state = ngx_stream_certguard_st_done;
+
+    ngx_stream_certguard_hello_free(ctx);
+
     if (ctx->failed) {
 
-        /* a result of our own, so that logs and variables show the failure */
+        /*
+         * a result of our own, so that logs and variables show the
+         * failure; a chain the engine could not evaluate is blocked
+         * whatever certguard_probe_failure says (it could be anything)
+         */
 
         ctx->result = ngx_palloc(c->pool, sizeof(cg_result_t));
         if (ctx->result == NULL) {
             return NGX_ERROR;
         }
 
-        (void) cg_result_failure(ctx->result, CG_FAILURE_PROBE,
+        if (ctx->failure == ngx_certguard_probe_eval_failed) {
+            (void) cg_result_failure(ctx->result, CG_FAILURE_ENGINE,
+                                     CG_BLOCK, (char *) ctx->host.data,
+                                     ctx->failure);
+
+        } else {
+            (void) cg_result_failure(ctx->result, CG_FAILURE_PROBE,
                   (cgscf->probe_failure == NGX_STREAM_CERTGUARD_FAILURE_BLOCK)
                   ? CG_BLOCK : CG_ALLOW,
                   (char *) ctx->host.data, ctx->failure);
+        }
     }
 
     ctx->blocked = (ctx->result->verdict == CG_BLOCK
@@ -367,6 +710,11 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
 
     if (ctx->blocked) {
         ngx_stream_certguard_log_result(s, ctx);
+
+        if (ctx->answered || !cgscf->connect) {
+            return ngx_stream_certguard_refuse_tls(s, ctx,
+                                                   NGX_STREAM_FORBIDDEN);
+        }
 
         if (ctx->failed) {
             p = ngx_snprintf(reason, sizeof(reason) - 1,
@@ -384,47 +732,51 @@ ngx_stream_certguard_decide(ngx_stream_session_t *s,
                                             (char *) reason, p - reason);
     }
 
-    if (!cgscf->connect) {
-        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
-                       "certguard: passthrough to %V goes on", &ctx->upstream);
+    if (cgscf->connect && !ctx->answered) {
 
-        ngx_stream_certguard_log_result(s, ctx);
-        ctx->state = ngx_stream_certguard_st_done;
-        return NGX_DECLINED;
+        /* certguard_connect_sni off: the answer after the verdict */
+
+        if (ngx_stream_certguard_respond(s, NGX_STREAM_OK, NULL, 0)
+            != NGX_STREAM_OK)
+        {
+            return NGX_STREAM_OK;       /* the client is gone */
+        }
+
+        ctx->answered = 1;
+        ngx_stream_certguard_consume(s, ctx);
     }
 
-    if (ngx_stream_certguard_respond(s, NGX_STREAM_OK, NULL, 0)
-        != NGX_STREAM_OK)
-    {
-        return NGX_STREAM_OK;           /* the client is gone */
-    }
+    ngx_stream_certguard_log_result(s, ctx);
 
-    /* the tunnel starts after the CONNECT request */
+    /* with TLS 1.2 or older the tunnel shows the certificate the client
+     * gets: it must be the one scored (ngx_stream_certguard_tunnel.c) */
 
-    b = c->buffer;
+    ctx->inspect = (ctx->tls && !ctx->failed
+                    && ctx->result->sha256[0] != '\0');
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: tunnel to %V open, verdict %s",
+                   &ctx->upstream, cg_verdict_name(ctx->result->verdict));
+
+    return NGX_DECLINED;
+}
+
+
+/* The tunnel starts after the CONNECT request. */
+
+static void
+ngx_stream_certguard_consume(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx)
+{
+    ngx_buf_t  *b;
+
+    b = s->connection->buffer;
     b->pos += ctx->request.header_end;
 
     if (b->pos == b->last) {
         b->pos = b->start;
         b->last = b->start;
     }
-
-    if (cgscf->connect_sni && !ctx->failed) {
-        ngx_log_debug0(NGX_LOG_DEBUG_STREAM, c->log, 0,
-                       "certguard: CONNECT answered, waiting for the "
-                       "ClientHello");
-
-        ctx->state = ngx_stream_certguard_st_hello;
-        return ngx_stream_certguard_hello(s, ctx);
-    }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
-                   "certguard: tunnel to %V open", &ctx->upstream);
-
-    ngx_stream_certguard_log_result(s, ctx);
-    ctx->state = ngx_stream_certguard_st_done;
-
-    return NGX_DECLINED;
 }
 
 
@@ -468,86 +820,148 @@ ngx_stream_certguard_refuse(ngx_stream_session_t *s,
 }
 
 
+
+
 /*
- * Inside the tunnel: the client's ClientHello.  An SNI other than the
- * CONNECT host (domain fronting) adds sni_mismatch to the verdict
- * (cg_result_with_client_sni()), as does a TLS ClientHello the parser
- * refuses.
- * Anything but TLS goes on unchecked.
+ * A tunnel refused after its 200 (or a passthrough connection): a client
+ * that spoke TLS gets a fatal handshake_failure alert (RFC 8446 6.2) as a
+ * server would send it, then the connection closes.
  */
 
 static ngx_int_t
-ngx_stream_certguard_hello(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx)
+ngx_stream_certguard_refuse_tls(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, ngx_uint_t status)
 {
-    int                               rc;
-    ngx_buf_t                        *b;
-    ngx_connection_t                 *c;
-    ngx_stream_certguard_srv_conf_t  *cgscf;
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    static u_char  alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28 };
 
     c = s->connection;
-    b = c->buffer;
 
-    if ((size_t) (b->last - b->pos) < ctx->hello_need && b->last != b->end) {
-        return NGX_AGAIN;
+    if (ctx->tls) {
+        n = c->send(c, alert, sizeof(alert));
+
+        if (n != (ssize_t) sizeof(alert)) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "certguard: could not send the TLS alert");
+            return status;
+        }
+
+        ngx_log_debug0(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "certguard: handshake_failure alert sent");
     }
 
-    rc = cg_clienthello_sni(b->pos, b->last - b->pos, ctx->client_sni,
-                            sizeof(ctx->client_sni));
-
-    if (rc == CG_CLIENTHELLO_AGAIN && b->last != b->end) {
-        ctx->hello_need = cg_clienthello_need(b->pos, b->last - b->pos);
-        return NGX_AGAIN;
-    }
-
-    if (rc == CG_ERR_INPUT && b->pos[0] == 0x16) {
-
-        /*
-         * a TLS handshake record whose ClientHello the parser refuses (a
-         * server name that is no plain DNS name, a malformed extension):
-         * it does not name the CONNECT host, so it counts as a mismatch
-         */
-
-        ngx_cpystrn((u_char *) ctx->client_sni,
-                    (u_char *) "(malformed ClientHello)",
-                    sizeof(ctx->client_sni));
-
-    } else if (rc != CG_OK) {
-        ctx->client_sni[0] = '\0';
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
-                   "certguard: client SNI \"%s\" in the tunnel to %V",
-                   ctx->client_sni, &ctx->target);
-
-    cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
-
-    /* from the verdict alone, fresh or cached: no chain is kept for it */
-
-    (void) cg_result_with_client_sni(cgscf->common.policy, ctx->result,
-                                     ctx->client_sni);
-
-    ctx->blocked = (ctx->result->verdict == CG_BLOCK
-                    && cgscf->common.mode == NGX_CERTGUARD_ENFORCE);
-
-    ngx_stream_certguard_log_result(s, ctx);
-
-    ctx->state = ngx_stream_certguard_st_done;
-
-    if (ctx->blocked) {
-        return NGX_STREAM_FORBIDDEN;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
-                   "certguard: tunnel to %V open, verdict %s",
-                   &ctx->upstream, cg_verdict_name(ctx->result->verdict));
-
-    return NGX_DECLINED;
+    return ngx_stream_certguard_linger(s, ctx, status);
 }
 
 
+/*
+ * After a refusal: the write side is shut, and what the client still sends
+ * is read and dropped until it closes (bounded in bytes and time), so that
+ * the kernel does not answer its unread bytes with a reset that could
+ * destroy the answer before the client reads it.  The session then ends
+ * with status.  NGX_DONE, or status when the socket cannot linger.
+ */
+
+ngx_int_t
+ngx_stream_certguard_linger(ngx_stream_session_t *s,
+    ngx_stream_certguard_ctx_t *ctx, ngx_uint_t status)
+{
+    ngx_msec_t                   timeout;
+    ngx_connection_t            *c;
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    c = s->connection;
+    cscf = ngx_stream_get_module_srv_conf(s, ngx_stream_core_module);
+
+    if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        ngx_connection_error(c, ngx_socket_errno,
+                             ngx_shutdown_socket_n " failed");
+        return status;
+    }
+
+    ctx->status = status;
+    ctx->state = ngx_stream_certguard_st_done;
+
+    c->read->handler = ngx_stream_certguard_linger_handler;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    timeout = ngx_min(cscf->preread_timeout, NGX_STREAM_CERTGUARD_LINGER_TIME);
+    ngx_add_timer(&ctx->linger, timeout);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "certguard: lingering for %M ms before %ui", timeout,
+                   status);
+
+    /* bytes may be there already: no new event would tell */
+
+    ngx_post_event(c->read, &ngx_posted_events);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_stream_certguard_linger_handler(ngx_event_t *rev)
+{
+    ssize_t                      n;
+    ngx_connection_t            *c;
+    ngx_stream_session_t        *s;
+    ngx_stream_certguard_ctx_t  *ctx;
+    u_char                       buf[4096];
+
+    c = rev->data;
+    s = c->data;
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_certguard_module);
+
+    for ( ;; ) {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                break;
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            break;
+        }
+
+        ctx->lingered += n;
+
+        if (ctx->lingered > NGX_STREAM_CERTGUARD_LINGER_BYTES) {
+            break;
+        }
+    }
+
+    ngx_stream_finalize_session(s, ctx->status);
+}
+
+
+static void
+ngx_stream_certguard_linger_timeout(ngx_event_t *ev)
+{
+    ngx_stream_session_t        *s;
+    ngx_stream_certguard_ctx_t  *ctx;
+
+    s = ev->data;
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_certguard_module);
+
+    ngx_stream_finalize_session(s, ctx->status);
+}
+
+
+
+
 /* An HTTP answer to a CONNECT; in passthrough mode there is nobody to
- * answer, and the connection just closes.  Returns the session status. */
+ * answer, and the connection just closes.  Returns the session status,
+ * or NGX_DONE for an error answer that lingers. */
 
 ngx_int_t
 ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
@@ -559,6 +973,7 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
     ngx_str_t                         extra;
     ngx_connection_t                 *c;
     const char                       *text;
+    ngx_stream_certguard_ctx_t       *ctx;
     ngx_stream_certguard_srv_conf_t  *cgscf;
     u_char                            local[512];
 
@@ -595,6 +1010,9 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
             break;
         case NGX_STREAM_INTERNAL_SERVER_ERROR:
             text = "Internal Server Error";
+            break;
+        case NGX_STREAM_SERVICE_UNAVAILABLE:
+            text = "Service Unavailable";
             break;
         default:
             text = "Bad Gateway";
@@ -643,9 +1061,17 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
         if (status == NGX_STREAM_OK) {
             return NGX_ERROR;
         }
+
+        return status;
     }
 
-    return status;
+    if (status == NGX_STREAM_OK) {
+        return status;
+    }
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_certguard_module);
+
+    return ngx_stream_certguard_linger(s, ctx, status);
 }
 
 
@@ -654,7 +1080,7 @@ ngx_stream_certguard_respond(ngx_stream_session_t *s, ngx_uint_t status,
  * shape both modules write, and the CEF record.
  */
 
-static void
+void
 ngx_stream_certguard_log_result(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
@@ -856,4 +1282,11 @@ ngx_stream_certguard_cleanup(void *data)
     if (ctx->resume.posted) {
         ngx_delete_posted_event(&ctx->resume);
     }
+
+    if (ctx->linger.timer_set) {
+        ngx_del_timer(&ctx->linger);
+    }
+
+    ngx_stream_certguard_tunnel_done(ctx);
+    ngx_stream_certguard_hello_free(ctx);
 }

@@ -2,7 +2,9 @@
  * libFuzzer target: arbitrary bytes as the start of a TLS connection, read
  * by the stream module's ClientHello parser (client-controlled input on the
  * proxy's hot path).  Whatever arrives, the parser answers OK, AGAIN or an
- * error; a name it returns is a plain DNS name that fits its buffer; AGAIN
+ * error; a name it returns is a plain DNS name that fits its buffer; the
+ * parameters it returns are within their bounds, GREASE-free, with an ALPN
+ * list of non-empty length-prefixed names that ends where it says; AGAIN
  * asks for more bytes than it was given; and a prefix of a ClientHello that
  * parses is never an error, so a client writing slowly is not refused.
  *
@@ -37,12 +39,63 @@ check_name(const char *sni, size_t snilen)
 }
 
 
+static void
+check_list(const uint16_t *list, unsigned n, unsigned max)
+{
+    unsigned  i;
+
+    if (n > max) {
+        abort();
+    }
+
+    for (i = 0; i < n; i++) {
+        if (cg_tls_grease(list[i])) {
+            abort();
+        }
+    }
+}
+
+
+static void
+check_hello(const cg_clienthello_t *ch)
+{
+    size_t  i;
+
+    check_name(ch->sni, sizeof(ch->sni));
+    check_list(ch->versions, ch->nversions, CG_CLIENTHELLO_VERSIONS);
+    check_list(ch->ciphers, ch->nciphers, CG_CLIENTHELLO_CIPHERS);
+    check_list(ch->groups, ch->ngroups, CG_CLIENTHELLO_GROUPS);
+    check_list(ch->sigalgs, ch->nsigalgs, CG_CLIENTHELLO_SIGALGS);
+    check_list(ch->extensions, ch->nextensions, CG_CLIENTHELLO_EXTENSIONS);
+
+    if (ch->alpn_len > sizeof(ch->alpn)) {
+        abort();
+    }
+
+    for (i = 0; i < ch->alpn_len; i += 1 + ch->alpn[i]) {
+        if (ch->alpn[i] == 0 || i + 1 + ch->alpn[i] > ch->alpn_len) {
+            abort();                    /* not a protocol_name_list */
+        }
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-    int     rc, prc;
-    char    sni[256], small[8];
-    size_t  need, len;
+    int               rc, prc;
+    char              sni[256], small[8];
+    size_t            need, len;
+    cg_clienthello_t  ch;
+
+    rc = cg_clienthello_parse(data, size, &ch);
+
+    if (rc == CG_OK) {
+        check_hello(&ch);
+
+    } else if (rc != CG_CLIENTHELLO_AGAIN && rc != CG_ERR_INPUT) {
+        abort();
+    }
 
     rc = cg_clienthello_sni(data, size, sni, sizeof(sni));
 

@@ -45,6 +45,303 @@ make_hello(const char *sni, int max_version, unsigned char *out, size_t len)
 }
 
 
+/* A ClientHello of an OpenSSL client configured as a test asks. */
+
+typedef struct {
+    const unsigned char  *alpn;
+    unsigned              alpn_len;
+    const char           *groups;
+    const char           *ciphers;          /* TLS 1.2 */
+    const char           *suites;           /* TLS 1.3 */
+    const char           *sigalgs;
+    int                   min_version;
+    int                   no_ticket;
+} hello_opts_t;
+
+
+static size_t
+make_hello_opts(const char *sni, const hello_opts_t *o, unsigned char *out,
+    size_t len)
+{
+    SSL      *ssl;
+    BIO      *rbio, *wbio;
+    SSL_CTX  *ctx;
+    int       n;
+
+    ctx = SSL_CTX_new(TLS_client_method());
+    ssl = SSL_new(ctx);
+    rbio = BIO_new(BIO_s_mem());
+    wbio = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl, rbio, wbio);
+
+    if (sni) {
+        SSL_set_tlsext_host_name(ssl, sni);
+    }
+
+    if (o->alpn && SSL_set_alpn_protos(ssl, o->alpn, o->alpn_len) != 0) {
+        printf("# SSL_set_alpn_protos failed\n");
+    }
+
+    if (o->groups && SSL_set1_groups_list(ssl, o->groups) != 1) {
+        printf("# SSL_set1_groups_list failed\n");
+    }
+
+    if (o->ciphers && SSL_set_cipher_list(ssl, o->ciphers) != 1) {
+        printf("# SSL_set_cipher_list failed\n");
+    }
+
+    if (o->suites && SSL_set_ciphersuites(ssl, o->suites) != 1) {
+        printf("# SSL_set_ciphersuites failed\n");
+    }
+
+    if (o->sigalgs && SSL_set1_sigalgs_list(ssl, o->sigalgs) != 1) {
+        printf("# SSL_set1_sigalgs_list failed\n");
+    }
+
+    if (o->min_version) {
+        SSL_set_min_proto_version(ssl, o->min_version);
+    }
+
+    if (o->no_ticket) {
+        SSL_set_options(ssl, SSL_OP_NO_TICKET);
+    }
+
+    SSL_connect(ssl);
+
+    n = BIO_read(wbio, out, (int) len);
+
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+
+    return n > 0 ? (size_t) n : 0;
+}
+
+
+/*
+ * A ClientHello written by hand, one record: the cipher suites and the
+ * extensions (type, then length-prefixed body, already encoded) given.
+ */
+
+static size_t
+hand_hello(const unsigned char *suites, size_t nsuites,
+    const unsigned char *exts, size_t extlen, unsigned char *out)
+{
+    size_t  n, body;
+
+    n = 9;                                      /* record, message header */
+    out[n++] = 3;
+    out[n++] = 3;
+    memset(out + n, 0x42, 32);                  /* random */
+    n += 32;
+    out[n++] = 0;                               /* session id */
+    out[n++] = (unsigned char) (nsuites >> 8);
+    out[n++] = (unsigned char) nsuites;
+    memcpy(out + n, suites, nsuites);
+    n += nsuites;
+    out[n++] = 1;                               /* compression: null */
+    out[n++] = 0;
+    out[n++] = (unsigned char) (extlen >> 8);
+    out[n++] = (unsigned char) extlen;
+    memcpy(out + n, exts, extlen);
+    n += extlen;
+
+    body = n - 9;
+    out[0] = 0x16;
+    out[1] = 3;
+    out[2] = 1;
+    out[3] = (unsigned char) ((body + 4) >> 8);
+    out[4] = (unsigned char) (body + 4);
+    out[5] = 1;
+    out[6] = 0;
+    out[7] = (unsigned char) (body >> 8);
+    out[8] = (unsigned char) body;
+
+    return n;
+}
+
+
+static int
+has_u16(const uint16_t *list, unsigned n, unsigned v)
+{
+    unsigned  i;
+
+    for (i = 0; i < n; i++) {
+        if (list[i] == v) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* What cg_clienthello_parse() reads besides the name. */
+
+static void
+test_parameters(void)
+{
+    int               rc, grease;
+    size_t            n;
+    unsigned          i;
+    hello_opts_t      o;
+    cg_clienthello_t  ch;
+    unsigned char     hello[4096];
+
+    static const unsigned char  alpn[] = "\x02h2\x08http/1.1";
+
+    memset(&o, 0, sizeof(hello_opts_t));
+    o.alpn = alpn;
+    o.alpn_len = sizeof(alpn) - 1;
+    o.groups = "P-384:X25519";
+    o.ciphers = "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256";
+    o.suites = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+    o.sigalgs = "ed25519:rsa_pss_rsae_sha256:ecdsa_secp256r1_sha256";
+    o.min_version = TLS1_2_VERSION;
+
+    n = make_hello_opts("params.example", &o, hello, sizeof(hello));
+    rc = cg_clienthello_parse(hello, n, &ch);
+    is_int(rc, CG_OK, "a configured ClientHello parses");
+    is_str(ch.sni, "params.example", "its server name");
+    is_int(ch.alpn_len, sizeof(alpn) - 1, "ALPN: the wire list's length");
+    ok(memcmp(ch.alpn, alpn, sizeof(alpn) - 1) == 0,
+       "ALPN: h2, http/1.1 as sent");
+    is_int(ch.legacy_version, 0x0303, "legacy_version 0x0303");
+    ok(ch.nversions == 2 && ch.versions[0] == 0x0304
+       && ch.versions[1] == 0x0303, "supported_versions: 1.3, then 1.2");
+    ok(ch.ngroups == 2 && ch.groups[0] == 24 && ch.groups[1] == 29,
+       "supported_groups: secp384r1, then x25519 (%u)", ch.ngroups);
+    ok(ch.nciphers >= 4 && ch.ciphers[0] == 0x1303
+       && ch.ciphers[1] == 0x1301, "cipher suites: TLS 1.3 ones first");
+    ok(has_u16(ch.ciphers, ch.nciphers, 0xc030)
+       && has_u16(ch.ciphers, ch.nciphers, 0xc02b),
+       "cipher suites: the TLS 1.2 ones too");
+    ok(ch.nsigalgs == 3 && ch.sigalgs[0] == 0x0807
+       && ch.sigalgs[1] == 0x0804 && ch.sigalgs[2] == 0x0403,
+       "signature_algorithms in order");
+    ok(cg_clienthello_has(&ch, 0) && cg_clienthello_has(&ch, 16)
+       && cg_clienthello_has(&ch, 43) && cg_clienthello_has(&ch, 35),
+       "extensions: server_name, ALPN, supported_versions, session_ticket");
+    ok(!ch.truncated, "nothing truncated");
+
+    o.no_ticket = 1;
+    o.alpn = NULL;
+    n = make_hello_opts(NULL, &o, hello, sizeof(hello));
+    rc = cg_clienthello_parse(hello, n, &ch);
+    ok(rc == CG_OK && ch.alpn_len == 0 && ch.sni[0] == '\0'
+       && !cg_clienthello_has(&ch, 35) && !cg_clienthello_has(&ch, 0),
+       "no ALPN, no SNI, no session_ticket: none read");
+
+    /* TLS 1.2 only: no supported_versions */
+
+    n = make_hello("old.example", TLS1_2_VERSION, hello, sizeof(hello));
+    rc = cg_clienthello_parse(hello, n, &ch);
+    ok(rc == CG_OK && ch.nversions == 0 && ch.legacy_version == 0x0303,
+       "TLS 1.2 ClientHello: legacy_version only");
+
+    /* GREASE values everywhere are left out */
+
+    {
+        static const unsigned char  suites[] = {
+            0x3a, 0x3a, 0x13, 0x01, 0xc0, 0x2b
+        };
+        static const unsigned char  exts[] = {
+            0x0a, 0x0a, 0x00, 0x00,                         /* GREASE */
+            0x00, 0x0a, 0x00, 0x08, 0x00, 0x06,             /* groups */
+                0x4a, 0x4a, 0x00, 0x1d, 0x00, 0x17,
+            0x00, 0x2b, 0x00, 0x07, 0x06,                   /* versions */
+                0xea, 0xea, 0x03, 0x04, 0x03, 0x03,
+            0x00, 0x10, 0x00, 0x08, 0x00, 0x06,             /* ALPN */
+                0x02, 0x5a, 0x5a, 0x02, 0x68, 0x32,
+            0x00, 0x0d, 0x00, 0x06, 0x00, 0x04,             /* sigalgs */
+                0xfa, 0xfa, 0x04, 0x03,
+            0x1a, 0x1a, 0x00, 0x01, 0x00                    /* GREASE */
+        };
+
+        n = hand_hello(suites, sizeof(suites), exts, sizeof(exts), hello);
+        rc = cg_clienthello_parse(hello, n, &ch);
+        is_int(rc, CG_OK, "a ClientHello with GREASE parses");
+
+        grease = 0;
+        for (i = 0; i < ch.nciphers; i++) {
+            grease |= cg_tls_grease(ch.ciphers[i]);
+        }
+        for (i = 0; i < ch.nextensions; i++) {
+            grease |= cg_tls_grease(ch.extensions[i]);
+        }
+        ok(!grease && ch.nciphers == 2 && ch.nextensions == 4,
+           "GREASE cipher suites and extensions left out");
+        ok(ch.ngroups == 2 && ch.groups[0] == 29 && ch.nversions == 2
+           && ch.versions[0] == 0x0304 && ch.nsigalgs == 1,
+           "GREASE groups, versions and sigalgs left out");
+        ok(ch.alpn_len == 3 && memcmp(ch.alpn, "\x02h2", 3) == 0,
+           "a GREASE ALPN name left out");
+        ok(cg_tls_grease(0x0a0a) && cg_tls_grease(0xfafa)
+           && !cg_tls_grease(0x0a1a) && !cg_tls_grease(0x1301),
+           "cg_tls_grease()");
+    }
+
+    /* malformed extensions the parser reads */
+
+    {
+        static const unsigned char  suites[] = { 0x13, 0x01 };
+        static const unsigned char  twice[] = {
+            0x00, 0x17, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00
+        };
+        static const unsigned char  empty_alpn[] = {
+            0x00, 0x10, 0x00, 0x03, 0x00, 0x01, 0x00
+        };
+        static const unsigned char  odd_groups[] = {
+            0x00, 0x0a, 0x00, 0x03, 0x00, 0x01, 0x1d
+        };
+        static const unsigned char  short_versions[] = {
+            0x00, 0x2b, 0x00, 0x03, 0x04, 0x03, 0x04
+        };
+        static const unsigned char  unknown[] = {
+            0xfe, 0x0d, 0x00, 0x02, 0xff, 0xff
+        };
+
+        n = hand_hello(suites, sizeof(suites), twice, sizeof(twice), hello);
+        is_int(cg_clienthello_parse(hello, n, &ch), CG_ERR_INPUT,
+               "an extension twice fails");
+        n = hand_hello(suites, sizeof(suites), empty_alpn,
+                       sizeof(empty_alpn), hello);
+        is_int(cg_clienthello_parse(hello, n, &ch), CG_ERR_INPUT,
+               "an empty ALPN name fails");
+        n = hand_hello(suites, sizeof(suites), odd_groups,
+                       sizeof(odd_groups), hello);
+        is_int(cg_clienthello_parse(hello, n, &ch), CG_ERR_INPUT,
+               "supported_groups of an odd length fails");
+        n = hand_hello(suites, sizeof(suites), short_versions,
+                       sizeof(short_versions), hello);
+        is_int(cg_clienthello_parse(hello, n, &ch), CG_ERR_INPUT,
+               "supported_versions shorter than it says fails");
+        n = hand_hello(suites, sizeof(suites), unknown, sizeof(unknown),
+                       hello);
+        rc = cg_clienthello_parse(hello, n, &ch);
+        ok(rc == CG_OK && ch.nextensions == 1 && ch.extensions[0] == 0xfe0d,
+           "an unknown extension is listed, not read");
+    }
+
+    /* more cipher suites than kept */
+
+    {
+        unsigned char  suites[2 * 200];
+        static const unsigned char  none[] = { 0 };
+
+        for (i = 0; i < 200; i++) {
+            suites[2 * i] = 0xc0;
+            suites[2 * i + 1] = (unsigned char) i;
+        }
+
+        n = hand_hello(suites, sizeof(suites), none, 0, hello);
+        rc = cg_clienthello_parse(hello, n, &ch);
+        ok(rc == CG_OK && ch.nciphers == CG_CLIENTHELLO_CIPHERS
+           && ch.truncated, "200 cipher suites: %u kept, truncated",
+           ch.nciphers);
+    }
+}
+
+
 /* Re-wrap one record's handshake bytes into two records split at "at". */
 
 static size_t
@@ -210,6 +507,8 @@ main(void)
         }
     }
     ok(no_crash, "single-byte corruptions give a status (%zu bytes)", n);
+
+    test_parameters();
 
     return done_testing();
 }

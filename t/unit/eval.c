@@ -7,6 +7,7 @@
  */
 
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1333,6 +1334,38 @@ test_sni_mismatch(const cg_policy_t *p)
     in.client_sni = NULL;
     cg_evaluate(&in, &res);
     ok(!fired(&res, "sni_mismatch"), "sni_mismatch: no client SNI");
+
+    /* cert_cloaking: the chain a client got is not the probed one */
+    in.probed_sha256 = "00112233445566778899aabbccddeeff"
+                       "00112233445566778899aabbccddeeff";
+    cg_evaluate(&in, &res);
+    ok(fired(&res, "cert_cloaking"), "cert_cloaking: fires (%s)",
+       detail(&res, "cert_cloaking"));
+    ok(res.verdict == CG_BLOCK, "cert_cloaking: blocks on its own");
+
+    {
+        char    same[65], upper[65];
+        size_t  i;
+
+        memcpy(same, res.sha256, sizeof(same));     /* this very leaf */
+        in.probed_sha256 = same;
+
+        for (i = 0; i < sizeof(upper); i++) {
+            upper[i] = (char) toupper((unsigned char) same[i]);
+        }
+
+        cg_evaluate(&in, &res);
+        ok(!fired(&res, "cert_cloaking"), "cert_cloaking: quiet for the "
+           "probed leaf");
+
+        in.probed_sha256 = upper;
+        cg_evaluate(&in, &res);
+        ok(!fired(&res, "cert_cloaking"), "cert_cloaking: hex of any case");
+    }
+
+    in.probed_sha256 = NULL;
+    cg_evaluate(&in, &res);
+    ok(!fired(&res, "cert_cloaking"), "cert_cloaking: nothing probed");
 
     /* geo signals need a database: without one they are skipped */
     in.dst_addr = "192.0.2.1";

@@ -861,6 +861,7 @@ test_cef_refusal(void)
         { "userinfo", "request-refused|Proxy request refused", 3 },
         { "malformed", "request-refused|Proxy request refused", 3 },
         { "method", "request-refused|Proxy request refused", 3 },
+        { "probe_limit", "request-refused|Proxy request refused", 5 },
         { "something_new", "request-refused|Proxy request refused", 3 },
     };
     char        want[256];

@@ -14,7 +14,13 @@ package Certguard::Stream;
 #       # { code, connect, body, exit, err }
 #   my $resp = raw($proxy, "CONNECT x:1 HTTP/1.1\r\n\r\n");  # all it sent
 #   my $s = connect_tunnel($proxy, "good.test:$good");       # or undef
-#   my ($sent, $ok) = connect_flood($proxy, "127.0.0.1:$p", 20);
+#   my ($sent, $ok, $tls) = connect_flood($proxy, "127.0.0.1:$p", 20,
+#                                         client_hello('x.test'), sub {});
+#   my $hello = client_hello('good.test', alpn => ['h2', 'http/1.1']);
+#   my $t = connect_hello($proxy, "good.test:$good", $hello);
+#       # { connect (200, 403, ...), head, reply (what came back after
+#       #   the hello: 'alert', 'hello' for a ServerHello, 'closed',
+#       #   'timeout' or 'other'), bytes }
 #   my $relay = start_relay($to, 0.5);   # {pid, port}; stop_relay($relay)
 
 use strict;
@@ -24,6 +30,7 @@ use Exporter qw(import);
 use Carp qw(croak);
 use IO::Select;
 use IO::Socket::INET;
+use Net::SSLeay;
 use POSIX qw();
 use Test::More qw();
 use Time::HiRes qw(sleep);
@@ -31,7 +38,8 @@ use Time::HiRes qw(sleep);
 use Certguard::Test qw(module_path run);
 
 our @EXPORT = qw(need_stream dst_server proxy_curl raw raw_nowait
-    connect_tunnel connect_flood own_address start_relay stop_relay);
+    connect_tunnel connect_flood connect_hello client_hello tls_reply
+    own_address start_relay stop_relay);
 
 our $STREAM = '/usr/lib/nginx/modules/ngx_stream_module.so';
 
@@ -153,11 +161,14 @@ sub connect_tunnel {
 }
 
 
-# $n CONNECT requests for $target, all sent before any answer is read:
-# (how many were sent, how many were answered 200).
+# $n CONNECT requests for $target, all sent before any answer is read, and
+# with $hello (ClientHello bytes) each tunnel's ClientHello, sent once every
+# answer is read: (how many were sent, how many were answered 200, how many
+# tunnels brought a ServerHello back).  $open, a sub, runs while the
+# tunnels are still open.
 sub connect_flood {
-    my ($port, $target, $n) = @_;
-    my (@s, $ok);
+    my ($port, $target, $n, $hello, $open) = @_;
+    my (@s, @open, $ok, $tls);
 
     for (1 .. $n) {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
@@ -168,21 +179,123 @@ sub connect_flood {
 
     $ok = 0;
     for my $s (@s) {
-        my $resp = '';
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm 10;
-        eval {
-            while ($resp !~ /\r\n\r\n/) {
-                sysread($s, my $buf, 1) or last;
-                $resp .= $buf;
-            }
-        };
-        alarm 0;
-        $ok++ if $resp =~ /^HTTP\/1\.1 200 /;
-        close $s;
+        my $resp = read_head($s);
+        if ($resp =~ /^HTTP\/1\.1 200 /) {
+            $ok++;
+            push @open, $s;
+        }
     }
 
-    return (scalar @s, $ok);
+    $tls = 0;
+    if (defined $hello) {
+        local $SIG{PIPE} = 'IGNORE';
+        syswrite($_, $hello) for @open;
+        $tls += (tls_reply($_) eq 'hello') for @open;
+    }
+
+    $open->() if $open;
+    close $_ for @s;
+
+    return (scalar @s, $ok, $tls);
+}
+
+
+# The bytes of an OpenSSL ClientHello for this SNI ('' or undef: none),
+# with alpn => [names] and any other Net::SSLeay setting through
+# setup => sub { my ($ssl) = @_; ... }.
+sub client_hello {
+    my ($name, %o) = @_;
+    my $ctx = Net::SSLeay::CTX_new() or croak 'CTX_new';
+    my $ssl = Net::SSLeay::new($ctx) or croak 'new';
+    my $rb = Net::SSLeay::BIO_new(Net::SSLeay::BIO_s_mem());
+    my $wb = Net::SSLeay::BIO_new(Net::SSLeay::BIO_s_mem());
+
+    Net::SSLeay::set_bio($ssl, $rb, $wb);
+    Net::SSLeay::set_tlsext_host_name($ssl, $name) if defined $name
+                                                      && length $name;
+    Net::SSLeay::set_alpn_protos($ssl, $o{alpn}) if $o{alpn};
+    $o{setup}->($ssl) if $o{setup};
+    Net::SSLeay::connect($ssl);
+    my $hello = Net::SSLeay::BIO_read($wb);
+    Net::SSLeay::free($ssl);
+    Net::SSLeay::CTX_free($ctx);
+
+    return $hello;
+}
+
+
+# A CONNECT for $target and, once it is answered 200, the ClientHello
+# $hello: { connect, head, reply, bytes } (see the top of this file).
+sub connect_hello {
+    my ($port, $target, $hello) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Timeout => 5)
+        or return { connect => 0, head => '', reply => 'closed',
+                    bytes => '' };
+
+    local $SIG{PIPE} = 'IGNORE';
+    print $s "CONNECT $target HTTP/1.1\r\nHost: $target\r\n\r\n";
+
+    my $head = read_head($s);
+    my ($code) = $head =~ /^HTTP\/1\.1 (\d{3}) /;
+    my $r = { connect => $code // 0, head => $head, reply => 'closed',
+              bytes => '' };
+
+    return $r unless ($code // 0) == 200;
+
+    syswrite($s, $hello);
+    $r->{reply} = tls_reply($s, \$r->{bytes});
+    close $s;
+
+    return $r;
+}
+
+
+# What a server sent back to a ClientHello, by its first record: 'alert',
+# 'hello' (a handshake record), 'closed' (nothing), 'timeout' or 'other';
+# the bytes read go to $$bytes.
+sub tls_reply {
+    my ($s, $bytes) = @_;
+    my $got = '';
+
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 10;
+    my $ok = eval {
+        while (length $got < 7) {
+            my $n = sysread($s, my $buf, 7 - length $got);
+            last unless $n;
+            $got .= $buf;
+        }
+        1;
+    };
+    alarm 0;
+
+    $$bytes = $got if $bytes;
+
+    return 'timeout' unless $ok;
+    return 'closed' if $got eq '';
+    return 'alert' if $got =~ /^\x15\x03/;
+    return 'hello' if $got =~ /^\x16\x03/;
+    return 'other';
+}
+
+
+# An HTTP response head, read a byte at a time (no byte of what follows).
+sub read_head {
+    my ($s) = @_;
+    my $resp = '';
+
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 10;
+    eval {
+        while ($resp !~ /\r\n\r\n/) {
+            sysread($s, my $buf, 1) or last;
+            $resp .= $buf;
+        }
+    };
+    alarm 0;
+
+    return $resp;
 }
 
 
