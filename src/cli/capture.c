@@ -378,6 +378,9 @@ cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
     if (rc == CG_OK) {
         in.client_sni = ch->client_sni;
         in.memory = memory;
+        in.intermediates = ch->intermediates;
+        in.max_depth = ch->max_depth;
+        in.max_depth_on = ch->max_depth_on;
         rc = cg_evaluate(&in, res);
     }
 

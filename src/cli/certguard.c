@@ -64,10 +64,16 @@ typedef struct {
     int64_t         at;
     cli_format_t    format;
 
+    const char    **pool_files;         /* --intermediates, in order */
+    unsigned        npool_files;
+    unsigned        max_depth;          /* --max-depth */
+    unsigned        has_max_depth:1;
+
     cg_policy_t    *policy;
     cg_trust_t     *trust;
     cg_geoip_t     *geoip;
     cg_memory_t    *memory;
+    cg_intermediates_t  *pool;
 
     char           *out;                /* formatter buffer, grown on need */
     size_t          out_len;
@@ -98,6 +104,7 @@ cli_usage(FILE *f)
 "                       [--format json|cef|text]\n"
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
 "                       [--client-sni NAME] [--memory DIR]\n"
+"                       [--intermediates FILE]... [--max-depth N]\n"
 "                       CHAIN.pem...|DIR\n"
 "       certguard diff --policy OLD --policy NEW [--sni NAME]\n"
 "                      [--at UNIXTIME] [--ca-file FILE]\n"
@@ -120,7 +127,11 @@ cli_usage(FILE *f)
 "        (sni_mismatch fires when it is not the --sni name; CEF\n"
 "        destinationServiceName).  Chains\n"
 "        verify against the system CA bundle and the --ca-file roots;\n"
-"        --no-system-roots leaves the system bundle out.  A capture\n"
+"        --no-system-roots leaves the system bundle out.\n"
+"        --intermediates (repeatable) names PEM files of CA certificates\n"
+"        that complete a chain whose server left its intermediate out;\n"
+"        they are never anchors.  --max-depth is the most intermediates\n"
+"        a verified path may hold (self-issued ones not counted).  A capture\n"
 "        directory (certguard_capture) or its files replay what the proxy\n"
 "        saw: name, destination, client SNI and time (last seen) come\n"
 "        from each chain's sidecar unless an option gives them.\n"
@@ -445,23 +456,28 @@ cli_check(int argc, char **argv)
     unsigned      k;
     char          safe[512];
     char        **chains;
-    const char   *v, *dst, *at, *fmt, **files;
+    const char   *v, *dst, *at, *fmt, *depth, **files;
     cg_error_t    err;
     cli_check_t   c;
 
     static const char  *names[] = {
         "--policy", "--ca-file", "--sni", "--dst", "--at", "--format",
-        "--geoip-country", "--geoip-asn", "--client-sni", "--memory"
+        "--geoip-country", "--geoip-asn", "--client-sni", "--memory",
+        "--intermediates", "--max-depth"
     };
 
     memset(&c, 0, sizeof(c));
     chains = NULL;
     dst = NULL;
     at = NULL;
+    depth = NULL;
     fmt = "json";
 
     files = calloc((size_t) argc + 1, sizeof(char *));
-    if (files == NULL) {
+    c.pool_files = calloc((size_t) argc + 1, sizeof(char *));
+    if (files == NULL || c.pool_files == NULL) {
+        free(files);
+        free(c.pool_files);
         fputs("certguard: out of memory\n", stderr);
         return CLI_EXIT_ERR;
     }
@@ -522,6 +538,8 @@ cli_check(int argc, char **argv)
         case 6: c.geoip_country = v; break;
         case 7: c.geoip_asn = v; break;
         case 9: c.memory_dir = v; break;
+        case 10: c.pool_files[c.npool_files++] = v; break;
+        case 11: depth = v; break;
         default: c.client_sni = v; break;
         }
     }
@@ -577,6 +595,26 @@ cli_check(int argc, char **argv)
         c.at = (int64_t) time(NULL);
     }
 
+    if (depth) {
+        char           *end;
+        unsigned long   d;
+
+        errno = 0;
+        d = strtoul(depth, &end, 10);
+
+        if (depth[0] < '0' || depth[0] > '9' || *end != '\0' || errno
+            || d > 65535)
+        {
+            cli_usage_error("check: --max-depth \"%s\" is not a number "
+                            "of intermediates from 0 to 65535",
+                            cli_safe(depth, safe, sizeof(safe)));
+            goto done;
+        }
+
+        c.max_depth = (unsigned) d;
+        c.has_max_depth = 1;
+    }
+
     memset(&err, 0, sizeof(err));
 
     if (cg_policy_load(&c.policy, c.policy_file, &err) != CG_OK) {
@@ -605,6 +643,28 @@ cli_check(int argc, char **argv)
                           : "system CA bundle");
         fprintf(stderr, "%s\n", cli_safe(err.msg, safe, sizeof(safe)));
         goto done;
+    }
+
+    if (c.npool_files) {
+        memset(&err, 0, sizeof(err));
+
+        if (cg_intermediates_load(&c.pool, c.pool_files, c.npool_files,
+                                  &err)
+            != CG_OK)
+        {
+            fprintf(stderr, "certguard: %s: ",
+                    cli_safe(err.file[0] ? err.file : c.pool_files[0], safe,
+                             sizeof(safe)));
+            fprintf(stderr, "%s\n", cli_safe(err.msg, safe, sizeof(safe)));
+            goto done;
+        }
+
+        for (k = 0; cg_intermediates_warning(c.pool, k, &err) == CG_OK; k++)
+        {
+            fprintf(stderr, "certguard: %s: warning: ",
+                    cli_safe(err.file, safe, sizeof(safe)));
+            fprintf(stderr, "%s\n", cli_safe(err.msg, safe, sizeof(safe)));
+        }
     }
 
     if (c.geoip_country || c.geoip_asn) {
@@ -660,6 +720,8 @@ done:
     cli_inputs_free(chains);
     free(files);
     free(c.out);
+    free(c.pool_files);
+    cg_intermediates_free(c.pool);
     cg_memory_close(c.memory);
     cg_geoip_free(c.geoip);
     cg_trust_free(c.trust);
@@ -692,6 +754,10 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     if (cli_chain_load(&ch, path, &ctx) != 0) {
         return -1;
     }
+
+    ch.intermediates = c->pool;
+    ch.max_depth = c->max_depth;
+    ch.max_depth_on = c->has_max_depth;
 
     /* the result is large (about 4 KB): keep it off small stacks */
     res = calloc(1, sizeof(cg_result_t));

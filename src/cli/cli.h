@@ -60,6 +60,11 @@ typedef struct {
     const char          *dst_addr;
     unsigned             dst_port;
     int64_t              at;
+
+    /* check's own: zero for the other commands */
+    const cg_intermediates_t *intermediates;
+    unsigned             max_depth;
+    unsigned             max_depth_on;
 } cli_chain_t;
 
 
