@@ -34,6 +34,7 @@ struct ngx_certguard_probe_s {
     const cg_policy_t               *policy;
     const cg_trust_t                *trust;
     const cg_geoip_t                *geoip;
+    const cg_intermediates_t        *intermediates;
     ngx_certguard_memory_t          *memory;
     ngx_certguard_capture_t         *capture;
     ngx_certguard_cache_t           *cache;
@@ -207,6 +208,7 @@ ngx_certguard_probe_create(ngx_certguard_probe_params_t *params)
     probe->policy = params->policy;
     probe->trust = params->trust;
     probe->geoip = params->geoip;
+    probe->intermediates = params->intermediates;
     probe->memory = params->memory;
     probe->capture = params->capture;
     probe->cache = params->cache;
@@ -485,6 +487,7 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
         if (rc == CG_OK) {
             /* the memory is only read here; the sighting is queued */
             in.memory = ngx_certguard_memory_handle(probe->memory);
+            in.intermediates = probe->intermediates;
             rc = cg_evaluate(&in, &res);
         }
 

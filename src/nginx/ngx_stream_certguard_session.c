@@ -191,7 +191,7 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
 
     /* the key: configuration, engine objects, name and address:port */
 
-    ctx->key.data = ngx_pnalloc(c->pool, NGX_INT_T_LEN + 4 * (NGX_PTR_SIZE * 2
+    ctx->key.data = ngx_pnalloc(c->pool, NGX_INT_T_LEN + 5 * (NGX_PTR_SIZE * 2
                                                              + 3)
                                          + 8 + ctx->host.len
                                          + ctx->upstream.len);
@@ -199,10 +199,11 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
         return NGX_ERROR;
     }
 
-    ctx->key.len = ngx_sprintf(ctx->key.data, "%ui|%p|%p|%p|%p|%V|%V",
+    ctx->key.len = ngx_sprintf(ctx->key.data, "%ui|%p|%p|%p|%p|%p|%V|%V",
                       ngx_certguard_cache_generation(&cgscf->common.cache),
                                cgscf->common.policy, cgscf->common.trust,
                                cgscf->common.geoip,
+                               cgscf->common.intermediates,
                                cgscf->common.cache.shm_zone, &ctx->host,
                                &ctx->upstream)
                    - ctx->key.data;
@@ -264,6 +265,7 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
     params.policy = cgscf->common.policy;
     params.trust = cgscf->common.trust;
     params.geoip = cgscf->common.geoip;
+    params.intermediates = cgscf->common.intermediates;
     params.cache = &cgscf->common.cache;
     params.memory = cgmcf->memory;
     params.capture = &cgscf->capture;
