@@ -27,7 +27,7 @@ LDFLAGS    := $(call buildflag,LDFLAGS)
 endif
 CG_CFLAGS   = -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter \
               -Wshadow -Isrc/engine
-LIBS        = -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb
+LIBS        = -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb -lpsl
 NGX_SRC    ?= /usr/share/nginx/src
 B           = build
 

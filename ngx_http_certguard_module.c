@@ -403,6 +403,7 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
         && rec->trust == cglcf->common.trust
         && rec->geoip == cglcf->common.geoip
         && rec->crls == cglcf->common.crls
+        && rec->intermediates == cglcf->common.intermediates
         && (rec->result.verdict != CG_BLOCK
             || cglcf->common.mode == NGX_CERTGUARD_MONITOR)
         && ngx_http_certguard_name(r, r->upstream, name, sizeof(name))
@@ -522,6 +523,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
 
     cgmcf = ngx_http_get_module_main_conf(r, ngx_http_certguard_module);
     in.memory = ngx_certguard_memory_handle(cgmcf->memory);
+    in.intermediates = cglcf->common.intermediates;
 
     cached = 0;
     key.len = 0;
@@ -539,6 +541,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         p = ngx_cpymem(p, &in.trust, sizeof(void *));
         p = ngx_cpymem(p, &in.geoip, sizeof(void *));
         p = ngx_cpymem(p, &in.crls, sizeof(void *));
+        p = ngx_cpymem(p, &in.intermediates, sizeof(void *));
         p = ngx_slprintf(p, last, "%s%Z%s:%ui", name, addr,
                          (ngx_uint_t) in.dst_port);
 
@@ -657,6 +660,7 @@ ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl, ngx_connection_t *c,
     rec->trust = cglcf->common.trust;
     rec->geoip = cglcf->common.geoip;
     rec->crls = cglcf->common.crls;
+    rec->intermediates = cglcf->common.intermediates;
     ngx_memcpy(&rec->result, res, sizeof(cg_result_t));
 
     sess = SSL_get_session(ssl);
@@ -673,6 +677,7 @@ ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl, ngx_connection_t *c,
     rec->trust = cglcf->common.trust;
     rec->geoip = cglcf->common.geoip;
     rec->crls = cglcf->common.crls;
+    rec->intermediates = cglcf->common.intermediates;
     ngx_memcpy(&rec->result, res, sizeof(cg_result_t));
 
     /*
@@ -865,7 +870,8 @@ ngx_http_certguard_restore(ngx_http_request_t *r)
         || rec->policy != cglcf->common.policy
         || rec->trust != cglcf->common.trust
         || rec->geoip != cglcf->common.geoip
-        || rec->crls != cglcf->common.crls)
+        || rec->crls != cglcf->common.crls
+        || rec->intermediates != cglcf->common.intermediates)
     {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "certguard: no verdict kept with the connection");

@@ -72,7 +72,7 @@ section "engine microbenchmark (bench/engine_micro.c)"
 micro=$out/engine_micro
 if cc -O2 -std=c11 -Wall -Wextra -Wno-unused-parameter -I"$top/src/engine" \
        -o "$micro" "$top/bench/engine_micro.c" "$build/libcertguard.a" \
-       -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb \
+       -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb -lpsl \
    && [ -s "$out/http/ecdsa/chain.pem" ]; then
     for t in ecdsa rsa; do
         echo "-- $t chain (leaf + intermediate), default policy" \

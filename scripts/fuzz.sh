@@ -67,7 +67,7 @@ for t in "$@"; do
     "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
         -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -Isrc/engine \
         -o "$build/$t" "t/fuzz/$t.c" src/engine/cg_*.c \
-        -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb
+        -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb -lpsl
 done
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/certguard-fuzz-XXXXXX")"

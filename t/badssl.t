@@ -4,7 +4,9 @@
 # Apache-2.0), evaluated with --at inside their validity against the system
 # CA bundle: good chains are trusted and allowed, each broken one fires the
 # signal its name promises, and odd ones (no CN, no subject, 10000 SANs) do
-# not crash; of 10000 SANs the first 1000 are read.
+# not crash; of 10000 SANs the first 1000 are read.  The interception
+# roots' chains block (leaked_root); the incomplete chain verifies with its
+# intermediate in the pool (--intermediates).
 
 use warnings;
 use strict;
@@ -62,7 +64,8 @@ sub eval_badssl {
     $file = "$corpus/$name.pem";
     $info = leaf_info($file);
     $r = check($file, policy => $policy, at => $o{at} // $info->{mid},
-               defined $o{sni} ? (sni => $o{sni}) : ());
+               defined $o{sni} ? (sni => $o{sni}) : (),
+               $o{args} ? (args => $o{args}) : ());
     is($r->{signal}, 0, "$name: no crash");
     is($r->{exit}, 0, "$name: exit 0") or diag($r->{err});
     is($r->{json} && $r->{json}{sha256}, $info->{sha256},
@@ -131,6 +134,9 @@ $j = eval_badssl('wildcard-rsa2048', sni => 'badssl.com');
 quiet($j, 'hostname_mismatch', 'wildcard-rsa2048 for badssl.com (a SAN)');
 $j = eval_badssl('wildcard-rsa2048', sni => 'example.com');
 fires($j, 'hostname_mismatch', 'wildcard-rsa2048 for example.com');
+is(join(',', signal_ids($j)), 'hostname_mismatch',
+   'a public certificate for another name: hostname_mismatch alone');
+is($j && $j->{verdict}, 'tag', 'hostname_mismatch alone tags');
 
 # broken on purpose
 
@@ -151,6 +157,24 @@ $j = eval_badssl('wildcard-incomplete-chain',
                  sni => 'incomplete-chain.badssl.com');
 fires($j, 'untrusted_chain', 'wildcard-incomplete-chain');
 quiet($j, 'self_signed', 'wildcard-incomplete-chain');
+quiet($j, 'mimicked_ca', 'wildcard-incomplete-chain: its issuer is only '
+      . 'missing');
+isnt($j && $j->{verdict}, 'block', 'wildcard-incomplete-chain is not blocked');
+
+# DigiCert SHA2 Secure Server CA as the corpus's other chains send it: in
+# the intermediates pool it completes the chain
+my ($dcint) = read_file("$corpus/wildcard-rsa2048.pem")
+    =~ /-----END CERTIFICATE-----\s*(-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----)/s;
+my $pool = write_file(tempdir() . '/digicert-sha2.pem', "$dcint\n");
+like(run('openssl', 'x509', '-in', $pool, '-noout', '-subject')->{out},
+     qr/CN\s*=\s*DigiCert SHA2 Secure Server CA/,
+     'the pool holds DigiCert SHA2 Secure Server CA');
+$j = eval_badssl('wildcard-incomplete-chain',
+                 sni => 'incomplete-chain.badssl.com',
+                 args => ['--intermediates', $pool]);
+ok($j && $j->{trusted}, 'wildcard-incomplete-chain with the pool: trusted');
+is($j && $j->{verdict}, 'allow',
+   'wildcard-incomplete-chain with the pool: allowed');
 
 $j = eval_badssl('wildcard-sha1-intermediate', sni => 'sha1-intermediate.badssl.com');
 fires($j, 'weak_signature', 'wildcard-sha1-intermediate');
@@ -171,6 +195,8 @@ for my $n (qw/subdomain-superfish subdomain-edellroot
     $j = eval_badssl($n, sni => "$host.badssl.com");
     fires($j, 'untrusted_chain', $n);
     ok($j && !$j->{trusted}, "$n is not trusted");
+    fires($j, 'leaked_root', $n);
+    is($j && $j->{verdict}, 'block', "$n blocks: its root's key is public");
 }
 
 $j = eval_badssl('subdomain-no-sct', sni => 'no-sct.badssl.com');

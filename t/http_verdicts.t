@@ -37,6 +37,16 @@ my $fake = $pki->ca('fake',
 
 sub trusted { $pki->good_leaf(shift, issuer => $root, @_) }
 
+# a server that sends the self-signed "DigiCert" root it signed with: a
+# public CA's name on a root no bundle knows (a leaf whose issuer is merely
+# missing is not mimicry)
+sub mimic {
+    my $leaf = $pki->leaf('mimic', issuer => $fake, subject => '/CN=mimic.test',
+                          san => 'DNS:mimic.test', ext => [$SCT]);
+
+    return { %$leaf, chain => $pki->bundle('mimic-chain', $leaf, $fake) };
+}
+
 my %cert = (
     good     => trusted('good'),
     internal => $pki->good_leaf('internal', issuer => $other),
@@ -52,8 +62,7 @@ my %cert = (
                     [O => 'cobaltstrike'], [OU => 'AdvancedPenTesting'],
                     [CN => 'Major Cobalt Strike']],
                     san => 'DNS:cobalt.test'),
-    mimic    => $pki->leaf('mimic', issuer => $fake, subject => '/CN=mimic.test',
-                           san => 'DNS:mimic.test', ext => [$SCT]),
+    mimic    => mimic(),
     listed   => trusted('listed'),
     evil     => trusted('evil'),
     geo      => trusted('geo'),

@@ -9,8 +9,9 @@
 # read (exit 2 naming the chain file) counts as refused: agreement for a
 # FAILURE case, as OpenSSL fails that handshake before certguard is asked,
 # a miss for a SUCCESS case; the figure says how many agree that way.
-# Limbo's max_chain_depth has no CLI option and is not passed; CRLs are
-# passed once the CLI's help names --crl.  The test fails when fewer cases
+# Limbo's max_chain_depth goes to --max-depth (intermediates on the path,
+# self-issued ones not counted, as limbo counts them); CRLs are passed once
+# the CLI's help names --crl.  The test fails when fewer cases
 # agree than $FLOOR; the misses are listed by namespace (prove -v shows
 # them one by one).
 #
@@ -32,7 +33,7 @@ use Time::Local qw(timegm);
 
 # Cases that agree today.  Raise it with every engine fix that gains some;
 # never lower it: a lower figure is a regression.
-my $FLOOR = 186;
+my $FLOOR = 190;
 
 # The corpus the floor was measured on: x509-limbo at 8a2e6f4, SERVER cases.
 my $CASES = 198;
@@ -51,6 +52,7 @@ my $dir = tempdir();
 # the case's anchors are the only ones even without --no-system-roots.
 my $help = cli('check', '--help')->{out};
 my $has_crl = $help =~ /--crl\b/;
+my $has_depth = $help =~ /--max-depth\b/;
 my $no_system = $help =~ /--no-system-roots\b/;
 
 my $corpus = decode_json(read_file($file));
@@ -103,6 +105,9 @@ sub run_case {
 
     push @args, '--at', unix_time($c->{validation_time})
         if defined $c->{validation_time};
+
+    push @args, '--max-depth', $c->{max_chain_depth}
+        if $has_depth && defined $c->{max_chain_depth};
 
     if ($has_crl) {
         my $k = 0;

@@ -712,15 +712,38 @@ for my $ca (sort keys %freedv) {
 }
 quiet($jc, 'free_dv_issuer', 'clean chain');
 
-# mimicked_ca: an untrusted chain naming a public CA
+# mimicked_ca: a public CA's name on a key that is not that CA's
 
 my $fake = $pki->ca('fake-digicert', subject =>
     '/C=US/O=DigiCert Inc/CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1');
 my $fleaf = good_leaf('fake-dc', issuer => $fake);
 $j = eval_chain($fleaf, ca_file => $other->{cert}, no_system => 1);
-fires($j, 'mimicked_ca', 'untrusted chain issued by "DigiCert"');
+quiet($j, 'mimicked_ca', 'untrusted chain issued by a "DigiCert" no store '
+      . 'knows: an issuer merely missing');
+fires($j, 'untrusted_chain', 'that chain is still untrusted');
+$j = eval_chain($fake->{cert}, ca_file => $other->{cert}, no_system => 1,
+                sni => undef);
+fires($j, 'mimicked_ca', 'a self-signed "DigiCert" root no store knows');
 $j = eval_chain($fleaf, ca_file => $fake->{cert});
 quiet($j, 'mimicked_ca', 'the same chain when its anchor is trusted');
+# the name of a root of the system bundle, on another key
+my $fakeg2 = $pki->ca('fake-digicert-g2', subject =>
+    '/C=US/O=DigiCert Inc/OU=www.digicert.com/CN=DigiCert Global Root G2');
+my $fakeint = $pki->ca('fake-digicert-int', issuer => $fakeg2, subject =>
+    '/C=US/O=DigiCert Inc/CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1');
+SKIP: {
+    my $bundle = '/etc/ssl/certs/ca-certificates.crt';
+    skip "no system CA bundle $bundle", 2 unless -f $bundle;
+    local $ENV{SSL_CERT_FILE} = $bundle;
+
+    $j = eval_chain(good_leaf('fake-dc2', issuer => $fakeint),
+                    ca_file => $other->{cert});
+    fires($j, 'mimicked_ca', 'intermediate issued by "DigiCert Global Root '
+          . 'G2" on another key than the bundle\'s');
+    like(fired($j, 'mimicked_ca') && fired($j, 'mimicked_ca')->{detail},
+         qr/depth 1 issuer .*another key/,
+         'mimicked_ca: the detail says which');
+}
 quiet($jc, 'mimicked_ca', 'clean chain');
 my $lookalike = $pki->leaf('lookalike', subject => '/O=BadSSL/CN=www.badssl.com',
                            san => 'DNS:www.badssl.com',
@@ -935,7 +958,7 @@ is($j && $j->{verdict}, 'tag', 'default policy: a hundred certificates tag');
 # memory.t (the certificate memory's), sct.t (the SCTs') or revocation.t
 # (revoked, crl_invalid, ocsp_invalid)
 # cert_cloaking in t/unit/eval.c and t/stream_cloak.t (the probed leaf is
-# no input the CLI takes)
+# no input the CLI takes); leaked_root in chain.t
 
 my $list = cli('signals');
 my @all = map { (split /\t/)[0] } split /\n/, $list->{out};
@@ -944,7 +967,8 @@ my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/,
     qw/cert_cloaking/,
     qw/first_seen cert_changed issuer_changed cert_moved/,
     qw/invalid_sct unverified_sct/,
-    qw/revoked crl_invalid ocsp_invalid/;
+    qw/revoked crl_invalid ocsp_invalid/,
+    qw/leaked_root/;
 is_deeply([ grep { !$covered{$_} } @all ], [],
           'every built-in signal is covered by a test');
 

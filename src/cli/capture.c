@@ -381,6 +381,9 @@ cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
         in.crls = ch->crls;
         in.ocsp = ch->ocsp;
         in.ocsp_len = ch->ocsp_len;
+        in.intermediates = ch->intermediates;
+        in.max_depth = ch->max_depth;
+        in.max_depth_on = ch->max_depth_on;
         rc = cg_evaluate(&in, res);
     }
 

@@ -64,6 +64,11 @@ typedef struct {
     int64_t         at;
     cli_format_t    format;
 
+    const char    **pool_files;         /* --intermediates, in order */
+    unsigned        npool_files;
+    unsigned        max_depth;          /* --max-depth */
+    unsigned        has_max_depth:1;
+
     cg_policy_t    *policy;
     cg_trust_t     *trust;
     cg_geoip_t     *geoip;
@@ -71,6 +76,7 @@ typedef struct {
     cg_crls_t      *crls;               /* --crl, every file's */
     unsigned char  *ocsp;               /* --ocsp: a stapled response */
     size_t          ocsp_len;
+    cg_intermediates_t  *pool;
 
     char           *out;                /* formatter buffer, grown on need */
     size_t          out_len;
@@ -102,6 +108,7 @@ cli_usage(FILE *f)
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
 "                       [--client-sni NAME] [--memory DIR]\n"
 "                       [--crl FILE]... [--ocsp FILE]\n"
+"                       [--intermediates FILE]... [--max-depth N]\n"
 "                       CHAIN.pem...|DIR\n"
 "       certguard diff --policy OLD --policy NEW [--sni NAME]\n"
 "                      [--at UNIXTIME] [--ca-file FILE]\n"
@@ -124,7 +131,11 @@ cli_usage(FILE *f)
 "        (sni_mismatch fires when it is not the --sni name; CEF\n"
 "        destinationServiceName).  Chains\n"
 "        verify against the system CA bundle and the --ca-file roots;\n"
-"        --no-system-roots leaves the system bundle out.  A capture\n"
+"        --no-system-roots leaves the system bundle out.\n"
+"        --intermediates (repeatable) names PEM files of CA certificates\n"
+"        that complete a chain whose server left its intermediate out;\n"
+"        they are never anchors.  --max-depth is the most intermediates\n"
+"        a verified path may hold (self-issued ones not counted).  A capture\n"
 "        directory (certguard_capture) or its files replay what the proxy\n"
 "        saw: name, destination, client SNI and time (last seen) come\n"
 "        from each chain's sidecar unless an option gives them.\n"
@@ -454,7 +465,7 @@ cli_check(int argc, char **argv)
     unsigned      k;
     char          safe[512];
     char        **chains;
-    const char   *v, *dst, *at, *fmt, *ocsp, **files, **crls;
+    const char   *v, *dst, *at, *fmt, *ocsp, *depth, **files, **crls;
     int           ncrls;
     const char   *problem;
     cg_error_t    err;
@@ -463,22 +474,25 @@ cli_check(int argc, char **argv)
     static const char  *names[] = {
         "--policy", "--ca-file", "--sni", "--dst", "--at", "--format",
         "--geoip-country", "--geoip-asn", "--client-sni", "--memory",
-        "--crl", "--ocsp"
+        "--crl", "--ocsp", "--intermediates", "--max-depth"
     };
 
     memset(&c, 0, sizeof(c));
     chains = NULL;
     dst = NULL;
     at = NULL;
+    depth = NULL;
     fmt = "json";
     ocsp = NULL;
     ncrls = 0;
 
     files = calloc((size_t) argc + 1, sizeof(char *));
     crls = calloc((size_t) argc + 1, sizeof(char *));
-    if (files == NULL || crls == NULL) {
+    c.pool_files = calloc((size_t) argc + 1, sizeof(char *));
+    if (files == NULL || crls == NULL || c.pool_files == NULL) {
         free(files);
         free(crls);
+        free(c.pool_files);
         fputs("certguard: out of memory\n", stderr);
         return CLI_EXIT_ERR;
     }
@@ -544,6 +558,8 @@ cli_check(int argc, char **argv)
         case 9: c.memory_dir = v; break;
         case 10: crls[ncrls++] = v; break;
         case 11: ocsp = v; break;
+        case 12: c.pool_files[c.npool_files++] = v; break;
+        case 13: depth = v; break;
         default: c.client_sni = v; break;
         }
     }
@@ -599,6 +615,26 @@ cli_check(int argc, char **argv)
         c.at = (int64_t) time(NULL);
     }
 
+    if (depth) {
+        char           *end;
+        unsigned long   d;
+
+        errno = 0;
+        d = strtoul(depth, &end, 10);
+
+        if (depth[0] < '0' || depth[0] > '9' || *end != '\0' || errno
+            || d > 65535)
+        {
+            cli_usage_error("check: --max-depth \"%s\" is not a number "
+                            "of intermediates from 0 to 65535",
+                            cli_safe(depth, safe, sizeof(safe)));
+            goto done;
+        }
+
+        c.max_depth = (unsigned) d;
+        c.has_max_depth = 1;
+    }
+
     memset(&err, 0, sizeof(err));
 
     if (cg_policy_load(&c.policy, c.policy_file, &err) != CG_OK) {
@@ -644,6 +680,28 @@ cli_check(int argc, char **argv)
         fprintf(stderr, "certguard: %s: %s\n",
                 cli_safe(ocsp, safe, sizeof(safe)), problem);
         goto done;
+    }
+
+    if (c.npool_files) {
+        memset(&err, 0, sizeof(err));
+
+        if (cg_intermediates_load(&c.pool, c.pool_files, c.npool_files,
+                                  &err)
+            != CG_OK)
+        {
+            fprintf(stderr, "certguard: %s: ",
+                    cli_safe(err.file[0] ? err.file : c.pool_files[0], safe,
+                             sizeof(safe)));
+            fprintf(stderr, "%s\n", cli_safe(err.msg, safe, sizeof(safe)));
+            goto done;
+        }
+
+        for (k = 0; cg_intermediates_warning(c.pool, k, &err) == CG_OK; k++)
+        {
+            fprintf(stderr, "certguard: %s: warning: ",
+                    cli_safe(err.file, safe, sizeof(safe)));
+            fprintf(stderr, "%s\n", cli_safe(err.msg, safe, sizeof(safe)));
+        }
     }
 
     if (c.geoip_country || c.geoip_asn) {
@@ -702,6 +760,8 @@ done:
     free(c.ocsp);
     cg_crls_free(c.crls);
     free(c.out);
+    free(c.pool_files);
+    cg_intermediates_free(c.pool);
     cg_memory_close(c.memory);
     cg_geoip_free(c.geoip);
     cg_trust_free(c.trust);
@@ -738,6 +798,9 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     ch.crls = c->crls;
     ch.ocsp = c->ocsp;
     ch.ocsp_len = c->ocsp_len;
+    ch.intermediates = c->pool;
+    ch.max_depth = c->max_depth;
+    ch.max_depth_on = c->has_max_depth;
 
     /* the result is large (about 4 KB): keep it off small stacks */
     res = calloc(1, sizeof(cg_result_t));

@@ -64,6 +64,10 @@ typedef struct {
     const cg_crls_t     *crls;              /* NULL: none */
     const unsigned char *ocsp;              /* a stapled response, or NULL */
     size_t               ocsp_len;
+    /* check's own: zero for the other commands */
+    const cg_intermediates_t *intermediates;
+    unsigned             max_depth;
+    unsigned             max_depth_on;
 } cli_chain_t;
 
 

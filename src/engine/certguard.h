@@ -42,6 +42,9 @@ typedef struct cg_geoip_s   cg_geoip_t;     /* country and ASN databases */
 typedef struct cg_memory_s  cg_memory_t;    /* certificate memory (LMDB),
                                                cg_memory.h */
 typedef struct cg_crls_s    cg_crls_t;      /* CRLs (cg_crls_load) */
+typedef struct cg_intermediates_s  cg_intermediates_t;
+                                            /* CA certificates that complete
+                                               chains, never anchors */
 
 
 typedef struct {
@@ -147,6 +150,14 @@ typedef struct {
                                                (DER) as the server sent
                                                it; NULL: none stapled */
     size_t              ocsp_len;
+    const cg_intermediates_t *intermediates;    /* NULL: none; CA
+                                               certificates that may
+                                               complete the chain as sent */
+    unsigned            max_depth;          /* with max_depth_on: the most
+                                               intermediates a verified
+                                               path may hold, self-issued
+                                               ones not counted */
+    unsigned            max_depth_on;
 } cg_input_t;
 
 
@@ -241,6 +252,24 @@ void cg_trust_free(cg_trust_t *trust);
 int cg_crls_load(cg_crls_t **crls, const char *path, cg_error_t *err);
 void cg_crls_free(cg_crls_t *crls);
 
+/*
+ * Intermediates: CA certificates (such as the intermediates the CCADB
+ * publishes, which Firefox preloads) that complete a chain whose server
+ * leaves its intermediate out.  They join the certificates the server sent
+ * when a path is built and are never anchors: a chain that needs one still
+ * ends in an anchor of the trust store.  Each of the nfiles PEM files is
+ * read whole; a certificate that is not a CA (X509_check_ca) is skipped
+ * with a warning, a file without any CA certificate is an error.
+ * cg_intermediates_warning() gives the index-th warning (file and block)
+ * like cg_policy_warning(); cg_intermediates_count() how many were kept.
+ */
+int cg_intermediates_load(cg_intermediates_t **pool,
+    const char *const *files, unsigned nfiles, cg_error_t *err);
+int cg_intermediates_warning(const cg_intermediates_t *pool, unsigned index,
+    cg_error_t *warning);
+unsigned cg_intermediates_count(const cg_intermediates_t *pool);
+void cg_intermediates_free(cg_intermediates_t *pool);
+
 /* GeoIP: either path may be NULL. */
 int cg_geoip_open(cg_geoip_t **geoip, const char *country_db,
     const char *asn_db, cg_error_t *err);
@@ -252,8 +281,9 @@ void cg_geoip_free(cg_geoip_t *geoip);
  * scores with; the chain as received (leaf NULL: its first certificate);
  * the name checked and the destination address, where "" means not known
  * as NULL does; now 0 for the clock.  Every other field is zero: set
- * client_sni afterwards when a tunnel's ClientHello named one, and memory
- * when a certificate memory is configured.  CG_OK, or
+ * client_sni afterwards when a tunnel's ClientHello named one, memory
+ * when a certificate memory is configured, and intermediates when a pool
+ * is.  CG_OK, or
  * CG_ERR_ARG without a policy or a certificate (nothing to evaluate).
  */
 int cg_input_handshake(cg_input_t *in, const cg_policy_t *policy,

@@ -33,6 +33,7 @@ static int cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx);
 static void cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain,
     int untrusted, BIO *bio);
 static void cg_facts_path_as_sent(cg_facts_t *f);
+static void cg_facts_depth(cg_facts_t *f);
 
 
 int
@@ -116,6 +117,7 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
     f->has_sct = X509_get_ext_by_NID(in->leaf, NID_ct_precert_scts, -1) >= 0;
 
     cg_facts_verify(f, bio);
+    cg_facts_depth(f);
 
     BIO_free(bio);
 
@@ -830,7 +832,7 @@ cg_facts_verify(cg_facts_t *f, BIO *bio)
     untrusted = NULL;
     sent = NULL;
 
-    if (f->ncerts > 1) {
+    if (f->ncerts > 1 || f->in->intermediates != NULL) {
         untrusted = sk_X509_new_reserve(NULL, (int) f->ncerts - 1);
         if (untrusted == NULL) {
             goto failed;
@@ -838,6 +840,13 @@ cg_facts_verify(cg_facts_t *f, BIO *bio)
 
         for (i = 1; i < f->ncerts; i++) {
             (void) sk_X509_push(untrusted, f->certs[i].x);
+        }
+
+        /* issuers the server left out, from the intermediates pool */
+        if (cg_pool_complete(f->in->intermediates, f->in->leaf, untrusted)
+            != 0)
+        {
+            goto failed;
         }
     }
 
@@ -958,6 +967,46 @@ failed:
     /* the chain as sent stands in; cg_facts_free releases the rest */
     free(f->path);
     f->path = NULL;
+}
+
+
+/*
+ * A caller's maximum depth (limbo's max_chain_depth), counted as RFC 5280
+ * counts pathLenConstraint: the intermediates of the verified path, not
+ * the leaf, not the anchor, and not a self-issued intermediate (a CA's
+ * key rollover).  X509_VERIFY_PARAM_set_depth() would count those too.
+ */
+
+static void
+cg_facts_depth(cg_facts_t *f)
+{
+    unsigned  i, n, last;
+    X509     *x;
+
+    if (!f->in->max_depth_on || !f->trusted || f->npath < 3) {
+        return;
+    }
+
+    n = 0;
+    last = f->npath - 1;
+
+    for (i = 1; i < last; i++) {
+        x = f->path[i]->x;
+
+        if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x))
+            != 0)
+        {
+            n++;
+        }
+
+        if (n > f->in->max_depth) {
+            cg_facts_verify_record(f, (int) i, X509_V_ERR_CERT_CHAIN_TOO_LONG,
+                                   CG_VERR_PATH);
+            f->trusted = 0;
+            f->public_root = 0;
+            return;
+        }
+    }
 }
 
 

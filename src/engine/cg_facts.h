@@ -42,6 +42,26 @@ struct cg_trust_s {
 int cg_trust_is_public(const cg_trust_t *t, X509 *x);
 
 
+/* The intermediates pool (cg_pool.c): CA certificates sorted by subject,
+ * read-only after loading. */
+#define CG_POOL_WARN_MAX    8
+
+struct cg_intermediates_s {
+    X509          **certs;
+    size_t          n;
+    cg_error_t      warnings[CG_POOL_WARN_MAX];
+    unsigned        nwarnings;
+};
+
+/* Appends to untrusted the pool's certificates that issue, by name, the
+ * leaf, a certificate already in untrusted or one added; at most
+ * CG_POOL_ADD_MAX, none already there.  0, or -1 out of memory. */
+#define CG_POOL_ADD_MAX     8
+
+int cg_pool_complete(const cg_intermediates_t *pool, X509 *leaf,
+    STACK_OF(X509) *untrusted);
+
+
 /* One certificate as the server sent it. */
 typedef struct {
     X509           *x;
@@ -250,6 +270,15 @@ typedef int (*cg_path_try_pt)(void *data, STACK_OF(X509) *untrusted);
 
 int cg_path_search(X509 *leaf, X509 **sent, unsigned n, cg_path_try_pt try,
     void *data, STACK_OF(X509) **found);
+
+/*
+ * Whether a CA name on the chain comes with that CA's key (cg_pool.c),
+ * against the certificates of that name the trust store and the
+ * intermediates pool know: for x's subject (issuer 0) its key is theirs,
+ * for its issuer (issuer 1) one of theirs verifies its signature.  1 a
+ * known key, 0 the name is known with other keys only, -1 not known.
+ */
+int cg_facts_known_key(cg_facts_t *f, X509 *x, int issuer);
 
 /* The engine's own checks of the verified path (cg_profile.c), run once,
  * when the first signal that reads them asks. */

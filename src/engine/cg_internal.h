@@ -96,6 +96,23 @@ const cg_digest_t *cg_digestset_find(const cg_digestset_t *s,
 void cg_digestset_free(cg_digestset_t *s);
 
 
+/*
+ * Keys whose private halves are public (list leaked_root): SPKI SHA-256s,
+ * and the certificates the list gives in full, whose keys verify what
+ * they issued when the server does not send them.
+ */
+typedef struct {
+    cg_digestset_t  spki;           /* sorted */
+    X509          **roots;
+    size_t          nroots;
+} cg_keyset_t;
+
+/* One hex SPKI SHA-256 a line (text after white space, a comment, is
+ * ignored) and PEM CERTIFICATE blocks, '#' comments; appends to ks. */
+int cg_keyset_load(cg_keyset_t *ks, const char *path, cg_error_t *err);
+void cg_keyset_free(cg_keyset_t *ks);
+
+
 typedef struct {
     int             family;         /* AF_INET or AF_INET6 */
     unsigned char   addr[16];
@@ -194,6 +211,11 @@ struct cg_policy_s {
     size_t          nexempts;
 
     struct ctlog_store_st *ct_logs;     /* ct_log_list, or NULL */
+    cg_keyset_t     leaked;         /* list leaked_root */
+    struct psl_ctx_st *psl;         /* the Public Suffix List of the
+                                       publicsuffix package, loaded with
+                                       a policy file; NULL: libpsl's
+                                       built-in copy */
 };
 
 

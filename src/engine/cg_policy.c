@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <libpsl.h>
 
 #include "cg_policy.h"
 #include "cg_policy_parse.h"
@@ -148,6 +149,12 @@ cg_policy_load(cg_policy_t **policy, const char *path, cg_error_t *err)
 
     rc = cg_parse_path(&ps, path, NULL, 0);
 
+    /* the publicsuffix package's list when it is newer than libpsl's
+     * built-in copy (which the checks use without it) */
+    if (rc == CG_OK) {
+        ps.pol->psl = psl_latest(NULL);
+    }
+
     return cg_policy_run(policy, &ps, rc);
 }
 
@@ -200,6 +207,8 @@ cg_policy_free(cg_policy_t *pol)
     }
 
     cg_digestset_free(&pol->blocklist);
+    cg_keyset_free(&pol->leaked);
+    psl_free(pol->psl);
     free(pol->geo_country);
     free(pol->geo_asn);
 

@@ -275,11 +275,14 @@ cg_cmd_list(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
         }
     }
 
-    if (kind == -1 && strcmp(st->args[1], "blocklist") != 0) {
+    if (kind == -1 && strcmp(st->args[1], "blocklist") != 0
+        && strcmp(st->args[1], "leaked_root") != 0)
+    {
         return cg_errorf(ps->err, CG_ERR_SYNTAX, src->file, st->lines[1],
                          "unknown list kind \"%.32s\", expected "
                          "free_dv_issuer, staging_issuer, default_subject, "
-                         "public_ca or blocklist", st->args[1]);
+                         "public_ca, blocklist or leaked_root",
+                         st->args[1]);
     }
 
     if (!ps->files) {
@@ -292,7 +295,9 @@ cg_cmd_list(cg_parse_t *ps, cg_src_t *src, cg_stmt_t *st)
         return rc;
     }
 
-    if (kind == -1) {
+    if (kind == -1 && strcmp(st->args[1], "leaked_root") == 0) {
+        rc = cg_keyset_load(&ps->pol->leaked, path, ps->err);
+    } else if (kind == -1) {
         rc = cg_digestset_load(&ps->pol->blocklist, path, ps->err);
     } else {
         rc = cg_patlist_load(&ps->pol->lists[kind], path, 0, ps->err);

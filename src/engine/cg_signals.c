@@ -14,6 +14,8 @@
 #include <strings.h>
 #include <arpa/inet.h>
 
+#include <libpsl.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
@@ -332,6 +334,7 @@ cg_check_hostname_mismatch(cg_facts_t *f, unsigned index, char *detail,
 {
     int             rc;
     X509           *x;
+    char           *peer;
     size_t          len;
     const char     *name;
     char            buf[CG_NAME_MAX];
@@ -371,8 +374,27 @@ cg_check_hostname_mismatch(cg_facts_t *f, unsigned index, char *detail,
             len--;          /* a fully qualified "example.com." */
         }
 
+        peer = NULL;
         rc = X509_check_host(x, name, len,
-                             X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL);
+                             X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, &peer);
+
+        /* a wildcard over a public suffix ("*.co.uk") names no host: what
+         * browsers refuse to match, unless a SAN names this one exactly */
+        if (rc == 1 && peer && peer[0] == '*' && peer[1] == '.'
+            && psl_is_public_suffix(f->policy->psl ? f->policy->psl
+                                                   : psl_builtin(),
+                                    peer + 2)
+            && X509_check_host(x, name, len, X509_CHECK_FLAG_NO_WILDCARDS,
+                               NULL)
+               != 1)
+        {
+            cg_detailf(detail, size, "%s matches only %.60s, a wildcard "
+                       "over a public suffix", name, peer);
+            OPENSSL_free(peer);
+            return 1;
+        }
+
+        OPENSSL_free(peer);
     }
 
     if (rc == 1) {
@@ -573,26 +595,63 @@ cg_check_free_dv_issuer(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+/*
+ * An untrusted chain with a public CA's name on a key that is not that
+ * CA's: a certificate named like a CA the trust store or the
+ * intermediates pool knows, whose key (subject) or signature (issuer) is
+ * not theirs; or a self-issued certificate named like a public CA that no
+ * one knows (public roots are all in the bundle).  A name the store does
+ * not know on a certificate that is not self-issued is an issuer merely
+ * missing, as when a server leaves its intermediate out: not mimicry.
+ */
+
 static int
 cg_check_mimicked_ca(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight)
 {
-    size_t  len;
+    int                  k, self, issuer;
+    unsigned             i;
+    char                 which[24];
+    cg_cert_facts_t     *c;
+    const cg_patlist_t  *l;
+    const cg_pattern_t  *p;
 
-    if (f->trusted) {
+    l = &f->policy->lists[CG_LIST_PUBLIC_CA];
+
+    if (f->trusted || l->n == 0) {
         return 0;
     }
 
-    if (!cg_check_dn_list(f, &f->policy->lists[CG_LIST_PUBLIC_CA], 1, 0,
-                          detail, size))
-    {
-        return 0;
+    for (i = 0; i < f->ncerts; i++) {
+        c = &f->certs[i];
+        self = X509_NAME_cmp(X509_get_subject_name(c->x),
+                             X509_get_issuer_name(c->x)) == 0;
+
+        /* the leaf's issuer first: what the server claims signed it */
+        for (issuer = 1; issuer >= 0; issuer--) {
+            p = issuer ? cg_patlist_match(l, c->issuer, c->issuer_len)
+                       : cg_patlist_match(l, c->subject, c->subject_len);
+
+            if (p == NULL) {
+                continue;
+            }
+
+            k = cg_facts_known_key(f, c->x, issuer);
+
+            if (k == 1 || (k == -1 && !self)) {
+                continue;
+            }
+
+            cg_detailf(detail, size, "%s %s matches \"%s\", %s",
+                       cg_which(i, which, sizeof(which)),
+                       issuer ? "issuer" : "subject", p->text,
+                       k == 0 ? "another key than the known CA's"
+                              : "self-issued, no such root known");
+            return 1;
+        }
     }
 
-    len = strlen(detail);
-    cg_detailf(detail + len, size - len, ", untrusted");
-
-    return 1;
+    return 0;
 }
 
 
@@ -937,6 +996,94 @@ cg_check_cert_cloaking(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+/* "CN" of a certificate for a detail, else its whole subject. */
+
+static void
+cg_cert_name(X509 *x, char *buf, size_t size)
+{
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
+                                  buf, (int) size) < 0)
+    {
+        buf[0] = '\0';
+    }
+}
+
+
+/*
+ * A key of the leaked_root list anywhere on the chain (sent, or on the
+ * verified path: an anchor the proxy's own store holds), or the key that
+ * signed the top of a path that reached no anchor: interception software
+ * does not send its root.
+ */
+
+static int
+cg_check_leaked_root(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight)
+{
+    int                 ok;
+    unsigned            i;
+    size_t              k;
+    X509               *top, *r;
+    char                which[24], cn[64];
+    cg_cert_facts_t    *c;
+    const cg_keyset_t  *ks;
+
+    ks = &f->policy->leaked;
+
+    if (ks->spki.n == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < f->npath + f->ncerts; i++) {
+        c = i < f->npath ? f->path[i] : &f->certs[i - f->npath];
+
+        if (!c->spki_ok || cg_digestset_find(&ks->spki, c->spki, 32) == NULL)
+        {
+            continue;
+        }
+
+        cg_cert_name(c->x, cn, sizeof(cn));
+        cg_detailf(detail, size, "%s has a leaked private key (%.48s)",
+                   i < f->npath ? cg_which_path(f, i, which, sizeof(which))
+                                : cg_which(i - f->npath, which,
+                                           sizeof(which)),
+                   cn[0] ? cn : "listed SPKI");
+        return 1;
+    }
+
+    if (f->path_anchor || f->npath == 0) {
+        return 0;
+    }
+
+    top = f->path[f->npath - 1]->x;
+
+    for (k = 0; k < ks->nroots; k++) {
+        r = ks->roots[k];
+
+        if (X509_NAME_cmp(X509_get_subject_name(r), X509_get_issuer_name(top))
+            != 0)
+        {
+            continue;
+        }
+
+        ERR_set_mark();
+        ok = X509_get0_pubkey(r) != NULL
+             && X509_verify(top, X509_get0_pubkey(r)) == 1;
+        ERR_pop_to_mark();
+
+        if (ok) {
+            cg_cert_name(r, cn, sizeof(cn));
+            cg_detailf(detail, size, "%s signed by the leaked key of %.48s",
+                       cg_which(f->npath - 1, which, sizeof(which)),
+                       cn[0] ? cn : "a listed root");
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* The table: order is the order hits are reported in. */
 
 static const cg_signal_t  cg_signals[] = {
@@ -1095,6 +1242,9 @@ static const cg_signal_t  cg_signals[] = {
     { "cert_cloaking",
       "a tunnel's client received another certificate than the probe",
       100, { 0, 0 }, cg_check_cert_cloaking },
+    { "leaked_root",
+      "a key on the chain, or the one that signed it, is publicly known",
+      100, { 0, 0 }, cg_check_leaked_root },
 };
 
 

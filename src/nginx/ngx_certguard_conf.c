@@ -132,6 +132,48 @@ ngx_certguard_conf_crls_cleanup(void *data)
 }
 
 
+/*
+ * "certguard_intermediates FILE;", repeatable: CA certificates that
+ * complete chains, never anchors.  The file loads where the module scores
+ * (the merge); its directive's place is kept for the error then.
+ */
+
+char *
+ngx_certguard_conf_set_intermediates(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_certguard_conf_t  *cgcf = ngx_certguard_conf_of(conf, cmd);
+
+    ngx_str_t                  *value;
+    ngx_certguard_conf_file_t  *file;
+
+    if (cgcf->intermediates_files == NGX_CONF_UNSET_PTR) {
+        cgcf->intermediates_files = ngx_array_create(cf->pool, 2,
+                                            sizeof(ngx_certguard_conf_file_t));
+        if (cgcf->intermediates_files == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "has an empty file name";
+    }
+
+    file = ngx_array_push(cgcf->intermediates_files);
+    if (file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    file->name = value[1];
+    file->conf_file = cf->conf_file->file.name;
+    file->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
 char *
 ngx_certguard_conf_set_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -175,6 +217,7 @@ ngx_certguard_conf_init(ngx_certguard_conf_t *conf)
      *     conf->geoip_asn = { 0, NULL };
      *     conf->geoip = NULL;
      *     conf->auth_user_file = { 0, NULL };
+     *     conf->intermediates = NULL;
      */
 
     conf->mode = NGX_CONF_UNSET_UINT;
@@ -187,6 +230,7 @@ ngx_certguard_conf_init(ngx_certguard_conf_t *conf)
     conf->guard.allow_names = NGX_CONF_UNSET_PTR;
     conf->guard.deny_names = NGX_CONF_UNSET_PTR;
     conf->auth = NGX_CONF_UNSET_PTR;
+    conf->intermediates_files = NGX_CONF_UNSET_PTR;
 }
 
 
@@ -210,6 +254,8 @@ ngx_certguard_conf_merge(ngx_conf_t *cf, ngx_certguard_conf_t *prev,
     ngx_conf_merge_ptr_value(conf->log, prev->log, NULL);
     ngx_conf_merge_str_value(conf->geoip_country, prev->geoip_country, "");
     ngx_conf_merge_str_value(conf->geoip_asn, prev->geoip_asn, "");
+    ngx_conf_merge_ptr_value(conf->intermediates_files,
+                             prev->intermediates_files, NULL);
 
     ngx_certguard_guard_merge(&conf->guard, &prev->guard);
 
@@ -249,6 +295,14 @@ ngx_certguard_conf_merge(ngx_conf_t *cf, ngx_certguard_conf_t *prev,
     if (ngx_certguard_trust_conf2(cf, &conf->trusted_certificate,
                                   conf->no_system_roots, &conf->trust)
         != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->intermediates_files
+        && ngx_certguard_intermediates_conf(cf, conf->intermediates_files,
+                                            &conf->intermediates)
+           != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

@@ -27,6 +27,14 @@
 #define NGX_CERTGUARD_MONITOR       1
 
 
+/* A file a directive named, and where: for errors found when it loads. */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   conf_file;
+    ngx_uint_t                  line;
+} ngx_certguard_conf_file_t;
+
+
 typedef struct {
     ngx_uint_t                  mode;
     cg_policy_t                *policy;
@@ -42,6 +50,9 @@ typedef struct {
     ngx_certguard_guard_t       guard;
     ngx_certguard_auth_t       *auth;
     ngx_str_t                   auth_user_file;
+    ngx_array_t                *intermediates_files;  /* of
+                                                  ngx_certguard_conf_file_t */
+    cg_intermediates_t         *intermediates;
 } ngx_certguard_conf_t;
 
 
@@ -78,6 +89,13 @@ typedef struct {
     { ngx_string("certguard_crl"),                                            \
       ctx|NGX_CONF_TAKE1,                                                     \
       ngx_certguard_conf_set_crl,                                             \
+      offset,                                                                 \
+      offsetof(type, common),                                                 \
+      NULL },                                                                 \
+                                                                              \
+    { ngx_string("certguard_intermediates"),                                  \
+      ctx|NGX_CONF_TAKE1,                                                     \
+      ngx_certguard_conf_set_intermediates,                                   \
       offset,                                                                 \
       offsetof(type, common),                                                 \
       NULL },                                                                 \
@@ -168,6 +186,8 @@ char *ngx_certguard_conf_set_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_certguard_conf_set_crl(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_certguard_conf_set_intermediates(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 /* Marks every member unset; call from the module's create handler. */
 void ngx_certguard_conf_init(ngx_certguard_conf_t *conf);

@@ -1,5 +1,6 @@
 /*
- * Engine objects (policies, trust stores, GeoIP databases) loaded at
+ * Engine objects (policies, trust stores, GeoIP databases, intermediates
+ * pools) loaded at
  * configuration time and freed with the cycle: a file named again in the
  * same cycle, by either module, is loaded once and shared.
  *
@@ -10,12 +11,14 @@
 #include <ngx_core.h>
 
 #include "ngx_certguard_shared.h"
+#include "ngx_certguard_conf.h"
 
 
 typedef enum {
     NGX_CERTGUARD_FILE_POLICY = 0,
     NGX_CERTGUARD_FILE_TRUST,
-    NGX_CERTGUARD_FILE_GEOIP
+    NGX_CERTGUARD_FILE_GEOIP,
+    NGX_CERTGUARD_FILE_INTERMEDIATES
 } ngx_certguard_file_e;
 
 
@@ -32,6 +35,8 @@ static void *ngx_certguard_file_load(ngx_conf_t *cf,
     ngx_certguard_file_e kind, ngx_str_t *path, ngx_str_t *path2,
     unsigned flags);
 static void ngx_certguard_file_cleanup(void *data);
+static ngx_certguard_file_t *ngx_certguard_file_find(ngx_conf_t *cf,
+    ngx_certguard_file_e kind, u_char *key, size_t len, unsigned flags);
 
 
 char *
@@ -235,8 +240,140 @@ ngx_certguard_file_cleanup(void *data)
         cg_trust_free(file->obj);
         break;
 
+    case NGX_CERTGUARD_FILE_INTERMEDIATES:
+        cg_intermediates_free(file->obj);
+        break;
+
     default: /* NGX_CERTGUARD_FILE_GEOIP */
         cg_geoip_free(file->obj);
         break;
     }
+}
+
+
+static ngx_certguard_file_t *
+ngx_certguard_file_find(ngx_conf_t *cf, ngx_certguard_file_e kind,
+    u_char *key, size_t len, unsigned flags)
+{
+    ngx_pool_cleanup_t    *cln;
+    ngx_certguard_file_t  *file;
+
+    for (cln = cf->pool->cleanup; cln; cln = cln->next) {
+
+        if (cln->handler != ngx_certguard_file_cleanup) {
+            continue;
+        }
+
+        file = cln->data;
+
+        if (file->kind == kind && file->flags == flags
+            && file->key.len == len && ngx_memcmp(file->key.data, key, len) == 0)
+        {
+            return file;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The pool of several files is one object, keyed by all their names in
+ * order; an error is reported at the directive that named the bad file.
+ */
+
+char *
+ngx_certguard_intermediates_conf(ngx_conf_t *cf, ngx_array_t *files,
+    cg_intermediates_t **pool)
+{
+    int                         rc;
+    u_char                     *key, *p;
+    size_t                      len;
+    unsigned                    i;
+    ngx_str_t                   full;
+    cg_error_t                  err;
+    const char                **names;
+    ngx_pool_cleanup_t         *cln;
+    ngx_certguard_file_t       *file;
+    ngx_certguard_conf_file_t  *f, *at;
+
+    f = files->elts;
+
+    names = ngx_palloc(cf->pool, files->nelts * sizeof(char *));
+    if (names == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    len = 0;
+
+    for (i = 0; i < files->nelts; i++) {
+        full = f[i].name;
+
+        if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        names[i] = (const char *) full.data;     /* NUL-terminated */
+        len += full.len + 1;
+    }
+
+    key = ngx_pnalloc(cf->pool, len);
+    if (key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = key, i = 0; i < files->nelts; i++) {
+        p = ngx_cpymem(p, names[i], ngx_strlen(names[i]) + 1);
+    }
+
+    file = ngx_certguard_file_find(cf, NGX_CERTGUARD_FILE_INTERMEDIATES, key,
+                                   len, 0);
+    if (file) {
+        *pool = file->obj;
+        return NGX_CONF_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_certguard_file_t));
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    file = cln->data;
+    file->kind = NGX_CERTGUARD_FILE_INTERMEDIATES;
+    file->flags = 0;
+    file->key.data = key;
+    file->key.len = len;
+    file->obj = NULL;
+
+    ngx_memzero(&err, sizeof(cg_error_t));
+
+    rc = cg_intermediates_load(pool, names, files->nelts, &err);
+
+    if (rc != CG_OK) {
+        at = &f[0];
+
+        for (i = 0; i < files->nelts; i++) {
+            if (ngx_strcmp(names[i], err.file) == 0) {
+                at = &f[i];
+                break;
+            }
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "certguard: %s: %s in %V:%ui",
+                      err.file[0] ? err.file : names[0],
+                      err.msg[0] ? err.msg : cg_strerror(rc),
+                      &at->conf_file, at->line);
+        return NGX_CONF_ERROR;
+    }
+
+    file->obj = *pool;
+    cln->handler = ngx_certguard_file_cleanup;
+
+    for (i = 0; cg_intermediates_warning(*pool, i, &err) == CG_OK; i++) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "certguard: %s: warning: %s", err.file, err.msg);
+    }
+
+    return NGX_CONF_OK;
 }

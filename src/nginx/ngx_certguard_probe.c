@@ -38,6 +38,7 @@ struct ngx_certguard_probe_s {
     const cg_trust_t                *trust;
     const cg_geoip_t                *geoip;
     const cg_crls_t                 *crls;
+    const cg_intermediates_t        *intermediates;
     ngx_certguard_memory_t          *memory;
     ngx_certguard_capture_t         *capture;
     ngx_certguard_cache_t           *cache;
@@ -327,6 +328,7 @@ ngx_certguard_probe_create(ngx_certguard_probe_params_t *params)
     probe->trust = params->trust;
     probe->geoip = params->geoip;
     probe->crls = params->crls;
+    probe->intermediates = params->intermediates;
     probe->memory = params->memory;
     probe->capture = params->capture;
     probe->cache = params->cache;
@@ -1028,6 +1030,7 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
             /* the memory is only read here; the sighting is queued */
             in.memory = ngx_certguard_memory_handle(probe->memory);
             in.client_sni = probe->client_sni;
+            in.intermediates = probe->intermediates;
             rc = cg_evaluate(&in, &res);
         }
 

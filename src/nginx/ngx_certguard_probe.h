@@ -91,6 +91,7 @@ typedef struct {
     const cg_trust_t                *trust;
     const cg_geoip_t                *geoip;       /* NULL: no geo signals */
     const cg_crls_t                 *crls;        /* NULL: no CRLs */
+    const cg_intermediates_t        *intermediates;   /* NULL: none */
 
     ngx_certguard_cache_t           *cache;       /* shm_zone NULL: none */
     ngx_certguard_memory_t          *memory;      /* NULL: no memory */

@@ -135,6 +135,12 @@ char *ngx_certguard_trust_conf2(ngx_conf_t *cf, ngx_str_t *path,
 char *ngx_certguard_geoip_conf(ngx_conf_t *cf, ngx_str_t *country,
     ngx_str_t *asn, cg_geoip_t **geoip);
 
+/* The intermediates pool of the files (ngx_certguard_conf_file_t, in
+ * order), shared by every block naming the same files; an error names the
+ * file and the directive's file:line, warnings go to the log. */
+char *ngx_certguard_intermediates_conf(ngx_conf_t *cf, ngx_array_t *files,
+    cg_intermediates_t **pool);
+
 
 /*
  * The id of a client connection as 16 lower-case hex characters and a NUL:

@@ -27,7 +27,7 @@
 #define NGX_HTTP_CERTGUARD_SESSION    3     /* resumed TLS session */
 #define NGX_HTTP_CERTGUARD_KEEPALIVE  4     /* reused upstream connection */
 
-#define NGX_HTTP_CERTGUARD_KEY_MAX    (32 + 4 * sizeof(void *)                \
+#define NGX_HTTP_CERTGUARD_KEY_MAX    (32 + 5 * sizeof(void *)                \
                                        + CG_NAME_MAX + NGX_SOCKADDR_STRLEN + 8)
 
 
@@ -54,6 +54,7 @@ typedef struct {
     const cg_trust_t           *trust;
     const cg_geoip_t           *geoip;
     const cg_crls_t            *crls;
+    const cg_intermediates_t   *intermediates;
     cg_result_t                 result;
 } ngx_http_certguard_record_t;
 

@@ -232,17 +232,18 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     /* the key: configuration, engine objects, name and address:port */
 
     ctx->dest_key.data = ngx_pnalloc(c->pool,
-                                     NGX_INT_T_LEN + 5 * (NGX_PTR_SIZE * 2 + 3)
+                                     NGX_INT_T_LEN + 6 * (NGX_PTR_SIZE * 2 + 3)
                                      + 8 + ctx->host.len + ctx->upstream.len);
     if (ctx->dest_key.data == NULL) {
         return NGX_ERROR;
     }
 
     ctx->dest_key.len = ngx_sprintf(ctx->dest_key.data,
-                                    "%ui|%p|%p|%p|%p|%p|%V|%V",
+                                    "%ui|%p|%p|%p|%p|%p|%p|%V|%V",
                           ngx_certguard_cache_generation(&cgscf->common.cache),
                                     cgscf->common.policy, cgscf->common.trust,
                                     cgscf->common.geoip, cgscf->common.crls,
+                                    cgscf->common.intermediates,
                                     cgscf->common.cache.shm_zone, &ctx->host,
                                     &ctx->upstream)
                         - ctx->dest_key.data;
@@ -504,6 +505,7 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
     params.trust = cgscf->common.trust;
     params.geoip = cgscf->common.geoip;
     params.crls = cgscf->common.crls;
+    params.intermediates = cgscf->common.intermediates;
     params.cache = &cgscf->common.cache;
     params.memory = cgmcf->memory;
     params.capture = &cgscf->capture;

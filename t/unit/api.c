@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "certguard.h"
 #include "tap.h"
@@ -423,6 +426,70 @@ test_format_pin(void)
 }
 
 
+/* The pool's API: its arguments, a file of a leaf and a CA, a missing file
+ * (the chain checks themselves are t/chain.t's). */
+static void
+test_intermediates(void)
+{
+    int                  rc;
+    FILE                *f;
+    char                 path[] = "/tmp/cg-unit-pool-XXXXXX";
+    int                  fd;
+    unsigned             n;
+    cg_error_t           err, w;
+    const char          *files[2];
+    STACK_OF(X509)      *chain;
+    cg_intermediates_t  *pool;
+
+    memset(&err, 0, sizeof(err));
+    pool = (cg_intermediates_t *) &err;
+
+    is_int(cg_intermediates_load(NULL, files, 1, &err), CG_ERR_ARG,
+           "pool: NULL pool is CG_ERR_ARG");
+    is_int(cg_intermediates_load(&pool, NULL, 0, &err), CG_ERR_ARG,
+           "pool: no file is CG_ERR_ARG");
+    ok(pool == NULL, "pool: NULL on error");
+
+    files[0] = "/nonexistent/pool.pem";
+    is_int(cg_intermediates_load(&pool, files, 1, &err), CG_ERR_IO,
+           "pool: a missing file is CG_ERR_IO (%s)", err.msg);
+
+    chain = load_chain("t/fuzz/corpus/chain/chain-ec.pem");
+
+    fd = mkstemp(path);
+    f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        printf("Bail out! %s: cannot create\n", path);
+        exit(1);
+    }
+
+    /* the leaf, then its CA */
+    PEM_write_X509(f, sk_X509_value(chain, 0));
+    PEM_write_X509(f, sk_X509_value(chain, 1));
+    fclose(f);
+
+    files[0] = path;
+    memset(&err, 0, sizeof(err));
+    rc = cg_intermediates_load(&pool, files, 1, &err);
+    ok(rc == CG_OK && cg_intermediates_count(pool) == 1,
+       "pool: the CA is kept, the leaf not (%s)", err.msg);
+    ok(cg_intermediates_warning(pool, 0, &w) == CG_OK
+       && strstr(w.msg, "certificate 1") && strstr(w.msg, "not a CA"),
+       "pool: a warning names the leaf (%s)", w.msg);
+    is_int(cg_intermediates_warning(pool, 1, &w), CG_ERR_ARG,
+           "pool: one warning only");
+
+    n = cg_intermediates_count(NULL);
+    is_int((int) n, 0, "pool: no pool counts 0");
+
+    cg_intermediates_free(pool);
+    cg_intermediates_free(NULL);
+
+    unlink(path);
+    sk_X509_pop_free(chain, X509_free);
+}
+
+
 int
 main(void)
 {
@@ -434,6 +501,7 @@ main(void)
     test_utf8_decode();
     test_version();
     test_format_pin();
+    test_intermediates();
 
     memset(&err, 0, sizeof(err));
     if (cg_policy_load(&p, "policies/default.policy", &err) != CG_OK) {

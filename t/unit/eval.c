@@ -1160,10 +1160,33 @@ test_lists(cg_policy_t *p)
     eval(p, trust, leaf, &inter, 1, "www.example.com", &res);
     ok(!fired(&res, "free_dv_issuer"), "free_dv_issuer: not on another CA");
 
-    /* the same public-CA names, untrusted */
+    /* the same public-CA names, untrusted: an issuer merely missing */
     eval(p, other_trust, leaf, &inter, 1, "www.example.com", &res);
-    ok(fired(&res, "mimicked_ca"), "mimicked_ca: untrusted chain naming a "
-       "public CA (%s)", detail(&res, "mimicked_ca"));
+    ok(!fired(&res, "mimicked_ca"), "mimicked_ca: not when the public CA's "
+       "root is only missing (%s)", detail(&res, "mimicked_ca"));
+
+    /* the intermediate's name, signed by another key than its root's */
+    memset(&s, 0, sizeof(spec_t));
+    s.subject = "/CN=Unit Intermediate/O=Unit PKI";
+    s.key = k_other;
+    s.issuer = ca;
+    s.issuer_key = k_other;
+    s.ca = 1;
+    chain[0] = mkcert(&s);
+
+    memset(&s, 0, sizeof(spec_t));
+    s.subject = "/CN=www.example.com";
+    s.key = k_leaf;
+    s.issuer = chain[0];
+    s.issuer_key = k_other;
+    s.san = "DNS:www.example.com";
+    s.sct = 1;
+    x = mkcert(&s);
+    eval(p, trust, x, chain, 1, "www.example.com", &res);
+    ok(fired(&res, "mimicked_ca"), "mimicked_ca: a known CA's name on "
+       "another key (%s)", detail(&res, "mimicked_ca"));
+    X509_free(x);
+    X509_free(chain[0]);
 
     memset(&s, 0, sizeof(spec_t));
     s.subject = "/CN=DigiCert Global Root G2/O=DigiCert Inc";
