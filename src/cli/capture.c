@@ -378,6 +378,7 @@ cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
     if (rc == CG_OK) {
         in.client_sni = ch->client_sni;
         in.memory = memory;
+        in.verify_memo = cli_verify_memo();
         rc = cg_evaluate(&in, res);
     }
 

@@ -98,6 +98,7 @@ cli_usage(FILE *f)
 "                       [--format json|cef|text]\n"
 "                       [--geoip-country FILE] [--geoip-asn FILE]\n"
 "                       [--client-sni NAME] [--memory DIR]\n"
+"                       [--no-verify-memo] [--verify-memo-stats]\n"
 "                       CHAIN.pem...|DIR\n"
 "       certguard diff --policy OLD --policy NEW [--sni NAME]\n"
 "                      [--at UNIXTIME] [--ca-file FILE]\n"
@@ -126,6 +127,9 @@ cli_usage(FILE *f)
 "        from each chain's sidecar unless an option gives them.\n"
 "        --memory reads the certificate memory in DIR (created if need\n"
 "        be) and records each chain in it, in the order given.\n"
+"        A signature the run verified once is not checked again for the\n"
+"        same two certificates (--no-verify-memo checks every one;\n"
+"        --verify-memo-stats prints the memo's counters to stderr).\n"
 "diff    score each chain under both policies; one line per chain whose\n"
 "        verdict changes, then \"N of M verdicts change\".\n"
 "report  one self-contained HTML file: verdict mix, score histogram,\n"
@@ -491,6 +495,13 @@ cli_check(int argc, char **argv)
             continue;
         }
 
+        if (strcmp(argv[i], "--no-verify-memo") == 0
+            || strcmp(argv[i], "--verify-memo-stats") == 0)
+        {
+            cli_verify_memo_options(argv[i][2] == 'n', argv[i][2] == 'v');
+            continue;
+        }
+
         m = 0;
         v = NULL;
 
@@ -657,6 +668,7 @@ cli_check(int argc, char **argv)
 
 done:
 
+    cli_verify_memo_done();
     cli_inputs_free(chains);
     free(files);
     free(c.out);
