@@ -11,6 +11,7 @@
 #include <ngx_event_connect.h>
 
 #include "ngx_certguard_probe.h"
+#include "ngx_certguard_memo.h"
 #include "ngx_certguard_metrics.h"
 
 
@@ -485,6 +486,7 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
         if (rc == CG_OK) {
             /* the memory is only read here; the sighting is queued */
             in.memory = ngx_certguard_memory_handle(probe->memory);
+            in.verify_memo = ngx_certguard_memo();
             rc = cg_evaluate(&in, &res);
         }
 

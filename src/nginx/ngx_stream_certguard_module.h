@@ -19,6 +19,7 @@
 #include "ngx_certguard_probe.h"
 #include "ngx_certguard_capture.h"
 #include "ngx_certguard_memory.h"
+#include "ngx_certguard_memo.h"
 
 
 #define NGX_STREAM_CERTGUARD_FAILURE_ALLOW  0
@@ -68,6 +69,7 @@ typedef struct {
     ngx_ssl_t                      *ssl;         /* probes' client context */
     ngx_queue_t                     probes;      /* this worker's probes */
     ngx_certguard_memory_t         *memory;      /* certguard_memory */
+    ngx_certguard_memo_conf_t       verify_memo; /* certguard_verify_memo */
 } ngx_stream_certguard_main_conf_t;
 
 
