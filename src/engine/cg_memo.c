@@ -43,12 +43,20 @@ typedef struct {
 } cg_memo_table_t;
 
 
+/* the SHA-256 of x's DER when the caller has it already: 1, else 0 */
+typedef int (*cg_memo_digest_pt)(void *arg, X509 *x, unsigned char *md);
+
+static int cg_memo_step(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
+    cg_memo_digest_pt digest, void *arg);
+static int cg_memo_facts_digest(void *arg, X509 *x, unsigned char *md);
+static int cg_memo_key_of(X509 *issuer, X509 *subject, unsigned char *key,
+    cg_memo_digest_pt digest, void *arg);
 static int cg_memo_facts_verify(X509_STORE_CTX *ctx);
 static int cg_memo_fail(X509_STORE_CTX *ctx, X509 *x, int depth, int err);
 static int cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth);
 static int cg_memo_signing_allowed(X509 *issuer, X509 *subject);
 static int cg_memo_signature(const cg_verify_memo_t *memo, X509 *issuer,
-    X509 *subject, EVP_PKEY *pkey);
+    X509 *subject, EVP_PKEY *pkey, cg_memo_digest_pt digest, void *arg);
 
 
 int
@@ -75,7 +83,29 @@ cg_memo_facts_verify(X509_STORE_CTX *ctx)
 
     f = X509_STORE_CTX_get_app_data(ctx);
 
-    return cg_memo_verify(ctx, f ? f->in->verify_memo : NULL);
+    return cg_memo_step(ctx, f ? f->in->verify_memo : NULL,
+                        cg_memo_facts_digest, f);
+}
+
+
+/* The sent certificates' SHA-256, which the facts computed already. */
+
+static int
+cg_memo_facts_digest(void *arg, X509 *x, unsigned char *md)
+{
+    unsigned     i;
+    cg_facts_t  *f;
+
+    f = arg;
+
+    for (i = 0; f != NULL && i < f->ncerts; i++) {
+        if (f->certs[i].x == x && f->certs[i].digests) {
+            memcpy(md, f->certs[i].sha256, 32);
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -95,6 +125,14 @@ cg_memo_facts_verify(X509_STORE_CTX *ctx)
 
 int
 cg_memo_verify(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo)
+{
+    return cg_memo_step(ctx, memo, NULL, NULL);
+}
+
+
+static int
+cg_memo_step(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
+    cg_memo_digest_pt digest, void *arg)
 {
     int                       n, ret, issuer_depth;
     uint32_t                  xflags;
@@ -157,7 +195,8 @@ cg_memo_verify(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo)
                     return 0;
                 }
 
-            } else if (cg_memo_signature(memo, xi, xs, pkey) <= 0
+            } else if (cg_memo_signature(memo, xi, xs, pkey, digest, arg)
+                       <= 0
                        && !cg_memo_fail(ctx, xs, n,
                                         X509_V_ERR_CERT_SIGNATURE_FAILURE))
             {
@@ -316,12 +355,14 @@ cg_memo_signing_allowed(X509 *issuer, X509 *subject)
 
 static int
 cg_memo_signature(const cg_verify_memo_t *memo, X509 *issuer, X509 *subject,
-    EVP_PKEY *pkey)
+    EVP_PKEY *pkey, cg_memo_digest_pt digest, void *arg)
 {
     int            rc;
     unsigned char  key[CG_MEMO_KEY_LEN];
 
-    if (memo == NULL || cg_memo_key(issuer, subject, key) != CG_OK) {
+    if (memo == NULL
+        || cg_memo_key_of(issuer, subject, key, digest, arg) != CG_OK)
+    {
         return X509_verify(subject, pkey);
     }
 
@@ -345,18 +386,31 @@ cg_memo_signature(const cg_verify_memo_t *memo, X509 *issuer, X509 *subject,
 int
 cg_memo_key(X509 *issuer, X509 *subject, unsigned char *key)
 {
+    return cg_memo_key_of(issuer, subject, key, NULL, NULL);
+}
+
+
+static int
+cg_memo_key_of(X509 *issuer, X509 *subject, unsigned char *key,
+    cg_memo_digest_pt digest, void *arg)
+{
     unsigned int   len;
     unsigned char  buf[8 + 2 * 32];
 
     memcpy(buf, "cgmemo01", 8);
 
-    len = 0;
-    if (X509_digest(issuer, EVP_sha256(), buf + 8, &len) != 1 || len != 32) {
+    len = 32;
+    if ((digest == NULL || !digest(arg, issuer, buf + 8))
+        && (X509_digest(issuer, EVP_sha256(), buf + 8, &len) != 1
+            || len != 32))
+    {
         return CG_ERR_INPUT;
     }
 
-    len = 0;
-    if (X509_digest(subject, EVP_sha256(), buf + 40, &len) != 1 || len != 32)
+    len = 32;
+    if ((digest == NULL || !digest(arg, subject, buf + 40))
+        && (X509_digest(subject, EVP_sha256(), buf + 40, &len) != 1
+            || len != 32))
     {
         return CG_ERR_INPUT;
     }
