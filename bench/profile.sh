@@ -119,7 +119,7 @@ for row in ${ROWS:-ecdsa rsa}; do
             }
             sub v { my $fn = shift; (($y{$fn} // 0) - ($x{$fn} // 0)) / $d }
             my $verify = v("X509_verify_cert");
-            my $memo = v("cg_memo_key") + v("cg_memo_table_lookup")
+            my $memo = v("cg_memo_key_of") + v("cg_memo_table_lookup")
                        + v("cg_memo_table_insert");
             printf "%-6s %-5s %10.0f %10.0f %10.0f %8.0f %9.0f %9.0f %7.0f %7.0f %11.0f\n",
                 $row, $c, v("cp_parse"), $verify, v("X509_verify"), $memo,

@@ -11,7 +11,7 @@ pkgs="nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev
       chromium liblmdb-dev lmdb-utils"
 
 if [ "${1:-}" = "--bench" ]; then
-    pkgs="$pkgs wrk hyperfine"
+    pkgs="$pkgs wrk hyperfine valgrind"
 fi
 
 # make's hardening flags (dpkg-buildflags) and t/hardening.t (readelf);
