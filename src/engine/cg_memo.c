@@ -35,9 +35,8 @@
 
 typedef struct {
     uint64_t         magic;
-    uint64_t         nbuckets;          /* a power of two */
+    uint64_t         nbuckets;          /* below 2^32 */
     uint64_t         salt;              /* bucket index, per table */
-    unsigned         bits;
     cg_memo_stats_t  stats;
     unsigned char    slots[];           /* nbuckets * WAYS * KEY_LEN */
 } cg_memo_table_t;
@@ -429,7 +428,6 @@ int
 cg_memo_table_init(void *mem, size_t size)
 {
     size_t            room;
-    unsigned          bits;
     cg_memo_table_t  *t;
 
     if (mem == NULL || size < sizeof(cg_memo_table_t)) {
@@ -441,15 +439,14 @@ cg_memo_table_init(void *mem, size_t size)
         return CG_ERR_ARG;
     }
 
-    for (bits = 0; bits < 40 && ((size_t) 2 << bits) <= room; bits++) {
-        /* void */
+    if (room > 0xffffffffUL) {
+        room = 0xffffffffUL;
     }
 
     t = mem;
     memset(t, 0, sizeof(cg_memo_table_t));
 
-    t->nbuckets = (uint64_t) 1 << bits;
-    t->bits = bits;
+    t->nbuckets = room;
     t->stats.entries = t->nbuckets * CG_MEMO_WAYS;
 
     /* a bucket an adversary cannot aim certificates at */
@@ -471,7 +468,9 @@ cg_memo_bucket(cg_memo_table_t *t, const unsigned char *key)
 
     memcpy(&h, key, sizeof(h));
     h = (h ^ t->salt) * 0x9e3779b97f4a7c15ULL;
-    h = t->bits ? h >> (64 - t->bits) : 0;
+
+    /* the high 32 bits scaled to [0, nbuckets): every byte of the zone */
+    h = ((h >> 32) * t->nbuckets) >> 32;
 
     return t->slots + h * CG_MEMO_WAYS * CG_MEMO_KEY_LEN;
 }
