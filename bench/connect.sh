@@ -44,6 +44,7 @@ work=${BENCH_DIR:-$(mktemp -d /tmp/certguard-bench-connect-XXXXXX)}
 [ -f "$module" ] || { echo "no $module: run make" >&2; exit 2; }
 
 cleanup() {
+    set +e
     for d in "$work"/dst "$work"/px; do
         [ -d "$d" ] && nginx_stop "$d"
     done

@@ -52,7 +52,10 @@ hostip=$net.1
 dstip=$net.2
 
 relay_pid=
+# everything this script started goes, whatever failed first (set -e is off
+# here: a kill of what is already gone must not stop the rest)
 cleanup() {
+    set +e
     [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null
     nginx_stop "$work/px"
     if [ -s "$work/dst/nginx.pid" ]; then
@@ -268,7 +271,9 @@ for rtt in ${RTTS:-20 100}; do
         ip netns exec "$ns" tc qdisc replace dev "$v1" root netem \
             delay "${half}ms"
     else
-        [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null
+        if [ -n "$relay_pid" ]; then
+            kill "$relay_pid" 2>/dev/null || true
+        fi
         ip netns exec "$ns" perl "$top/bench/delay_relay.pl" "$dstip" 10000 \
             "$rtt" $dports &
         relay_pid=$!
