@@ -26,6 +26,7 @@
 #include "ngx_http_certguard_forward.h"
 #include "ngx_certguard_metrics.h"
 #include "ngx_certguard_memory.h"
+#include "ngx_certguard_memo.h"
 #include "ngx_http_certguard_module.h"
 
 
@@ -126,6 +127,13 @@ static ngx_command_t  ngx_http_certguard_commands[] = {
       ngx_http_certguard_memory,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("certguard_verify_memo"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_certguard_memo_set,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_certguard_main_conf_t, verify_memo),
       NULL },
 
       ngx_null_command
@@ -244,7 +252,8 @@ ngx_http_certguard_verify(X509_STORE_CTX *xs, void *arg)
      * as certguard's accept-all verify callback lets it run to the end
      */
 
-    ok = r->upstream->conf->ssl_verify ? X509_verify_cert(xs) : 1;
+    ok = r->upstream->conf->ssl_verify ? ngx_certguard_memo_verify_cert(xs)
+                                       : 1;
 
     /*
      * with SSL_VERIFY_NONE, which nginx leaves on upstream contexts,
@@ -524,6 +533,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     cgmcf = ngx_http_get_module_main_conf(r, ngx_http_certguard_module);
     in.memory = ngx_certguard_memory_handle(cgmcf->memory);
     in.intermediates = cglcf->common.intermediates;
+    in.verify_memo = ngx_certguard_memo();
 
     cached = 0;
     key.len = 0;
@@ -1160,6 +1170,8 @@ ngx_http_certguard_init_process(ngx_cycle_t *cycle)
     cgmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                 ngx_http_certguard_module);
 
+    (void) ngx_certguard_memo_init_process(cycle, "http");
+
     return cgmcf ? ngx_certguard_memory_init_process(cycle, cgmcf->memory)
                  : NGX_OK;
 }
@@ -1349,11 +1361,15 @@ ngx_http_certguard_install(ngx_conf_t *cf, ngx_ssl_t *ssl)
 static ngx_int_t
 ngx_http_certguard_init(ngx_conf_t *cf)
 {
+    ngx_http_certguard_main_conf_t  *cgmcf;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_certguard_header_filter;
 
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_certguard_body_filter;
 
-    return NGX_OK;
+    cgmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_certguard_module);
+
+    return ngx_certguard_memo_conf(cf, &cgmcf->verify_memo, "http");
 }

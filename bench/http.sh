@@ -10,10 +10,21 @@
 #   mem    cold plus certguard_memory: every handshake is scored with a
 #          lookup in the certificate memory and queues its sighting (a cache
 #          hit never touches the memory, so warm is warm with one too)
+#   nomemo cold with certguard_verify_memo off: every signature of the
+#          chain checked on every handshake (and twice with VERIFY=on), as
+#          before the memo of verified signatures
 #
 # Rows: the upstream presents an ECDSA P-256 chain (leaf + intermediate under
 # a local root that certguard_trusted_certificate trusts), and an RSA 2048
-# chain of the same shape.  The proxy (worker_processes 1) runs on CPU
+# chain of the same shape.  Rows ecdsa-new and rsa-new: a new leaf on every
+# handshake under the same intermediate (the real-world cold path): NEW_N
+# leaves from bench/leaves.c, the upstream picks the one its SNI names
+# (ssl_certificate with $ssl_server_name, read per handshake on the
+# upstream's CPU), wrk asks /ROW-new/I with I counting on from one wrk run
+# to the next, so no leaf comes twice in one proxy run while NEW_N lasts;
+# the memo's hits and misses per run are printed after it (from
+# certguard_status).  Warm and mem are not run for them (a new leaf is
+# always a cache miss).  The proxy (worker_processes 1) runs on CPU
 # $PROXY_CPU, the upstream nginx (worker_processes 1) and wrk on $CLIENT_CPU.
 # For each row and configuration, REPS times, interleaved:
 #   wrk -t1 -c1   for DUR1 s: latency of one request at a time (no queueing)
@@ -22,7 +33,8 @@
 # Prints one raw line per measurement, then a summary of medians.
 #
 #   bench/http.sh [REPS] [DUR] [CONNS]      (defaults 3, 10, 16)
-#   env: DUR1 (5), ROWS ("ecdsa rsa"), CONFIGS ("plain cold warm mem"),
+#   env: DUR1 (5), ROWS ("ecdsa rsa ecdsa-new rsa-new"),
+#        CONFIGS ("plain cold warm mem nomemo"), NEW_N (40000),
 #        PROXY_CPU (0), CLIENT_CPU (1),
 #        VERIFY (off; on: proxy_ssl_verify on with the bench roots as
 #        proxy_ssl_trusted_certificate, in all three configurations),
@@ -34,7 +46,8 @@ reps=${1:-3}
 dur=${2:-10}
 conns=${3:-16}
 dur1=${DUR1:-5}
-rows=${ROWS:-ecdsa rsa}
+rows=${ROWS:-ecdsa rsa ecdsa-new rsa-new}
+new_n=${NEW_N:-40000}
 proxy_cpu=${PROXY_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 
@@ -51,7 +64,8 @@ command -v wrk >/dev/null || { echo "no wrk: scripts/deps.sh --bench" >&2;
                                exit 2; }
 
 cleanup() {
-    for d in "$work"/up "$work"/plain "$work"/cold "$work"/warm "$work"/mem; do
+    for d in "$work"/up "$work"/plain "$work"/cold "$work"/warm "$work"/mem \
+             "$work"/nomemo; do
         [ -d "$d" ] && nginx_stop "$d"
     done
     return 0
@@ -114,9 +128,42 @@ for t in ecdsa rsa; do
 done
 cat ecdsa/root.pem rsa/root.pem > trust.pem
 
+# the leaves of the *-new rows, when a row asks for them
+case " $rows " in
+    *-new*)
+        cc -O2 -std=c11 -o leaves "$top/bench/leaves.c" -lcrypto
+        for t in ecdsa rsa; do
+            case " $rows " in *" $t-new "*) ;; *) continue ;; esac
+            mkdir -p "$t/leaves"
+            if [ ! -s "$t/leaves/n$new_n.$t.bench.certguard.test.pem" ]; then
+                echo "# generating $new_n $t leaves ..." >&2
+                ./leaves "$t/int.pem" "$t/int.key" "$t/leaf.key" \
+                    "$t.bench.certguard.test" "$new_n" "$t/leaves"
+            fi
+        done
+        ;;
+esac
+
+cat > new.lua <<'LUA'
+-- PREFIX..I for I = START+1, START+2, ... (wrapping at N): a new name, so
+-- a new leaf, on every request
+local prefix, i, n = "/", 0, 1
+function init(args)
+    prefix, i, n = args[1], tonumber(args[2]), tonumber(args[3])
+end
+function request()
+    i = i + 1
+    if i > n then i = 1 end
+    return wrk.format("GET", prefix .. i)
+end
+LUA
+
 up_ecdsa=$(free_port)
 up_rsa=$(free_port)
+up_new_ecdsa=$(free_port)
+up_new_rsa=$(free_port)
 px=$(free_port)
+st=$(free_port)
 
 user=""
 [ "$(id -u)" = 0 ] && user="user root;"
@@ -149,6 +196,18 @@ http {
         ssl_certificate_key $work/rsa/leaf.key;
         location / { return 200 "hello from the bench upstream\n"; }
     }
+    server {
+        listen 127.0.0.1:$up_new_ecdsa ssl;
+        ssl_certificate $work/ecdsa/leaves/\$ssl_server_name.pem;
+        ssl_certificate_key $work/ecdsa/leaf.key;
+        location / { return 200 "hello from the bench upstream\n"; }
+    }
+    server {
+        listen 127.0.0.1:$up_new_rsa ssl;
+        ssl_certificate $work/rsa/leaves/\$ssl_server_name.pem;
+        ssl_certificate_key $work/rsa/leaf.key;
+        location / { return 200 "hello from the bench upstream\n"; }
+    }
 }
 EOF
 
@@ -160,10 +219,14 @@ EOF
 # upstreams; /check/ROW/ adds the verdict headers (used once before
 # measuring, never measured).
 proxy_conf() {
-    local name=$1 load=$2 cg=$3 main=${4:-} check=""
+    local name=$1 load=$2 cg=$3 main=${4:-} check="" status=""
     mkdir -p "$name"
     if [ -n "$cg" ]; then
         check='add_header X-Certguard "$certguard_verdict $certguard_cache $certguard_score" always;'
+        status="server {
+        listen 127.0.0.1:$st;
+        location = /metrics { certguard_status; }
+    }"
     fi
     cat > "$name/nginx.conf" <<EOF
 $load
@@ -180,6 +243,9 @@ http {
 
     upstream bench.certguard.test { server 127.0.0.1:$up_ecdsa; }
     upstream bench-rsa.certguard.test { server 127.0.0.1:$up_rsa; }
+    upstream bench-new-ecdsa { server 127.0.0.1:$up_new_ecdsa; }
+    upstream bench-new-rsa { server 127.0.0.1:$up_new_rsa; }
+    $status
 
     server {
         listen 127.0.0.1:$px backlog=4096;
@@ -199,6 +265,24 @@ http {
         }
         location /check/rsa/ {
             proxy_pass https://bench-rsa.certguard.test/;
+            $check
+        }
+        location ~ ^/ecdsa-new/(\d+)$ {
+            proxy_ssl_name n\$1.ecdsa.bench.certguard.test;
+            proxy_pass https://bench-new-ecdsa;
+        }
+        location ~ ^/rsa-new/(\d+)$ {
+            proxy_ssl_name n\$1.rsa.bench.certguard.test;
+            proxy_pass https://bench-new-rsa;
+        }
+        location ~ ^/check/ecdsa-new/(\d+)$ {
+            proxy_ssl_name n\$1.ecdsa.bench.certguard.test;
+            proxy_pass https://bench-new-ecdsa;
+            $check
+        }
+        location ~ ^/check/rsa-new/(\d+)$ {
+            proxy_ssl_name n\$1.rsa.bench.certguard.test;
+            proxy_pass https://bench-new-rsa;
             $check
         }
     }
@@ -223,8 +307,9 @@ proxy_conf warm "load_module $module;" "$cg
         certguard_cache zone=bench:4m valid=1h;"
 proxy_conf mem "load_module $module;" "$cg" \
     "certguard_memory $work/mem/memory;"
+proxy_conf nomemo "load_module $module;" "$cg" "certguard_verify_memo off;"
 
-configs=${CONFIGS:-plain cold warm mem}
+configs=${CONFIGS:-plain cold warm mem nomemo}
 
 for c in up $configs; do
     "$nginx_bin" -t -q -p "$work/$c/" -c "$work/$c/nginx.conf" \
@@ -235,11 +320,19 @@ nginx_start "$client_cpu" "$work/up" "$work/up/nginx.conf"
 wait_port "$up_ecdsa"
 
 
-# wrk_run CONNS DUR URL: wrk on the client CPU; prints
+# wrk_run CONNS DUR URL [LUA ARGS...]: wrk on the client CPU; prints
 # "rps p50_ms p99_ms requests"; fails on errors or non-2xx responses.
 wrk_run() {
-    local out
-    out=$(taskset -c "$client_cpu" wrk -t1 -c"$1" -d"$2"s --latency "$3")
+    local out c=$1 d=$2 u=$3 script
+    shift 3
+    if [ $# -gt 0 ]; then
+        script=$1
+        shift
+        set -- -s "$script" "$u" -- "$@"
+    else
+        set -- "$u"
+    fi
+    out=$(taskset -c "$client_cpu" wrk -t1 -c"$c" -d"$d"s --latency "$@")
     if echo "$out" | grep -Eq 'Non-2xx|Socket errors'; then
         echo "$out" >&2
         echo "wrk: errors against $3" >&2
@@ -252,7 +345,26 @@ wrk_run() {
         $p50 = ms($1, $2) if /^\s+50%\s+([\d.]+)(us|ms|s|m)/;
         $p99 = ms($1, $2) if /^\s+99%\s+([\d.]+)(us|ms|s|m)/;
         $n = $1 if /^\s+(\d+) requests in/;
+        BEGIN { $rps = $p50 = $p99 = $n = 0 }
         END { printf "%.1f %.3f %.3f %d\n", $rps, $p50, $p99, $n }'
+}
+
+
+# metrics_memo CFG: "hits misses" of the memo (certguard_status), or ""
+metrics_memo() {
+    [ "$1" = plain ] && return 0
+    curl -s "http://127.0.0.1:$st/metrics" | perl -ne '
+        $h = $1 if /^certguard_verify_memo_hits_total\{module="http"\} (\d+)/;
+        $m = $1 if /^certguard_verify_memo_misses_total\{module="http"\} (\d+)/;
+        END { print "$h $m\n" if defined $h }'
+}
+
+
+# lua_args: for a *-new row, the script, its prefix, where its count
+# starts (the requests so far in this proxy run) and the leaves there are
+lua_args() {
+    [ ${#lua[@]} -gt 0 ] && echo "${lua[*]} $next $new_n"
+    return 0
 }
 
 
@@ -267,15 +379,21 @@ echo "# row cfg rep | c1: rps p50 p99 (ms) | c$conns: rps p50 p99 (ms) | proxy w
 for rep in $(seq 1 "$reps"); do
     for row in $rows; do
         for cfg in $configs; do
+            case $row/$cfg in *-new/warm|*-new/mem) continue ;; esac
             nginx_start "$proxy_cpu" "$work/$cfg" "$work/$cfg/nginx.conf"
             wait_port "$px"
             base=http://127.0.0.1:$px
+            lua=()
+            next=0
+            case $row in *-new) lua=(new.lua "/$row/") ;; esac
 
             if [ "$cfg" != plain ]; then
                 # the upstream's certificate is allowed, and the cache
                 # behaves as configured (HIT on the second request)
-                curl -s -o /dev/null "$base/check/$row/"
-                h=$(curl -s -D - -o /dev/null "$base/check/$row/" \
+                path=$row/
+                case $row in *-new) path=$row/$new_n ;; esac
+                curl -s -o /dev/null "$base/check/$path"
+                h=$(curl -s -D - -o /dev/null "$base/check/$path" \
                     | sed -n 's/^X-Certguard: //Ip' | tr -d '\r')
                 want="BYPASS"
                 [ $cfg = warm ] && want="HIT"
@@ -287,17 +405,33 @@ for rep in $(seq 1 "$reps"); do
             fi
 
             url=$base/$row/
-            wrk_run 8 2 "$url" > /dev/null             # warm up
+            m0=$(metrics_memo "$cfg")
+            warm=$(wrk_run 8 2 "$url" $(lua_args))      # warm up
+            set -- $warm
+            next=$((next + $4))
 
-            one=$(wrk_run 1 "$dur1" "$url")
+            one=$(wrk_run 1 "$dur1" "$url" $(lua_args))
+            set -- $one
+            next=$((next + $4))
 
             w=$(nginx_workers "$work/$cfg")
             u=$(nginx_workers "$work/up")
             t0=$(cpu_ticks $w)
             tu0=$(cpu_ticks $u)
-            many=$(wrk_run "$conns" "$dur" "$url")
+            many=$(wrk_run "$conns" "$dur" "$url" $(lua_args))
             t1=$(cpu_ticks $w)
             tu1=$(cpu_ticks $u)
+            set -- $many
+            next=$((next + $4))
+
+            m1=$(metrics_memo "$cfg")
+            if [ -n "$m1" ]; then
+                set -- $m0 $m1
+                wrap=""
+                [ ${#lua[@]} -gt 0 ] && [ "$next" -gt "$new_n" ] \
+                    && wrap=" (more than NEW_N: leaves came again)"
+                echo "# memo $row $cfg $rep: $(($3 - $1)) hits, $(($4 - $2)) misses, $next requests$wrap"
+            fi
 
             nginx_stop "$work/$cfg"
 

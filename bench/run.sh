@@ -11,13 +11,19 @@
 #   3. bench/engine.sh  certguard check over 1,000 chains (hyperfine)
 #   4. bench/stream.sh  the stream module (tunnel setup, tunnel throughput),
 #                       when it and the stream module exist
+#   5. bench/connect.sh CONNECT tunnels/s warm against plain stream
+#                       proxy_pass, and a cold CONNECT's cost split
+#   6. bench/netem.sh   tunnel setup under 20 and 100 ms RTT (root only)
+#   7. bench/profile.sh the cold path per step under callgrind, before and
+#                       after the memo of verified signatures
 #
 # Benchmarks are not tests: nothing here passes or fails on a number.  Run
 # it on a quiet machine; the load average is printed before and after.
 #
 # env: CERTGUARD_BUILD (default build/), HTTP_REPS (3), HTTP_DUR (10),
 #      HTTP_CONNS (16), ENGINE_CHAINS (1000), STREAM (1: run bench/stream.sh
-#      when present; 0: skip), BENCH_OUT (directory for the results)
+#      when present; 0: skip), CONNECT (1), NETEM (1: when root), PROFILE
+#      (1), BENCH_OUT (directory for the results)
 
 set -uo pipefail
 
@@ -104,6 +110,44 @@ if [ "${STREAM:-1}" = 1 ] && [ -x "$top/bench/stream.sh" ] \
         tee -a "$summary" < "$out/stream.txt"
     else
         { cat "$out/stream.txt"; echo "bench/stream.sh failed"; } \
+            | tee -a "$summary"
+        status=1
+    fi
+fi
+
+if [ "${STREAM:-1}" = 1 ] && [ "${CONNECT:-1}" = 1 ] \
+   && [ -f "$build/ngx_stream_certguard_module.so" ]; then
+    section "CONNECT tunnels/s and the cold CONNECT (bench/connect.sh)"
+    if CERTGUARD_BUILD=$build BENCH_DIR=$out/connect "$top/bench/connect.sh" \
+           > "$out/connect.txt" 2>&1; then
+        tee -a "$summary" < "$out/connect.txt"
+    else
+        { cat "$out/connect.txt"; echo "bench/connect.sh failed"; } \
+            | tee -a "$summary"
+        status=1
+    fi
+fi
+
+if [ "${STREAM:-1}" = 1 ] && [ "${NETEM:-1}" = 1 ] && [ "$(id -u)" = 0 ] \
+   && [ -f "$build/ngx_stream_certguard_module.so" ]; then
+    section "the probe under network latency (bench/netem.sh)"
+    if CERTGUARD_BUILD=$build BENCH_DIR=$out/netem "$top/bench/netem.sh" \
+           > "$out/netem.txt" 2>&1; then
+        tee -a "$summary" < "$out/netem.txt"
+    else
+        { cat "$out/netem.txt"; echo "bench/netem.sh failed"; } \
+            | tee -a "$summary"
+        status=1
+    fi
+fi
+
+if [ "${PROFILE:-1}" = 1 ]; then
+    section "the cold path per step, callgrind (bench/profile.sh)"
+    if CERTGUARD_BUILD=$build BENCH_DIR=$out/profile "$top/bench/profile.sh" \
+           > "$out/profile.txt" 2>&1; then
+        tee -a "$summary" < "$out/profile.txt"
+    else
+        { cat "$out/profile.txt"; echo "bench/profile.sh failed"; } \
             | tee -a "$summary"
         status=1
     fi

@@ -384,6 +384,7 @@ cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
         in.intermediates = ch->intermediates;
         in.max_depth = ch->max_depth;
         in.max_depth_on = ch->max_depth_on;
+        in.verify_memo = cli_verify_memo();
         rc = cg_evaluate(&in, res);
     }
 

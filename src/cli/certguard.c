@@ -109,6 +109,7 @@ cli_usage(FILE *f)
 "                       [--client-sni NAME] [--memory DIR]\n"
 "                       [--crl FILE]... [--ocsp FILE]\n"
 "                       [--intermediates FILE]... [--max-depth N]\n"
+"                       [--no-verify-memo] [--verify-memo-stats]\n"
 "                       CHAIN.pem...|DIR\n"
 "       certguard diff --policy OLD --policy NEW [--sni NAME]\n"
 "                      [--at UNIXTIME] [--ca-file FILE]\n"
@@ -146,6 +147,9 @@ cli_usage(FILE *f)
 "        certificate whose CA has none there is not checked.  --ocsp is a\n"
 "        DER OCSP response, as a server would staple it with every chain\n"
 "        (revoked, ocsp_invalid).\n"
+"        A signature the run verified once is not checked again for the\n"
+"        same two certificates (--no-verify-memo checks every one;\n"
+"        --verify-memo-stats prints the memo's counters to stderr).\n"
 "diff    score each chain under both policies; one line per chain whose\n"
 "        verdict changes, then \"N of M verdicts change\".\n"
 "report  one self-contained HTML file: verdict mix, score histogram,\n"
@@ -523,6 +527,13 @@ cli_check(int argc, char **argv)
             continue;
         }
 
+        if (strcmp(argv[i], "--no-verify-memo") == 0
+            || strcmp(argv[i], "--verify-memo-stats") == 0)
+        {
+            cli_verify_memo_options(argv[i][2] == 'n', argv[i][2] == 'v');
+            continue;
+        }
+
         m = 0;
         v = NULL;
 
@@ -754,6 +765,7 @@ cli_check(int argc, char **argv)
 
 done:
 
+    cli_verify_memo_done();
     cli_inputs_free(chains);
     free(files);
     free(crls);

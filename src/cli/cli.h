@@ -35,6 +35,12 @@ int cli_option(int argc, char **argv, int *i, const char *name,
     const char **value);
 
 
+/* verify_memo.c: the run's memo of verified signatures (NULL: off) */
+void cli_verify_memo_options(int off, int stats);
+const cg_verify_memo_t *cli_verify_memo(void);
+void cli_verify_memo_done(void);
+
+
 /* What the command line says for every chain of a run; NULL (has_at 0)
  * where each chain's sidecar, if any, says it. */
 typedef struct {

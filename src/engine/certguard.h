@@ -47,6 +47,25 @@ typedef struct cg_intermediates_s  cg_intermediates_t;
                                                chains, never anchors */
 
 
+/*
+ * A memo of verified signatures (cg_memo.c, docs/performance.md): key is
+ * CG_MEMO_KEY_LEN bytes, a SHA-256 over the full DER of an issuer
+ * certificate and of a certificate it signed; a key is inserted only after
+ * X509_verify() accepted that signature, and a key found means exactly
+ * those bytes verified before, so the check is skipped.  The caller owns
+ * the storage (process memory, shared memory) and its locking; lookup
+ * returns 1 for a key it holds.  Everything else of a verification runs
+ * on every evaluation.
+ */
+#define CG_MEMO_KEY_LEN     32
+
+typedef struct {
+    int         (*lookup)(void *data, const unsigned char *key);
+    void        (*insert)(void *data, const unsigned char *key);
+    void         *data;
+} cg_verify_memo_t;
+
+
 typedef struct {
     char          file[CG_NAME_MAX];        /* file the error is in, or "" */
     unsigned      line;                     /* 1-based, 0 when not known */
@@ -158,6 +177,8 @@ typedef struct {
                                                path may hold, self-issued
                                                ones not counted */
     unsigned            max_depth_on;
+    const cg_verify_memo_t  *verify_memo;   /* NULL: every signature is
+                                               checked */
 } cg_input_t;
 
 
@@ -414,5 +435,43 @@ size_t cg_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
  * sk_X509_pop_free(chain, X509_free). */
 int cg_chain_parse(const unsigned char *data, size_t len,
     STACK_OF(X509) **chain, cg_error_t *err);
+
+/*
+ * The memo's storage in caller memory (a process-local table, or one in
+ * shared memory under the caller's lock): set-associative, four keys a
+ * bucket, least recently used evicted within a bucket, so its room is
+ * fixed by size.  cg_memo_table_init() formats mem (CG_OK, or CG_ERR_ARG
+ * when size holds less than one bucket); lookup and insert are the
+ * callbacks of cg_verify_memo_t with data the table.  Not thread-safe.
+ */
+typedef struct {
+    uint64_t      hits;
+    uint64_t      misses;
+    uint64_t      inserts;
+    uint64_t      evictions;
+    uint64_t      entries;          /* room: buckets * 4 */
+} cg_memo_stats_t;
+
+int cg_memo_table_init(void *mem, size_t size);
+int cg_memo_table_lookup(void *table, const unsigned char *key);
+void cg_memo_table_insert(void *table, const unsigned char *key);
+void cg_memo_table_stats(const void *table, cg_memo_stats_t *stats);
+
+/*
+ * The verify step of a caller's own X509_verify_cert() (nginx's
+ * proxy_ssl_verify) through memo, so that a signature is checked once per
+ * handshake at most: the engine's copy of OpenSSL 3.0's internal_verify()
+ * (signatures and validity times, the same errors, depths and callback
+ * calls) that consults memo (NULL: none) before each X509_verify().  The
+ * caller installs a function of its own with X509_STORE_CTX_set_verify()
+ * that finds its memo and calls this, and only where cg_memo_supported():
+ * the running libcrypto is 3.0, whose step this copies.
+ */
+int cg_memo_supported(void);
+int cg_memo_verify(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo);
+
+/* The memo key of (issuer, subject): CG_OK, or CG_ERR_INPUT when either
+ * cannot be encoded. */
+int cg_memo_key(X509 *issuer, X509 *subject, unsigned char *key);
 
 #endif /* CERTGUARD_H */

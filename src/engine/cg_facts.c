@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "cg_facts.h"
+#include "cg_memo.h"
 
 
 static int cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
@@ -724,6 +725,9 @@ cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted, BIO *bio)
 
     X509_STORE_CTX_set_verify_cb(ctx, cg_facts_verify_cb);
     (void) X509_STORE_CTX_set_app_data(ctx, f);
+
+    /* signatures these bytes passed before are not checked again */
+    cg_memo_hook(ctx, f->in);
 
     rc = X509_verify_cert(ctx);
 

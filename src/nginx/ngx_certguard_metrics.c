@@ -156,6 +156,19 @@ ngx_certguard_metrics_cache(ngx_uint_t hit)
 
 
 void
+ngx_certguard_metrics_verify_memo(ngx_uint_t hit)
+{
+    if (ngx_certguard_metrics) {
+        (void) ngx_atomic_fetch_add(hit
+                                    ? &ngx_certguard_metrics->verify_memo_hits
+                                    : &ngx_certguard_metrics
+                                          ->verify_memo_misses,
+                                    1);
+    }
+}
+
+
+void
 ngx_certguard_metrics_eviction(void)
 {
     if (ngx_certguard_metrics) {
@@ -416,6 +429,29 @@ ngx_certguard_metrics_page(ngx_pool_t *pool, ngx_cycle_t *cycle)
         p = ngx_slprintf(p, last,
                 "certguard_auth_failures_total{module=\"%V\"} %uA\n",
                 &z[k].module, z[k].m->auth_failures);
+    }
+
+    p = ngx_slprintf(p, last,
+            "# HELP certguard_verify_memo_hits_total Signature checks "
+            "skipped: the same issuer and certificate bytes verified "
+            "before.\n"
+            "# TYPE certguard_verify_memo_hits_total counter\n");
+
+    for (k = 0; k < n; k++) {
+        p = ngx_slprintf(p, last,
+                "certguard_verify_memo_hits_total{module=\"%V\"} %uA\n",
+                &z[k].module, z[k].m->verify_memo_hits);
+    }
+
+    p = ngx_slprintf(p, last,
+            "# HELP certguard_verify_memo_misses_total Signature checks "
+            "the memo did not have.\n"
+            "# TYPE certguard_verify_memo_misses_total counter\n");
+
+    for (k = 0; k < n; k++) {
+        p = ngx_slprintf(p, last,
+                "certguard_verify_memo_misses_total{module=\"%V\"} %uA\n",
+                &z[k].module, z[k].m->verify_memo_misses);
     }
 
     b->last = p;

@@ -46,6 +46,8 @@ typedef struct {
     ngx_atomic_t                probe_msec;     /* sum */
     ngx_atomic_t                refusals[32];
     ngx_atomic_t                auth_failures;
+    ngx_atomic_t                verify_memo_hits;
+    ngx_atomic_t                verify_memo_misses;
 } ngx_certguard_metrics_t;
 
 
@@ -56,6 +58,7 @@ ngx_int_t ngx_certguard_metrics_conf(ngx_conf_t *cf, const char *module);
 void ngx_certguard_metrics_verdict(const cg_result_t *res);
 void ngx_certguard_metrics_cache(ngx_uint_t hit);
 void ngx_certguard_metrics_eviction(void);
+void ngx_certguard_metrics_verify_memo(ngx_uint_t hit);
 void ngx_certguard_metrics_probe(ngx_certguard_probe_result_e result,
     ngx_msec_t duration);
 

@@ -11,6 +11,7 @@
 #include <ngx_event_connect.h>
 
 #include "ngx_certguard_probe.h"
+#include "ngx_certguard_memo.h"
 #include "ngx_certguard_metrics.h"
 
 
@@ -1031,6 +1032,7 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
             in.memory = ngx_certguard_memory_handle(probe->memory);
             in.client_sni = probe->client_sni;
             in.intermediates = probe->intermediates;
+            in.verify_memo = ngx_certguard_memo();
             rc = cg_evaluate(&in, &res);
         }
 

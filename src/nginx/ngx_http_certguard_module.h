@@ -18,6 +18,7 @@
 #include "ngx_certguard_conf.h"
 #include "ngx_certguard_capture.h"
 #include "ngx_certguard_memory.h"
+#include "ngx_certguard_memo.h"
 
 
 /* where a request's verdict came from: $certguard_cache */
@@ -33,6 +34,7 @@
 
 typedef struct {
     ngx_certguard_memory_t     *memory;         /* certguard_memory, or NULL */
+    ngx_certguard_memo_conf_t   verify_memo;    /* certguard_verify_memo */
 } ngx_http_certguard_main_conf_t;
 
 

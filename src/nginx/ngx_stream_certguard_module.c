@@ -65,6 +65,13 @@ static ngx_command_t  ngx_stream_certguard_commands[] = {
       0,
       NULL },
 
+    { ngx_string("certguard_verify_memo"),
+      NGX_STREAM_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_certguard_memo_set,
+      NGX_STREAM_MAIN_CONF_OFFSET,
+      offsetof(ngx_stream_certguard_main_conf_t, verify_memo),
+      NULL },
+
     { ngx_string("certguard_capture"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
       ngx_certguard_capture_set,
@@ -454,8 +461,9 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t
 ngx_stream_certguard_init(ngx_conf_t *cf)
 {
-    ngx_stream_handler_pt        *h;
-    ngx_stream_core_main_conf_t  *cmcf;
+    ngx_stream_handler_pt             *h;
+    ngx_stream_core_main_conf_t       *cmcf;
+    ngx_stream_certguard_main_conf_t  *cgmcf;
 
     cmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_stream_core_module);
 
@@ -467,6 +475,14 @@ ngx_stream_certguard_init(ngx_conf_t *cf)
     *h = ngx_stream_certguard_preread_handler;
 
     if (ngx_certguard_metrics_conf(cf, "stream") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cgmcf = ngx_stream_conf_get_module_main_conf(cf,
+                                                 ngx_stream_certguard_module);
+
+    if (ngx_certguard_memo_conf(cf, &cgmcf->verify_memo, "stream") != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -554,6 +570,8 @@ ngx_stream_certguard_init_process(ngx_cycle_t *cycle)
 
     cgmcf = ngx_stream_cycle_get_module_main_conf(cycle,
                                                   ngx_stream_certguard_module);
+
+    (void) ngx_certguard_memo_init_process(cycle, "stream");
 
     return cgmcf ? ngx_certguard_memory_init_process(cycle, cgmcf->memory)
                  : NGX_OK;

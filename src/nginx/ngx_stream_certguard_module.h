@@ -20,6 +20,7 @@
 #include "ngx_certguard_probe.h"
 #include "ngx_certguard_capture.h"
 #include "ngx_certguard_memory.h"
+#include "ngx_certguard_memo.h"
 
 
 #define NGX_STREAM_CERTGUARD_FAILURE_ALLOW  0
@@ -81,6 +82,7 @@ typedef struct {
     ngx_rbtree_t                    limit_tree;
     ngx_rbtree_node_t               limit_sentinel;
     ngx_queue_t                     limit_lru;
+    ngx_certguard_memo_conf_t       verify_memo; /* certguard_verify_memo */
 } ngx_stream_certguard_main_conf_t;
 
 

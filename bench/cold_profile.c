@@ -1,0 +1,224 @@
+/*
+ * The cold path as the modules run it, for a profiler (bench/profile.sh
+ * runs it under callgrind): for each of N handshakes, d2i_X509 of the
+ * chain's DER (what the TLS stack parses), cg_input_handshake and
+ * cg_evaluate, cg_format_cef of the verdict (certguard_log) and
+ * cg_result_pack (the verdict cache's put), with or without a memo of
+ * verified signatures.  With several chains it takes them in turn: a new
+ * leaf on every handshake when they are bench/leaves.c's.
+ *
+ *   cold_profile POLICY CA_FILE on|off N CHAIN.pem...
+ *
+ * The trust store is CA_FILE alone (no system bundle: its loading is not
+ * the handshake's).  The name checked is the chain file's name without ".pem" (leaves.c
+ * names them so), or $NAME.
+ *
+ * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "certguard.h"
+
+
+typedef struct {
+    char            name[256];
+    int             n;
+    unsigned char  *der[8];
+    int             len[8];
+} chain_t;
+
+
+static int
+load(chain_t *c, const char *path)
+{
+    int              i;
+    char            *p;
+    const char      *base;
+    FILE            *f;
+    unsigned char   *data, *q;
+    long             size;
+    cg_error_t       err;
+    STACK_OF(X509)  *sk;
+
+    f = fopen(path, "rb");
+    if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) <= 0) {
+        return -1;
+    }
+    rewind(f);
+    data = malloc((size_t) size);
+    if (data == NULL || fread(data, 1, (size_t) size, f) != (size_t) size) {
+        return -1;
+    }
+    fclose(f);
+
+    if (cg_chain_parse(data, (size_t) size, &sk, &err) != CG_OK) {
+        return -1;
+    }
+    free(data);
+
+    c->n = sk_X509_num(sk) < 8 ? sk_X509_num(sk) : 8;
+    for (i = 0; i < c->n; i++) {
+        c->len[i] = i2d_X509(sk_X509_value(sk, i), NULL);
+        c->der[i] = malloc((size_t) c->len[i]);
+        q = c->der[i];
+        i2d_X509(sk_X509_value(sk, i), &q);
+    }
+    sk_X509_pop_free(sk, X509_free);
+
+    base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(c->name, sizeof(c->name), "%s",
+             getenv("NAME") ? getenv("NAME") : base);
+    p = strstr(c->name, ".pem");
+    if (p) {
+        *p = '\0';
+    }
+
+    return 0;
+}
+
+
+/* Each step in a function of its own, so that a profile's inclusive count
+ * of it is that step's alone. */
+
+__attribute__((noinline)) static STACK_OF(X509) *
+cp_parse(const chain_t *c)
+{
+    int                   k;
+    const unsigned char  *q;
+    STACK_OF(X509)       *sk;
+
+    sk = sk_X509_new_null();
+    for (k = 0; k < c->n; k++) {
+        q = c->der[k];
+        sk_X509_push(sk, d2i_X509(NULL, &q, c->len[k]));
+    }
+
+    return sk;
+}
+
+
+__attribute__((noinline)) static int
+cp_evaluate(const cg_policy_t *policy, const cg_trust_t *trust,
+    STACK_OF(X509) *sk, const char *name, const cg_verify_memo_t *memo,
+    cg_result_t *res)
+{
+    int         rc;
+    cg_input_t  in;
+
+    rc = cg_input_handshake(&in, policy, trust, NULL, NULL, sk, name,
+                            "198.51.100.7", 443, 0);
+    if (rc == CG_OK) {
+        in.verify_memo = memo;
+        rc = cg_evaluate(&in, res);
+    }
+
+    return rc;
+}
+
+
+__attribute__((noinline)) static void
+cp_format(const cg_result_t *res, const cg_event_t *ev, char *cef)
+{
+    (void) cg_format_cef(res, ev, cef, CG_CEF_MAX);
+}
+
+
+__attribute__((noinline)) static void
+cp_pack(const cg_result_t *res, unsigned char *packed)
+{
+    (void) cg_result_pack(res, packed, CG_PACK_MAX);
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                   i, nchains, rc;
+    long                  n, h;
+    char                 *cef;
+    void                 *table;
+    chain_t              *chains;
+    cg_result_t           res;
+    cg_error_t            err;
+    cg_event_t            ev;
+    cg_trust_t           *trust;
+    cg_policy_t          *policy;
+    unsigned char         packed[CG_PACK_MAX];
+    cg_verify_memo_t      memo;
+    STACK_OF(X509)       *sk;
+
+    if (argc < 6) {
+        fprintf(stderr, "usage: cold_profile POLICY CA_FILE on|off N "
+                "CHAIN.pem...\n");
+        return 2;
+    }
+
+    if (cg_policy_load(&policy, argv[1], &err) != CG_OK
+        || cg_trust_load(&trust, argv[2], CG_TRUST_NO_SYSTEM, &err) != CG_OK)
+    {
+        fprintf(stderr, "cold_profile: %s\n", err.msg);
+        return 1;
+    }
+
+    table = NULL;
+    if (strcmp(argv[3], "on") == 0) {
+        table = malloc(1024 * 1024);
+        cg_memo_table_init(table, 1024 * 1024);
+        memo.lookup = cg_memo_table_lookup;
+        memo.insert = cg_memo_table_insert;
+        memo.data = table;
+    }
+
+    n = atol(argv[4]);
+    nchains = argc - 5;
+    chains = calloc((size_t) nchains, sizeof(chain_t));
+    for (i = 0; i < nchains; i++) {
+        if (load(&chains[i], argv[5 + i]) != 0) {
+            fprintf(stderr, "cold_profile: cannot read %s\n", argv[5 + i]);
+            return 1;
+        }
+    }
+
+    cef = malloc(CG_CEF_MAX);
+    memset(&ev, 0, sizeof(ev));
+    ev.src_addr = "192.0.2.1";
+    ev.dst_addr = "198.51.100.7";
+    ev.dst_port = 443;
+    ev.method = "GET";
+
+    for (h = 0; h < n; h++) {
+        chain_t  *c = &chains[h % nchains];
+
+        sk = cp_parse(c);
+        rc = cp_evaluate(policy, trust, sk, c->name, table ? &memo : NULL,
+                         &res);
+        if (rc != CG_OK) {
+            fprintf(stderr, "cold_profile: no verdict\n");
+            return 1;
+        }
+        if (h == 0) {
+            fprintf(stderr, "cold_profile: %s score %d%s\n",
+                    cg_verdict_name(res.verdict), res.score,
+                    res.trusted ? ", trusted" : ", NOT trusted");
+        }
+
+        cp_format(&res, &ev, cef);
+        cp_pack(&res, packed);
+
+        sk_X509_pop_free(sk, X509_free);
+    }
+
+    free(cef);
+    free(table);
+    cg_trust_free(trust);
+    cg_policy_free(policy);
+
+    return 0;
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Where the cold path's instructions go, per handshake, before and after
+# the memo of verified signatures: bench/cold_profile.c under callgrind
+# (instruction counts: the machine's load does not change them), for an
+# ECDSA P-256 and an RSA 2048 chain (leaf + intermediate under a local
+# root, as bench/http.sh's), in three cases:
+#
+#   off    the same leaf on every handshake, no memo (before the memo)
+#   same   the same leaf, the memo on: both signatures are hits
+#   new    a new leaf on every handshake (bench/leaves.c), the memo on: the
+#          intermediate's signature a hit, the leaf's checked
+#
+# Each case runs N1 and N2 handshakes; a step's cost per handshake is the
+# difference of its inclusive instruction count over N2 - N1, so loading
+# the policy and the trust store drops out.  Steps: parsing (d2i_X509 of
+# the chain, cold_profile's cp_parse),
+# verification (X509_verify_cert; of it the signature checks, X509_verify),
+# the memo (its key and table), facts (cg_facts_init less the
+# verification), signals and rules (pattern matching: cg_signal_check,
+# cg_eval_rules), formatting (cg_format_cef), cache insert (cg_result_pack).
+#
+#   bench/profile.sh            env: N1 (20), N2 (120), CERTGUARD_BUILD,
+#                               BENCH_DIR, ROWS ("ecdsa rsa")
+
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${CERTGUARD_BUILD:-$top/build}" && pwd)
+work=${BENCH_DIR:-$(mktemp -d /tmp/certguard-bench-profile-XXXXXX)}
+n1=${N1:-20}
+n2=${N2:-120}
+policy=$top/policies/default.policy
+
+command -v valgrind >/dev/null \
+    || { echo "no valgrind: scripts/deps.sh --bench" >&2; exit 2; }
+[ -f "$build/libcertguard.a" ] || { echo "no $build/libcertguard.a" >&2; exit 2; }
+
+mkdir -p "$work"
+cd "$work"
+
+cc -O2 -g -std=c11 -Wall -Wextra -Wno-unused-parameter -I"$top/src/engine" \
+    -o cold_profile "$top/bench/cold_profile.c" "$build/libcertguard.a" \
+    -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb
+cc -O2 -std=c11 -Wall -Wextra -o leaves "$top/bench/leaves.c" -lcrypto
+
+# mkca TYPE: TYPE/root.pem, TYPE/int.pem and .key, TYPE/leaf.key
+mkca() {
+    local t=$1 newkey
+    case $t in
+        ecdsa) newkey="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1" ;;
+        rsa) newkey="-newkey rsa:2048" ;;
+    esac
+    mkdir -p "$t/leaves"
+    [ -s "$t/int.pem" ] && return 0
+    openssl req -x509 $newkey -nodes -keyout "$t/root.key" \
+        -out "$t/root.pem" -days 3650 -subj "/O=certguard bench/CN=bench root $t" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -new $newkey -nodes -keyout "$t/int.key" -out "$t/int.csr" \
+        -subj "/O=certguard bench/CN=bench intermediate $t" 2>/dev/null
+    printf '%s\n' "basicConstraints=critical,CA:TRUE,pathlen:0" \
+        "keyUsage=critical,keyCertSign,cRLSign" \
+        "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid:always" \
+        > "$t/int.ext"
+    openssl x509 -req -in "$t/int.csr" -CA "$t/root.pem" -CAkey "$t/root.key" \
+        -set_serial 2 -days 1825 -extfile "$t/int.ext" -out "$t/int.pem" \
+        2>/dev/null
+    openssl genpkey $( [ $t = rsa ] && echo "-algorithm RSA -pkeyopt rsa_keygen_bits:2048" \
+        || echo "-algorithm EC -pkeyopt ec_paramgen_curve:P-256" ) \
+        -out "$t/leaf.key" 2>/dev/null
+}
+
+# ir FILE: "function inclusive-Ir" lines of a callgrind output
+ir() {
+    callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null \
+        | perl -ne 'if (/^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?\S*?:(\S+)/) {
+                        (my $n = $1) =~ tr/,//d; print "$2 $n\n" }'
+}
+
+echo "# instructions per handshake (callgrind, (N$n2 - N$n1) / $((n2 - n1)));"
+echo "# parse = d2i_X509 of the chain; verify = X509_verify_cert, of it sigs = X509_verify;"
+echo "# memo = cg_memo_key + table; facts = cg_facts_init - verify;"
+echo "# signals = cg_signal_check + cg_eval_rules; cef = cg_format_cef;"
+echo "# pack = cg_result_pack; total = the loop's handshake (the engine's"
+echo "# part = total - parse: nginx parses the chain with or without it)"
+printf '%-6s %-5s %10s %10s %10s %8s %9s %9s %7s %7s %11s\n' row case parse \
+    verify sigs memo facts signals cef pack total
+
+for row in ${ROWS:-ecdsa rsa}; do
+    mkca "$row"
+    ls "$row/leaves" | grep -q pem \
+        || ./leaves "$row/int.pem" "$row/int.key" "$row/leaf.key" \
+               "$row.bench.certguard.test" $((n2 + 1)) "$row/leaves"
+    same=$row/leaves/n1.$row.bench.certguard.test.pem
+    for c in off same new; do
+        for n in "$n1" "$n2"; do
+            case $c in
+                off) set -- off "$n" "$same" ;;
+                same) set -- on "$n" "$same" ;;
+                new) set -- on "$n" $(ls "$row"/leaves/*.pem | head -"$n2") ;;
+            esac
+            valgrind --tool=callgrind --callgrind-out-file="cg.$row.$c.$n" \
+                ./cold_profile "$policy" "$row/root.pem" "$@" \
+                > /dev/null 2> "cg.$row.$c.$n.log" \
+                || { cat "cg.$row.$c.$n.log" >&2; exit 1; }
+            grep -q "trusted" "cg.$row.$c.$n.log" \
+                || { cat "cg.$row.$c.$n.log" >&2; exit 1; }
+            ir "cg.$row.$c.$n" > "ir.$row.$c.$n"
+        done
+        perl -e '
+            my ($a, $b, $d, $row, $c) = @ARGV;
+            my (%x, %y);
+            for my $p ([$a, \%x], [$b, \%y]) {
+                open my $f, "<", $p->[0] or die;
+                while (my $l = <$f>) {
+                    my ($fn, $n) = split " ", $l;
+                    $p->[1]{$fn} //= $n;
+                }
+            }
+            sub v { my $fn = shift; (($y{$fn} // 0) - ($x{$fn} // 0)) / $d }
+            my $verify = v("X509_verify_cert");
+            my $memo = v("cg_memo_key_of") + v("cg_memo_table_lookup")
+                       + v("cg_memo_table_insert");
+            printf "%-6s %-5s %10.0f %10.0f %10.0f %8.0f %9.0f %9.0f %7.0f %7.0f %11.0f\n",
+                $row, $c, v("cp_parse"), $verify, v("X509_verify"), $memo,
+                v("cg_facts_init") - $verify,
+                v("cg_signal_check") + v("cg_eval_rules"),
+                v("cp_format"), v("cp_pack"), v("main");
+        ' "ir.$row.$c.$n1" "ir.$row.$c.$n2" $((n2 - n1)) "$row" "$c"
+    done
+done
