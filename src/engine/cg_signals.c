@@ -14,6 +14,8 @@
 #include <strings.h>
 #include <arpa/inet.h>
 
+#include <openssl/ct.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
@@ -573,10 +575,34 @@ cg_check_free_dv_issuer(cg_facts_t *f, unsigned index, char *detail,
 }
 
 
+/* How many SCTs the leaf embeds; 0 when none or unreadable. */
+
+static int
+cg_leaf_scts(X509 *x)
+{
+    int               n;
+    STACK_OF(SCT)    *scts;
+
+    ERR_set_mark();
+    scts = X509_get_ext_d2i(x, NID_ct_precert_scts, NULL, NULL);
+    ERR_pop_to_mark();
+
+    if (scts == NULL) {
+        return 0;
+    }
+
+    n = sk_SCT_num(scts);
+    SCT_LIST_free(scts);
+
+    return n > 0 ? n : 0;
+}
+
+
 static int
 cg_check_mimicked_ca(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight)
 {
+    int     scts;
     size_t  len;
 
     if (f->trusted) {
@@ -590,7 +616,30 @@ cg_check_mimicked_ca(cg_facts_t *f, unsigned index, char *detail,
     }
 
     len = strlen(detail);
-    cg_detailf(detail + len, size - len, ", untrusted");
+
+    /*
+     * A public leaf whose server does not send the intermediate looks
+     * like this too (browsers fetch the issuer, certguard does not): when
+     * the only path error is the leaf's missing issuer and the leaf
+     * carries the SCTs of at least two logs, as Chrome's CT policy has
+     * every public leaf do, the name is likelier genuine: half weight, so
+     * that with untrusted_chain it tags.  A forger who copies SCTs gets
+     * the full weight once the SCTs are verified.
+     */
+    scts = cg_leaf_scts(f->certs[0].x);
+
+    if (f->npath_errors == 1 && f->first_path_error.depth == 0
+        && f->first_path_error.code
+           == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+        && scts >= 2)
+    {
+        *weight /= 2;
+        cg_detailf(detail + len, size - len, ", untrusted: issuer not sent, "
+                   "leaf with %d SCTs", scts);
+
+    } else {
+        cg_detailf(detail + len, size - len, ", untrusted");
+    }
 
     return 1;
 }
@@ -600,8 +649,9 @@ static int
 cg_check_default_subject(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight)
 {
+    /* every sent certificate: evilginx and mitmproxy send their CA */
     return cg_check_dn_list(f, &f->policy->lists[CG_LIST_DEFAULT_SUBJECT],
-                            0, 1, detail, size);
+                            1, 1, detail, size);
 }
 
 
@@ -950,7 +1000,7 @@ static const cg_signal_t  cg_signals[] = {
       60, { 0, 0 }, cg_check_mimicked_ca },
 
     { "default_subject",
-      "leaf subject or issuer is a tool or placeholder default",
+      "a sent subject or issuer is a tool or placeholder default",
       80, { 0, 0 }, cg_check_default_subject },
 
     { "no_sct",
@@ -1015,6 +1065,29 @@ static const cg_signal_t  cg_signals[] = {
     { "chain_too_long",
       "more certificates than the policy's max_chain (default 10)",
       30, { 0, 0 }, cg_check_chain_too_long },
+
+    /* shapes no CA produces (cg_shape.c): the marks of offensive tools
+     * that make their own certificates */
+
+    { "malformed_name",
+      "a sent DN no CA writes: empty issuer or value, C not ISO 3166",
+      50, { 0, 0 }, cg_check_malformed_name },
+
+    { "impossible_validity",
+      "a sent certificate's lifetime is zero or less, or starts before 1950",
+      50, { 0, 0 }, cg_check_impossible_validity },
+
+    { "bad_version",
+      "a sent certificate's version field is not v1, v2 or v3",
+      50, { 0, 0 }, cg_check_bad_version },
+
+    { "forged_issuer",
+      "the leaf names another issuer but is signed by its own key",
+      60, { 0, 0 }, cg_check_forged_issuer },
+
+    { "issuer_key_reuse",
+      "the leaf's key is the key of a CA the chain holds (its issuer)",
+      60, { 0, 0 }, cg_check_issuer_key_reuse },
 };
 
 
