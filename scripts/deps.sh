@@ -8,7 +8,7 @@ pkgs="nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev
       liblognorm-utils rsyslog libmaxmind-db-writer-perl libnet-ssleay-perl
       libio-socket-ssl-perl mmdb-bin ca-certificates libclang-rt-14-dev
       strace iproute2 bsdutils dnsmasq-base python3-prometheus-client
-      chromium liblmdb-dev lmdb-utils"
+      chromium liblmdb-dev lmdb-utils python3-cryptography"
 
 if [ "${1:-}" = "--bench" ]; then
     pkgs="$pkgs wrk hyperfine"
