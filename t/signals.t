@@ -932,14 +932,17 @@ $j = eval_chain($hundred, sni => 'clean.test',
 is($j && $j->{verdict}, 'tag', 'default policy: a hundred certificates tag');
 
 # every built-in signal is tested: here, or in geoip.t (geo_*)
-# every built-in signal is tested: here, in geoip.t (geo_*), or in
-# memory.t (the certificate memory's)
+# every built-in signal is tested: here, in geoip.t (geo_*), in
+# memory.t (the certificate memory's), or in offensive.t (the shapes no
+# CA produces, on offensive tools' defaults)
 
 my $list = cli('signals');
 my @all = map { (split /\t/)[0] } split /\n/, $list->{out};
 ok(@all >= @builtin, 'certguard signals lists the built-in signals');
 my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/,
-    qw/first_seen cert_changed issuer_changed cert_moved/;
+    qw/first_seen cert_changed issuer_changed cert_moved/,
+    qw/malformed_name impossible_validity bad_version forged_issuer
+       issuer_key_reuse/;
 is_deeply([ grep { !$covered{$_} } @all ], [],
           'every built-in signal is covered by a test');
 
