@@ -70,8 +70,8 @@ my %tools = (
     # RATs
     asyncrat         => [[qw/self_signed default_subject/], 1],
     quasar           => [[qw/self_signed default_subject/], 1],
-    dcrat            => [[qw/forged_issuer default_subject/], 1],
-    venomrat         => [[qw/forged_issuer default_subject/], 1],
+    dcrat            => [[qw/forged_issuer default_subject weak_key/], 1],
+    venomrat         => [[qw/forged_issuer default_subject weak_key/], 1],
     # phishing and interception
     evilginx         => [[qw/untrusted_chain default_subject weak_key/], 0],
     gophish          => [[qw/self_signed default_subject/], 1],

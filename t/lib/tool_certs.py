@@ -347,7 +347,7 @@ FIRST = ['Patricia', 'Wayne', 'Lisa', 'Gerald', 'Linda', 'Carl']
 
 
 def metasploit_rex():
-    # rapid7/rex-socket lib/rex/socket/ssl.rb@4726f5cc933b L17-63 (names
+    # rapid7/rex-socket lib/rex/socket/ssl.rb@4726f5cc933b L19-60 (names
     # from rapid7/rex-text lib/rex/text/rand.rb@0ff51cdda72b): subject
     # /C=US/ST=<state>/L=<first name>/O=<first name>/CN=<rand_hostname>;
     # issuer /C=US/O=<first name>/CN=<first name> <first name>, an invented
@@ -576,13 +576,15 @@ def rat(case, cn):
 
 
 def dcrat(case='dcrat', tool='DcRat'):
-    # qwqdanchun/DcRat Server/Helper/CreateCertificate.cs@8685b70e882a:
-    # subject CN=DcRat, issuer "CN=<name>,OU=qwqdanchun,O=DcRat By
-    # qwqdanchun,L=SH,C=CN" (BouncyCastle keeps the string's order: CN
+    # qwqdanchun/DcRat Server/Helper/CreateCertificate.cs@8685b70e882a
+    # L23-47 (read at 30ca53b068b4; Server/Forms/FormCertificate.cs L50
+    # passes 1024 bits, FormCertificate.Designer.cs L71 the name "DcRat
+    # Server"): subject CN=DcRat, issuer "CN=<name>,OU=qwqdanchun,O=DcRat
+    # By qwqdanchun,L=SH,C=CN" (BouncyCastle keeps the string's order: CN
     # first), signed with the certificate's own key; serial a 160-bit
     # probable prime, notBefore now - 285 days, notAfter now + 3650 days,
-    # RSA, SHA-512, SKI, basicConstraints critical CA:TRUE.
-    k = key('rsa2048')
+    # RSA-1024, SHA-512, SKI, basicConstraints critical CA:TRUE.
+    k = key('rsa1024')
     subj = name([('CN', tool)])
     iss = name([('CN', tool + ' Server'), ('OU', 'qwqdanchun'),
                 ('O', tool + ' By qwqdanchun'), ('L', 'SH'), ('C', 'CN')])
