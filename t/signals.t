@@ -959,6 +959,7 @@ is($j && $j->{verdict}, 'tag', 'default policy: a hundred certificates tag');
 # (revoked, crl_invalid, ocsp_invalid)
 # cert_cloaking in t/unit/eval.c and t/stream_cloak.t (the probed leaf is
 # no input the CLI takes); leaked_root in chain.t
+# offensive.t (the shapes no CA produces, on offensive tools' defaults)
 
 my $list = cli('signals');
 my @all = map { (split /\t/)[0] } split /\n/, $list->{out};
@@ -968,7 +969,9 @@ my %covered = map { $_ => 1 } @builtin, qw/sni_mismatch geo_country geo_asn/,
     qw/first_seen cert_changed issuer_changed cert_moved/,
     qw/invalid_sct unverified_sct/,
     qw/revoked crl_invalid ocsp_invalid/,
-    qw/leaked_root/;
+    qw/leaked_root/,
+    qw/malformed_name impossible_validity bad_version forged_issuer
+       issuer_key_reuse/;
 is_deeply([ grep { !$covered{$_} } @all ], [],
           'every built-in signal is covered by a test');
 

@@ -386,4 +386,16 @@ int cg_check_crl_invalid(cg_facts_t *f, unsigned index, char *detail,
 int cg_check_ocsp_invalid(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight);
 
+/* Shapes no CA produces (cg_shape.c): the checks of their signals. */
+int cg_check_malformed_name(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_impossible_validity(cg_facts_t *f, unsigned index,
+    char *detail, size_t size, int *weight);
+int cg_check_bad_version(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_forged_issuer(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+int cg_check_issuer_key_reuse(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+
 #endif /* CG_FACTS_H */

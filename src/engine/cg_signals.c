@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 
 #include <libpsl.h>
+#include <openssl/ct.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -659,8 +660,9 @@ static int
 cg_check_default_subject(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight)
 {
+    /* every sent certificate: evilginx and mitmproxy send their CA */
     return cg_check_dn_list(f, &f->policy->lists[CG_LIST_DEFAULT_SUBJECT],
-                            0, 1, detail, size);
+                            1, 1, detail, size);
 }
 
 
@@ -1145,7 +1147,7 @@ static const cg_signal_t  cg_signals[] = {
       60, { 0, 0 }, cg_check_mimicked_ca },
 
     { "default_subject",
-      "leaf subject or issuer is a tool or placeholder default",
+      "a sent subject or issuer is a tool or placeholder default",
       80, { 0, 0 }, cg_check_default_subject },
 
     { "no_sct",
@@ -1242,9 +1244,35 @@ static const cg_signal_t  cg_signals[] = {
     { "cert_cloaking",
       "a tunnel's client received another certificate than the probe",
       100, { 0, 0 }, cg_check_cert_cloaking },
+
+    /* interception roots whose private keys are public (cg_leaked.c) */
+
     { "leaked_root",
       "a key on the chain, or the one that signed it, is publicly known",
       100, { 0, 0 }, cg_check_leaked_root },
+
+    /* shapes no CA produces (cg_shape.c): the marks of offensive tools
+     * that make their own certificates */
+
+    { "malformed_name",
+      "a sent DN no CA writes: empty issuer or value, C not ISO 3166",
+      50, { 0, 0 }, cg_check_malformed_name },
+
+    { "impossible_validity",
+      "a sent certificate's lifetime is zero or less, or starts before 1950",
+      50, { 0, 0 }, cg_check_impossible_validity },
+
+    { "bad_version",
+      "a sent certificate's version field is not v1, v2 or v3",
+      50, { 0, 0 }, cg_check_bad_version },
+
+    { "forged_issuer",
+      "the leaf names another issuer but is signed by its own key",
+      60, { 0, 0 }, cg_check_forged_issuer },
+
+    { "issuer_key_reuse",
+      "the leaf's key is the key of a CA the chain holds (its issuer)",
+      60, { 0, 0 }, cg_check_issuer_key_reuse },
 };
 
 
