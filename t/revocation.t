@@ -4,8 +4,8 @@
 # responses (certguard check --ocsp, and what upstreams staple to the HTTP
 # module and the stream probe).  A test CA kept by openssl ca (an index.txt
 # database) issues two leaves and revokes one; openssl ca -gencrl makes its
-# CRLs, openssl ocsp (offline: -reqin/-respout against the index) its OCSP
-# responses; nginx upstreams staple them with ssl_stapling_file.
+# CRLs, openssl ocsp its OCSP responses (a responder on 127.0.0.1 in a
+# network namespace of its own, and offline: -reqin/-respout); nginx upstreams staple them with ssl_stapling_file.
 #
 # nginx 1.22's default proxy_ssl_protocols is "TLSv1 TLSv1.1 TLSv1.2": the
 # proxy here names TLSv1.3, the version whose staple comes with the
@@ -110,9 +110,44 @@ sub ocsp_resp {
     return "$dir/$name.ocsp";
 }
 
+# The same from a live responder: openssl ocsp serving the index over HTTP,
+# asked by openssl ocsp as a client.  The responder listens on every
+# address (it takes no bind address), so both run in a network namespace
+# of their own with only lo up: nothing outside 127.0.0.1 can reach it.
+sub ocsp_served {
+    my (@leaves) = @_;
+    my $port = 18080;
+    my $script = join("\n",
+        'set -e',
+        'ip link set lo up',
+        "openssl ocsp -index $dir/pki/index.txt -CA $root->{cert}"
+            . " -rsigner $root->{cert} -rkey $root->{key} -ndays 1"
+            . " -url http://127.0.0.1:$port -nrequest " . scalar(@leaves)
+            . " >$dir/responder.log 2>&1 &",
+        'i=0; while ! ss -ltn | grep -q ":' . $port . ' "; do'
+            . ' i=$((i+1)); [ $i -lt 100 ] || exit 3; sleep 0.05; done',
+        (map { "openssl ocsp -issuer $root->{cert} -cert $_->[0]{cert}"
+               . " -url http://127.0.0.1:$port -no_nonce -noverify"
+               . " -respout $dir/$_->[1].ocsp >/dev/null" } @leaves),
+        'wait', '');
+    write_file("$dir/responder.sh", $script);
+    my $r = run({ timeout => 30 }, 'unshare', '-n', 'sh',
+                "$dir/responder.sh");
+    is($r->{exit}, 0, 'openssl ocsp answered on 127.0.0.1 in its own '
+       . 'network namespace') or diag($r->{err});
+    like(read_file("$dir/responder.log"), qr/Received request/,
+         '... the responder saw the requests');
+    return map { "$dir/$_->[1].ocsp" } @leaves;
+}
+
+my ($served_good, $served_revoked) =
+    ocsp_served([ $good, 'served-good' ], [ $revoked, 'served-revoked' ]);
+
 my %ocsp = (
-    good    => ocsp_resp($good, 'good'),
-    revoked => ocsp_resp($revoked, 'revoked'),
+    good    => $served_good,
+    revoked => $served_revoked,
+    offline_good => ocsp_resp($good, 'good'),
+    offline_revoked => ocsp_resp($revoked, 'revoked'),
     wrong   => ocsp_resp($good, 'wrong', signer => $other),
     wrong_revoked => ocsp_resp($revoked, 'wrong_revoked', signer => $other),
     delegated => ocsp_resp($revoked, 'delegated', signer => $responder),
@@ -224,6 +259,11 @@ is(fired($j, 'revoked')->{detail}, 'ocsp: keyCompromise',
    'OCSP: revoked says the source and the reason');
 $j = chk($good, '--ocsp', $ocsp{good});
 is_deeply([signal_ids($j)], [], 'OCSP: a good status, nothing fires');
+$j = chk($revoked, '--ocsp', $ocsp{offline_revoked});
+is(fired($j, 'revoked') && fired($j, 'revoked')->{detail},
+   'ocsp: keyCompromise', 'OCSP made offline (-reqin/-respout): revoked');
+$j = chk($good, '--ocsp', $ocsp{offline_good});
+is_deeply([signal_ids($j)], [], 'OCSP made offline: good, nothing fires');
 $j = chk($good, '--ocsp', $ocsp{wrong});
 like(fired($j, 'ocsp_invalid')->{detail}, qr/not signed by the leaf's CA/,
      "OCSP signed by another CA's key: ocsp_invalid");
