@@ -34,12 +34,10 @@
 
 static int ngx_http_certguard_verify(X509_STORE_CTX *xs, void *arg);
 static int ngx_http_certguard_verify_pass(int ok, X509_STORE_CTX *xs);
-static size_t ngx_http_certguard_staple(X509_STORE_CTX *xs,
-    const unsigned char **resp);
 static void ngx_http_certguard_info_callback(const SSL *ssl, int where,
     int ret);
 static cg_verdict_t ngx_http_certguard_score(ngx_http_request_t *r,
-    ngx_connection_t *c, X509_STORE_CTX *xs,
+    ngx_connection_t *c, SSL *ssl, X509 *leaf, STACK_OF(X509) *chain,
     ngx_http_certguard_loc_conf_t *cglcf);
 static void ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl,
     ngx_connection_t *c, ngx_http_certguard_loc_conf_t *cglcf,
@@ -276,7 +274,9 @@ ngx_http_certguard_verify(X509_STORE_CTX *xs, void *arg)
         return stock;
     }
 
-    if (ngx_http_certguard_score(r, c, xs, cglcf) == CG_BLOCK
+    if (ngx_http_certguard_score(r, c, ssl, X509_STORE_CTX_get0_cert(xs),
+                                 X509_STORE_CTX_get0_untrusted(xs), cglcf)
+        == CG_BLOCK
         && cglcf->common.mode == NGX_CERTGUARD_ENFORCE)
     {
         X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
@@ -329,9 +329,20 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
         cgs->info_callback(ssl, where, ret);
     }
 
-    if (!(where & (SSL_CB_HANDSHAKE_START|SSL_CB_HANDSHAKE_DONE))
-        || SSL_is_server(ssl))
+    if (SSL_is_server(ssl)) {
+        return;
+    }
+
+    /* a TLS 1.2 verdict still waiting for the staple: the handshake ended
+     * without the status callback */
+
+    if (((where & SSL_CB_ALERT) && (ret >> 8) == SSL3_AL_FATAL)
+        || (where & SSL_CB_HANDSHAKE_DONE))
     {
+        (void) ngx_http_certguard_settle((SSL *) ssl, 0);
+    }
+
+    if (!(where & (SSL_CB_HANDSHAKE_START|SSL_CB_HANDSHAKE_DONE))) {
         return;
     }
 
@@ -396,6 +407,7 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
     if (ctx != NULL) {
         ctx->scored = 0;
         ctx->blocked = 0;
+        ctx->pending = 0;
     }
 
     sess = SSL_get_session(ssl);
@@ -429,52 +441,73 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
 }
 
 
-static size_t
-ngx_http_certguard_staple(X509_STORE_CTX *xs, const unsigned char **resp)
+/* The engine's input for the chain the upstream sent; ctx->dst takes the
+ * destination's address, name (CG_NAME_MAX) the name checked. */
+
+ngx_int_t
+ngx_http_certguard_input(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx,
+    ngx_http_certguard_loc_conf_t *cglcf, X509 *leaf, STACK_OF(X509) *chain,
+    u_char *name, cg_input_t *in)
 {
-    long            len;
-    SSL            *ssl;
-    unsigned char  *p;
+    size_t                           n;
+    ngx_http_upstream_t             *u;
+    ngx_http_certguard_main_conf_t  *cgmcf;
 
-    *resp = NULL;
+    u = r->upstream;
 
-    ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
-    if (ssl == NULL) {
-        return 0;
+    if (ngx_http_certguard_name(r, u, name, CG_NAME_MAX) != NGX_OK) {
+        name[0] = '\0';
     }
 
-    len = SSL_get_tlsext_status_ocsp_resp(ssl, &p);
-    if (len <= 0 || p == NULL) {
-        return 0;
+    ctx->dst[0] = '\0';
+
+    if (u->peer.sockaddr) {
+        n = ngx_sock_ntop(u->peer.sockaddr, u->peer.socklen, ctx->dst,
+                          NGX_SOCKADDR_STRLEN, 0);
+        ctx->dst[n] = '\0';
     }
 
-    *resp = p;
+    if (cg_input_handshake(in, cglcf->common.policy, cglcf->common.trust,
+                           cglcf->common.geoip, leaf, chain,
+                           (const char *) name, (const char *) ctx->dst,
+                           u->peer.sockaddr
+                           ? ngx_inet_get_port(u->peer.sockaddr) : 0,
+                           ngx_time())
+        != CG_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "certguard: no certificate to score from \"%s\"",
+                      name);
+        return NGX_ERROR;
+    }
 
-    return (size_t) len;
+    /* the memory is only read here; a miss queues its sighting later */
+
+    cgmcf = ngx_http_get_module_main_conf(r, ngx_http_certguard_module);
+
+    in->crls = cglcf->common.crls;
+    in->memory = ngx_certguard_memory_handle(cgmcf->memory);
+    in->intermediates = cglcf->common.intermediates;
+    in->verify_memo = ngx_certguard_memo();
+
+    return NGX_OK;
 }
 
 
 static cg_verdict_t
 ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
-    X509_STORE_CTX *xs, ngx_http_certguard_loc_conf_t *cglcf)
+    SSL *ssl, X509 *leaf, STACK_OF(X509) *chain,
+    ngx_http_certguard_loc_conf_t *cglcf)
 {
     u_char                     *p, *last;
     u_char                      name[CG_NAME_MAX];
-    u_char                      addr[NGX_SOCKADDR_STRLEN + 1];
-    u_char                      buf[NGX_HTTP_CERTGUARD_KEY_MAX];
     u_char                      md[EVP_MAX_MD_SIZE];
-    size_t                      n;
     unsigned int                mdlen;
     ngx_str_t                   key;
     cg_input_t                  in;
-    u_char                      tail[32];
-    ngx_uint_t                  cached;
+    ngx_uint_t                  cached, fresh;
     cg_result_t                *res;
-    ngx_http_upstream_t        *u;
     ngx_http_certguard_ctx_t   *ctx;
-    ngx_http_certguard_main_conf_t  *cgmcf;
-
-    u = r->upstream;
 
     /* nothing to record the verdict in, or nothing to score: fail closed */
 
@@ -487,55 +520,30 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     ctx->scored = 0;
     ctx->blocked = 0;
     ctx->evented = 0;
+    ctx->pending = 0;
+    ctx->key_len = 0;
     ctx->monitor = (cglcf->common.mode == NGX_CERTGUARD_MONITOR);
     ctx->source = cglcf->common.cache.shm_zone ? NGX_HTTP_CERTGUARD_MISS
                                         : NGX_HTTP_CERTGUARD_BYPASS;
 
-    if (ngx_http_certguard_name(r, u, name, sizeof(name)) != NGX_OK) {
-        name[0] = '\0';
-    }
-
-    addr[0] = '\0';
-
-    if (u->peer.sockaddr) {
-        n = ngx_sock_ntop(u->peer.sockaddr, u->peer.socklen, addr,
-                          NGX_SOCKADDR_STRLEN, 0);
-        addr[n] = '\0';
-    }
-
-    if (cg_input_handshake(&in, cglcf->common.policy, cglcf->common.trust,
-                           cglcf->common.geoip,
-                           X509_STORE_CTX_get0_cert(xs),
-                           X509_STORE_CTX_get0_untrusted(xs),
-                           (const char *) name, (const char *) addr,
-                           u->peer.sockaddr
-                           ? ngx_inet_get_port(u->peer.sockaddr) : 0,
-                           ngx_time())
-        != CG_OK)
+    if (ngx_http_certguard_input(r, ctx, cglcf, leaf, chain, name, &in)
+        != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "certguard: no certificate to score from \"%s\"",
-                      name);
         return CG_BLOCK;
     }
 
     /*
      * The stapled OCSP response: over TLS 1.3 it came with the
      * certificate, before this callback; over TLS 1.2 the CertificateStatus
-     * message comes after it, and there is none yet (docs/directives.md).
+     * message comes after it, and ngx_http_certguard_status() takes it.
      */
 
-    in.crls = cglcf->common.crls;
-    in.ocsp_len = ngx_http_certguard_staple(xs, &in.ocsp);
-
-    /* the memory is only read here; a miss queues its sighting below */
-
-    cgmcf = ngx_http_get_module_main_conf(r, ngx_http_certguard_module);
-    in.memory = ngx_certguard_memory_handle(cgmcf->memory);
-    in.intermediates = cglcf->common.intermediates;
-    in.verify_memo = ngx_certguard_memo();
+    if (SSL_version(ssl) >= TLS1_3_VERSION) {
+        in.ocsp_len = ngx_http_certguard_staple(ssl, &in.ocsp);
+    }
 
     cached = 0;
+    fresh = 0;
     key.len = 0;
 
     if (cglcf->common.cache.shm_zone
@@ -543,8 +551,8 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     {
         /* leaf SHA-256, the objects it is scored with, name, destination */
 
-        p = buf;
-        last = buf + sizeof(buf);
+        p = ctx->key;
+        last = ctx->key + sizeof(ctx->key);
 
         p = ngx_cpymem(p, md, mdlen);
         p = ngx_cpymem(p, &in.policy, sizeof(void *));
@@ -552,11 +560,12 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         p = ngx_cpymem(p, &in.geoip, sizeof(void *));
         p = ngx_cpymem(p, &in.crls, sizeof(void *));
         p = ngx_cpymem(p, &in.intermediates, sizeof(void *));
-        p = ngx_slprintf(p, last, "%s%Z%s:%ui", name, addr,
+        p = ngx_slprintf(p, last, "%s%Z%s:%ui", name, ctx->dst,
                          (ngx_uint_t) in.dst_port);
 
-        key.data = buf;
-        key.len = p - buf;
+        key.data = ctx->key;
+        key.len = p - ctx->key;
+        ctx->key_len = key.len;
 
         cached = (ngx_certguard_cache_get(&cglcf->common.cache, &key, res)
                   == NGX_OK);
@@ -579,27 +588,73 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
                                  (const char *) name, NULL);
 
     } else {
-        ngx_certguard_memory_queue(cgmcf->memory, &in, res);
-
-        if (key.len) {
-            (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res);
-        }
-    }
-
-    if (!cached) {
-        ngx_certguard_capture_post(&cglcf->capture, c->log, in.leaf,
-                                   in.chain, res, (const char *) addr,
-                                   in.dst_port, NULL);
+        fresh = 1;
     }
 
     ctx->scored = 1;
-    ngx_memcpy(ctx->dst, addr, sizeof(addr));
     ctx->dst_port = (in_port_t) in.dst_port;
 
     /* the ServerHello is in: version and cipher are the negotiated ones */
 
-    ngx_http_certguard_tls(ctx, X509_STORE_CTX_get_ex_data(xs,
-                                    SSL_get_ex_data_X509_STORE_CTX_idx()));
+    ngx_http_certguard_tls(ctx, ssl);
+
+    /*
+     * TLS 1.2: a verdict the staple may still change waits for it (the
+     * status callback comes with the ServerHelloDone, before a byte of the
+     * request), to be logged, cached and kept once; a block cannot get
+     * better, and a cached verdict is reused as it is, as over TLS 1.3
+     */
+
+    if (fresh && res->verdict != CG_BLOCK
+        && SSL_version(ssl) < TLS1_3_VERSION
+        && SSL_get_tlsext_status_type(ssl) == TLSEXT_STATUSTYPE_ocsp)
+    {
+        ctx->pending = 1;
+        return res->verdict;
+    }
+
+    ngx_http_certguard_decide(r, c, ssl, cglcf, ctx, &in, fresh);
+
+    return res->verdict;
+}
+
+
+/*
+ * The verdict in ctx is final: record the sighting and cache it (fresh:
+ * the engine's own, just made), log it, and keep it with the connection.
+ */
+
+void
+ngx_http_certguard_decide(ngx_http_request_t *r, ngx_connection_t *c,
+    SSL *ssl, ngx_http_certguard_loc_conf_t *cglcf,
+    ngx_http_certguard_ctx_t *ctx, cg_input_t *in, ngx_uint_t fresh)
+{
+    u_char                           tail[32];
+    ngx_str_t                        key;
+    cg_result_t                     *res;
+    ngx_http_upstream_t             *u;
+    ngx_http_certguard_main_conf_t  *cgmcf;
+
+    u = r->upstream;
+    res = &ctx->result;
+    ctx->pending = 0;
+
+    if (fresh) {
+        cgmcf = ngx_http_get_module_main_conf(r, ngx_http_certguard_module);
+        ngx_certguard_memory_queue(cgmcf->memory, in, res);
+
+        if (ctx->key_len) {
+            key.data = ctx->key;
+            key.len = ctx->key_len;
+            (void) ngx_certguard_cache_put(&cglcf->common.cache, &key, res);
+        }
+    }
+
+    if (ctx->source != NGX_HTTP_CERTGUARD_HIT) {
+        ngx_certguard_capture_post(&cglcf->capture, c->log, in->leaf,
+                                   in->chain, res, (const char *) ctx->dst,
+                                   in->dst_port, NULL);
+    }
 
     if (res->verdict == CG_BLOCK && cglcf->common.mode == NGX_CERTGUARD_ENFORCE)
     {
@@ -622,19 +677,14 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
                         &ngx_http_certguard_sources[ctx->source]);
 
     ngx_certguard_log_verdict(r->connection->log, res, ctx->monitor,
-                              (const char *) addr, (const char *) tail);
+                              (const char *) ctx->dst, (const char *) tail);
 
     ngx_http_certguard_log_result(r, ctx, cglcf);
 
     if (!ctx->blocked) {
-        ngx_http_certguard_keep(r, X509_STORE_CTX_get_ex_data(xs,
-                                    SSL_get_ex_data_X509_STORE_CTX_idx()),
-                                c, cglcf, res);
+        ngx_http_certguard_keep(r, ssl, c, cglcf, res);
     }
-
-    return res->verdict;
 }
-
 
 
 /*
@@ -1352,6 +1402,7 @@ ngx_http_certguard_install(ngx_conf_t *cf, ngx_ssl_t *ssl)
      * response (SSL_new() takes the status type from its context) */
 
     SSL_CTX_set_tlsext_status_type(ssl->ctx, TLSEXT_STATUSTYPE_ocsp);
+    SSL_CTX_set_tlsext_status_cb(ssl->ctx, ngx_http_certguard_ocsp_status);
     SSL_CTX_set_info_callback(ssl->ctx, ngx_http_certguard_info_callback);
 
     return NGX_OK;

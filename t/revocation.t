@@ -7,9 +7,10 @@
 # CRLs, openssl ocsp its OCSP responses (a responder on 127.0.0.1 in a
 # network namespace of its own, and offline: -reqin/-respout); nginx upstreams staple them with ssl_stapling_file.
 #
-# nginx 1.22's default proxy_ssl_protocols is "TLSv1 TLSv1.1 TLSv1.2": the
-# proxy here names TLSv1.3, the version whose staple comes with the
-# certificate, before the HTTP module's verify callback (docs/directives.md).
+# The HTTP module over both versions: with TLS 1.3 the staple comes with the
+# certificate, before the verify callback; with TLS 1.2 (nginx 1.22's
+# default proxy_ssl_protocols has no TLSv1.3) the CertificateStatus comes
+# after it, and the status callback decides (docs/directives.md).
 
 use warnings;
 use strict;
@@ -301,7 +302,7 @@ Certguard::Nginx::need_module();
 my ($MODULE, $STREAM) = need_stream(curl => 1);
 
 my ($port, $proxy, $proxy_crl, $u_good, $u_revoked, $u_plain, $u_wrong,
-    $u_tls12) = free_ports(8);
+    $u_tls12, $port12) = free_ports(9);
 
 my $ng = Certguard::Nginx->new("$dir/nginx");
 my $d = $ng->dir;
@@ -313,7 +314,8 @@ sub upstream {
                            . "        ssl_stapling_file $staple;" : '');
 }
 
-my @ports = ($port, $u_good, $u_revoked, $u_plain, $u_wrong, $u_tls12);
+my @ports = ($port, $u_good, $u_revoked, $u_plain, $u_wrong, $u_tls12,
+             $port12);
 $ng->start(<<"HTTP", ports => \@ports, main => <<"MAIN");
     upstream good.test { server 127.0.0.1:$u_good; }
     upstream revoked.test { server 127.0.0.1:$u_revoked; }
@@ -343,6 +345,33 @@ $ng->start(<<"HTTP", ports => \@ports, main => <<"MAIN");
         location /crl/ {
             certguard_crl $crl;
             certguard_crl $other_crl;
+            proxy_pass https://\$host;
+        }
+    }
+
+    log_format cg12 '\$host \$status \$certguard_verdict '
+                    '"\$certguard_signals" \$certguard_cache';
+
+    # nginx's default protocols without TLSv1.0 and 1.1: TLS 1.2 only
+    server {
+        listen 127.0.0.1:$port12;
+
+        certguard on;
+        certguard_policy @{[ policy_dir() ]}/default.policy;
+        certguard_trusted_certificate $root->{cert} system=off;
+        certguard_log $d/logs/cef12.log;
+        access_log $d/logs/proxy12.log cg12;
+
+        proxy_ssl_session_reuse off;
+        proxy_ssl_protocols TLSv1.2;
+        proxy_ssl_server_name on;
+
+        location / {
+            proxy_pass https://\$host;
+        }
+
+        location /cached/ {
+            certguard_cache zone=staple12:1m;
             proxy_pass https://\$host;
         }
     }
@@ -418,6 +447,66 @@ my @cef = grep { /revoked/ } $ng->wait_lines('cef', 1);
 like($cef[0] // '', qr/ revocation=ocsp\b/,
      'http CEF: the staple named as the source');
 ok(grep({ / revocation=crl\b/ } @cef), 'http CEF: certguard_crl named as the source');
+
+# TLS 1.2: the staple arrives after the verify callback, and the status
+# callback decides; one CEF record a decision
+#
+# The status callback aborts with the alert RFC 6066 names for it,
+# bad_certificate_status_response (113): nginx 1.22 as the upstream does not
+# know it as a peer's and logs it at crit (docs/directives.md)
+$ng->expect_log(qr/\[crit\] .*SSL_do_handshake\(\) failed .*bad certificate status response:SSL alert number 113\) while SSL handshaking, client: 127\.0\.0\.1, server: 127\.0\.0\.1:$u_revoked$/);
+for my $e (@expect) {
+    my ($name, $status, $verdict, $sig, $what) = @$e;
+    $r = $ng->get($port12, '/', Host => "$name.test");
+    is($r->{status}, $status, "http TLS 1.2: $what: $status");
+    my @l = grep { /^$name\.test / } $ng->wait_lines('proxy12', 1);
+    my ($v, $s) = ($l[-1] // '') =~ /^\S+ \d+ (\S+) "([^"]*)"/;
+    is($v, $verdict, "http TLS 1.2: $name: $verdict");
+    like($s // 'none', $sig, "http TLS 1.2: $name: signals");
+}
+
+$r = $ng->get($port12, '/', Host => 'revoked.test');
+like($r->{body}, qr/signals: [^\n]*\brevoked\b/,
+     'http TLS 1.2: the block names revoked');
+like($ng->error_log,
+     qr/\[error\].*callback failed.*invalid status response/,
+     'http TLS 1.2: nginx logs the aborted handshake at error');
+
+my @cef12 = $ng->wait_lines('cef12', 5);
+for my $name (qw(good revoked plain wrong)) {
+    my $n = grep { / dhost=$name\.test / } @cef12;
+    is($n, $name eq 'revoked' ? 2 : 1,
+       "http TLS 1.2 CEF: one record a handshake for $name.test");
+}
+my ($rcef) = grep { / dhost=revoked\.test / } @cef12;
+like($rcef // '', qr/ act=blocked .* app=TLSv1\.2 /,
+     'http TLS 1.2 CEF: the revoked staple blocked, over TLS 1.2');
+like($rcef // '', qr/ revocation=ocsp\b/,
+     'http TLS 1.2 CEF: the staple named as the source');
+my ($wcef) = grep { / dhost=wrong\.test / } @cef12;
+like($wcef // '', qr/ reason=ocsp_invalid /,
+     'http TLS 1.2 CEF: the bad staple is ocsp_invalid');
+my ($gcef) = grep { / dhost=good\.test / } @cef12;
+unlike($gcef // '', qr/ act=blocked /, 'http TLS 1.2 CEF: the good staple allowed');
+
+# the cache entry is the verdict with the staple: the second request is
+# a hit that still blocks the revoked leaf
+for my $name (qw(revoked good)) {
+    my $status = $name eq 'revoked' ? 403 : 200;
+    for my $source (qw(MISS HIT)) {
+        $r = $ng->get($port12, '/cached/', Host => "$name.test");
+        is($r->{status}, $status,
+           "http TLS 1.2 cache: $name.test: $status ($source)");
+    }
+    my @l = grep { /^$name\.test / } $ng->wait_lines('proxy12', 9);
+    like(join("\n", @l[-2, -1]),
+         $name eq 'revoked'
+         ? qr/^\S+ 403 block "[^"]*\brevoked\b[^"]*" MISS\n\S+ 403 block "[^"]*\brevoked\b[^"]*" HIT$/
+         : qr/^\S+ 200 allow "" MISS\n\S+ 200 allow "" HIT$/,
+         "http TLS 1.2 cache: $name.test: the hit repeats the miss");
+}
+@cef12 = $ng->wait_lines('cef12', 9);
+is(scalar(@cef12), 9, 'http TLS 1.2 CEF: one record a request, hits too');
 
 # the stream probe: every destination through CONNECT
 

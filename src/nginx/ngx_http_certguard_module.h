@@ -83,12 +83,16 @@ typedef struct {
     ngx_str_t                   body;
     ngx_event_free_peer_pt      peer_free;
     void                       *peer_data;
+    u_char                      key[NGX_HTTP_CERTGUARD_KEY_MAX];
+    size_t                      key_len;        /* of the cache entry */
     unsigned                    scored:1;
     unsigned                    monitor:1;      /* a block is not enforced */
     unsigned                    evented:1;      /* event is filled in */
     unsigned                    blocked:1;      /* enforce mode block */
     unsigned                    replaced:1;     /* response is ours */
     unsigned                    body_sent:1;
+    unsigned                    pending:1;      /* TLS 1.2: scored, waits
+                                                   for the staple */
 } ngx_http_certguard_ctx_t;
 
 
@@ -107,6 +111,33 @@ cg_event_t *ngx_http_certguard_event(ngx_http_request_t *r,
 
 /* The upstream's TLS version and cipher, kept in ctx at scoring time. */
 void ngx_http_certguard_tls(ngx_http_certguard_ctx_t *ctx, const SSL *ssl);
+
+/* The engine's input for the chain the upstream sent (name: CG_NAME_MAX
+ * bytes, the name checked; ctx->dst: the destination's address); NGX_ERROR
+ * when there is nothing to score. */
+ngx_int_t ngx_http_certguard_input(ngx_http_request_t *r,
+    ngx_http_certguard_ctx_t *ctx, ngx_http_certguard_loc_conf_t *cglcf,
+    X509 *leaf, STACK_OF(X509) *chain, u_char *name, cg_input_t *in);
+
+/* Makes the verdict in ctx final: the sighting and the cache entry (fresh:
+ * the engine's, just made), the logs, the block, the verdict kept with the
+ * connection and the session. */
+void ngx_http_certguard_decide(ngx_http_request_t *r, ngx_connection_t *c,
+    SSL *ssl, ngx_http_certguard_loc_conf_t *cglcf,
+    ngx_http_certguard_ctx_t *ctx, cg_input_t *in, ngx_uint_t fresh);
+
+/* The stapled OCSP response the handshake has so far: its length, 0 for
+ * none (src/nginx/ngx_http_certguard_staple.c). */
+size_t ngx_http_certguard_staple(SSL *ssl, const unsigned char **resp);
+
+/* The status callback (SSL_CTX_set_tlsext_status_cb): decides a TLS 1.2
+ * verdict that waits for the staple. */
+int ngx_http_certguard_ocsp_status(SSL *ssl, void *arg);
+
+/* Decides a verdict that waits for the staple: with it (staple), or, for a
+ * handshake that fails before it comes, as it was scored; NGX_DECLINED
+ * when it blocks the handshake. */
+ngx_int_t ngx_http_certguard_settle(SSL *ssl, ngx_uint_t staple);
 
 
 #endif /* NGX_HTTP_CERTGUARD_MODULE_H_INCLUDED_ */
