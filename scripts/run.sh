@@ -273,6 +273,9 @@ stream {
         certguard_allow $good_addr $c2_addr;
         certguard_connect_ports 443 $good_http $good_tls $c2_tls;
         certguard_capture $run/capture;       # for certguard diff / report
+        # one client flooding new names must not take the worker from the
+        # others (docs/directives.md); generous for clients behind NAT
+        certguard_probe_limit 16 rate=50;
 
         proxy_pass \$certguard_upstream;
     }
