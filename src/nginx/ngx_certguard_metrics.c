@@ -234,6 +234,46 @@ ngx_certguard_metrics_refusal(const char *reason)
 }
 
 
+void
+ngx_certguard_zones_init(ngx_certguard_zones_t *it, ngx_cycle_t *cycle)
+{
+    it->part = &cycle->shared_memory.part;
+    it->next = 0;
+    ngx_str_null(&it->rest);
+}
+
+
+ngx_shm_zone_t *
+ngx_certguard_zones_next(ngx_certguard_zones_t *it, u_char *prefix,
+    size_t len)
+{
+    ngx_shm_zone_t  *zone;
+
+    for ( ;; ) {
+
+        if (it->next >= it->part->nelts) {
+            if (it->part->next == NULL) {
+                return NULL;
+            }
+
+            it->part = it->part->next;
+            it->next = 0;
+            continue;
+        }
+
+        zone = (ngx_shm_zone_t *) it->part->elts + it->next++;
+
+        if (zone->shm.name.len > len
+            && ngx_strncmp(zone->shm.name.data, prefix, len) == 0)
+        {
+            it->rest.data = zone->shm.name.data + len;
+            it->rest.len = zone->shm.name.len - len;
+            return zone;
+        }
+    }
+}
+
+
 typedef struct {
     ngx_str_t                 module;
     ngx_certguard_metrics_t  *m;
@@ -246,46 +286,31 @@ ngx_certguard_metrics_page(ngx_pool_t *pool, ngx_cycle_t *cycle)
     u_char                        *p, *last;
     unsigned                       j, nsig;
     ngx_buf_t                     *b;
-    ngx_uint_t                     i, k, n, cum;
+    ngx_uint_t                     k, n, cum;
     ngx_chain_t                   *out;
-    ngx_list_part_t               *part;
     ngx_shm_zone_t                *zone;
     cg_signal_info_t               info;
     ngx_certguard_metrics_t       *m;
+    ngx_certguard_zones_t          it;
     ngx_certguard_metrics_zone_t   z[4];
 
     n = 0;
-    part = &cycle->shared_memory.part;
-    zone = part->elts;
+    ngx_certguard_zones_init(&it, cycle);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            zone = part->elts;
-            i = 0;
+    while (n < 4) {
+        zone = ngx_certguard_zones_next(&it,
+                                        (u_char *) NGX_CERTGUARD_METRICS_ZONE,
+                                        sizeof(NGX_CERTGUARD_METRICS_ZONE) - 1);
+        if (zone == NULL) {
+            break;
         }
 
-        if (n == 4
-            || zone[i].shm.name.len <= sizeof(NGX_CERTGUARD_METRICS_ZONE) - 1
-            || ngx_strncmp(zone[i].shm.name.data, NGX_CERTGUARD_METRICS_ZONE,
-                           sizeof(NGX_CERTGUARD_METRICS_ZONE) - 1) != 0
-            || zone[i].data == NULL)
-        {
+        if (zone->data == NULL) {
             continue;
         }
 
-        /* the module label is the rest of the zone's name */
-
-        z[n].module.data = zone[i].shm.name.data
-                           + sizeof(NGX_CERTGUARD_METRICS_ZONE) - 1;
-        z[n].module.len = zone[i].shm.name.len
-                          - (sizeof(NGX_CERTGUARD_METRICS_ZONE) - 1);
-        z[n].m = zone[i].data;
+        z[n].module = it.rest;      /* the label: "http" or "stream" */
+        z[n].m = zone->data;
         n++;
     }
 
