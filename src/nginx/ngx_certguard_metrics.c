@@ -280,6 +280,29 @@ typedef struct {
 } ngx_certguard_metrics_zone_t;
 
 
+/* A counter with one value a module: the name, its HELP text, and where
+ * the value is in a zone. */
+
+static u_char *
+ngx_certguard_metrics_counter(u_char *p, u_char *last,
+    ngx_certguard_metrics_zone_t *z, ngx_uint_t n, const char *name,
+    const char *help, size_t offset)
+{
+    ngx_uint_t  k;
+
+    p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s counter\n",
+                     name, help, name);
+
+    for (k = 0; k < n; k++) {
+        p = ngx_slprintf(p, last, "%s{module=\"%V\"} %uA\n", name,
+                         &z[k].module,
+                         *(ngx_atomic_t *) ((u_char *) z[k].m + offset));
+    }
+
+    return p;
+}
+
+
 ngx_chain_t *
 ngx_certguard_metrics_page(ngx_pool_t *pool, ngx_cycle_t *cycle)
 {
@@ -375,16 +398,10 @@ ngx_certguard_metrics_page(ngx_pool_t *pool, ngx_cycle_t *cycle)
                 &z[k].module, z[k].m->cache_misses);
     }
 
-    p = ngx_slprintf(p, last,
-            "# HELP certguard_cache_evictions_total Entries evicted from a "
-            "full verdict cache.\n"
-            "# TYPE certguard_cache_evictions_total counter\n");
-
-    for (k = 0; k < n; k++) {
-        p = ngx_slprintf(p, last,
-                "certguard_cache_evictions_total{module=\"%V\"} %uA\n",
-                &z[k].module, z[k].m->cache_evictions);
-    }
+    p = ngx_certguard_metrics_counter(p, last, z, n,
+            "certguard_cache_evictions_total",
+            "Entries evicted from a full verdict cache.",
+            offsetof(ngx_certguard_metrics_t, cache_evictions));
 
     p = ngx_slprintf(p, last,
             "# HELP certguard_probes_total Certificate probes of CONNECT "
@@ -445,39 +462,21 @@ ngx_certguard_metrics_page(ngx_pool_t *pool, ngx_cycle_t *cycle)
         }
     }
 
-    p = ngx_slprintf(p, last,
-            "# HELP certguard_auth_failures_total Failed proxy "
-            "authentications (wrong or malformed credentials).\n"
-            "# TYPE certguard_auth_failures_total counter\n");
+    p = ngx_certguard_metrics_counter(p, last, z, n,
+            "certguard_auth_failures_total",
+            "Failed proxy authentications (wrong or malformed credentials).",
+            offsetof(ngx_certguard_metrics_t, auth_failures));
 
-    for (k = 0; k < n; k++) {
-        p = ngx_slprintf(p, last,
-                "certguard_auth_failures_total{module=\"%V\"} %uA\n",
-                &z[k].module, z[k].m->auth_failures);
-    }
+    p = ngx_certguard_metrics_counter(p, last, z, n,
+            "certguard_verify_memo_hits_total",
+            "Signature checks skipped: the same issuer and certificate "
+            "bytes verified before.",
+            offsetof(ngx_certguard_metrics_t, verify_memo_hits));
 
-    p = ngx_slprintf(p, last,
-            "# HELP certguard_verify_memo_hits_total Signature checks "
-            "skipped: the same issuer and certificate bytes verified "
-            "before.\n"
-            "# TYPE certguard_verify_memo_hits_total counter\n");
-
-    for (k = 0; k < n; k++) {
-        p = ngx_slprintf(p, last,
-                "certguard_verify_memo_hits_total{module=\"%V\"} %uA\n",
-                &z[k].module, z[k].m->verify_memo_hits);
-    }
-
-    p = ngx_slprintf(p, last,
-            "# HELP certguard_verify_memo_misses_total Signature checks "
-            "the memo did not have.\n"
-            "# TYPE certguard_verify_memo_misses_total counter\n");
-
-    for (k = 0; k < n; k++) {
-        p = ngx_slprintf(p, last,
-                "certguard_verify_memo_misses_total{module=\"%V\"} %uA\n",
-                &z[k].module, z[k].m->verify_memo_misses);
-    }
+    p = ngx_certguard_metrics_counter(p, last, z, n,
+            "certguard_verify_memo_misses_total",
+            "Signature checks the memo did not have.",
+            offsetof(ngx_certguard_metrics_t, verify_memo_misses));
 
     b->last = p;
     b->last_buf = 1;
