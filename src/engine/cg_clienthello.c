@@ -212,9 +212,7 @@ cg_clienthello_body(const unsigned char *hs, size_t len, cg_clienthello_t *ch)
 
     while (exts.left) {
 
-        if (cg_tls_read_uint(&exts, 2, &type) != CG_OK
-            || cg_tls_read_vector(&exts, 2, &ext) != CG_OK)
-        {
+        if (cg_tls_read_extension(&exts, &type, &ext) != CG_OK) {
             return CG_ERR_INPUT;
         }
 

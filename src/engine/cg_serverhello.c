@@ -237,9 +237,7 @@ cg_sh_server_hello(const unsigned char *p, size_t len, unsigned *version)
         }
 
         while (exts.left) {
-            if (cg_tls_read_uint(&exts, 2, &type) != CG_OK
-                || cg_tls_read_vector(&exts, 2, &ext) != CG_OK)
-            {
+            if (cg_tls_read_extension(&exts, &type, &ext) != CG_OK) {
                 return CG_ERR_INPUT;
             }
 

@@ -55,3 +55,15 @@ cg_tls_read_vector(cg_tls_reader_t *r, size_t lenbytes, cg_tls_reader_t *sub)
 
     return cg_tls_read_skip(r, n);
 }
+
+
+int
+cg_tls_read_extension(cg_tls_reader_t *r, size_t *type,
+    cg_tls_reader_t *data)
+{
+    if (cg_tls_read_uint(r, 2, type) != CG_OK) {
+        return CG_ERR_INPUT;
+    }
+
+    return cg_tls_read_vector(r, 2, data);
+}

@@ -29,4 +29,8 @@ int cg_tls_read_uint(cg_tls_reader_t *r, size_t bytes, size_t *v);
 int cg_tls_read_vector(cg_tls_reader_t *r, size_t lenbytes,
     cg_tls_reader_t *sub);
 
+/* An extension (RFC 8446 4.2): its type, and data covering its contents. */
+int cg_tls_read_extension(cg_tls_reader_t *r, size_t *type,
+    cg_tls_reader_t *data);
+
 #endif /* CG_TLS_READ_H */
