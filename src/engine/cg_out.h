@@ -1,8 +1,9 @@
 /*
  * The bounded output buffer the engine's formatters write into (CEF, JSON
- * and text in cg_format.c, the memory export in cg_memory_json.c), and the
- * one JSON string escaper they share, so every JSON the engine writes
- * escapes the same characters.  Internal: not part of certguard.h.
+ * and text in cg_format.c, the memory export in cg_memory_json.c, the
+ * capture sidecar in cg_capture_json.c), and the one JSON string escaper
+ * they share, so every JSON the engine writes escapes the same characters.
+ * Internal: not part of certguard.h.
  *
  * Like snprintf: writes stop at len - 1 bytes, pos keeps counting, and
  * cg_out_done() terminates and returns the length the full output has.
