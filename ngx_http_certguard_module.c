@@ -1215,29 +1215,16 @@ ngx_http_certguard_create_main_conf(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_certguard_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_certguard_main_conf_t  *cgmcf;
-
-    cgmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                                ngx_http_certguard_module);
-
     (void) ngx_certguard_memo_init_process(cycle, "http");
 
-    return cgmcf ? ngx_certguard_memory_init_process(cycle, cgmcf->memory)
-                 : NGX_OK;
+    return ngx_certguard_memory_init_process(cycle);
 }
 
 
 static void
 ngx_http_certguard_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_certguard_main_conf_t  *cgmcf;
-
-    cgmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                                ngx_http_certguard_module);
-
-    if (cgmcf) {
-        ngx_certguard_memory_exit_process(cgmcf->memory);
-    }
+    ngx_certguard_memory_exit_process(cycle);
 }
 
 

@@ -5,23 +5,16 @@
  * version may add some, and refuses anything that is not JSON.
  */
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cg_capture.h"
 #include "cg_internal.h"
+#include "cg_out.h"
 #include "cg_policy.h"
 
 
 #define CG_JSON_DEPTH   16
-
-
-typedef struct {
-    char     *buf;
-    size_t    len;
-    size_t    pos;
-} cg_cap_out_t;
 
 
 typedef struct {
@@ -31,9 +24,9 @@ typedef struct {
 } cg_json_t;
 
 
-static void cg_cap_put(cg_cap_out_t *o, const char *s, size_t n);
-static void cg_cap_str(cg_cap_out_t *o, const char *key, const char *s);
-static void cg_cap_int(cg_cap_out_t *o, const char *key, long long v,
+static void cg_cap_key(cg_out_t *o, const char *key);
+static void cg_cap_str(cg_out_t *o, const char *key, const char *s);
+static void cg_cap_int(cg_out_t *o, const char *key, long long v,
     int null_if_zero);
 static void cg_json_ws(cg_json_t *j);
 static int cg_json_lit(cg_json_t *j, const char *lit);
@@ -46,124 +39,74 @@ static int cg_json_value(cg_json_t *j, const char *key,
 
 
 static void
-cg_cap_put(cg_cap_out_t *o, const char *s, size_t n)
+cg_cap_key(cg_out_t *o, const char *key)
 {
-    size_t  room;
-
-    if (o->pos < o->len) {
-        room = o->len - o->pos;
-        memcpy(o->buf + o->pos, s, n < room ? n : room);
-    }
-
-    o->pos += n;
+    cg_out_mem(o, "\"", 1);
+    cg_out_str(o, key);
+    cg_out_mem(o, "\":", 2);
 }
 
 
 /* "key":"value" (or null for ""); bytes that are not UTF-8 become U+FFFD
  * so that the file stays JSON whatever a server or client sent. */
 static void
-cg_cap_str(cg_cap_out_t *o, const char *key, const char *s)
+cg_cap_str(cg_out_t *o, const char *key, const char *s)
 {
-    char                  esc[8];
-    size_t                i, k, n;
-    uint32_t              cp;
-    const unsigned char  *p;
-
-    cg_cap_put(o, "\"", 1);
-    cg_cap_put(o, key, strlen(key));
-    cg_cap_put(o, "\":", 2);
+    cg_cap_key(o, key);
 
     if (s == NULL || s[0] == '\0') {
-        cg_cap_put(o, "null", 4);
+        cg_out_mem(o, "null", 4);
         return;
     }
 
-    p = (const unsigned char *) s;
-    n = strlen(s);
-
-    cg_cap_put(o, "\"", 1);
-
-    for (i = 0; i < n; i += k) {
-        k = cg_utf8_decode(p + i, n - i, &cp);
-
-        if (k == 0) {
-            cg_cap_put(o, "\\ufffd", 6);
-            k = 1;
-
-        } else if (cp == '"' || cp == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char) cp;
-            cg_cap_put(o, esc, 2);
-
-        } else if (cp < 0x20 || cp == 0x7f) {
-            snprintf(esc, sizeof(esc), "\\u%04x", (unsigned) cp);
-            cg_cap_put(o, esc, 6);
-
-        } else {
-            cg_cap_put(o, s + i, k);
-        }
-    }
-
-    cg_cap_put(o, "\"", 1);
+    cg_out_json_str(o, s, strlen(s));
 }
 
 
 static void
-cg_cap_int(cg_cap_out_t *o, const char *key, long long v, int null_if_zero)
+cg_cap_int(cg_out_t *o, const char *key, long long v, int null_if_zero)
 {
-    char  num[32];
-    int   n;
-
-    cg_cap_put(o, "\"", 1);
-    cg_cap_put(o, key, strlen(key));
-    cg_cap_put(o, "\":", 2);
+    cg_cap_key(o, key);
 
     if (v == 0 && null_if_zero) {
-        cg_cap_put(o, "null", 4);
+        cg_out_mem(o, "null", 4);
         return;
     }
 
-    n = snprintf(num, sizeof(num), "%lld", v);
-    cg_cap_put(o, num, (size_t) n);
+    cg_out_fmt(o, "%lld", v);
 }
 
 
 size_t
 cg_capture_format(const cg_capture_record_t *rec, char *buf, size_t len)
 {
-    cg_cap_out_t  o;
+    cg_out_t  o;
 
-    o.buf = buf;
-    o.len = len;
-    o.pos = 0;
+    cg_out_init(&o, buf, len);
 
-    cg_cap_put(&o, "{", 1);
+    cg_out_mem(&o, "{", 1);
     cg_cap_str(&o, "sha256", rec->sha256);
-    cg_cap_put(&o, ",", 1);
+    cg_out_mem(&o, ",", 1);
     cg_cap_str(&o, "name", rec->name);
-    cg_cap_put(&o, ",", 1);
+    cg_out_mem(&o, ",", 1);
     cg_cap_str(&o, "client_sni", rec->client_sni);
-    cg_cap_put(&o, ",", 1);
+    cg_out_mem(&o, ",", 1);
     cg_cap_str(&o, "dst_addr", rec->dst_addr);
-    cg_cap_put(&o, ",", 1);
+    cg_out_mem(&o, ",", 1);
     cg_cap_int(&o, "dst_port", (long long) rec->dst_port, 1);
-    cg_cap_put(&o, ",", 1);
+    cg_out_mem(&o, ",", 1);
     cg_cap_int(&o, "first_seen", (long long) rec->first_seen, 0);
-    cg_cap_put(&o, ",", 1);
+    cg_out_mem(&o, ",", 1);
     cg_cap_int(&o, "last_seen", (long long) rec->last_seen, 0);
-    cg_cap_put(&o, ",", 1);
+    cg_out_mem(&o, ",", 1);
     cg_cap_int(&o, "count", (long long) rec->count, 0);
-    cg_cap_put(&o, ",", 1);
+    cg_out_mem(&o, ",", 1);
     cg_cap_str(&o, "verdict", cg_verdict_name(rec->verdict));
-    cg_cap_put(&o, ",", 1);
+    cg_out_mem(&o, ",", 1);
     cg_cap_str(&o, "policy", rec->policy);
-    cg_cap_put(&o, "}\n", 2);
+    cg_out_mem(&o, "}\n", 2);
 
-    if (len) {
-        buf[o.pos < len ? o.pos : len - 1] = '\0';
-    }
-
-    return o.pos;
+    return cg_out_done(&o);
 }
 
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cg_clienthello.h"
+#include "cg_tls_read.h"
 
 
 #define CG_TLS_HANDSHAKE        0x16
@@ -18,24 +19,14 @@
 #define CG_TLS_RECORD_MAX       (16384 + 2048)
 
 
-typedef struct {
-    const unsigned char  *p;
-    size_t                left;
-} cg_reader_t;
-
-
-static int cg_read_skip(cg_reader_t *r, size_t n);
-static int cg_read_u8(cg_reader_t *r, unsigned *v);
-static int cg_read_u16(cg_reader_t *r, unsigned *v);
-static int cg_read_vector(cg_reader_t *r, size_t lenbytes, cg_reader_t *sub);
 static int cg_clienthello_body(const unsigned char *hs, size_t len,
     cg_clienthello_t *ch);
-static int cg_clienthello_list(cg_reader_t *list, cg_clienthello_t *ch,
+static int cg_clienthello_list(cg_tls_reader_t *list, cg_clienthello_t *ch,
     uint16_t *to, unsigned *n, unsigned max);
 static void cg_list_add(cg_clienthello_t *ch, uint16_t *to, unsigned *n,
     unsigned max, unsigned v);
-static int cg_clienthello_alpn(cg_reader_t *ext, cg_clienthello_t *ch);
-static int cg_clienthello_server_name(cg_reader_t *ext, char *sni,
+static int cg_clienthello_alpn(cg_tls_reader_t *ext, cg_clienthello_t *ch);
+static int cg_clienthello_server_name(cg_tls_reader_t *ext, char *sni,
     size_t snilen);
 
 
@@ -180,24 +171,25 @@ cg_clienthello_need(const unsigned char *buf, size_t len)
 static int
 cg_clienthello_body(const unsigned char *hs, size_t len, cg_clienthello_t *ch)
 {
-    unsigned     version, type, i;
-    cg_reader_t  r, exts, ext, list;
+    size_t           version, type;
+    unsigned         i;
+    cg_tls_reader_t  r, exts, ext, list;
 
     r.p = hs;
     r.left = len;
 
-    if (cg_read_u16(&r, &version) != CG_OK || (version >> 8) != 3) {
+    if (cg_tls_read_uint(&r, 2, &version) != CG_OK || (version >> 8) != 3) {
         return CG_ERR_INPUT;
     }
 
     ch->legacy_version = version;
 
-    if (cg_read_skip(&r, 32) != CG_OK                  /* random */
-        || cg_read_vector(&r, 1, &ext) != CG_OK         /* session id */
+    if (cg_tls_read_skip(&r, 32) != CG_OK              /* random */
+        || cg_tls_read_vector(&r, 1, &ext) != CG_OK     /* session id */
         || ext.left > 32
-        || cg_read_vector(&r, 2, &list) != CG_OK        /* cipher suites */
+        || cg_tls_read_vector(&r, 2, &list) != CG_OK    /* cipher suites */
         || list.left == 0 || list.left % 2
-        || cg_read_vector(&r, 1, &ext) != CG_OK         /* compression */
+        || cg_tls_read_vector(&r, 1, &ext) != CG_OK     /* compression */
         || ext.left == 0)
     {
         return CG_ERR_INPUT;
@@ -214,15 +206,13 @@ cg_clienthello_body(const unsigned char *hs, size_t len, cg_clienthello_t *ch)
         return CG_OK;           /* no extensions at all */
     }
 
-    if (cg_read_vector(&r, 2, &exts) != CG_OK || r.left != 0) {
+    if (cg_tls_read_vector(&r, 2, &exts) != CG_OK || r.left != 0) {
         return CG_ERR_INPUT;
     }
 
     while (exts.left) {
 
-        if (cg_read_u16(&exts, &type) != CG_OK
-            || cg_read_vector(&exts, 2, &ext) != CG_OK)
-        {
+        if (cg_tls_read_extension(&exts, &type, &ext) != CG_OK) {
             return CG_ERR_INPUT;
         }
 
@@ -257,7 +247,7 @@ cg_clienthello_body(const unsigned char *hs, size_t len, cg_clienthello_t *ch)
             break;
 
         case CG_TLS_EXT_SUPPORTED_VERSIONS:
-            if (cg_read_vector(&ext, 1, &list) != CG_OK
+            if (cg_tls_read_vector(&ext, 1, &list) != CG_OK
                 || ext.left != 0 || list.left == 0 || list.left % 2
                 || cg_clienthello_list(&list, ch, ch->versions,
                                        &ch->nversions,
@@ -269,7 +259,7 @@ cg_clienthello_body(const unsigned char *hs, size_t len, cg_clienthello_t *ch)
             break;
 
         case CG_TLS_EXT_SUPPORTED_GROUPS:
-            if (cg_read_vector(&ext, 2, &list) != CG_OK
+            if (cg_tls_read_vector(&ext, 2, &list) != CG_OK
                 || ext.left != 0 || list.left == 0 || list.left % 2
                 || cg_clienthello_list(&list, ch, ch->groups, &ch->ngroups,
                                        CG_CLIENTHELLO_GROUPS)
@@ -280,7 +270,7 @@ cg_clienthello_body(const unsigned char *hs, size_t len, cg_clienthello_t *ch)
             break;
 
         case CG_TLS_EXT_SIGNATURE_ALGORITHMS:
-            if (cg_read_vector(&ext, 2, &list) != CG_OK
+            if (cg_tls_read_vector(&ext, 2, &list) != CG_OK
                 || ext.left != 0 || list.left == 0 || list.left % 2
                 || cg_clienthello_list(&list, ch, ch->sigalgs,
                                        &ch->nsigalgs, CG_CLIENTHELLO_SIGALGS)
@@ -302,13 +292,13 @@ cg_clienthello_body(const unsigned char *hs, size_t len, cg_clienthello_t *ch)
 /* A list of 16-bit code points, GREASE left out. */
 
 static int
-cg_clienthello_list(cg_reader_t *list, cg_clienthello_t *ch, uint16_t *to,
-    unsigned *n, unsigned max)
+cg_clienthello_list(cg_tls_reader_t *list, cg_clienthello_t *ch,
+    uint16_t *to, unsigned *n, unsigned max)
 {
-    unsigned  v;
+    size_t  v;
 
     while (list->left) {
-        if (cg_read_u16(list, &v) != CG_OK) {
+        if (cg_tls_read_uint(list, 2, &v) != CG_OK) {
             return CG_ERR_INPUT;
         }
 
@@ -340,11 +330,11 @@ cg_list_add(cg_clienthello_t *ch, uint16_t *to, unsigned *n, unsigned max,
  * GREASE names (RFC 8701 reserves the two-byte names 0x?A?A). */
 
 static int
-cg_clienthello_alpn(cg_reader_t *ext, cg_clienthello_t *ch)
+cg_clienthello_alpn(cg_tls_reader_t *ext, cg_clienthello_t *ch)
 {
-    cg_reader_t  list, name;
+    cg_tls_reader_t  list, name;
 
-    if (cg_read_vector(ext, 2, &list) != CG_OK || ext->left != 0
+    if (cg_tls_read_vector(ext, 2, &list) != CG_OK || ext->left != 0
         || list.left == 0)
     {
         return CG_ERR_INPUT;
@@ -352,7 +342,7 @@ cg_clienthello_alpn(cg_reader_t *ext, cg_clienthello_t *ch)
 
     while (list.left) {
 
-        if (cg_read_vector(&list, 1, &name) != CG_OK || name.left == 0) {
+        if (cg_tls_read_vector(&list, 1, &name) != CG_OK || name.left == 0) {
             return CG_ERR_INPUT;
         }
 
@@ -377,20 +367,19 @@ cg_clienthello_alpn(cg_reader_t *ext, cg_clienthello_t *ch)
 
 
 static int
-cg_clienthello_server_name(cg_reader_t *ext, char *sni, size_t snilen)
+cg_clienthello_server_name(cg_tls_reader_t *ext, char *sni, size_t snilen)
 {
-    size_t       i;
-    unsigned     type;
-    cg_reader_t  list, name;
+    size_t           i, type;
+    cg_tls_reader_t  list, name;
 
-    if (cg_read_vector(ext, 2, &list) != CG_OK || ext->left != 0) {
+    if (cg_tls_read_vector(ext, 2, &list) != CG_OK || ext->left != 0) {
         return CG_ERR_INPUT;
     }
 
     while (list.left) {
 
-        if (cg_read_u8(&list, &type) != CG_OK
-            || cg_read_vector(&list, 2, &name) != CG_OK)
+        if (cg_tls_read_uint(&list, 1, &type) != CG_OK
+            || cg_tls_read_vector(&list, 2, &name) != CG_OK)
         {
             return CG_ERR_INPUT;
         }
@@ -443,64 +432,4 @@ int
 cg_tls_grease(unsigned v)
 {
     return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
-}
-
-
-static int
-cg_read_skip(cg_reader_t *r, size_t n)
-{
-    if (r->left < n) {
-        return CG_ERR_INPUT;
-    }
-
-    r->p += n;
-    r->left -= n;
-
-    return CG_OK;
-}
-
-
-static int
-cg_read_u8(cg_reader_t *r, unsigned *v)
-{
-    if (r->left < 1) {
-        return CG_ERR_INPUT;
-    }
-
-    *v = r->p[0];
-
-    return cg_read_skip(r, 1);
-}
-
-
-static int
-cg_read_u16(cg_reader_t *r, unsigned *v)
-{
-    if (r->left < 2) {
-        return CG_ERR_INPUT;
-    }
-
-    *v = ((unsigned) r->p[0] << 8) | r->p[1];
-
-    return cg_read_skip(r, 2);
-}
-
-
-/* A length-prefixed vector: sub covers its contents, r moves past it. */
-
-static int
-cg_read_vector(cg_reader_t *r, size_t lenbytes, cg_reader_t *sub)
-{
-    unsigned  n;
-
-    if ((lenbytes == 1 ? cg_read_u8(r, &n) : cg_read_u16(r, &n)) != CG_OK
-        || r->left < n)
-    {
-        return CG_ERR_INPUT;
-    }
-
-    sub->p = r->p;
-    sub->left = n;
-
-    return cg_read_skip(r, n);
 }

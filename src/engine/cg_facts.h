@@ -323,6 +323,17 @@ void cg_detailf(char *dst, size_t size, const char *fmt, ...)
 void cg_time_format(int64_t t, char *buf, size_t size);
 
 
+/* A signal's check (cg_signals.c's table): 1 when the signal fires, with a
+ * short detail; it may change *weight.  The checks that live in other
+ * files are declared with it below. */
+typedef int cg_check_fn(cg_facts_t *f, unsigned index, char *detail,
+    size_t size, int *weight);
+
+/* "leaf" or "depth N": which certificate, as sent, a detail is about
+ * (cg_signals.c). */
+const char *cg_which(unsigned i, char *buf, size_t size);
+
+
 /* Signal table (cg_signals.c), for cg_eval.c. */
 int cg_signal_check(unsigned index, cg_facts_t *f, char *detail,
     size_t size, int *weight);
@@ -342,20 +353,14 @@ typedef struct cg_memfacts_s  cg_memfacts_t;
 cg_memfacts_t *cg_facts_memory(cg_facts_t *f);
 void cg_facts_memory_free(cg_facts_t *f);
 void cg_memory_result(cg_facts_t *f, cg_result_t *res);
-int cg_check_first_seen(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
-int cg_check_cert_changed(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
-int cg_check_issuer_changed(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
-int cg_check_cert_moved(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
+cg_check_fn cg_check_first_seen;
+cg_check_fn cg_check_cert_changed;
+cg_check_fn cg_check_issuer_changed;
+cg_check_fn cg_check_cert_moved;
 
 /* Embedded SCTs (cg_sct.c): quiet without a ct_log_list. */
-int cg_check_invalid_sct(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
-int cg_check_unverified_sct(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
+cg_check_fn cg_check_invalid_sct;
+cg_check_fn cg_check_unverified_sct;
 
 /* Revocation (cg_revoke.c): the CRL pass and the staple's check, run once
  * when the first revocation signal asks; the checks of those signals. */
@@ -379,23 +384,15 @@ unsigned cg_crls_count(const cg_crls_t *crls);
 void cg_ocsp_check(const unsigned char *der, size_t len, X509 *leaf,
     X509 *issuer, int64_t now, cg_ocsp_status_t *st);
 
-int cg_check_revoked(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
-int cg_check_crl_invalid(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
-int cg_check_ocsp_invalid(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
+cg_check_fn cg_check_revoked;
+cg_check_fn cg_check_crl_invalid;
+cg_check_fn cg_check_ocsp_invalid;
 
 /* Shapes no CA produces (cg_shape.c): the checks of their signals. */
-int cg_check_malformed_name(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
-int cg_check_impossible_validity(cg_facts_t *f, unsigned index,
-    char *detail, size_t size, int *weight);
-int cg_check_bad_version(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
-int cg_check_forged_issuer(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
-int cg_check_issuer_key_reuse(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
+cg_check_fn cg_check_malformed_name;
+cg_check_fn cg_check_impossible_validity;
+cg_check_fn cg_check_bad_version;
+cg_check_fn cg_check_forged_issuer;
+cg_check_fn cg_check_issuer_key_reuse;
 
 #endif /* CG_FACTS_H */

@@ -9,7 +9,6 @@
  * NUL and return the length the full output has.
  */
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,13 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "cg_internal.h"
-
-
-typedef struct {
-    char           *buf;
-    size_t          len;            /* size of buf */
-    size_t          pos;            /* length of the full output so far */
-} cg_out_t;
+#include "cg_out.h"
 
 
 /* Caps for CEF extension values, in bytes after escaping.  With every value
@@ -57,17 +50,6 @@ typedef struct {
 #define CG_TIME_LIMIT       ((int64_t) 1 << 43)     /* seconds */
 
 
-static void cg_out_mem(cg_out_t *o, const char *s, size_t n);
-static void cg_out_str(cg_out_t *o, const char *s);
-static void cg_out_fmt(cg_out_t *o, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static size_t cg_out_done(cg_out_t *o);
-static size_t cg_strnlen(const char *s, size_t max);
-static int cg_is_control(uint32_t cp);
-static void cg_json_str(cg_out_t *o, const char *s, size_t max);
 static void cg_text_str(cg_out_t *o, const char *s, size_t max);
 static size_t cg_cef_escape(char *dst, size_t cap, const char *s, size_t n,
     int header, int *all);
@@ -92,127 +74,6 @@ static int64_t cg_clamp(int64_t v, int64_t limit);
 static unsigned cg_nhits(const cg_result_t *res);
 static size_t cg_ids(const cg_result_t *res, char *buf, size_t len,
     int all);
-
-
-static const char  cg_hex[] = "0123456789abcdef";
-
-
-static void
-cg_out_mem(cg_out_t *o, const char *s, size_t n)
-{
-    size_t  room;
-
-    if (o->pos < o->len) {
-        room = o->len - 1 - o->pos;
-        memcpy(o->buf + o->pos, s, n < room ? n : room);
-    }
-
-    o->pos += n;
-}
-
-
-static void
-cg_out_str(cg_out_t *o, const char *s)
-{
-    cg_out_mem(o, s, strlen(s));
-}
-
-
-static void
-cg_out_fmt(cg_out_t *o, const char *fmt, ...)
-{
-    int      n;
-    char     tmp[128];
-    va_list  ap;
-
-    /* only numbers and fixed words come through here, well below 128 */
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-
-    if (n > 0) {
-        cg_out_mem(o, tmp, (size_t) n < sizeof(tmp) ? (size_t) n
-                                                      : sizeof(tmp) - 1);
-    }
-}
-
-
-static size_t
-cg_out_done(cg_out_t *o)
-{
-    if (o->len) {
-        o->buf[o->pos < o->len ? o->pos : o->len - 1] = '\0';
-    }
-
-    return o->pos;
-}
-
-
-/* strnlen is POSIX, not C11: the engine also builds with strict flags */
-static size_t
-cg_strnlen(const char *s, size_t max)
-{
-    const char  *p;
-
-    p = memchr(s, '\0', max);
-
-    return p ? (size_t) (p - s) : max;
-}
-
-
-/* C0, DEL, C1 and the Unicode line and paragraph separators: anything a
- * log pipeline might take for the end of a line or a terminal command. */
-static int
-cg_is_control(uint32_t cp)
-{
-    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)
-           || cp == 0x2028 || cp == 0x2029;
-}
-
-
-static void
-cg_json_str(cg_out_t *o, const char *s, size_t max)
-{
-    char                  esc[8];
-    size_t                n, i, k;
-    uint32_t              cp;
-    const unsigned char  *p;
-
-    p = (const unsigned char *) s;
-    n = cg_strnlen(s, max);
-
-    cg_out_mem(o, "\"", 1);
-
-    for (i = 0; i < n; i += k) {
-        k = cg_utf8_decode(p + i, n - i, &cp);
-
-        if (k == 0) {
-            cg_out_mem(o, "\\ufffd", 6);
-            k = 1;
-            continue;
-        }
-
-        if (cp == '"' || cp == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char) cp;
-            cg_out_mem(o, esc, 2);
-
-        } else if (cg_is_control(cp)) {
-            esc[0] = '\\';
-            esc[1] = 'u';
-            esc[2] = cg_hex[(cp >> 12) & 0xf];
-            esc[3] = cg_hex[(cp >> 8) & 0xf];
-            esc[4] = cg_hex[(cp >> 4) & 0xf];
-            esc[5] = cg_hex[cp & 0xf];
-            cg_out_mem(o, esc, 6);
-
-        } else {
-            cg_out_mem(o, s + i, k);
-        }
-    }
-
-    cg_out_mem(o, "\"", 1);
-}
 
 
 /* Human text: printable UTF-8 stays, control characters become \xNN (C1
@@ -540,9 +401,7 @@ cg_ids(const cg_result_t *res, char *buf, size_t len, int all)
     cg_out_t        o;
     const cg_hit_t *h;
 
-    o.buf = buf;
-    o.len = len;
-    o.pos = 0;
+    cg_out_init(&o, buf, len);
 
     n = cg_nhits(res);
     first = 1;
@@ -589,9 +448,7 @@ cg_format_json(const cg_result_t *res, char *buf, size_t len)
     cg_out_t        o;
     const cg_hit_t *h;
 
-    o.buf = buf;
-    o.len = len;
-    o.pos = 0;
+    cg_out_init(&o, buf, len);
 
     cg_out_fmt(&o, "{\"verdict\":\"%s\",\"score\":%d,\"signals\":[",
                cg_verdict_name(res->verdict), res->score);
@@ -602,7 +459,7 @@ cg_format_json(const cg_result_t *res, char *buf, size_t len)
         h = &res->hits[i];
 
         cg_out_str(&o, i ? ",{\"id\":" : "{\"id\":");
-        cg_json_str(&o, h->id, sizeof(h->id));
+        cg_out_json_str(&o, h->id, sizeof(h->id));
         cg_out_fmt(&o, ",\"weight\":%d", h->weight);
 
         if (h->exempt) {
@@ -610,7 +467,7 @@ cg_format_json(const cg_result_t *res, char *buf, size_t len)
         }
 
         cg_out_str(&o, ",\"detail\":");
-        cg_json_str(&o, h->detail, sizeof(h->detail));
+        cg_out_json_str(&o, h->detail, sizeof(h->detail));
         cg_out_mem(&o, "}", 1);
     }
 
@@ -621,51 +478,51 @@ cg_format_json(const cg_result_t *res, char *buf, size_t len)
     }
 
     cg_out_str(&o, ",\"subject\":");
-    cg_json_str(&o, res->subject, sizeof(res->subject));
+    cg_out_json_str(&o, res->subject, sizeof(res->subject));
     cg_out_str(&o, ",\"issuer\":");
-    cg_json_str(&o, res->issuer, sizeof(res->issuer));
+    cg_out_json_str(&o, res->issuer, sizeof(res->issuer));
     cg_out_str(&o, ",\"serial\":");
-    cg_json_str(&o, res->serial, sizeof(res->serial));
+    cg_out_json_str(&o, res->serial, sizeof(res->serial));
     cg_out_str(&o, ",\"sha256\":");
-    cg_json_str(&o, res->sha256, sizeof(res->sha256));
+    cg_out_json_str(&o, res->sha256, sizeof(res->sha256));
     cg_out_str(&o, ",\"sha1\":");
-    cg_json_str(&o, res->sha1, sizeof(res->sha1));
+    cg_out_json_str(&o, res->sha1, sizeof(res->sha1));
     cg_out_str(&o, ",\"spki_sha256\":");
-    cg_json_str(&o, res->spki_sha256, sizeof(res->spki_sha256));
+    cg_out_json_str(&o, res->spki_sha256, sizeof(res->spki_sha256));
 
     cg_iso_time(tm, sizeof(tm), res->not_before);
     cg_out_str(&o, ",\"not_before\":");
-    cg_json_str(&o, tm, sizeof(tm));
+    cg_out_json_str(&o, tm, sizeof(tm));
     cg_iso_time(tm, sizeof(tm), res->not_after);
     cg_out_str(&o, ",\"not_after\":");
-    cg_json_str(&o, tm, sizeof(tm));
+    cg_out_json_str(&o, tm, sizeof(tm));
 
     cg_out_str(&o, ",\"key_type\":");
-    cg_json_str(&o, res->key_type, sizeof(res->key_type));
+    cg_out_json_str(&o, res->key_type, sizeof(res->key_type));
     cg_out_fmt(&o, ",\"key_bits\":%d", res->key_bits);
     cg_out_str(&o, ",\"sig_alg\":");
-    cg_json_str(&o, res->sig_alg, sizeof(res->sig_alg));
+    cg_out_json_str(&o, res->sig_alg, sizeof(res->sig_alg));
     cg_out_fmt(&o, ",\"chain_len\":%u,\"trusted\":%s,\"public_root\":%s",
                res->chain_len, res->trusted ? "true" : "false",
                res->public_root ? "true" : "false");
     cg_out_str(&o, ",\"name\":");
-    cg_json_str(&o, res->name, sizeof(res->name));
+    cg_out_json_str(&o, res->name, sizeof(res->name));
     cg_out_str(&o, ",\"policy\":");
-    cg_json_str(&o, res->policy, sizeof(res->policy));
+    cg_out_json_str(&o, res->policy, sizeof(res->policy));
 
     /* the certificate memory's, when there is one */
 
     if (res->first_seen != 0) {
         cg_iso_time(tm, sizeof(tm), res->first_seen);
         cg_out_str(&o, ",\"first_seen\":");
-        cg_json_str(&o, tm, sizeof(tm));
+        cg_out_json_str(&o, tm, sizeof(tm));
     }
 
     if (res->prev_sha256[0]) {
         cg_out_str(&o, ",\"prev_sha256\":");
-        cg_json_str(&o, res->prev_sha256, sizeof(res->prev_sha256));
+        cg_out_json_str(&o, res->prev_sha256, sizeof(res->prev_sha256));
         cg_out_str(&o, ",\"prev_issuer\":");
-        cg_json_str(&o, res->prev_issuer, sizeof(res->prev_issuer));
+        cg_out_json_str(&o, res->prev_issuer, sizeof(res->prev_issuer));
     }
 
     cg_out_mem(&o, "}", 1);
@@ -707,9 +564,7 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
         action = cg_action_name(res->verdict, monitor);
     }
 
-    o.buf = buf;
-    o.len = len;
-    o.pos = 0;
+    cg_out_init(&o, buf, len);
 
     if (cg_is_probe_failure(res)) {
         /* no certificate was seen: not a certificate's verdict, and rated
@@ -986,9 +841,7 @@ cg_format_cef_refusal(const cg_event_t *ev, const char *reason,
         }
     }
 
-    o.buf = buf;
-    o.len = len;
-    o.pos = 0;
+    cg_out_init(&o, buf, len);
 
     cg_cef_header(&o, cg_refusal_classes[r->cls].id,
                   cg_refusal_classes[r->cls].name, r->sev);
@@ -1020,9 +873,7 @@ cg_format_version(char *buf, size_t len)
 {
     cg_out_t  o;
 
-    o.buf = buf;
-    o.len = len;
-    o.pos = 0;
+    cg_out_init(&o, buf, len);
 
     cg_out_str(&o, "certguard " CG_VERSION " (");
     cg_out_str(&o, OpenSSL_version(OPENSSL_VERSION));
@@ -1042,9 +893,7 @@ cg_format_text(const cg_result_t *res, char *buf, size_t len)
     cg_out_t        o;
     const cg_hit_t *h;
 
-    o.buf = buf;
-    o.len = len;
-    o.pos = 0;
+    cg_out_init(&o, buf, len);
 
     cg_out_fmt(&o, "verdict: %s (score %d, policy ",
                cg_verdict_name(res->verdict), res->score);

@@ -9,24 +9,16 @@
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cg_memory.h"
 #include "cg_facts.h"
+#include "cg_out.h"
 
 
 #define CG_JSON_STR_MAX     1024
 #define CG_JSON_DEPTH_MAX   16
-
-
-typedef struct {
-    char           *buf;
-    size_t          len;
-    size_t          pos;
-} cg_jout_t;
 
 
 typedef struct {
@@ -38,109 +30,15 @@ typedef struct {
 } cg_jin_t;
 
 
-static const char  cg_jhex[] = "0123456789abcdef";
-
-
-static void
-cg_jout_mem(cg_jout_t *o, const char *s, size_t n)
-{
-    size_t  room;
-
-    if (o->pos < o->len) {
-        room = o->len - 1 - o->pos;
-        memcpy(o->buf + o->pos, s, n < room ? n : room);
-    }
-
-    o->pos += n;
-}
-
-
-static void
-cg_jout_fmt(cg_jout_t *o, const char *fmt, ...)
-{
-    int      n;
-    char     tmp[96];
-    va_list  ap;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-
-    if (n > 0) {
-        cg_jout_mem(o, tmp, (size_t) n < sizeof(tmp) ? (size_t) n
-                                                      : sizeof(tmp) - 1);
-    }
-}
-
-
-/* RFC 8259 string; bytes that are not UTF-8 become U+FFFD. */
-static void
-cg_jout_str(cg_jout_t *o, const char *s, size_t max)
-{
-    char                  esc[8];
-    size_t                i, k, n;
-    uint32_t              cp;
-    const unsigned char  *p;
-
-    p = (const unsigned char *) s;
-    n = strnlen(s, max);
-
-    cg_jout_mem(o, "\"", 1);
-
-    for (i = 0; i < n; i += k) {
-        k = cg_utf8_decode(p + i, n - i, &cp);
-
-        if (k == 0) {
-            cg_jout_mem(o, "\\ufffd", 6);
-            k = 1;
-
-        } else if (cp == '"' || cp == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char) cp;
-            cg_jout_mem(o, esc, 2);
-
-        } else if (cp < 0x20 || cp == 0x7f || cp == 0x2028 || cp == 0x2029) {
-            snprintf(esc, sizeof(esc), "\\u%04x", (unsigned) cp);
-            cg_jout_mem(o, esc, 6);
-
-        } else {
-            cg_jout_mem(o, (const char *) p + i, k);
-        }
-    }
-
-    cg_jout_mem(o, "\"", 1);
-}
-
-
-static void
-cg_jout_hex(cg_jout_t *o, const unsigned char *md, size_t n)
-{
-    size_t  i;
-    char    two[2];
-
-    cg_jout_mem(o, "\"", 1);
-
-    for (i = 0; i < n; i++) {
-        two[0] = cg_jhex[md[i] >> 4];
-        two[1] = cg_jhex[md[i] & 0x0f];
-        cg_jout_mem(o, two, 2);
-    }
-
-    cg_jout_mem(o, "\"", 1);
-}
-
-
 size_t
 cg_memory_format_json(const cg_memory_entry_t *e, unsigned i, char *buf,
     size_t len)
 {
     unsigned                 j;
-    cg_jout_t                o;
+    cg_out_t                 o;
     const cg_memory_cert_t  *c;
 
-    o.buf = buf;
-    o.len = len;
-    o.pos = 0;
+    cg_out_init(&o, buf, len);
 
     if (e == NULL || i >= e->ncerts || i >= CG_MEMORY_CERTS_MAX) {
         if (len) {
@@ -151,52 +49,48 @@ cg_memory_format_json(const cg_memory_entry_t *e, unsigned i, char *buf,
 
     c = &e->certs[i];
 
-    cg_jout_mem(&o, "{\"name\":", 8);
-    cg_jout_str(&o, e->name, sizeof(e->name));
-    cg_jout_fmt(&o, ",\"port\":%u,\"sha256\":", e->port);
-    cg_jout_hex(&o, c->sha256, 32);
+    cg_out_mem(&o, "{\"name\":", 8);
+    cg_out_json_str(&o, e->name, sizeof(e->name));
+    cg_out_fmt(&o, ",\"port\":%u,\"sha256\":", e->port);
+    cg_out_json_hex(&o, c->sha256, 32);
 
     if (c->has_spki) {
-        cg_jout_mem(&o, ",\"spki\":", 8);
-        cg_jout_hex(&o, c->spki, 32);
+        cg_out_mem(&o, ",\"spki\":", 8);
+        cg_out_json_hex(&o, c->spki, 32);
     }
 
-    cg_jout_mem(&o, ",\"issuer\":", 10);
-    cg_jout_str(&o, c->issuer, sizeof(c->issuer));
-    cg_jout_fmt(&o, ",\"public_root\":%s", c->public_root ? "true" : "false");
-    cg_jout_fmt(&o, ",\"not_before\":%lld,\"not_after\":%lld",
+    cg_out_mem(&o, ",\"issuer\":", 10);
+    cg_out_json_str(&o, c->issuer, sizeof(c->issuer));
+    cg_out_fmt(&o, ",\"public_root\":%s", c->public_root ? "true" : "false");
+    cg_out_fmt(&o, ",\"not_before\":%lld,\"not_after\":%lld",
                 (long long) c->not_before, (long long) c->not_after);
-    cg_jout_fmt(&o, ",\"first_seen\":%lld,\"last_seen\":%lld,\"count\":%u",
+    cg_out_fmt(&o, ",\"first_seen\":%lld,\"last_seen\":%lld,\"count\":%u",
                 (long long) c->first_seen, (long long) c->last_seen,
                 (unsigned) c->count);
 
-    cg_jout_mem(&o, ",\"addrs\":[", 10);
+    cg_out_mem(&o, ",\"addrs\":[", 10);
 
     for (j = 0; j < c->naddrs && j < CG_MEMORY_ADDRS_MAX; j++) {
         if (j) {
-            cg_jout_mem(&o, ",", 1);
+            cg_out_mem(&o, ",", 1);
         }
-        cg_jout_str(&o, c->addrs[j], CG_MEMORY_ADDR_LEN);
+        cg_out_json_str(&o, c->addrs[j], CG_MEMORY_ADDR_LEN);
     }
 
-    cg_jout_mem(&o, "],\"geo\":[", 9);
+    cg_out_mem(&o, "],\"geo\":[", 9);
 
     for (j = 0; j < c->ngeo && j < CG_MEMORY_GEO_MAX; j++) {
-        cg_jout_fmt(&o, "%s{\"asn\":%u,\"country\":", j ? "," : "",
+        cg_out_fmt(&o, "%s{\"asn\":%u,\"country\":", j ? "," : "",
                     (unsigned) c->geo[j].asn);
-        cg_jout_str(&o, c->geo[j].country, sizeof(c->geo[j].country));
-        cg_jout_fmt(&o, ",\"first_seen\":%lld,\"last_seen\":%lld}",
+        cg_out_json_str(&o, c->geo[j].country, sizeof(c->geo[j].country));
+        cg_out_fmt(&o, ",\"first_seen\":%lld,\"last_seen\":%lld}",
                     (long long) c->geo[j].first_seen,
                     (long long) c->geo[j].last_seen);
     }
 
-    cg_jout_mem(&o, "]}", 2);
+    cg_out_mem(&o, "]}", 2);
 
-    if (o.len) {
-        o.buf[o.pos < o.len ? o.pos : o.len - 1] = '\0';
-    }
-
-    return o.pos;
+    return cg_out_done(&o);
 }
 
 

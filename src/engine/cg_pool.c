@@ -28,6 +28,7 @@
 static int cg_pool_read(cg_intermediates_t *pool, const char *file,
     size_t *cap, cg_error_t *err);
 static int cg_pool_cmp(const void *a, const void *b);
+static int cg_pool_same_key(X509 *x, X509 *k, int issuer);
 static size_t cg_pool_find(const cg_intermediates_t *pool,
     const X509_NAME *name, size_t *count);
 static void cg_pool_warn(cg_intermediates_t *pool, const char *file,
@@ -364,21 +365,40 @@ cg_pool_complete(const cg_intermediates_t *pool, X509 *leaf,
 }
 
 
+/* Whether k's key signed x (issuer) or is x's own. */
+
+static int
+cg_pool_same_key(X509 *x, X509 *k, int issuer)
+{
+    EVP_PKEY  *key;
+
+    key = X509_get0_pubkey(k);
+
+    if (key == NULL) {
+        return 0;
+    }
+
+    if (issuer) {
+        return X509_verify(x, key) == 1;
+    }
+
+    return X509_get0_pubkey(x) != NULL
+           && EVP_PKEY_eq(X509_get0_pubkey(x), key) == 1;
+}
+
+
 /* The trust store's certificates of that subject, and the pool's. */
 
 int
 cg_facts_known_key(cg_facts_t *f, X509 *x, int issuer)
 {
     int              i, n, known, match;
-    X509            *k;
     size_t           first, count, j;
-    EVP_PKEY        *key;
     X509_NAME       *name;
     X509_STORE_CTX  *ctx;
     STACK_OF(X509)  *certs;
 
     name = issuer ? X509_get_issuer_name(x) : X509_get_subject_name(x);
-    key = X509_get0_pubkey(x);
     known = 0;
     match = 0;
     certs = NULL;
@@ -401,17 +421,8 @@ cg_facts_known_key(cg_facts_t *f, X509 *x, int issuer)
     n = certs ? sk_X509_num(certs) : 0;
 
     for (i = 0; i < n && !match; i++) {
-        k = sk_X509_value(certs, i);
         known = 1;
-
-        if (issuer) {
-            match = X509_get0_pubkey(k) != NULL
-                    && X509_verify(x, X509_get0_pubkey(k)) == 1;
-
-        } else {
-            match = key != NULL
-                    && EVP_PKEY_eq(key, X509_get0_pubkey(k)) == 1;
-        }
+        match = cg_pool_same_key(x, sk_X509_value(certs, i), issuer);
     }
 
     sk_X509_pop_free(certs, X509_free);
@@ -420,17 +431,9 @@ cg_facts_known_key(cg_facts_t *f, X509 *x, int issuer)
         first = cg_pool_find(f->in->intermediates, name, &count);
 
         for (j = first; j < first + count && !match; j++) {
-            k = f->in->intermediates->certs[j];
             known = 1;
-
-            if (issuer) {
-                match = X509_get0_pubkey(k) != NULL
-                        && X509_verify(x, X509_get0_pubkey(k)) == 1;
-
-            } else {
-                match = key != NULL
-                        && EVP_PKEY_eq(key, X509_get0_pubkey(k)) == 1;
-            }
+            match = cg_pool_same_key(x, f->in->intermediates->certs[j],
+                                     issuer);
         }
     }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cg_serverhello.h"
+#include "cg_tls_read.h"
 
 
 #define CG_TLS_CHANGE_CIPHER    20
@@ -25,12 +26,6 @@
 #define CG_HS_CERTIFICATE       11
 
 #define CG_EXT_SUPPORTED_VERSIONS  43
-
-
-typedef struct {
-    const unsigned char  *p;
-    size_t                left;
-} cg_sh_reader_t;
 
 
 typedef struct {
@@ -48,10 +43,6 @@ static int cg_sh_server_hello(const unsigned char *p, size_t len,
     unsigned *version);
 static int cg_sh_certificate(const unsigned char *p, size_t len,
     STACK_OF(X509) **chain);
-static int cg_sh_skip(cg_sh_reader_t *r, size_t n);
-static int cg_sh_uint(cg_sh_reader_t *r, size_t bytes, size_t *v);
-static int cg_sh_vector(cg_sh_reader_t *r, size_t lenbytes,
-    cg_sh_reader_t *sub);
 
 
 int
@@ -223,17 +214,17 @@ cg_sh_messages(cg_sh_flight_t *f)
 static int
 cg_sh_server_hello(const unsigned char *p, size_t len, unsigned *version)
 {
-    size_t          legacy, type, selected, v;
-    cg_sh_reader_t  r, sub, exts, ext;
+    size_t           legacy, type, selected, v;
+    cg_tls_reader_t  r, sub, exts, ext;
 
     r.p = p;
     r.left = len;
 
-    if (cg_sh_uint(&r, 2, &legacy) != CG_OK || (legacy >> 8) != 3
-        || cg_sh_skip(&r, 32) != CG_OK                      /* random */
-        || cg_sh_vector(&r, 1, &sub) != CG_OK || sub.left > 32
-        || cg_sh_skip(&r, 3) != CG_OK)                      /* suite,
-                                                               compression */
+    if (cg_tls_read_uint(&r, 2, &legacy) != CG_OK || (legacy >> 8) != 3
+        || cg_tls_read_skip(&r, 32) != CG_OK                  /* random */
+        || cg_tls_read_vector(&r, 1, &sub) != CG_OK || sub.left > 32
+        || cg_tls_read_skip(&r, 3) != CG_OK)                  /* suite,
+                                                           compression */
     {
         return CG_ERR_INPUT;
     }
@@ -241,14 +232,12 @@ cg_sh_server_hello(const unsigned char *p, size_t len, unsigned *version)
     selected = 0;
 
     if (r.left) {
-        if (cg_sh_vector(&r, 2, &exts) != CG_OK || r.left != 0) {
+        if (cg_tls_read_vector(&r, 2, &exts) != CG_OK || r.left != 0) {
             return CG_ERR_INPUT;
         }
 
         while (exts.left) {
-            if (cg_sh_uint(&exts, 2, &type) != CG_OK
-                || cg_sh_vector(&exts, 2, &ext) != CG_OK)
-            {
+            if (cg_tls_read_extension(&exts, &type, &ext) != CG_OK) {
                 return CG_ERR_INPUT;
             }
 
@@ -256,7 +245,7 @@ cg_sh_server_hello(const unsigned char *p, size_t len, unsigned *version)
                 continue;
             }
 
-            if (ext.left != 2 || cg_sh_uint(&ext, 2, &v) != CG_OK) {
+            if (ext.left != 2 || cg_tls_read_uint(&ext, 2, &v) != CG_OK) {
                 return CG_ERR_INPUT;
             }
 
@@ -284,14 +273,14 @@ static int
 cg_sh_certificate(const unsigned char *p, size_t len, STACK_OF(X509) **chain)
 {
     X509                 *x;
-    cg_sh_reader_t        r, list, der;
+    cg_tls_reader_t       r, list, der;
     const unsigned char  *d;
     STACK_OF(X509)       *sk;
 
     r.p = p;
     r.left = len;
 
-    if (cg_sh_vector(&r, 3, &list) != CG_OK || r.left != 0) {
+    if (cg_tls_read_vector(&r, 3, &list) != CG_OK || r.left != 0) {
         return CG_ERR_INPUT;
     }
 
@@ -305,7 +294,7 @@ cg_sh_certificate(const unsigned char *p, size_t len, STACK_OF(X509) **chain)
     }
 
     while (list.left) {
-        if (cg_sh_vector(&list, 3, &der) != CG_OK || der.left == 0) {
+        if (cg_tls_read_vector(&list, 3, &der) != CG_OK || der.left == 0) {
             goto invalid;
         }
 
@@ -333,55 +322,4 @@ invalid:
     sk_X509_pop_free(sk, X509_free);
 
     return CG_ERR_INPUT;
-}
-
-
-static int
-cg_sh_skip(cg_sh_reader_t *r, size_t n)
-{
-    if (r->left < n) {
-        return CG_ERR_INPUT;
-    }
-
-    r->p += n;
-    r->left -= n;
-
-    return CG_OK;
-}
-
-
-static int
-cg_sh_uint(cg_sh_reader_t *r, size_t bytes, size_t *v)
-{
-    size_t  i;
-
-    if (r->left < bytes) {
-        return CG_ERR_INPUT;
-    }
-
-    *v = 0;
-
-    for (i = 0; i < bytes; i++) {
-        *v = (*v << 8) | r->p[i];
-    }
-
-    return cg_sh_skip(r, bytes);
-}
-
-
-/* A length-prefixed vector: sub covers its contents, r moves past it. */
-
-static int
-cg_sh_vector(cg_sh_reader_t *r, size_t lenbytes, cg_sh_reader_t *sub)
-{
-    size_t  n;
-
-    if (cg_sh_uint(r, lenbytes, &n) != CG_OK || r->left < n) {
-        return CG_ERR_INPUT;
-    }
-
-    sub->p = r->p;
-    sub->left = n;
-
-    return cg_sh_skip(r, n);
 }

@@ -12,6 +12,8 @@
  * a root program vetted it, and old roots have odd names.
  */
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -37,19 +39,6 @@ typedef struct {
 } cg_shape_t;
 
 
-static const char *
-cg_shape_which(unsigned i, char *buf, size_t size)
-{
-    if (i == 0) {
-        return "leaf";
-    }
-
-    cg_detailf(buf, size, "depth %u", i);
-
-    return buf;
-}
-
-
 /* Sent certificates the shape checks skip: public roots. */
 
 static int
@@ -62,16 +51,47 @@ cg_shape_skip(const cg_facts_t *f, unsigned i)
 }
 
 
-/* 1 for the first finding, which is the detail; the others are counted. */
-
-static int
-cg_shape_first(cg_shape_t *s)
+static void
+cg_shape_init(cg_shape_t *s, char *detail, size_t size)
 {
-    return s->n++ == 0;
+    s->n = 0;
+    s->detail = detail;
+    s->size = size;
 }
 
 
+/* A finding: the first is the detail, the others are counted. */
+
 static void
+cg_shape_note(cg_shape_t *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void
+cg_shape_note(cg_shape_t *s, const char *fmt, ...)
+{
+    char     buf[512];
+    va_list  ap;
+
+    if (s->n++ > 0) {
+        return;
+    }
+
+    /* the size cg_detailf() formats into */
+    va_start(ap, fmt);
+    (void) vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+
+    cg_detailf(s->detail, s->size, "%s", buf);
+}
+
+
+/* Whether there were findings; the count of the others goes after the
+ * detail. */
+
+static int
 cg_shape_finish(cg_shape_t *s)
 {
     size_t  len;
@@ -80,6 +100,8 @@ cg_shape_finish(cg_shape_t *s)
         len = strlen(s->detail);
         cg_detailf(s->detail + len, s->size - len, " (+%u more)", s->n - 1);
     }
+
+    return s->n > 0;
 }
 
 
@@ -115,10 +137,7 @@ cg_shape_name(cg_shape_t *s, const X509_NAME *name, const char *which,
         d = ASN1_STRING_get0_data(v);
 
         if (len <= 0) {
-            if (cg_shape_first(s)) {
-                cg_detailf(s->detail, s->size, "%s %s: empty %s", which, part,
-                           sn);
-            }
+            cg_shape_note(s, "%s %s: empty %s", which, part, sn);
             continue;
         }
 
@@ -126,12 +145,9 @@ cg_shape_name(cg_shape_t *s, const X509_NAME *name, const char *which,
             && (len != 2 || d[0] < 'A' || d[0] > 'Z'
                 || d[1] < 'A' || d[1] > 'Z'))
         {
-            if (cg_shape_first(s)) {
-                cg_detailf(s->detail, s->size, "%s %s: %s \"%.*s\"", which,
-                           part, sn,
-                           len > CG_SHAPE_VALUE_MAX ? CG_SHAPE_VALUE_MAX : len,
-                           (const char *) d);
-            }
+            cg_shape_note(s, "%s %s: %s \"%.*s\"", which, part, sn,
+                          len > CG_SHAPE_VALUE_MAX ? CG_SHAPE_VALUE_MAX : len,
+                          (const char *) d);
         }
     }
 }
@@ -147,9 +163,7 @@ cg_check_malformed_name(cg_facts_t *f, unsigned index, char *detail,
     char         which[24];
     cg_shape_t   s;
 
-    s.n = 0;
-    s.detail = detail;
-    s.size = size;
+    cg_shape_init(&s, detail, size);
 
     for (i = 0; i < f->ncerts; i++) {
         if (cg_shape_skip(f, i)) {
@@ -157,14 +171,12 @@ cg_check_malformed_name(cg_facts_t *f, unsigned index, char *detail,
         }
 
         x = f->certs[i].x;
-        name = cg_shape_which(i, which, sizeof(which));
+        name = cg_which(i, which, sizeof(which));
 
         /* RFC 5280 4.1.2.4: the issuer field MUST hold a non-empty name;
          * Sliver's CAs, Merlin, frp and Responder leave it empty */
         if (X509_NAME_entry_count(X509_get_issuer_name(x)) == 0) {
-            if (cg_shape_first(&s)) {
-                cg_detailf(detail, size, "%s issuer is empty", name);
-            }
+            cg_shape_note(&s, "%s issuer is empty", name);
         }
 
         /* a server certificate that names nothing: no subject and no
@@ -173,19 +185,15 @@ cg_check_malformed_name(cg_facts_t *f, unsigned index, char *detail,
         if (i == 0 && X509_NAME_entry_count(X509_get_subject_name(x)) == 0
             && X509_get_ext_by_NID(x, NID_subject_alt_name, -1) < 0)
         {
-            if (cg_shape_first(&s)) {
-                cg_detailf(detail, size, "%s names nothing (empty subject, "
-                           "no subjectAltName)", name);
-            }
+            cg_shape_note(&s, "%s names nothing (empty subject, "
+                          "no subjectAltName)", name);
         }
 
         cg_shape_name(&s, X509_get_subject_name(x), name, "subject");
         cg_shape_name(&s, X509_get_issuer_name(x), name, "issuer");
     }
 
-    cg_shape_finish(&s);
-
-    return s.n > 0;
+    return cg_shape_finish(&s);
 }
 
 
@@ -206,9 +214,7 @@ cg_check_impossible_validity(cg_facts_t *f, unsigned index, char *detail,
     cg_shape_t        s;
     cg_cert_facts_t  *c;
 
-    s.n = 0;
-    s.detail = detail;
-    s.size = size;
+    cg_shape_init(&s, detail, size);
 
     for (i = 0; i < f->ncerts; i++) {
         c = &f->certs[i];
@@ -217,28 +223,22 @@ cg_check_impossible_validity(cg_facts_t *f, unsigned index, char *detail,
             continue;
         }
 
-        name = cg_shape_which(i, which, sizeof(which));
+        name = cg_which(i, which, sizeof(which));
         cg_time_format(c->not_before, nb, sizeof(nb));
         cg_time_format(c->not_after, na, sizeof(na));
 
         if (c->not_before < CG_SHAPE_EPOCH || c->not_after < CG_SHAPE_EPOCH)
         {
-            if (cg_shape_first(&s)) {
-                cg_detailf(detail, size, "%s valid %s to %s, before 1950",
-                           name, nb, na);
-            }
+            cg_shape_note(&s, "%s valid %s to %s, before 1950", name, nb,
+                          na);
 
         } else if (c->not_after <= c->not_before) {
-            if (cg_shape_first(&s)) {
-                cg_detailf(detail, size, "%s notAfter %s not after "
-                           "notBefore %s", name, na, nb);
-            }
+            cg_shape_note(&s, "%s notAfter %s not after notBefore %s",
+                          name, na, nb);
         }
     }
 
-    cg_shape_finish(&s);
-
-    return s.n > 0;
+    return cg_shape_finish(&s);
 }
 
 
@@ -254,9 +254,7 @@ cg_check_bad_version(cg_facts_t *f, unsigned index, char *detail,
     char        which[24];
     cg_shape_t  s;
 
-    s.n = 0;
-    s.detail = detail;
-    s.size = size;
+    cg_shape_init(&s, detail, size);
 
     for (i = 0; i < f->ncerts; i++) {
         v = X509_get_version(f->certs[i].x);
@@ -265,16 +263,11 @@ cg_check_bad_version(cg_facts_t *f, unsigned index, char *detail,
             continue;
         }
 
-        if (cg_shape_first(&s)) {
-            cg_detailf(detail, size, "%s version field %ld (X.509 has 0 to "
-                       "2, v1 to v3)", cg_shape_which(i, which, sizeof(which)),
-                       v);
-        }
+        cg_shape_note(&s, "%s version field %ld (X.509 has 0 to 2, v1 to "
+                      "v3)", cg_which(i, which, sizeof(which)), v);
     }
 
-    cg_shape_finish(&s);
-
-    return s.n > 0;
+    return cg_shape_finish(&s);
 }
 
 
@@ -363,7 +356,7 @@ cg_check_issuer_key_reuse(cg_facts_t *f, unsigned index, char *detail,
     for (i = 1; i < n; i++) {
         if (i < f->ncerts) {
             c = &f->certs[i];
-            name = cg_shape_which(i, which, sizeof(which));
+            name = cg_which(i, which, sizeof(which));
 
         } else {
             /* the path's certificates the server did not send */

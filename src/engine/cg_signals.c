@@ -34,21 +34,16 @@
 #define CG_SC31_DATE        1598918400
 
 
-typedef int (*cg_check_pt)(cg_facts_t *f, unsigned index, char *detail,
-    size_t size, int *weight);
-
 typedef struct {
     const char     *id;
     const char     *doc;
     int             weight;         /* default weight */
     int64_t         window[2];      /* default windows, seconds */
-    cg_check_pt     check;
+    cg_check_fn    *check;
 } cg_signal_t;
 
 
-/* "leaf" or "depth N": which certificate, as sent, a detail is about. */
-
-static const char *
+const char *
 cg_which(unsigned i, char *buf, size_t size)
 {
     if (i == 0) {

@@ -28,6 +28,18 @@ cg_strlcpy(char *dst, const char *src, size_t size)
 }
 
 
+/* strnlen is POSIX, not C11: the engine also builds with strict flags */
+size_t
+cg_strnlen(const char *s, size_t max)
+{
+    const char  *p;
+
+    p = memchr(s, '\0', max);
+
+    return p ? (size_t) (p - s) : max;
+}
+
+
 int
 cg_errorf(cg_error_t *err, int status, const char *file, unsigned line,
     const char *fmt, ...)

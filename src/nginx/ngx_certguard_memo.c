@@ -120,37 +120,27 @@ ngx_certguard_memo_conf(ngx_conf_t *cf, ngx_certguard_memo_conf_t *mcf,
 ngx_int_t
 ngx_certguard_memo_init_process(ngx_cycle_t *cycle, const char *module)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_shm_zone_t   *zone;
+    size_t                  len;
+    ngx_shm_zone_t         *zone;
+    ngx_certguard_zones_t   it;
 
     ngx_certguard_memo_zone = NULL;
 
     len = ngx_strlen(module);
-    part = &cycle->shared_memory.part;
-    zone = part->elts;
+    ngx_certguard_zones_init(&it, cycle);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            zone = part->elts;
-            i = 0;
+    for ( ;; ) {
+        zone = ngx_certguard_zones_next(&it,
+                                        (u_char *) NGX_CERTGUARD_MEMO_ZONE,
+                                        sizeof(NGX_CERTGUARD_MEMO_ZONE) - 1);
+        if (zone == NULL) {
+            break;
         }
 
-        if (zone[i].tag == &ngx_certguard_memo_engine
-            && zone[i].shm.name.len == sizeof(NGX_CERTGUARD_MEMO_ZONE) - 1
-                                       + len
-            && ngx_strncmp(zone[i].shm.name.data
-                           + sizeof(NGX_CERTGUARD_MEMO_ZONE) - 1,
-                           module, len) == 0)
+        if (zone->tag == &ngx_certguard_memo_engine && it.rest.len == len
+            && ngx_strncmp(it.rest.data, module, len) == 0)
         {
-            ngx_certguard_memo_zone = &zone[i];
+            ngx_certguard_memo_zone = zone;
             break;
         }
     }

@@ -16,6 +16,9 @@
 #define NGX_CERTGUARD_MEMORY_TAG    ((void *) (uintptr_t) 0x63676d)
 
 
+static ngx_int_t ngx_certguard_memory_open(ngx_cycle_t *cycle,
+    ngx_certguard_memory_t *m);
+static void ngx_certguard_memory_close(ngx_certguard_memory_t *m);
 static void ngx_certguard_memory_tick(ngx_event_t *ev);
 static void ngx_certguard_memory_write(ngx_certguard_memory_t *m,
     ngx_uint_t max);
@@ -151,18 +154,62 @@ ngx_certguard_memory_conf(ngx_conf_t *cf, ngx_certguard_memory_t **memp)
 }
 
 
-ngx_int_t
-ngx_certguard_memory_init_process(ngx_cycle_t *cycle,
-    ngx_certguard_memory_t *m)
-{
-    cg_error_t  err;
+/*
+ * Both modules call these from their init_process and exit_process; each
+ * call opens (closes) every memory of the cycle once for that module: the
+ * memories are found among the cycle's paths by their tag, so neither
+ * module looks up its own, and a memory both use is opened by the first
+ * call and closed by the last.
+ */
 
-    if (m == NULL
-        || (ngx_process != NGX_PROCESS_WORKER
-            && ngx_process != NGX_PROCESS_SINGLE))
+ngx_int_t
+ngx_certguard_memory_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t    i;
+    ngx_path_t  **path;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
     {
         return NGX_OK;      /* cache managers and helpers do not score */
     }
+
+    path = cycle->paths.elts;
+
+    for (i = 0; i < cycle->paths.nelts; i++) {
+        if (path[i]->data == NGX_CERTGUARD_MEMORY_TAG
+            && ngx_certguard_memory_open(cycle,
+                                         (ngx_certguard_memory_t *) path[i])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_certguard_memory_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t    i;
+    ngx_path_t  **path;
+
+    path = cycle->paths.elts;
+
+    for (i = 0; i < cycle->paths.nelts; i++) {
+        if (path[i]->data == NGX_CERTGUARD_MEMORY_TAG) {
+            ngx_certguard_memory_close((ngx_certguard_memory_t *) path[i]);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_certguard_memory_open(ngx_cycle_t *cycle, ngx_certguard_memory_t *m)
+{
+    cg_error_t  err;
 
     if (m->users++ > 0) {
         return NGX_OK;      /* opened by the other module */
@@ -200,10 +247,10 @@ ngx_certguard_memory_init_process(ngx_cycle_t *cycle,
 }
 
 
-void
-ngx_certguard_memory_exit_process(ngx_certguard_memory_t *m)
+static void
+ngx_certguard_memory_close(ngx_certguard_memory_t *m)
 {
-    if (m == NULL || m->users == 0 || --m->users > 0 || m->mem == NULL) {
+    if (m->users == 0 || --m->users > 0 || m->mem == NULL) {
         return;
     }
 

@@ -60,11 +60,12 @@ typedef struct {
  */
 char *ngx_certguard_memory_conf(ngx_conf_t *cf, ngx_certguard_memory_t **memp);
 
-/* From the module's init_process and exit_process.  A memory that cannot
- * be opened is logged and left off: the worker scores without it. */
-ngx_int_t ngx_certguard_memory_init_process(ngx_cycle_t *cycle,
-    ngx_certguard_memory_t *m);
-void ngx_certguard_memory_exit_process(ngx_certguard_memory_t *m);
+/* From each module's init_process and exit_process: every memory of the
+ * cycle, whichever module named it, is opened by the first module's call
+ * and closed by the last one's.  A memory that cannot be opened is logged
+ * and left off: the worker scores without it. */
+ngx_int_t ngx_certguard_memory_init_process(ngx_cycle_t *cycle);
+void ngx_certguard_memory_exit_process(ngx_cycle_t *cycle);
 
 /* The handle for cg_input_t's memory: NULL when m is NULL or not open. */
 cg_memory_t *ngx_certguard_memory_handle(ngx_certguard_memory_t *m);

@@ -234,10 +234,73 @@ ngx_certguard_metrics_refusal(const char *reason)
 }
 
 
+void
+ngx_certguard_zones_init(ngx_certguard_zones_t *it, ngx_cycle_t *cycle)
+{
+    it->part = &cycle->shared_memory.part;
+    it->next = 0;
+    ngx_str_null(&it->rest);
+}
+
+
+ngx_shm_zone_t *
+ngx_certguard_zones_next(ngx_certguard_zones_t *it, u_char *prefix,
+    size_t len)
+{
+    ngx_shm_zone_t  *zone;
+
+    for ( ;; ) {
+
+        if (it->next >= it->part->nelts) {
+            if (it->part->next == NULL) {
+                return NULL;
+            }
+
+            it->part = it->part->next;
+            it->next = 0;
+            continue;
+        }
+
+        zone = (ngx_shm_zone_t *) it->part->elts + it->next++;
+
+        if (zone->shm.name.len > len
+            && ngx_strncmp(zone->shm.name.data, prefix, len) == 0)
+        {
+            it->rest.data = zone->shm.name.data + len;
+            it->rest.len = zone->shm.name.len - len;
+            return zone;
+        }
+    }
+}
+
+
 typedef struct {
     ngx_str_t                 module;
     ngx_certguard_metrics_t  *m;
 } ngx_certguard_metrics_zone_t;
+
+
+/* A counter with one value a module: the name, its HELP text, and where
+ * the value is in a zone. */
+
+static u_char *
+ngx_certguard_metrics_counter(u_char *p, u_char *last,
+    ngx_certguard_metrics_zone_t *z, ngx_uint_t n, const char *name,
+    const char *help, size_t offset)
+{
+    ngx_uint_t  k;
+
+    p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s counter\n",
+                     name, help, name);
+
+    for (k = 0; k < n; k++) {
+        p = ngx_slprintf(p, last, "%s{module=\"%V\"} %uA\n", name,
+                         &z[k].module,
+                         *(ngx_atomic_t *) ((u_char *) z[k].m + offset));
+    }
+
+    return p;
+}
 
 
 ngx_chain_t *
@@ -246,46 +309,31 @@ ngx_certguard_metrics_page(ngx_pool_t *pool, ngx_cycle_t *cycle)
     u_char                        *p, *last;
     unsigned                       j, nsig;
     ngx_buf_t                     *b;
-    ngx_uint_t                     i, k, n, cum;
+    ngx_uint_t                     k, n, cum;
     ngx_chain_t                   *out;
-    ngx_list_part_t               *part;
     ngx_shm_zone_t                *zone;
     cg_signal_info_t               info;
     ngx_certguard_metrics_t       *m;
+    ngx_certguard_zones_t          it;
     ngx_certguard_metrics_zone_t   z[4];
 
     n = 0;
-    part = &cycle->shared_memory.part;
-    zone = part->elts;
+    ngx_certguard_zones_init(&it, cycle);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            zone = part->elts;
-            i = 0;
+    while (n < 4) {
+        zone = ngx_certguard_zones_next(&it,
+                                        (u_char *) NGX_CERTGUARD_METRICS_ZONE,
+                                        sizeof(NGX_CERTGUARD_METRICS_ZONE) - 1);
+        if (zone == NULL) {
+            break;
         }
 
-        if (n == 4
-            || zone[i].shm.name.len <= sizeof(NGX_CERTGUARD_METRICS_ZONE) - 1
-            || ngx_strncmp(zone[i].shm.name.data, NGX_CERTGUARD_METRICS_ZONE,
-                           sizeof(NGX_CERTGUARD_METRICS_ZONE) - 1) != 0
-            || zone[i].data == NULL)
-        {
+        if (zone->data == NULL) {
             continue;
         }
 
-        /* the module label is the rest of the zone's name */
-
-        z[n].module.data = zone[i].shm.name.data
-                           + sizeof(NGX_CERTGUARD_METRICS_ZONE) - 1;
-        z[n].module.len = zone[i].shm.name.len
-                          - (sizeof(NGX_CERTGUARD_METRICS_ZONE) - 1);
-        z[n].m = zone[i].data;
+        z[n].module = it.rest;      /* the label: "http" or "stream" */
+        z[n].m = zone->data;
         n++;
     }
 
@@ -350,16 +398,10 @@ ngx_certguard_metrics_page(ngx_pool_t *pool, ngx_cycle_t *cycle)
                 &z[k].module, z[k].m->cache_misses);
     }
 
-    p = ngx_slprintf(p, last,
-            "# HELP certguard_cache_evictions_total Entries evicted from a "
-            "full verdict cache.\n"
-            "# TYPE certguard_cache_evictions_total counter\n");
-
-    for (k = 0; k < n; k++) {
-        p = ngx_slprintf(p, last,
-                "certguard_cache_evictions_total{module=\"%V\"} %uA\n",
-                &z[k].module, z[k].m->cache_evictions);
-    }
+    p = ngx_certguard_metrics_counter(p, last, z, n,
+            "certguard_cache_evictions_total",
+            "Entries evicted from a full verdict cache.",
+            offsetof(ngx_certguard_metrics_t, cache_evictions));
 
     p = ngx_slprintf(p, last,
             "# HELP certguard_probes_total Certificate probes of CONNECT "
@@ -420,39 +462,21 @@ ngx_certguard_metrics_page(ngx_pool_t *pool, ngx_cycle_t *cycle)
         }
     }
 
-    p = ngx_slprintf(p, last,
-            "# HELP certguard_auth_failures_total Failed proxy "
-            "authentications (wrong or malformed credentials).\n"
-            "# TYPE certguard_auth_failures_total counter\n");
+    p = ngx_certguard_metrics_counter(p, last, z, n,
+            "certguard_auth_failures_total",
+            "Failed proxy authentications (wrong or malformed credentials).",
+            offsetof(ngx_certguard_metrics_t, auth_failures));
 
-    for (k = 0; k < n; k++) {
-        p = ngx_slprintf(p, last,
-                "certguard_auth_failures_total{module=\"%V\"} %uA\n",
-                &z[k].module, z[k].m->auth_failures);
-    }
+    p = ngx_certguard_metrics_counter(p, last, z, n,
+            "certguard_verify_memo_hits_total",
+            "Signature checks skipped: the same issuer and certificate "
+            "bytes verified before.",
+            offsetof(ngx_certguard_metrics_t, verify_memo_hits));
 
-    p = ngx_slprintf(p, last,
-            "# HELP certguard_verify_memo_hits_total Signature checks "
-            "skipped: the same issuer and certificate bytes verified "
-            "before.\n"
-            "# TYPE certguard_verify_memo_hits_total counter\n");
-
-    for (k = 0; k < n; k++) {
-        p = ngx_slprintf(p, last,
-                "certguard_verify_memo_hits_total{module=\"%V\"} %uA\n",
-                &z[k].module, z[k].m->verify_memo_hits);
-    }
-
-    p = ngx_slprintf(p, last,
-            "# HELP certguard_verify_memo_misses_total Signature checks "
-            "the memo did not have.\n"
-            "# TYPE certguard_verify_memo_misses_total counter\n");
-
-    for (k = 0; k < n; k++) {
-        p = ngx_slprintf(p, last,
-                "certguard_verify_memo_misses_total{module=\"%V\"} %uA\n",
-                &z[k].module, z[k].m->verify_memo_misses);
-    }
+    p = ngx_certguard_metrics_counter(p, last, z, n,
+            "certguard_verify_memo_misses_total",
+            "Signature checks the memo did not have.",
+            offsetof(ngx_certguard_metrics_t, verify_memo_misses));
 
     b->last = p;
     b->last_buf = 1;

@@ -51,6 +51,23 @@ typedef struct {
 } ngx_certguard_metrics_t;
 
 
+/*
+ * The cycle's shared zones whose names are a prefix and more, one a call
+ * of ngx_certguard_zones_next() (NULL after the last), with what follows
+ * the prefix in rest: each module names its zones prefix + "http" or
+ * "stream", and a zone of the other shared object is found only by name.
+ */
+typedef struct {
+    ngx_list_part_t            *part;
+    ngx_uint_t                  next;
+    ngx_str_t                   rest;
+} ngx_certguard_zones_t;
+
+
+void ngx_certguard_zones_init(ngx_certguard_zones_t *it, ngx_cycle_t *cycle);
+ngx_shm_zone_t *ngx_certguard_zones_next(ngx_certguard_zones_t *it,
+    u_char *prefix, size_t len);
+
 /* Declares this module's zone ("http" or "stream"); from the module's
  * postconfiguration. */
 ngx_int_t ngx_certguard_metrics_conf(ngx_conf_t *cf, const char *module);

@@ -19,7 +19,8 @@
 /* a client's count; freed once none of its probes runs and its second is
  * over */
 struct ngx_stream_certguard_limit_node_s {
-    ngx_rbtree_node_t                node;        /* key: CRC32 of addr */
+    ngx_str_node_t                   sn;          /* key: CRC32 of addr,
+                                                     str: addr */
     ngx_queue_t                      queue;       /* least recent last */
     ngx_stream_certguard_main_conf_t  *cgmcf;
     ngx_uint_t                       waiting;     /* probes running */
@@ -28,16 +29,10 @@ struct ngx_stream_certguard_limit_node_s {
     time_t                           second;
     time_t                           logged;      /* second of the last
                                                      refusal logged */
-    size_t                           len;
     u_char                           addr[16];
 };
 
 
-static ngx_stream_certguard_limit_node_t *ngx_stream_certguard_limit_find(
-    ngx_stream_certguard_main_conf_t *cgmcf, uint32_t hash, u_char *addr,
-    size_t len);
-static void ngx_stream_certguard_limit_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static void ngx_stream_certguard_limit_expire(
     ngx_stream_certguard_main_conf_t *cgmcf, ngx_uint_t n);
 static void ngx_stream_certguard_limit_free(
@@ -49,7 +44,7 @@ void
 ngx_stream_certguard_limit_init(ngx_stream_certguard_main_conf_t *cgmcf)
 {
     ngx_rbtree_init(&cgmcf->limit_tree, &cgmcf->limit_sentinel,
-                    ngx_stream_certguard_limit_insert);
+                    ngx_str_rbtree_insert_value);
     ngx_queue_init(&cgmcf->limit_lru);
 }
 
@@ -71,6 +66,7 @@ ngx_stream_certguard_limit_take(ngx_stream_session_t *s, void **slot,
     u_char                             *addr;
     time_t                              now;
     uint32_t                            hash;
+    ngx_str_t                           key;
     ngx_connection_t                   *c;
     struct sockaddr_in                 *sin;
 #if (NGX_HAVE_INET6)
@@ -113,7 +109,11 @@ ngx_stream_certguard_limit_take(ngx_stream_session_t *s, void **slot,
 
     ngx_stream_certguard_limit_expire(cgmcf, 2);
 
-    ln = ngx_stream_certguard_limit_find(cgmcf, hash, addr, len);
+    key.data = addr;
+    key.len = len;
+
+    ln = (ngx_stream_certguard_limit_node_t *)
+             ngx_str_rbtree_lookup(&cgmcf->limit_tree, &key, hash);
 
     if (ln == NULL) {
         ln = ngx_alloc(sizeof(ngx_stream_certguard_limit_node_t), c->log);
@@ -123,13 +123,14 @@ ngx_stream_certguard_limit_take(ngx_stream_session_t *s, void **slot,
 
         ngx_memzero(ln, sizeof(ngx_stream_certguard_limit_node_t));
 
-        ln->node.key = hash;
+        ln->sn.node.key = hash;
         ln->cgmcf = cgmcf;
-        ln->len = len;
         ngx_memcpy(ln->addr, addr, len);
+        ln->sn.str.data = ln->addr;
+        ln->sn.str.len = len;
         ln->second = now;
 
-        ngx_rbtree_insert(&cgmcf->limit_tree, &ln->node);
+        ngx_rbtree_insert(&cgmcf->limit_tree, &ln->sn.node);
         ngx_queue_insert_head(&cgmcf->limit_lru, &ln->queue);
 
     } else {
@@ -183,72 +184,6 @@ ngx_stream_certguard_limit_release(void *slot)
 }
 
 
-static ngx_stream_certguard_limit_node_t *
-ngx_stream_certguard_limit_find(ngx_stream_certguard_main_conf_t *cgmcf,
-    uint32_t hash, u_char *addr, size_t len)
-{
-    ngx_rbtree_node_t                  *node, *sentinel;
-    ngx_stream_certguard_limit_node_t  *ln;
-
-    node = cgmcf->limit_tree.root;
-    sentinel = cgmcf->limit_tree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        ln = (ngx_stream_certguard_limit_node_t *) node;
-
-        if (ln->len == len && ngx_memcmp(ln->addr, addr, len) == 0) {
-            return ln;
-        }
-
-        node = (ngx_memn2cmp(addr, ln->addr, len, ln->len) < 0)
-               ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_stream_certguard_limit_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t                  **p;
-    ngx_stream_certguard_limit_node_t   *ln, *lnt;
-
-    for ( ;; ) {
-
-        if (node->key != temp->key) {
-            p = (node->key < temp->key) ? &temp->left : &temp->right;
-
-        } else {
-            ln = (ngx_stream_certguard_limit_node_t *) node;
-            lnt = (ngx_stream_certguard_limit_node_t *) temp;
-
-            p = (ngx_memn2cmp(ln->addr, lnt->addr, ln->len, lnt->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
 /* Up to n of the least recently used clients that wait for nothing and
  * whose second is over are forgotten: what is kept stays bounded by the
  * waiting sessions and the clients of the last second. */
@@ -281,7 +216,7 @@ ngx_stream_certguard_limit_free(ngx_stream_certguard_main_conf_t *cgmcf,
     ngx_stream_certguard_limit_node_t *ln)
 {
     ngx_queue_remove(&ln->queue);
-    ngx_rbtree_delete(&cgmcf->limit_tree, &ln->node);
+    ngx_rbtree_delete(&cgmcf->limit_tree, &ln->sn.node);
     ngx_free(ln);
 }
 

@@ -566,27 +566,14 @@ ngx_stream_certguard_memory(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_stream_certguard_init_process(ngx_cycle_t *cycle)
 {
-    ngx_stream_certguard_main_conf_t  *cgmcf;
-
-    cgmcf = ngx_stream_cycle_get_module_main_conf(cycle,
-                                                  ngx_stream_certguard_module);
-
     (void) ngx_certguard_memo_init_process(cycle, "stream");
 
-    return cgmcf ? ngx_certguard_memory_init_process(cycle, cgmcf->memory)
-                 : NGX_OK;
+    return ngx_certguard_memory_init_process(cycle);
 }
 
 
 static void
 ngx_stream_certguard_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_stream_certguard_main_conf_t  *cgmcf;
-
-    cgmcf = ngx_stream_cycle_get_module_main_conf(cycle,
-                                                  ngx_stream_certguard_module);
-
-    if (cgmcf) {
-        ngx_certguard_memory_exit_process(cgmcf->memory);
-    }
+    ngx_certguard_memory_exit_process(cycle);
 }
