@@ -255,7 +255,7 @@ case " $parts " in *" cold "*)
 
     cc -O2 -std=c11 -Wall -Wextra -Wno-unused-parameter \
         -I"$top/src/engine" -o cold_profile "$top/bench/cold_profile.c" \
-        "$build/libcertguard.a" -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb
+        "$build/libcertguard.a" -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb -lpsl
     echo "# scoring alone (bench/cold_profile.c, same chain, 2000 handshakes, on PROXY_CPU): us per handshake, parse included"
     for memo in on off; do
         t0=$(date +%s%N)

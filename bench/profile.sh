@@ -40,7 +40,7 @@ cd "$work"
 
 cc -O2 -g -std=c11 -Wall -Wextra -Wno-unused-parameter -I"$top/src/engine" \
     -o cold_profile "$top/bench/cold_profile.c" "$build/libcertguard.a" \
-    -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb
+    -lssl -lcrypto -lpcre2-8 -lmaxminddb -llmdb -lpsl
 cc -O2 -std=c11 -Wall -Wextra -o leaves "$top/bench/leaves.c" -lcrypto
 
 # mkca TYPE: TYPE/root.pem, TYPE/int.pem and .key, TYPE/leaf.key
