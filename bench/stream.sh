@@ -51,6 +51,16 @@ flood_n=${FLOOD_N:-300}
 flood_conc=${FLOOD_CONC:-4}
 limit_conc=${LIMIT_CONC:-16}
 limit=${LIMIT:-4 rate=10}
+# LIMIT_CONN=N: the limited server also caps each client address at N
+# connections with nginx's own limit_conn (refused at accept, before any
+# CONNECT is read)
+limit_conn=${LIMIT_CONN:-}
+lc_zone=""
+lc_line=""
+if [ -n "$limit_conn" ]; then
+    lc_zone="limit_conn_zone \$binary_remote_addr zone=cgperip:1m;"
+    lc_line="limit_conn cgperip $limit_conn;"
+fi
 proxy_cpu=${PROXY_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -347,6 +357,7 @@ error_log $work/fproxy/logs/error.log warn;
 events { worker_connections 4096; }
 stream {
     resolver 127.0.0.1:$fdns ipv6=off;
+    $lc_zone
     server {
         listen 127.0.0.1:$fproxy;
         certguard_connect on;
@@ -380,6 +391,7 @@ stream {
         certguard_trusted_certificate $work/ca.pem;
         certguard_cache zone=llim:4m valid=1h;
         certguard_probe_limit $limit;
+        $lc_line
         proxy_pass \$certguard_upstream;
     }
 }
@@ -506,7 +518,7 @@ case " $parts " in *" limit "*) ;; *) exit 0 ;; esac
 echo "# legitimate CONNECT setup (ms), certguard_connect_sni on, $flood_n warm" \
      "and $flood_n cold each, while 127.0.0.2 floods cold names of $fit" \
      "certificates ($bytes bytes), $limit_conc at a time;" \
-     "limited: certguard_probe_limit $limit"
+     "limited: certguard_probe_limit $limit${limit_conn:+, limit_conn $limit_conn}"
 
 taskset -c "$client_cpu" perl - "$flood_n" "$limit_conc" "$lfree" "$llim" \
     "$legit" "$under" <<'PERL'
