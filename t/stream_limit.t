@@ -3,11 +3,12 @@
 # certguard_probe_limit: the probes one client address may have running at
 # once, and start in a second, in a worker.  Destinations that take no
 # handshake (a listener that never accepts: each probe runs until its
-# timeout) hold a client's slots; a new probe past the limit is refused at
-# once, with a TLS alert after the 200 (or 503 before the answer without
-# certguard_connect_sni), an error-log line and a request-refused CEF
-# record (reason probe_limit); cached verdicts and probes that run already
-# are not counted; slots come back when the probes end.
+# timeout) hold a client's slots; a new probe past the limit waits for a
+# slot up to wait= (default 1s), then is refused, with a TLS alert after
+# the 200 (or 503 before the answer without certguard_connect_sni), an
+# error-log line and a request-refused CEF record (reason probe_limit);
+# cached verdicts and probes that run already are not counted; slots come
+# back when the probes end.
 
 use warnings;
 use strict;
@@ -38,7 +39,8 @@ my $good_cert = $pki->good_leaf('good', issuer => $root,
 write_file("$dir/test.policy",
            'include ' . policy_dir() . "/default.policy;\n");
 
-my ($proxy, $legacy, $rate, $backend, $good) = free_ports(5);
+my ($proxy, $legacy, $rate, $backend, $good, $hold, $short, $paced)
+    = free_ports(8);
 
 # destinations that never answer: the kernel completes the TCP handshake,
 # nobody reads the probe's ClientHello
@@ -77,13 +79,31 @@ ok(!$ok, 'certguard_probe_limit 0: refused');
 like($out, qr/certguard_probe_limit: "0" is not 1-65535 or "off"/,
      'certguard_probe_limit 0: the error says why');
 
+($ok, $out) = $ng->test_config('', module => 0, main => <<"MAIN",
+load_module $STREAM;
+load_module $MODULE;
+stream {
+    certguard_policy $dir/test.policy;
+    certguard_trusted_certificate $root->{cert};
+    server {
+        listen 127.0.0.1:$proxy;
+        certguard_probe_limit 4 wait=61s;
+$common
+    }
+}
+MAIN
+    expect_log => qr/\[emerg\] .*certguard_probe_limit/);
+ok(!$ok, 'certguard_probe_limit wait=61s: refused');
+like($out, qr/certguard_probe_limit: wait must be a time up to 60s/,
+     'certguard_probe_limit wait=61s: the error says why');
+
 ($ok, $out) = $ng->test_config('', module => 0, main => <<"MAIN");
 load_module $STREAM;
 load_module $MODULE;
 stream {
     certguard_policy $dir/test.policy;
     certguard_trusted_certificate $root->{cert};
-    certguard_probe_limit 8 rate=20;
+    certguard_probe_limit 8 wait=500ms rate=20;
     server {
         listen 127.0.0.1:$proxy;
         certguard_probe_limit off;
@@ -114,7 +134,7 @@ stream {
 
     server {
         listen 127.0.0.1:$proxy;
-        certguard_probe_limit 2;
+        certguard_probe_limit 2 wait=0;
         certguard_log $d/logs/cef.log;
         access_log $d/logs/lim.log lim;
 $common
@@ -123,16 +143,39 @@ $common
     server {
         listen 127.0.0.1:$legacy;
         certguard_connect_sni off;
-        certguard_probe_limit 1;
+        certguard_probe_limit 1 wait=0;
         certguard_log $d/logs/cef-legacy.log;
 $common
     }
 
     server {
         listen 127.0.0.1:$rate;
-        certguard_probe_limit 100 rate=1;
+        certguard_probe_limit 100 rate=1 wait=0;
         certguard_cache off;
         certguard_log $d/logs/cef-rate.log;
+$common
+    }
+
+    server {
+        listen 127.0.0.1:$hold;
+        certguard_probe_limit 1;
+        certguard_cache off;
+        certguard_log $d/logs/cef-hold.log;
+$common
+    }
+
+    server {
+        listen 127.0.0.1:$short;
+        certguard_probe_limit 1 wait=300ms;
+        certguard_cache off;
+        certguard_log $d/logs/cef-short.log;
+$common
+    }
+
+    server {
+        listen 127.0.0.1:$paced;
+        certguard_probe_limit 100 rate=1 wait=3s;
+        certguard_cache off;
 $common
     }
 
@@ -217,6 +260,49 @@ cmp_ok(scalar(grep { $_ eq 'alert' } @got), '>=', 2,
        'rate=1: the others are refused');
 like(join("\n", $ng->wait_lines('cef-rate', 1)), qr/reason=probe_limit/,
      'rate=1: CEF record');
+
+# held, not refused: the default wait=1s, looked at again until a slot is
+# free (the held probe's timeout, 2s, is longer: a third look would refuse)
+sleep 2.1;                          # the earlier probes have ended
+my $h = held_tunnel($hold, "127.0.0.1:$hole[0]", $hello);
+ok($h, 'wait: one probe of an unanswering destination holds the slot');
+sleep 0.2;
+$t0 = time();
+$r = connect_hello($hold, "127.0.0.1:$good", $hello);
+my $dt = time() - $t0;
+is($r->{reply}, 'alert', 'wait=1s: refused when no slot came back in time');
+cmp_ok($dt, '>=', 0.9, 'wait=1s: held about a second before the refusal');
+cmp_ok($dt, '<', 1.6, 'wait=1s: not held past its wait');
+my @rec = grep { /reason=probe_limit/ } $ng->wait_lines('cef-hold', 1);
+is(scalar @rec, 1, 'wait: one CEF record for the refusal, not one per look');
+unlike($rec[0] // '', qr/ cnt=/, 'wait: the record counts one refusal');
+
+# the held probe ends within the wait of the next one: it opens
+$t0 = time();
+$r = connect_hello($hold, "127.0.0.1:$good", $hello);
+$dt = time() - $t0;
+is($r->{reply}, 'hello', 'wait: a slot back within the wait, the tunnel opens');
+cmp_ok($dt, '>', 0.2, 'wait: it waited for the slot');
+close $h;
+
+$h = held_tunnel($short, "127.0.0.1:$hole[1]", $hello);
+sleep 0.2;
+$t0 = time();
+$r = connect_hello($short, "127.0.0.1:$good", $hello);
+$dt = time() - $t0;
+is($r->{reply}, 'alert', 'wait=300ms: refused after its wait');
+cmp_ok($dt, '>=', 0.25, 'wait=300ms: held first');
+cmp_ok($dt, '<', 1, 'wait=300ms: not longer');
+close $h;
+
+# rate=1 wait=3s: quick probes are paced, one a second, not refused
+sleep 2.1;
+$t0 = time();
+@got = map { connect_hello($paced, "127.0.0.1:$good", $hello)->{reply} }
+       1 .. 3;
+$dt = time() - $t0;
+is(join(' ', @got), 'hello hello hello', 'rate=1 wait=3s: all three open');
+cmp_ok($dt, '>', 0.9, 'rate=1 wait=3s: paced over at least one second');
 
 $ng->stop();
 

@@ -53,14 +53,15 @@ ngx_stream_certguard_limit_init(ngx_stream_certguard_main_conf_t *cgmcf)
  * A slot for a new probe of this session's client: NGX_OK (*slot holds it,
  * or is NULL for a client without an address, a unix socket, which is not
  * counted; ngx_stream_certguard_limit_release(*slot) gives it back),
- * NGX_DECLINED when the client is at its limit (*log: this refusal is the
- * one of its second to log, and *suppressed the refusals since the last
- * logged one), NGX_ERROR without memory.
+ * NGX_DECLINED when the client is at its limit, NGX_ERROR without memory.
+ * A final refusal (the session will not look again) is counted: *log says
+ * it is the one of its second to log, *suppressed the refusals since the
+ * last logged one.
  */
 
 ngx_int_t
-ngx_stream_certguard_limit_take(ngx_stream_session_t *s, void **slot,
-    ngx_uint_t *log, ngx_uint_t *suppressed)
+ngx_stream_certguard_limit_take(ngx_stream_session_t *s, ngx_uint_t final,
+    void **slot, ngx_uint_t *log, ngx_uint_t *suppressed)
 {
     size_t                              len;
     u_char                             *addr;
@@ -146,6 +147,10 @@ ngx_stream_certguard_limit_take(ngx_stream_session_t *s, void **slot,
     if (ln->waiting >= cgscf->probe_limit
         || (cgscf->probe_rate && ln->started >= cgscf->probe_rate))
     {
+        if (!final) {
+            return NGX_DECLINED;
+        }
+
         if (ln->logged != now) {
             ln->logged = now;
             *log = 1;
@@ -227,8 +232,10 @@ ngx_stream_certguard_limit_set(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_stream_certguard_srv_conf_t  *cgscf = conf;
 
-    ngx_int_t   n;
-    ngx_str_t  *value;
+    ngx_int_t    n;
+    ngx_str_t   *value, v;
+    ngx_uint_t   i;
+    ngx_msec_t   wait;
 
     if (cgscf->probe_limit != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -239,6 +246,7 @@ ngx_stream_certguard_limit_set(ngx_conf_t *cf, ngx_command_t *cmd,
     if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
         cgscf->probe_limit = 0;
         cgscf->probe_rate = 0;
+        cgscf->probe_wait = 0;
         return NGX_CONF_OK;
     }
 
@@ -254,24 +262,48 @@ ngx_stream_certguard_limit_set(ngx_conf_t *cf, ngx_command_t *cmd,
     cgscf->probe_limit = (ngx_uint_t) n;
     cgscf->probe_rate = 0;
 
-    if (cf->args->nelts == 3) {
-        if (ngx_strncmp(value[2].data, "rate=", 5) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "certguard_probe_limit: unknown parameter "
-                               "\"%V\"", &value[2]);
-            return NGX_CONF_ERROR;
+    /* a client past its limit is held, not refused at once: a burst of
+     * its own waits its turn, and a flood's connections wait too instead
+     * of coming back as fast as they are refused */
+    cgscf->probe_wait = 1000;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+
+            if (n < 1 || n > 65535) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "certguard_probe_limit: rate must be "
+                                   "1-65535 probes a second");
+                return NGX_CONF_ERROR;
+            }
+
+            cgscf->probe_rate = (ngx_uint_t) n;
+            continue;
         }
 
-        n = ngx_atoi(value[2].data + 5, value[2].len - 5);
+        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
+            v.data = value[i].data + 5;
+            v.len = value[i].len - 5;
 
-        if (n < 1 || n > 65535) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "certguard_probe_limit: rate must be 1-65535 "
-                               "probes a second");
-            return NGX_CONF_ERROR;
+            wait = ngx_parse_time(&v, 0);
+
+            if (wait == (ngx_msec_t) NGX_ERROR || wait > 60000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "certguard_probe_limit: wait must be a "
+                                   "time up to 60s, 0 to refuse at once");
+                return NGX_CONF_ERROR;
+            }
+
+            cgscf->probe_wait = wait;
+            continue;
         }
 
-        cgscf->probe_rate = (ngx_uint_t) n;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "certguard_probe_limit: unknown parameter \"%V\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

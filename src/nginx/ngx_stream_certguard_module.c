@@ -145,7 +145,7 @@ static ngx_command_t  ngx_stream_certguard_commands[] = {
       &ngx_stream_certguard_failures },
 
     { ngx_string("certguard_probe_limit"),
-      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE123,
       ngx_stream_certguard_limit_set,
       NGX_STREAM_SRV_CONF_OFFSET,
       0,
@@ -366,6 +366,7 @@ ngx_stream_certguard_create_srv_conf(ngx_conf_t *cf)
     conf->probe_failure = NGX_CONF_UNSET_UINT;
     conf->probe_limit = NGX_CONF_UNSET_UINT;
     conf->probe_rate = NGX_CONF_UNSET_UINT;
+    conf->probe_wait = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -396,6 +397,7 @@ ngx_stream_certguard_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_str_value(conf->http_pass, prev->http_pass, "");
     ngx_conf_merge_uint_value(conf->probe_limit, prev->probe_limit, 0);
     ngx_conf_merge_uint_value(conf->probe_rate, prev->probe_rate, 0);
+    ngx_conf_merge_msec_value(conf->probe_wait, prev->probe_wait, 0);
 
     if (conf->probe_port == 0 || conf->probe_port > 65535) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

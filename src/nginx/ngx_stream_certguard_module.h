@@ -28,6 +28,9 @@
 
 #define NGX_STREAM_CERTGUARD_HOST_MAX       253
 
+/* how often a session held by certguard_probe_limit looks for a slot */
+#define NGX_STREAM_CERTGUARD_LIMIT_LOOK     50
+
 /* HTTP answers to a CONNECT that nginx's stream module names no code for */
 #define NGX_STREAM_CERTGUARD_METHOD         405
 #define NGX_STREAM_CERTGUARD_PROXY_AUTH     407
@@ -48,6 +51,7 @@ typedef enum {
     ngx_stream_certguard_st_resolving,
     ngx_stream_certguard_st_address,        /* have the destination address */
     ngx_stream_certguard_st_probing,        /* waiting on a probe */
+    ngx_stream_certguard_st_limited,        /* waiting for a probe slot */
     ngx_stream_certguard_st_decided,        /* have a result or a failure */
     ngx_stream_certguard_st_hello,          /* answered, waiting for the
                                                tunnel's ClientHello */
@@ -69,6 +73,7 @@ typedef struct {
     ngx_str_t                       http_pass;   /* "" : none */
     ngx_uint_t                      probe_limit; /* 0: off */
     ngx_uint_t                      probe_rate;  /* 0: none */
+    ngx_msec_t                      probe_wait;  /* for a slot; 0: none */
     ngx_certguard_capture_t         capture;
 } ngx_stream_certguard_srv_conf_t;
 
@@ -103,6 +108,9 @@ typedef struct {
 
     ngx_certguard_probe_waiter_t    waiter;      /* on a probe */
     ngx_event_t                     resume;
+    ngx_event_t                     limit_wait;  /* the next look for a
+                                                    probe slot */
+    ngx_msec_t                      limit_until;
     ngx_event_t                     linger;      /* a refused client's
                                                     last bytes are read */
     ngx_uint_t                      status;      /* ... then this one */
@@ -120,6 +128,7 @@ typedef struct {
     size_t                          flight_size;
 
     cg_result_t                    *result;      /* NULL: nothing scored */
+    cg_result_t                    *lookup;      /* for a cached result */
     char                            client_sni[256];
     const char                     *failure;     /* why the probe failed */
     ngx_str_t                       user;        /* proxy user, also of a
@@ -128,6 +137,7 @@ typedef struct {
     ngx_str_t                       key;
 
     unsigned                        in_handler:1;
+    unsigned                        limit_waited:1; /* limit_until set */
     unsigned                        logged:1;
     unsigned                        failed:1;
     unsigned                        blocked:1;
@@ -163,7 +173,7 @@ ngx_int_t ngx_stream_certguard_linger(ngx_stream_session_t *s,
 /* ngx_stream_certguard_limit.c */
 void ngx_stream_certguard_limit_init(ngx_stream_certguard_main_conf_t *cgmcf);
 ngx_int_t ngx_stream_certguard_limit_take(ngx_stream_session_t *s,
-    void **slot, ngx_uint_t *log, ngx_uint_t *suppressed);
+    ngx_uint_t final, void **slot, ngx_uint_t *log, ngx_uint_t *suppressed);
 void ngx_stream_certguard_limit_release(void *slot);
 char *ngx_stream_certguard_limit_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -99,6 +99,9 @@ ngx_stream_certguard_preread_handler(ngx_stream_session_t *s)
         ctx->resume.handler = ngx_stream_certguard_resume;
         ctx->resume.data = s;
         ctx->resume.log = c->log;
+        ctx->limit_wait.handler = ngx_stream_certguard_resume;
+        ctx->limit_wait.data = s;
+        ctx->limit_wait.log = c->log;
         ctx->linger.handler = ngx_stream_certguard_linger_timeout;
         ctx->linger.data = s;
         ctx->linger.log = c->log;
@@ -166,6 +169,18 @@ ngx_stream_certguard_step(ngx_stream_session_t *s,
         case ngx_stream_certguard_st_resolving:
         case ngx_stream_certguard_st_probing:
             return NGX_DONE;
+
+        case ngx_stream_certguard_st_limited:
+            if (ctx->limit_wait.timer_set) {
+                return NGX_DONE;
+            }
+
+            rc = ngx_stream_certguard_verdict(s, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            break;
 
         case ngx_stream_certguard_st_address:
             rc = ngx_stream_certguard_address(s, ctx);
@@ -401,7 +416,10 @@ ngx_stream_certguard_verdict(ngx_stream_session_t *s,
     client_sni = (cgscf->connect && ctx->client_sni[0]) ? ctx->client_sni
                                                          : NULL;
 
-    if (ctx->hello == NULL && client_sni == NULL) {
+    if (ctx->state == ngx_stream_certguard_st_limited) {
+        /* looked at again after a wait for a probe slot: the same key */
+
+    } else if (ctx->hello == NULL && client_sni == NULL) {
         ctx->key = ctx->dest_key;
 
     } else {
@@ -418,10 +436,14 @@ ngx_stream_certguard_verdict(ngx_stream_session_t *s,
         ctx->key.len = p - ctx->key.data;
     }
 
-    ctx->result = ngx_palloc(c->pool, sizeof(cg_result_t));
-    if (ctx->result == NULL) {
-        return NGX_ERROR;
+    if (ctx->lookup == NULL) {
+        ctx->lookup = ngx_palloc(c->pool, sizeof(cg_result_t));
+        if (ctx->lookup == NULL) {
+            return NGX_ERROR;
+        }
     }
+
+    ctx->result = ctx->lookup;
 
     switch (ngx_certguard_cache_get(&cgscf->common.cache, &ctx->key,
                                     ctx->result))
@@ -464,6 +486,7 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
     void                              *slot;
     ngx_int_t                          rc;
     ngx_uint_t                         log, suppressed;
+    ngx_msec_int_t                     wait;
     ngx_certguard_probe_params_t       params;
     ngx_stream_certguard_srv_conf_t   *cgscf;
     ngx_stream_certguard_main_conf_t  *cgmcf;
@@ -479,7 +502,27 @@ ngx_stream_certguard_probe(ngx_stream_session_t *s,
     if (cgscf->probe_limit
         && !ngx_certguard_probe_running(&cgmcf->probes, &ctx->key))
     {
-        rc = ngx_stream_certguard_limit_take(s, &slot, &log, &suppressed);
+        if (!ctx->limit_waited) {
+            ctx->limit_waited = 1;
+            ctx->limit_until = ngx_current_msec + cgscf->probe_wait;
+        }
+
+        wait = (ngx_msec_int_t) (ctx->limit_until - ngx_current_msec);
+
+        rc = ngx_stream_certguard_limit_take(s, wait <= 0, &slot, &log,
+                                             &suppressed);
+
+        if (rc == NGX_DECLINED && wait > 0) {
+
+            /* held: looked at again shortly, from the cache first (a
+             * probe of another session may have scored it meanwhile) */
+
+            ctx->state = ngx_stream_certguard_st_limited;
+            ngx_add_timer(&ctx->limit_wait,
+                          ngx_min((ngx_msec_t) wait,
+                                  NGX_STREAM_CERTGUARD_LIMIT_LOOK));
+            return NGX_OK;
+        }
 
         if (rc == NGX_DECLINED) {
             return ngx_stream_certguard_limited(s, ctx, log, suppressed);
@@ -1283,6 +1326,10 @@ ngx_stream_certguard_cleanup(void *data)
 
     if (ctx->resume.posted) {
         ngx_delete_posted_event(&ctx->resume);
+    }
+
+    if (ctx->limit_wait.timer_set) {
+        ngx_del_timer(&ctx->limit_wait);
     }
 
     if (ctx->linger.timer_set) {
