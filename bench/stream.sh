@@ -30,7 +30,10 @@
 #          LIMIT_CONC CONNECTs at a time, each with a ClientHello:
 #            none     no flood
 #            flood    the flood, no certguard_probe_limit
-#            limited  the flood, certguard_probe_limit LIMIT
+#            limited  the flood, certguard_probe_limit LIMIT (a client
+#                     past it held up to wait=, default 1s)
+#            nowait   the flood, certguard_probe_limit LIMIT wait=0 (past
+#                     it refused at once)
 #          FLOOD_N warm and FLOOD_N cold CONNECTs in each case, one of each
 #          in turn; p50 ratios against none
 #
@@ -289,7 +292,7 @@ for i in $(seq 99 -1 1); do
 done
 
 fproxy=$(port) fdns=$(port) legit=$(port) one=$(port) hundred=$(port)
-under=$(port) fbackend=$(port) lfree=$(port) llim=$(port)
+under=$(port) fbackend=$(port) lfree=$(port) llim=$(port) llim0=$(port)
 mkdir -p fproxy/logs fdst/logs
 
 # *.flood.test is 127.0.0.1
@@ -391,6 +394,19 @@ stream {
         certguard_trusted_certificate $work/ca.pem;
         certguard_cache zone=llim:4m valid=1h;
         certguard_probe_limit $limit;
+        $lc_line
+        proxy_pass \$certguard_upstream;
+    }
+    server {
+        listen 127.0.0.1:$llim0;
+        certguard_connect on;
+        certguard_connect_ports $legit $under;
+        certguard_connect_allow 127.0.0.0/8;
+        certguard_mode monitor;
+        certguard_policy $work/bench.policy;
+        certguard_trusted_certificate $work/ca.pem;
+        certguard_cache zone=llim0:4m valid=1h;
+        certguard_probe_limit $limit wait=0;
         $lc_line
         proxy_pass \$certguard_upstream;
     }
@@ -521,7 +537,7 @@ echo "# legitimate CONNECT setup (ms), certguard_connect_sni on, $flood_n warm" 
      "limited: certguard_probe_limit $limit${limit_conn:+, limit_conn $limit_conn}"
 
 taskset -c "$client_cpu" perl - "$flood_n" "$limit_conc" "$lfree" "$llim" \
-    "$legit" "$under" <<'PERL'
+    "$legit" "$under" "$llim0" <<'PERL'
 use strict;
 use warnings;
 use IO::Socket::INET;
@@ -530,7 +546,7 @@ use Net::SSLeay;
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time sleep);
 
-my ($n, $conc, $free, $lim, $legit, $under) = @ARGV;
+my ($n, $conc, $free, $lim, $legit, $under, $lim0) = @ARGV;
 
 my $ctx = IO::Socket::SSL::SSL_Context->new(SSL_verify_mode => SSL_VERIFY_NONE,
                                             SSL_session_cache_size => 0)
@@ -614,13 +630,15 @@ sub flood {
 }
 
 # the legitimate destination's verdict is warm in both servers
-for my $port ($free, $lim) {
+for my $port ($free, $lim, $lim0) {
     once($port, '127.0.0.1', "127.0.0.1:$legit") for 1 .. 10;
 }
 
 my ($wbase, $cbase);
 
-for my $case (['none', $lim, 0], ['flood', $free, 1], ['limited', $lim, 1]) {
+for my $case (['none', $lim, 0], ['flood', $free, 1], ['limited', $lim, 1],
+              ['nowait', $lim0, 1])
+{
     my ($name, $port, $flooding) = @$case;
     my @pids = $flooding ? flood($port, $name) : ();
     my (@w, @c, $t0);
