@@ -18,12 +18,16 @@
 # a local root that certguard_trusted_certificate trusts), and an RSA 2048
 # chain of the same shape.  Rows ecdsa-new and rsa-new: a new leaf on every
 # handshake under the same intermediate (the real-world cold path): NEW_N
-# leaves from bench/leaves.c, the upstream picks the one its SNI names
-# (ssl_certificate with $ssl_server_name, read per handshake on the
-# upstream's CPU), wrk asks /ROW-new/I with I counting on from one wrk run
-# to the next, so no leaf comes twice in one proxy run while NEW_N lasts;
-# the memo's hits and misses per run are printed after it (from
-# certguard_status).  Warm and mem are not run for them (a new leaf is
+# leaves from bench/leaves.c, each in its own upstream server block (loaded
+# at start, so the upstream's handshake costs what the other rows' does),
+# picked by SNI; wrk asks /ROW-new/I with I counting on from one wrk run to
+# the next and wrapping at NEW_N.  The leaves come again every NEW_N
+# requests, so the proxies with a memo get certguard_verify_memo
+# size=32k when a *-new row runs: about 640 keys in 4-way buckets, which
+# the cycle of NEW_N (4000) leaves flushes before any leaf comes back,
+# while the intermediate, a hit on every handshake, stays (the same-leaf
+# rows hit as with any size).  The memo's hits and misses per run are
+# printed after it (from certguard_status): one of each a request.  Warm and mem are not run for them (a new leaf is
 # always a cache miss).  The proxy (worker_processes 1) runs on CPU
 # $PROXY_CPU, the upstream nginx (worker_processes 1) and wrk on $CLIENT_CPU.
 # For each row and configuration, REPS times, interleaved:
@@ -34,7 +38,7 @@
 #
 #   bench/http.sh [REPS] [DUR] [CONNS]      (defaults 3, 10, 16)
 #   env: DUR1 (5), ROWS ("ecdsa rsa ecdsa-new rsa-new"),
-#        CONFIGS ("plain cold warm mem nomemo"), NEW_N (40000),
+#        CONFIGS ("plain cold warm mem nomemo"), NEW_N (4000),
 #        PROXY_CPU (0), CLIENT_CPU (1),
 #        VERIFY (off; on: proxy_ssl_verify on with the bench roots as
 #        proxy_ssl_trusted_certificate, in all three configurations),
@@ -47,7 +51,7 @@ dur=${2:-10}
 conns=${3:-16}
 dur1=${DUR1:-5}
 rows=${ROWS:-ecdsa rsa ecdsa-new rsa-new}
-new_n=${NEW_N:-40000}
+new_n=${NEW_N:-4000}
 proxy_cpu=${PROXY_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 
@@ -171,6 +175,19 @@ user=""
 
 # --- the upstream: nginx itself, a small body, no session resumption -----
 
+# new_servers T PORT: a server block for each leaf of row T-new (if it runs)
+new_servers() {
+    local t=$1 port=$2 i
+    case " $rows " in *" $t-new "*) ;; *) return 0 ;; esac
+    for i in $(seq 1 "$new_n"); do
+        printf '    server { listen 127.0.0.1:%s ssl; server_name %s; %s %s %s }\n' \
+            "$port" "n$i.$t.bench.certguard.test" \
+            "ssl_certificate $work/$t/leaves/n$i.$t.bench.certguard.test.pem;" \
+            "ssl_certificate_key $work/$t/leaf.key;" \
+            'location / { return 200 "hello from the bench upstream\n"; }'
+    done
+}
+
 mkdir -p up
 cat > up/nginx.conf <<EOF
 $user
@@ -184,6 +201,7 @@ http {
     ssl_session_cache off;
     ssl_session_tickets off;
     ssl_protocols TLSv1.2 TLSv1.3;
+    server_names_hash_max_size 16384;
     server {
         listen 127.0.0.1:$up_ecdsa ssl;
         ssl_certificate $work/ecdsa/chain.pem;
@@ -196,18 +214,8 @@ http {
         ssl_certificate_key $work/rsa/leaf.key;
         location / { return 200 "hello from the bench upstream\n"; }
     }
-    server {
-        listen 127.0.0.1:$up_new_ecdsa ssl;
-        ssl_certificate $work/ecdsa/leaves/\$ssl_server_name.pem;
-        ssl_certificate_key $work/ecdsa/leaf.key;
-        location / { return 200 "hello from the bench upstream\n"; }
-    }
-    server {
-        listen 127.0.0.1:$up_new_rsa ssl;
-        ssl_certificate $work/rsa/leaves/\$ssl_server_name.pem;
-        ssl_certificate_key $work/rsa/leaf.key;
-        location / { return 200 "hello from the bench upstream\n"; }
-    }
+$(new_servers ecdsa "$up_new_ecdsa")
+$(new_servers rsa "$up_new_rsa")
 }
 EOF
 
@@ -301,12 +309,16 @@ cg="certguard on;
         certguard_policy $policy;
         certguard_trusted_certificate $work/trust.pem;"
 
+# the smallest memo, which the cycle of new leaves flushes (see the top)
+memo=""
+case " $rows " in *-new*) memo="certguard_verify_memo size=32k;" ;; esac
+
 proxy_conf plain "" ""
-proxy_conf cold "load_module $module;" "$cg"
+proxy_conf cold "load_module $module;" "$cg" "$memo"
 proxy_conf warm "load_module $module;" "$cg
-        certguard_cache zone=bench:4m valid=1h;"
+        certguard_cache zone=bench:4m valid=1h;" "$memo"
 proxy_conf mem "load_module $module;" "$cg" \
-    "certguard_memory $work/mem/memory;"
+    "certguard_memory $work/mem/memory; $memo"
 proxy_conf nomemo "load_module $module;" "$cg" "certguard_verify_memo off;"
 
 configs=${CONFIGS:-plain cold warm mem nomemo}
@@ -429,7 +441,7 @@ for rep in $(seq 1 "$reps"); do
                 set -- $m0 $m1
                 wrap=""
                 [ ${#lua[@]} -gt 0 ] && [ "$next" -gt "$new_n" ] \
-                    && wrap=" (more than NEW_N: leaves came again)"
+                    && wrap=" (leaves came again after NEW_N: misses count those new to the memo)"
                 echo "# memo $row $cfg $rep: $(($3 - $1)) hits, $(($4 - $2)) misses, $next requests$wrap"
             fi
 
