@@ -351,6 +351,24 @@ stream {
 }
 CONF
 
+# limit_server PORT ZONE LINES: a server of the limit part, its own cache
+limit_server() {
+    cat <<SERVER
+    server {
+        listen 127.0.0.1:$1;
+        certguard_connect on;
+        certguard_connect_ports $legit $under;
+        certguard_connect_allow 127.0.0.0/8;
+        certguard_mode monitor;
+        certguard_policy $work/bench.policy;
+        certguard_trusted_certificate $work/ca.pem;
+        certguard_cache zone=$2:4m valid=1h;
+        $3
+        proxy_pass \$certguard_upstream;
+    }
+SERVER
+}
+
 cat > fproxy/nginx.conf <<CONF
 load_module $stream;
 load_module $module;
@@ -373,43 +391,9 @@ stream {
         certguard_cache zone=flood:4m valid=1h;
         proxy_pass \$certguard_upstream;
     }
-    server {
-        listen 127.0.0.1:$lfree;
-        certguard_connect on;
-        certguard_connect_ports $legit $under;
-        certguard_connect_allow 127.0.0.0/8;
-        certguard_mode monitor;
-        certguard_policy $work/bench.policy;
-        certguard_trusted_certificate $work/ca.pem;
-        certguard_cache zone=lfree:4m valid=1h;
-        proxy_pass \$certguard_upstream;
-    }
-    server {
-        listen 127.0.0.1:$llim;
-        certguard_connect on;
-        certguard_connect_ports $legit $under;
-        certguard_connect_allow 127.0.0.0/8;
-        certguard_mode monitor;
-        certguard_policy $work/bench.policy;
-        certguard_trusted_certificate $work/ca.pem;
-        certguard_cache zone=llim:4m valid=1h;
-        certguard_probe_limit $limit;
-        $lc_line
-        proxy_pass \$certguard_upstream;
-    }
-    server {
-        listen 127.0.0.1:$llim0;
-        certguard_connect on;
-        certguard_connect_ports $legit $under;
-        certguard_connect_allow 127.0.0.0/8;
-        certguard_mode monitor;
-        certguard_policy $work/bench.policy;
-        certguard_trusted_certificate $work/ca.pem;
-        certguard_cache zone=llim0:4m valid=1h;
-        certguard_probe_limit $limit wait=0;
-        $lc_line
-        proxy_pass \$certguard_upstream;
-    }
+$(limit_server "$lfree" lfree "")
+$(limit_server "$llim" llim "certguard_probe_limit $limit; $lc_line")
+$(limit_server "$llim0" llim0 "certguard_probe_limit $limit wait=0; $lc_line")
 }
 CONF
 
