@@ -190,41 +190,19 @@ wait_port "$cold"
 
 # clients MODE PORT DSTPORT COUNT PARALLEL: setup times (ms), one a line
 clients() {
-    perl - "$@" "$dstip" <<'PERL'
+    perl -I"$top/bench" -MCgBench - "$@" "$dstip" <<'PERL'
 use strict;
 use warnings;
-use IO::Socket::INET;
-use IO::Socket::SSL;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time sleep);
 
 my ($connect, $port, $dport, $count, $par, $dstip) = @ARGV;
 
 sub once {
     my $ctx = shift;
-    my $t0 = time();
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")
-        or die "connect: $!";
-    $s->setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-    if ($connect) {
-        print $s "CONNECT $dstip:$dport HTTP/1.1\r\n\r\n";
-        my $resp = '';
-        while ($resp !~ /\r\n\r\n/) {
-            sysread($s, my $b, 1) or die "closed";
-            $resp .= $b;
-        }
-        die "refused: $resp" unless $resp =~ /^HTTP\/1\.1 200 /;
-    }
-    IO::Socket::SSL->start_SSL($s, SSL_reuse_ctx => $ctx)
-        or die "handshake: $SSL_ERROR";
-    my $dt = (time() - $t0) * 1000;
-    close $s;
-    return $dt;
+    return handshake_ms($ctx, $port, $connect ? "$dstip:$dport" : undef);
 }
 
-my $ctx = IO::Socket::SSL::SSL_Context->new(SSL_verify_mode => SSL_VERIFY_NONE,
-                                            SSL_session_cache_size => 0)
-    or die "context: $SSL_ERROR";
+my $ctx = client_ctx();
 
 if ($par <= 1) {
     printf "%.3f\n", once($ctx) for 1 .. $count;

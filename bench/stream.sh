@@ -167,51 +167,16 @@ case " $parts " in *" setup "*) ;; *) n=0 ;; esac
 
 [ "$n" -gt 0 ] && echo "# tunnel setup: TCP connect to finished TLS handshake, $n each (ms)"
 
-perl - "$n" "$plain" "$cold" "$warm" "$dst" <<'PERL'
+perl -I"$top/bench" -MCgBench - "$n" "$plain" "$cold" "$warm" "$dst" <<'PERL'
 use strict;
 use warnings;
-use IO::Socket::INET;
-use IO::Socket::SSL;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
-use Time::HiRes qw(time);
 
 my ($n, $plain, $cold, $warm, $dst) = @ARGV;
-
-# one client context for all handshakes: no CA store load per connection
-my $ctx = IO::Socket::SSL::SSL_Context->new(SSL_verify_mode => SSL_VERIFY_NONE,
-                                            SSL_session_cache_size => 0)
-    or die "context: $SSL_ERROR";
+my $ctx = client_ctx();
 
 sub once {
     my ($port, $connect) = @_;
-    my $t0 = time();
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")
-        or die "connect: $!";
-
-    $s->setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-
-    if ($connect) {
-        print $s "CONNECT 127.0.0.1:$dst HTTP/1.1\r\n\r\n";
-        my $resp = '';
-        while ($resp !~ /\r\n\r\n/) {
-            sysread($s, my $b, 1) or die "closed";
-            $resp .= $b;
-        }
-        die "refused: $resp" unless $resp =~ /^HTTP\/1\.1 200 /;
-    }
-
-    IO::Socket::SSL->start_SSL($s, SSL_reuse_ctx => $ctx)
-        or die "handshake: $SSL_ERROR";
-    my $dt = (time() - $t0) * 1000;
-    close $s;
-
-    return $dt;
-}
-
-sub pct {
-    my ($p, @v) = @_;
-    @v = sort { $a <=> $b } @v;
-    return $v[int($p / 100 * $#v + 0.5)];
+    return handshake_ms($ctx, $port, $connect ? "127.0.0.1:$dst" : undef);
 }
 
 exit 0 unless $n;
@@ -406,49 +371,18 @@ case " $parts " in *" flood "*)
 echo "# warm CONNECT setup (ms) under a flood of cold names, $flood_n each," \
      "flood $flood_conc at a time; flood-$fit: $fit certificates, $bytes bytes"
 
-taskset -c "$client_cpu" perl - "$flood_n" "$flood_conc" "$fproxy" "$legit" \
-    "$one" "$hundred" "$under" "$fit" <<'PERL'
+taskset -c "$client_cpu" perl -I"$top/bench" -MCgBench - "$flood_n" \
+    "$flood_conc" "$fproxy" "$legit" "$one" "$hundred" "$under" "$fit" <<'PERL'
 use strict;
 use warnings;
-use IO::Socket::INET;
-use IO::Socket::SSL;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time sleep);
 
 my ($n, $conc, $proxy, $legit, $one, $hundred, $under, $fit) = @ARGV;
-
-my $ctx = IO::Socket::SSL::SSL_Context->new(SSL_verify_mode => SSL_VERIFY_NONE,
-                                            SSL_session_cache_size => 0)
-    or die "context: $SSL_ERROR";
-
-sub connect_to {
-    my ($target) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$proxy") or return;
-    $s->setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-    print $s "CONNECT $target HTTP/1.1\r\n\r\n";
-    my $resp = '';
-    while ($resp !~ /\r\n\r\n/) {
-        sysread($s, my $b, 1) or return;
-        $resp .= $b;
-    }
-    return $resp =~ /^HTTP\/1\.1 200 / ? $s : undef;
-}
+my $ctx = client_ctx();
 
 # a warm CONNECT and the TLS handshake through it
 sub once {
-    my $t0 = time();
-    my $s = connect_to("127.0.0.1:$legit") or die "legit CONNECT refused";
-    IO::Socket::SSL->start_SSL($s, SSL_reuse_ctx => $ctx)
-        or die "handshake: $SSL_ERROR";
-    my $dt = (time() - $t0) * 1000;
-    close $s;
-    return $dt;
-}
-
-sub pct {
-    my ($p, @v) = @_;
-    @v = sort { $a <=> $b } @v;
-    return $v[int($p / 100 * $#v + 0.5)];
+    return handshake_ms($ctx, $proxy, "127.0.0.1:$legit");
 }
 
 # $conc children, each CONNECTs to new names one after the other until
@@ -464,7 +398,7 @@ sub flood {
             local $SIG{TERM} = sub { $stop = 1 };
             while (!$stop) {
                 $i++;
-                my $s = connect_to("f$c-$i-$tag.flood.test:$port");
+                my $s = tunnel($proxy, "f$c-$i-$tag.flood.test:$port");
                 $ok++ if $s;
                 close $s if $s;
             }
@@ -520,21 +454,15 @@ echo "# legitimate CONNECT setup (ms), certguard_connect_sni on, $flood_n warm" 
      "certificates ($bytes bytes), $limit_conc at a time;" \
      "limited: certguard_probe_limit $limit${limit_conn:+, limit_conn $limit_conn}"
 
-taskset -c "$client_cpu" perl - "$flood_n" "$limit_conc" "$lfree" "$llim" \
-    "$legit" "$under" "$llim0" <<'PERL'
+taskset -c "$client_cpu" perl -I"$top/bench" -MCgBench - "$flood_n" \
+    "$limit_conc" "$lfree" "$llim" "$legit" "$under" "$llim0" <<'PERL'
 use strict;
 use warnings;
-use IO::Socket::INET;
-use IO::Socket::SSL;
 use Net::SSLeay;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time sleep);
 
 my ($n, $conc, $free, $lim, $legit, $under, $lim0) = @ARGV;
-
-my $ctx = IO::Socket::SSL::SSL_Context->new(SSL_verify_mode => SSL_VERIFY_NONE,
-                                            SSL_session_cache_size => 0)
-    or die "context: $SSL_ERROR";
+my $ctx = client_ctx();
 
 # the flood's ClientHello, OpenSSL's defaults without SNI, made once
 my $hello = do {
@@ -547,36 +475,10 @@ my $hello = do {
     Net::SSLeay::BIO_read($wb);
 };
 
-sub connect_to {
-    my ($port, $from, $target) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                  LocalAddr => $from) or return;
-    $s->setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-    print $s "CONNECT $target HTTP/1.1\r\n\r\n";
-    my $resp = '';
-    while ($resp !~ /\r\n\r\n/) {
-        sysread($s, my $b, 1) or return;
-        $resp .= $b;
-    }
-    return $resp =~ /^HTTP\/1\.1 200 / ? $s : undef;
-}
-
 # a CONNECT and the TLS handshake through it, in ms
 sub once {
     my ($port, $from, $target) = @_;
-    my $t0 = time();
-    my $s = connect_to($port, $from, $target) or die "CONNECT $target refused";
-    IO::Socket::SSL->start_SSL($s, SSL_reuse_ctx => $ctx)
-        or die "handshake with $target from $from: $SSL_ERROR";
-    my $dt = (time() - $t0) * 1000;
-    close $s;
-    return $dt;
-}
-
-sub pct {
-    my ($p, @v) = @_;
-    @v = sort { $a <=> $b } @v;
-    return $v[int($p / 100 * $#v + 0.5)];
+    return handshake_ms($ctx, $port, $target, $from);
 }
 
 # $conc children from 127.0.0.2, each a CONNECT to a new name and its
@@ -594,8 +496,8 @@ sub flood {
             local $SIG{PIPE} = 'IGNORE';
             while (!$stop) {
                 $i++;
-                my $s = connect_to($port, '127.0.0.2',
-                                   "f$c-$i-$tag.flood.test:$under");
+                my $s = tunnel($port, "f$c-$i-$tag.flood.test:$under",
+                               '127.0.0.2');
                 unless ($s) { $no++; next; }
                 syswrite($s, $hello);
                 my $got = '';
