@@ -61,7 +61,10 @@ my $common = <<"CONF";
         proxy_pass \$certguard_upstream;
 CONF
 
-my ($ok, $out) = $ng->test_config('', module => 0, main => <<"MAIN",
+# nginx -t of a server with this certguard_probe_limit line
+sub limit_config {
+    my ($line) = @_;
+    return $ng->test_config('', module => 0, main => <<"MAIN",
 load_module $STREAM;
 load_module $MODULE;
 stream {
@@ -69,33 +72,28 @@ stream {
     certguard_trusted_certificate $root->{cert};
     server {
         listen 127.0.0.1:$proxy;
-        certguard_probe_limit 0;
+        certguard_probe_limit $line;
 $common
     }
 }
 MAIN
-    expect_log => qr/\[emerg\] .*certguard_probe_limit/);
+        expect_log => qr/\[emerg\] .*certguard_probe_limit/);
+}
+
+my ($ok, $out) = limit_config('0');
 ok(!$ok, 'certguard_probe_limit 0: refused');
 like($out, qr/certguard_probe_limit: "0" is not 1-65535 or "off"/,
      'certguard_probe_limit 0: the error says why');
 
-($ok, $out) = $ng->test_config('', module => 0, main => <<"MAIN",
-load_module $STREAM;
-load_module $MODULE;
-stream {
-    certguard_policy $dir/test.policy;
-    certguard_trusted_certificate $root->{cert};
-    server {
-        listen 127.0.0.1:$proxy;
-        certguard_probe_limit 4 wait=61s;
-$common
-    }
-}
-MAIN
-    expect_log => qr/\[emerg\] .*certguard_probe_limit/);
+($ok, $out) = limit_config('4 wait=61s');
 ok(!$ok, 'certguard_probe_limit wait=61s: refused');
 like($out, qr/certguard_probe_limit: wait must be a time up to 60s/,
      'certguard_probe_limit wait=61s: the error says why');
+
+($ok, $out) = limit_config('4 speed=1');
+ok(!$ok, 'certguard_probe_limit speed=1: refused');
+like($out, qr/certguard_probe_limit: unknown parameter "speed=1"/,
+     'certguard_probe_limit speed=1: the error names the parameter');
 
 ($ok, $out) = $ng->test_config('', module => 0, main => <<"MAIN");
 load_module $STREAM;
