@@ -28,6 +28,7 @@ use Certguard::Nginx;
 use Certguard::Stream;
 
 use Fcntl qw(:flock);
+use JSON::PP ();
 use Time::HiRes qw(sleep time);
 
 ###############################################################################
@@ -93,7 +94,8 @@ like(control($file{'libnginx-mod-stream-certguard'}, 'Depends'),
 
 my @OURS = ('/usr/lib/nginx/modules/ngx_http_certguard_module.so',
             '/usr/lib/nginx/modules/ngx_stream_certguard_module.so',
-            '/usr/bin/certguard', '/etc/certguard', '/etc/logrotate.d/certguard',
+            '/usr/bin/certguard', '/usr/bin/certguard-ct-log-list',
+            '/etc/certguard', '/etc/logrotate.d/certguard',
             "$AVAILABLE/mod-http-certguard.conf",
             "$AVAILABLE/mod-stream-certguard.conf",
             map { ($_, "$_.removed") } values %LINK);
@@ -153,6 +155,29 @@ $r = run({ timeout => 30 }, '/usr/bin/certguard', 'lint',
          glob '/etc/certguard/*.policy');
 is($r->{exit}, 0, 'certguard lint /etc/certguard/*.policy')
     or diag($r->{out} . $r->{err});
+
+# the CT log list converter runs with what the package depends on: a
+# one-log list in, OpenSSL's CT log file out
+{
+    my $k = run({ timeout => 30 }, 'sh', '-c',
+                'openssl ecparam -name prime256v1 -genkey -noout | '
+                . 'openssl ec -pubout -outform DER 2>/dev/null | base64 -w0');
+    my $key = $k->{out};
+    my $id = run({ timeout => 30 }, 'sh', '-c',
+                 "printf %s '$key' | base64 -d | openssl dgst -sha256 "
+                 . '-binary | base64 -w0')->{out};
+    my $dir = tempdir();
+    write_file("$dir/list.json", JSON::PP::encode_json({ operators => [
+        { name => 't', logs => [ { description => 'deb test log',
+                                   key => $key, log_id => $id,
+                                   state => { usable => {} } } ] } ] }));
+    $r = run({ timeout => 30 }, '/usr/bin/certguard-ct-log-list', '-o',
+             "$dir/ct.cnf", "$dir/list.json");
+    is($r->{exit}, 0, 'certguard-ct-log-list converts a log list')
+        or diag($r->{err});
+    like(read_file("$dir/ct.cnf") // '', qr/^enabled_logs = deb_test_log$/m,
+         'certguard-ct-log-list: the log is enabled');
+}
 
 # Debian's own nginx.conf loads modules-enabled/*.conf
 
