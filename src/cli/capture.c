@@ -279,7 +279,7 @@ cli_chain_load(cli_chain_t *ch, const char *path, const cli_context_t *ctx)
 
     memset(&err, 0, sizeof(err));
 
-    rc = cg_chain_parse(data, len, &ch->chain, &err);
+    rc = cg_chain_parse_cached(data, len, ctx->certs, &ch->chain, &err);
     free(data);
 
     if (rc != CG_OK || ch->chain == NULL || sk_X509_num(ch->chain) < 1) {

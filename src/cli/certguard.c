@@ -77,6 +77,7 @@ typedef struct {
     unsigned char  *ocsp;               /* --ocsp: a stapled response */
     size_t          ocsp_len;
     cg_intermediates_t  *pool;
+    cg_certs_t     *certs;              /* the chains' certificates */
 
     char           *out;                /* formatter buffer, grown on need */
     size_t          out_len;
@@ -738,6 +739,11 @@ cli_check(int argc, char **argv)
         }
     }
 
+    if (cg_certs_new(&c.certs) != CG_OK) {
+        fputs("certguard: out of memory\n", stderr);
+        goto done;
+    }
+
     status = CLI_EXIT_OK;
 
     m = cli_inputs((char **) files, nfiles, &chains, &nchains);
@@ -774,6 +780,7 @@ done:
     free(c.out);
     free(c.pool_files);
     cg_intermediates_free(c.pool);
+    cg_certs_free(c.certs);
     cg_memory_close(c.memory);
     cg_geoip_free(c.geoip);
     cg_trust_free(c.trust);
@@ -802,6 +809,7 @@ cli_check_file(cli_check_t *c, const char *path, int many)
     ctx.dst_port = c->dst_port;
     ctx.at = c->at;
     ctx.has_at = c->has_at;
+    ctx.certs = c->certs;
 
     if (cli_chain_load(&ch, path, &ctx) != 0) {
         return -1;

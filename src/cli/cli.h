@@ -50,6 +50,8 @@ typedef struct {
     unsigned             dst_port;
     int64_t              at;                /* the clock when not has_at */
     unsigned             has_at:1;
+    cg_certs_t          *certs;             /* the run's parsed ones, or
+                                               NULL */
 } cli_context_t;
 
 

@@ -437,6 +437,21 @@ int cg_chain_parse(const unsigned char *data, size_t len,
     STACK_OF(X509) **chain, cg_error_t *err);
 
 /*
+ * Certificates a run has parsed, by their DER (cg_certs.c): a run over
+ * many chain files decodes the intermediate and root they share once, as
+ * OpenSSL 3.0 spends most of d2i_X509() setting up the key's decoder.
+ * Bounded (a fixed number of entries; a certificate seen often keeps its
+ * place).  Not thread-safe.  cg_chain_parse_cached() is cg_chain_parse()
+ * through certs (NULL: none): the same certificates, the same errors.
+ */
+typedef struct cg_certs_s  cg_certs_t;
+
+int cg_certs_new(cg_certs_t **certs);
+void cg_certs_free(cg_certs_t *certs);
+int cg_chain_parse_cached(const unsigned char *data, size_t len,
+    cg_certs_t *certs, STACK_OF(X509) **chain, cg_error_t *err);
+
+/*
  * The memo's storage in caller memory (a process-local table, or one in
  * shared memory under the caller's lock): set-associative, four keys a
  * bucket, least recently used evicted within a bucket, so its room is

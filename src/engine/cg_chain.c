@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,14 +21,16 @@
 
 
 static int cg_chain_parse_pem(const unsigned char *data, size_t len,
-    STACK_OF(X509) *chain, cg_error_t *err);
+    cg_certs_t *certs, STACK_OF(X509) *chain, cg_error_t *err);
 static int cg_chain_parse_der(const unsigned char *data, size_t len,
-    STACK_OF(X509) *chain, cg_error_t *err);
+    cg_certs_t *certs, STACK_OF(X509) *chain, cg_error_t *err);
 static const char *cg_openssl_reason(void);
 static const char *cg_default_bundle(void);
 static int cg_digest_cmp(const void *a, const void *b);
 static int cg_trust_load_system(cg_trust_t *t, cg_error_t *err);
 static size_t cg_digests_read(const char *file, unsigned char (**md)[32]);
+static int cg_anchor_cmp(const void *a, const void *b);
+static int cg_trust_anchors(cg_trust_t *t);
 static void cg_err_reset(void);
 
 
@@ -64,6 +67,14 @@ int
 cg_chain_parse(const unsigned char *data, size_t len,
     STACK_OF(X509) **chain, cg_error_t *err)
 {
+    return cg_chain_parse_cached(data, len, NULL, chain, err);
+}
+
+
+int
+cg_chain_parse_cached(const unsigned char *data, size_t len,
+    cg_certs_t *certs, STACK_OF(X509) **chain, cg_error_t *err)
+{
     int              rc;
     STACK_OF(X509)  *sk;
 
@@ -99,10 +110,10 @@ cg_chain_parse(const unsigned char *data, size_t len,
     if (!(len > 1 && data[0] == 0x30 && data[1] >= 0x81 && data[1] <= 0x84)
         && cg_has_pem_marker(data, len))
     {
-        rc = cg_chain_parse_pem(data, len, sk, err);
+        rc = cg_chain_parse_pem(data, len, certs, sk, err);
 
     } else {
-        rc = cg_chain_parse_der(data, len, sk, err);
+        rc = cg_chain_parse_der(data, len, certs, sk, err);
     }
 
     ERR_pop_to_mark();
@@ -125,7 +136,7 @@ cg_chain_parse(const unsigned char *data, size_t len,
 
 static int
 cg_chain_parse_pem(const unsigned char *data, size_t len,
-    STACK_OF(X509) *chain, cg_error_t *err)
+    cg_certs_t *certs, STACK_OF(X509) *chain, cg_error_t *err)
 {
     int                   nblock;
     long                  dlen;
@@ -174,7 +185,7 @@ cg_chain_parse_pem(const unsigned char *data, size_t len,
         }
 
         p = der;
-        x = d2i_X509(NULL, &p, dlen);
+        x = cg_certs_d2i(certs, &p, dlen, chain);
 
         if (x == NULL || p != der + dlen) {
             X509_free(x);
@@ -214,7 +225,7 @@ cg_chain_parse_pem(const unsigned char *data, size_t len,
 
 static int
 cg_chain_parse_der(const unsigned char *data, size_t len,
-    STACK_OF(X509) *chain, cg_error_t *err)
+    cg_certs_t *certs, STACK_OF(X509) *chain, cg_error_t *err)
 {
     size_t                off;
     const unsigned char  *p;
@@ -226,7 +237,7 @@ cg_chain_parse_der(const unsigned char *data, size_t len,
         p = data + off;
         cg_err_reset();
 
-        x = d2i_X509(NULL, &p, (long) (len - off));
+        x = cg_certs_d2i(certs, &p, (long) (len - off), chain);
         if (x == NULL) {
             return cg_errorf(err, CG_ERR_INPUT, NULL, 0,
                              "not a PEM or DER certificate chain: "
@@ -341,6 +352,10 @@ cg_trust_load(cg_trust_t **trust, const char *ca_file, unsigned flags,
     } else if (rc == CG_OK) {
         /* the system bundle alone: every anchor is one of it */
         t->all_public = 1;
+    }
+
+    if (rc == CG_OK && cg_trust_anchors(t) != CG_OK) {
+        rc = cg_errorf(err, CG_ERR_NOMEM, ca_file, 0, "out of memory");
     }
 
     cg_err_reset();
@@ -463,6 +478,98 @@ cg_digests_read(const char *file, unsigned char (**md)[32])
 }
 
 
+/*
+ * The anchors' digests, computed once: every evaluation asks whether its
+ * anchor is a public root, and the memo keys its signature by the
+ * anchor's digest.  An object of the store stays there until the store is
+ * freed, so its address names it; one added later (a lookup in the hashed
+ * directory) is digested when asked.
+ */
+static int
+cg_trust_anchors(cg_trust_t *t)
+{
+    int                    i, n;
+    X509                  *x;
+    size_t                 k;
+    unsigned int           len;
+    STACK_OF(X509_OBJECT)  *objs;
+
+    objs = X509_STORE_get0_objects(t->store);
+    n = objs ? sk_X509_OBJECT_num(objs) : 0;
+
+    if (n <= 0) {
+        return CG_OK;
+    }
+
+    t->anchors = calloc((size_t) n, sizeof(cg_anchor_t));
+    if (t->anchors == NULL) {
+        return CG_ERR_NOMEM;
+    }
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+
+        if (x == NULL
+            || X509_digest(x, EVP_sha256(), t->anchors[k].sha256, &len) != 1
+            || len != 32)
+        {
+            continue;
+        }
+
+        if (!X509_up_ref(x)) {
+            t->nanchors = k;        /* for cg_trust_free() */
+            return CG_ERR_NOMEM;
+        }
+
+        t->anchors[k++].x = x;
+    }
+
+    t->nanchors = k;
+
+    qsort(t->anchors, k, sizeof(cg_anchor_t), cg_anchor_cmp);
+
+    return CG_OK;
+}
+
+
+static int
+cg_anchor_cmp(const void *a, const void *b)
+{
+    uintptr_t  x, y;
+
+    x = (uintptr_t) ((const cg_anchor_t *) a)->x;
+    y = (uintptr_t) ((const cg_anchor_t *) b)->x;
+
+    return x < y ? -1 : x > y;
+}
+
+
+int
+cg_trust_digest(const cg_trust_t *t, X509 *x, unsigned char *md)
+{
+    cg_anchor_t         key;
+    const cg_anchor_t  *a;
+
+    if (t == NULL || t->nanchors == 0) {
+        return 0;
+    }
+
+    key.x = x;
+    a = bsearch(&key, t->anchors, t->nanchors, sizeof(cg_anchor_t),
+                cg_anchor_cmp);
+
+    if (a == NULL) {
+        return 0;
+    }
+
+    memcpy(md, a->sha256, 32);
+
+    return 1;
+}
+
+
 int
 cg_trust_is_public(const cg_trust_t *t, X509 *x)
 {
@@ -473,8 +580,21 @@ cg_trust_is_public(const cg_trust_t *t, X509 *x)
         return 1;
     }
 
-    if (X509_digest(x, EVP_sha256(), md, &len) != 1 || len != 32) {
+    if (!cg_trust_digest(t, x, md)
+        && (X509_digest(x, EVP_sha256(), md, &len) != 1 || len != 32))
+    {
         return 0;
+    }
+
+    return cg_trust_is_public_md(t, md);
+}
+
+
+int
+cg_trust_is_public_md(const cg_trust_t *t, const unsigned char *md)
+{
+    if (t->all_public) {
+        return 1;
     }
 
     if (t->system_dir) {
@@ -492,10 +612,17 @@ cg_trust_is_public(const cg_trust_t *t, X509 *x)
 void
 cg_trust_free(cg_trust_t *trust)
 {
+    size_t  i;
+
     if (trust == NULL) {
         return;
     }
 
+    for (i = 0; i < trust->nanchors; i++) {
+        X509_free(trust->anchors[i].x);
+    }
+
+    free(trust->anchors);
     X509_STORE_free(trust->store);
     free(trust->public_roots);
     free(trust->own_roots);

@@ -600,13 +600,33 @@ cg_finding_add(cg_finding_t *fd, int code, int depth)
 int
 cg_facts_anchor_public(cg_facts_t *f, X509 *top)
 {
+    unsigned char  md[32];
+
     if (!f->anchor_checked) {
         f->anchor_checked = 1;
         f->anchor_public = top && f->in->trust
-                           && cg_trust_is_public(f->in->trust, top);
+                           && (cg_facts_sha256(f, top, md)
+                               ? cg_trust_is_public_md(f->in->trust, md)
+                               : cg_trust_is_public(f->in->trust, top));
     }
 
     return f->anchor_public;
+}
+
+
+int
+cg_facts_sha256(const cg_facts_t *f, X509 *x, unsigned char *md)
+{
+    unsigned  i;
+
+    for (i = 0; i < f->ncerts; i++) {
+        if (f->certs[i].x == x && f->certs[i].digests) {
+            memcpy(md, f->certs[i].sha256, 32);
+            return 1;
+        }
+    }
+
+    return cg_trust_digest(f->in->trust, x, md);
 }
 
 

@@ -27,8 +27,16 @@
  * anchors are a hashed directory that cannot be listed, all but the
  * file's.
  */
+/* A certificate of the store as loaded, with its SHA-256. */
+typedef struct {
+    X509           *x;
+    unsigned char   sha256[32];
+} cg_anchor_t;
+
 struct cg_trust_s {
     X509_STORE     *store;
+    cg_anchor_t    *anchors;                /* sorted by address */
+    size_t          nanchors;
     unsigned char  (*public_roots)[32];    /* SHA-256, sorted */
     size_t          npublic;
     unsigned char  (*own_roots)[32];       /* the CA file's, with
@@ -38,8 +46,20 @@ struct cg_trust_s {
     unsigned        system_dir:1;          /* system anchors by lookup */
 };
 
-/* 1 when the certificate is one of the public roots. */
+/* 1 when the certificate is one of the public roots; _md by its
+ * SHA-256. */
 int cg_trust_is_public(const cg_trust_t *t, X509 *x);
+int cg_trust_is_public_md(const cg_trust_t *t, const unsigned char *md);
+
+/* The SHA-256 of a certificate object the store held when loaded: 1, or
+ * 0 for any other object. */
+int cg_trust_digest(const cg_trust_t *t, X509 *x, unsigned char *md);
+
+/* d2i_X509(NULL, pp, len) through certs (cg_certs.c): a certificate
+ * already in chain is decoded again, so that a chain never holds one
+ * object twice. */
+X509 *cg_certs_d2i(cg_certs_t *certs, const unsigned char **pp, long len,
+    STACK_OF(X509) *chain);
 
 
 /* The intermediates pool (cg_pool.c): CA certificates sorted by subject,
@@ -288,6 +308,9 @@ void cg_finding_add(cg_finding_t *fd, int code, int depth);
 const char *cg_finding_text(int code);
 /* 1 when the anchor the path ends in is a public root. */
 int cg_facts_anchor_public(cg_facts_t *f, X509 *top);
+/* The SHA-256 of x when it is a sent certificate (its facts have it) or
+ * one of the store's: 1, else 0 (the caller digests it). */
+int cg_facts_sha256(const cg_facts_t *f, X509 *x, unsigned char *md);
 
 /* The certificate the name checks (X509_check_host and _ip) look at: the
  * leaf, or for a leaf of more than CG_SAN_MAX SANs one that holds its

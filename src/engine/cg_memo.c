@@ -87,24 +87,13 @@ cg_memo_facts_verify(X509_STORE_CTX *ctx)
 }
 
 
-/* The sent certificates' SHA-256, which the facts computed already. */
+/* The SHA-256 the facts computed already (the sent certificates) or
+ * the trust did (the store's). */
 
 static int
 cg_memo_facts_digest(void *arg, X509 *x, unsigned char *md)
 {
-    unsigned     i;
-    cg_facts_t  *f;
-
-    f = arg;
-
-    for (i = 0; f != NULL && i < f->ncerts; i++) {
-        if (f->certs[i].x == x && f->certs[i].digests) {
-            memcpy(md, f->certs[i].sha256, 32);
-            return 1;
-        }
-    }
-
-    return 0;
+    return arg != NULL && cg_facts_sha256(arg, x, md);
 }
 
 

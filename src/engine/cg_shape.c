@@ -47,7 +47,8 @@ cg_shape_skip(const cg_facts_t *f, unsigned i)
     const cg_cert_facts_t  *c = &f->certs[i];
 
     return i > 0 && c->self_signed && f->in->trust != NULL
-           && cg_trust_is_public(f->in->trust, c->x);
+           && (c->digests ? cg_trust_is_public_md(f->in->trust, c->sha256)
+                          : cg_trust_is_public(f->in->trust, c->x));
 }
 
 
