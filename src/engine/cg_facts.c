@@ -22,8 +22,11 @@
 #include "cg_memo.h"
 
 
+static char *cg_facts_dn_again(const X509_NAME *name,
+    const X509_NAME *known, const char *str, size_t len, BIO *bio,
+    size_t *out_len);
 static int cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
-    BIO *bio);
+    const cg_cert_facts_t *child, BIO *bio);
 static int cg_facts_time(const ASN1_TIME *t, int64_t *out);
 static void cg_facts_serial(X509 *x, char *buf, size_t size);
 static void cg_facts_san(cg_facts_t *f);
@@ -78,7 +81,7 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
         return CG_ERR_NOMEM;
     }
 
-    if (cg_facts_cert(&f->certs[0], in->leaf, 0, bio) != CG_OK) {
+    if (cg_facts_cert(&f->certs[0], in->leaf, 0, NULL, bio) != CG_OK) {
         BIO_free(bio);
         return CG_ERR_NOMEM;
     }
@@ -103,7 +106,9 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
             continue;
         }
 
-        if (cg_facts_cert(&f->certs[k], x, k, bio) != CG_OK) {
+        if (cg_facts_cert(&f->certs[k], x, k, &f->certs[k - 1], bio)
+            != CG_OK)
+        {
             BIO_free(bio);
             return CG_ERR_NOMEM;
         }
@@ -171,20 +176,49 @@ cg_facts_free(cg_facts_t *f)
 }
 
 
+/*
+ * child: the certificate before this one in the chain, whose issuer is
+ * usually this one's subject, as this one's issuer is its own subject when
+ * self-issued: a name with the same DER prints the same, so it is printed
+ * once (printing is most of the facts' own work).
+ */
+
 static int
-cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth, BIO *bio)
+cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
+    const cg_cert_facts_t *child, BIO *bio)
 {
-    unsigned int  mdlen;
-    EVP_PKEY     *pkey;
+    unsigned int      mdlen;
+    EVP_PKEY         *pkey;
+    const X509_NAME  *subject, *issuer;
 
     c->x = x;
 
-    c->subject = cg_facts_dn(X509_get_subject_name(x), bio, &c->subject_len);
-    c->issuer = cg_facts_dn(X509_get_issuer_name(x), bio, &c->issuer_len);
+    subject = X509_get_subject_name(x);
+    issuer = X509_get_issuer_name(x);
 
-    if (c->subject == NULL || c->issuer == NULL) {
+    if (child && child->issuer) {
+        c->subject = cg_facts_dn_again(subject, X509_get_issuer_name(child->x),
+                                       child->issuer, child->issuer_len, bio,
+                                       &c->subject_len);
+    } else {
+        c->subject = cg_facts_dn(subject, bio, &c->subject_len);
+    }
+
+    if (c->subject == NULL) {
         return CG_ERR_NOMEM;
     }
+
+    c->issuer = cg_facts_dn_again(issuer, subject, c->subject,
+                                  c->subject_len, bio, &c->issuer_len);
+
+    if (c->issuer == NULL) {
+        return CG_ERR_NOMEM;
+    }
+
+    /* the extensions cached first: X509_digest() then takes OpenSSL's
+     * SHA-1 of the certificate from that cache instead of encoding and
+     * hashing it again */
+    (void) X509_get_extension_flags(x);
 
     mdlen = 0;
     if (X509_digest(x, EVP_sha1(), c->sha1, &mdlen) == 1 && mdlen == 20) {
@@ -243,6 +277,36 @@ cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth, BIO *bio)
     c->self_signed = X509_self_signed(x, depth == 0) == 1;
 
     return CG_OK;
+}
+
+
+/* name printed: a copy of str when its DER is known's, else printed */
+
+static char *
+cg_facts_dn_again(const X509_NAME *name, const X509_NAME *known,
+    const char *str, size_t len, BIO *bio, size_t *out_len)
+{
+    char                 *s;
+    size_t                a, b;
+    const unsigned char  *da, *db;
+
+    if (name && known
+        && X509_NAME_get0_der(name, &da, &a) == 1
+        && X509_NAME_get0_der(known, &db, &b) == 1
+        && a == b && memcmp(da, db, a) == 0)
+    {
+        s = malloc(len + 1);
+        if (s == NULL) {
+            return NULL;
+        }
+
+        memcpy(s, str, len + 1);
+        *out_len = len;
+
+        return s;
+    }
+
+    return cg_facts_dn(name, bio, out_len);
 }
 
 
@@ -971,7 +1035,10 @@ cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain, int untrusted,
 
             f->nstore++;
 
-            if (cg_facts_cert(c, x, (unsigned) i, bio) != CG_OK) {
+            if (cg_facts_cert(c, x, (unsigned) i, i ? f->path[i - 1] : NULL,
+                              bio)
+                != CG_OK)
+            {
                 goto failed;
             }
 
