@@ -252,6 +252,30 @@ like($r->{err}, qr/no X509 CRL/, '... saying there is no CRL');
 like(cli('check', '--help')->{out}, qr/--crl FILE\]\.\.\. \[--ocsp FILE\]/,
      'check --help names --crl and --ocsp');
 
+# diff and report take the CRLs too: a policy that does not weigh
+# revoked against the default, over the revoked and the good leaf
+write_file("$dir/norevoke.policy", 'include ' . policy_dir()
+           . "/default.policy;\nweight revoked 0;\n");
+my @two = ('--policy', policy_dir() . '/default.policy', '--policy',
+           "$dir/norevoke.policy", '--ca-file', $root->{cert},
+           '--no-system-roots');
+$r = cli('diff', @two, '--crl', $crl, $revoked->{chain}, $good->{chain});
+is($r->{exit}, 0, 'diff --crl: runs') or diag($r->{err});
+like($r->{out}, qr/: block -> allow \(.*-revoked/,
+     'diff --crl: the revoked leaf blocks under one policy, not the other');
+like($r->{out}, qr/^1 of 2 verdicts change/m, 'diff --crl: only that one');
+$r = cli('diff', @two, $revoked->{chain}, $good->{chain});
+like($r->{out}, qr/^0 of 2 verdicts change/m,
+     'diff without --crl: revocation unknown, nothing changes');
+$r = cli('diff', @two, '--crl', "$dir/missing.crl", $good->{chain});
+is($r->{exit}, 2, 'diff --crl of a missing file: exit 2');
+like($r->{err}, qr/missing\.crl: cannot open/, '... naming the file');
+$r = cli('report', @two[0, 1, 4 .. 6], '--crl', $crl, '-o',
+         "$dir/report.html", $revoked->{chain}, $good->{chain});
+is($r->{exit}, 0, 'report --crl: runs') or diag($r->{err});
+like(read_file("$dir/report.html"), qr/revoked/,
+     'report --crl: the revoked signal is on the page');
+
 # stapled OCSP, as saved files
 
 $j = chk($revoked, '--ocsp', $ocsp{revoked});

@@ -279,6 +279,8 @@ cli_chain_load(cli_chain_t *ch, const char *path, const cli_context_t *ctx)
 
     memset(&err, 0, sizeof(err));
 
+    ch->crls = ctx->crls;
+
     rc = cg_chain_parse_cached(data, len, ctx->certs, &ch->chain, &err);
     free(data);
 

@@ -52,6 +52,8 @@ typedef struct {
     unsigned             has_at:1;
     cg_certs_t          *certs;             /* the run's parsed ones, or
                                                NULL */
+    const cg_crls_t     *crls;              /* --crl, every file's, or
+                                               NULL */
 } cli_context_t;
 
 
@@ -125,6 +127,7 @@ typedef struct {
     cg_policy_t         *policy[2];
     cg_trust_t          *trust;
     cg_geoip_t          *geoip;
+    cg_crls_t           *crls;
 
     char               **chains;
     int                  nchains;

@@ -28,7 +28,8 @@ static const char  cli_diff_usage[] =
 "then \"N of M verdicts change\" with a count per transition.  Name,\n"
 "destination and time come from each chain's sidecar unless --sni or\n"
 "--at give them.  --format json: one object a line, the summary last.\n"
-"--geoip-country FILE and --geoip-asn FILE as for check.\n"
+"--geoip-country FILE, --geoip-asn FILE and --crl FILE (repeatable) as for\n"
+"check.\n"
 "Exit status: 0 when it ran; 2 on usage errors and unreadable input.\n";
 
 

@@ -69,13 +69,14 @@ cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
 {
     int           i, m, nfiles, opts_done, rc;
     unsigned      k;
+    int           ncrls;
     char          safe[512], msg[512], **files;
     cg_error_t    err;
-    const char   *v, *at;
+    const char   *v, *at, **crls;
 
     static const char  *names[] = {
         "--policy", "--ca-file", "--sni", "--at", "--format", "-o",
-        "--geoip-country", "--geoip-asn"
+        "--geoip-country", "--geoip-asn", "--crl"
     };
 
     memset(run, 0, sizeof(cli_run_t));
@@ -83,10 +84,15 @@ cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
     at = NULL;
 
     files = calloc((size_t) argc + 1, sizeof(char *));
-    if (files == NULL) {
+    crls = calloc((size_t) argc + 1, sizeof(char *));
+    if (files == NULL || crls == NULL) {
+        free(files);
+        free(crls);
         fputs("certguard: out of memory\n", stderr);
         return -1;
     }
+
+    ncrls = 0;
 
     nfiles = 0;
     opts_done = 0;
@@ -106,6 +112,7 @@ cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage, stdout);
             free(files);
+            free(crls);
             return 1;
         }
 
@@ -150,7 +157,8 @@ cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
         case 4: run->format = v; break;
         case 5: run->output = v; break;
         case 6: run->geoip_country = v; break;
-        default: run->geoip_asn = v; break;
+        case 7: run->geoip_asn = v; break;
+        default: crls[ncrls++] = v; break;
         }
     }
 
@@ -206,6 +214,25 @@ cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
         }
     }
 
+    for (i = 0; i < ncrls; i++) {
+        memset(&err, 0, sizeof(err));
+
+        if (cg_crls_load(&run->crls, crls[i], &err) != CG_OK) {
+            fprintf(stderr, "certguard: %s: ",
+                    cli_safe(crls[i], safe, sizeof(safe)));
+            fprintf(stderr, "%s\n", cli_safe(err.msg, msg, sizeof(msg)));
+            goto done;
+        }
+    }
+
+    run->ctx.crls = run->crls;
+
+    /* the run's chains usually share their CAs: each decoded once */
+    if (cg_certs_new(&run->ctx.certs) != CG_OK) {
+        fputs("certguard: out of memory\n", stderr);
+        goto done;
+    }
+
     run->problems = cli_inputs(files, nfiles, &run->chains, &run->nchains);
 
     if (run->problems >= 0) {
@@ -215,6 +242,7 @@ cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
 done:
 
     free(files);
+    free(crls);
 
     return rc;
 }
@@ -224,6 +252,8 @@ void
 cli_run_close(cli_run_t *run)
 {
     cli_inputs_free(run->chains);
+    cg_certs_free(run->ctx.certs);
+    cg_crls_free(run->crls);
     cg_geoip_free(run->geoip);
     cg_trust_free(run->trust);
     cg_policy_free(run->policy[0]);

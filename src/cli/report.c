@@ -36,7 +36,8 @@ static const char  cli_report_usage[] =
 "mix, a score histogram, the signals that fire most, the issuers and\n"
 "destinations behind the blocks and tags; with a second policy, the\n"
 "verdicts that change.  Name, destination and time come from each\n"
-"chain's sidecar unless --sni or --at give them.\n"
+"chain's sidecar unless --sni or --at give them.  --geoip-country FILE,\n"
+"--geoip-asn FILE and --crl FILE (repeatable) as for check.\n"
 "Exit status: 0 when the page was written from every input; 2 on usage\n"
 "errors and unreadable input (the page is still written from the rest).\n";
 
