@@ -18,6 +18,26 @@
 #define NGX_STREAM_CERTGUARD_FLIGHT_MAX                                      \
     (CG_SERVERHELLO_MAX + 5 * CG_SERVERHELLO_RECORDS)
 
+/* Certificate messages this worker saw parse, whose leaf was the probed
+ * one: a warm tunnel to the same server sends the same message, and its
+ * certificates need not be parsed again (most of a tunnel's cost else) */
+#define NGX_STREAM_CERTGUARD_SEEN           128
+
+
+typedef struct {
+    u_char                          md[32];      /* the message's body */
+    u_char                          leaf[65];    /* the leaf's SHA-256,
+                                                    hex; "": free */
+} ngx_stream_certguard_seen_t;
+
+
+/* a tunnel's Certificate message, for ngx_stream_certguard_tunnel_known() */
+typedef struct {
+    ngx_stream_certguard_ctx_t     *ctx;
+    ngx_uint_t                      hashed;      /* md is set */
+    u_char                          md[32];
+} ngx_stream_certguard_flight_md_t;
+
 
 static ngx_int_t ngx_stream_certguard_tunnel_filter(ngx_stream_session_t *s,
     ngx_chain_t *in, ngx_uint_t from_upstream);
@@ -25,12 +45,17 @@ static ngx_int_t ngx_stream_certguard_tunnel_read(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_stream_certguard_tunnel_append(
     ngx_stream_certguard_ctx_t *ctx, u_char *p, size_t n, ngx_log_t *log);
+static int ngx_stream_certguard_tunnel_known(const unsigned char *msg,
+    size_t len, void *data);
 static ngx_int_t ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx, STACK_OF(X509) *chain);
+    ngx_stream_certguard_ctx_t *ctx, STACK_OF(X509) *chain, u_char *md);
 static void ngx_stream_certguard_tunnel_alert(ngx_connection_t *c);
 
 
 static ngx_stream_filter_pt  ngx_stream_next_filter;
+
+static ngx_stream_certguard_seen_t
+    ngx_stream_certguard_seen[NGX_STREAM_CERTGUARD_SEEN];
 
 
 ngx_int_t
@@ -83,11 +108,15 @@ ngx_stream_certguard_tunnel_read(ngx_stream_session_t *s,
     STACK_OF(X509)                   *chain;
     ngx_connection_t                 *c;
     ngx_stream_certguard_srv_conf_t  *cgscf;
+    ngx_stream_certguard_flight_md_t  fmd;
 
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     rc = CG_SERVERHELLO_AGAIN;
+
+    fmd.ctx = ctx;
+    fmd.hashed = 0;
 
     for (cl = in; cl; cl = cl->next) {
         if (!ngx_buf_in_memory(cl->buf) || cl->buf->last == cl->buf->pos) {
@@ -105,8 +134,10 @@ ngx_stream_certguard_tunnel_read(ngx_stream_session_t *s,
     }
 
     if (rc == CG_SERVERHELLO_AGAIN) {
-        rc = cg_serverhello_chain(ctx->flight, ctx->flight_len, &version,
-                                  &chain);
+        rc = cg_serverhello_chain_known(ctx->flight, ctx->flight_len,
+                                        &version, &chain,
+                                        ngx_stream_certguard_tunnel_known,
+                                        &fmd);
     }
 
     switch (rc) {
@@ -129,7 +160,17 @@ ngx_stream_certguard_tunnel_read(ngx_stream_session_t *s,
 
     case CG_OK:
         ngx_stream_certguard_tunnel_done(ctx);
-        cut = ngx_stream_certguard_tunnel_compare(s, ctx, chain);
+
+        if (chain == NULL) {
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                           "certguard: the tunnel to %V carries the probed "
+                           "certificate (a Certificate message seen before)",
+                           &ctx->upstream);
+            return NGX_OK;
+        }
+
+        cut = ngx_stream_certguard_tunnel_compare(s, ctx, chain,
+                                                  fmd.hashed ? fmd.md : NULL);
         sk_X509_pop_free(chain, X509_free);
         return cut;
 
@@ -221,6 +262,35 @@ ngx_stream_certguard_tunnel_done(ngx_stream_certguard_ctx_t *ctx)
 
 
 /*
+ * A Certificate message seen before (the same bytes parse the same way)
+ * whose leaf was this tunnel's probed certificate: nothing to parse.
+ */
+
+static int
+ngx_stream_certguard_tunnel_known(const unsigned char *msg, size_t len,
+    void *data)
+{
+    ngx_stream_certguard_flight_md_t  *fmd = data;
+
+    ngx_stream_certguard_seen_t  *seen;
+
+    if (ngx_certguard_sha256(msg, len, fmd->md) != NGX_OK) {
+        return 0;                       /* parsed, then */
+    }
+
+    fmd->hashed = 1;
+
+    seen = &ngx_stream_certguard_seen[fmd->md[0] % NGX_STREAM_CERTGUARD_SEEN];
+
+    return seen->leaf[0] != '\0'
+           && ngx_memcmp(seen->md, fmd->md, sizeof(seen->md)) == 0
+           && ngx_strncasecmp(seen->leaf,
+                              (u_char *) fmd->ctx->result->sha256, 64)
+              == 0;
+}
+
+
+/*
  * The leaf the client is about to receive against the probed one; another
  * is scored, as received, with the probed digest (cert_cloaking fires), and
  * its verdict is the tunnel's: a second record, and a block cuts.
@@ -228,7 +298,7 @@ ngx_stream_certguard_tunnel_done(ngx_stream_certguard_ctx_t *ctx)
 
 static ngx_int_t
 ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx, STACK_OF(X509) *chain)
+    ngx_stream_certguard_ctx_t *ctx, STACK_OF(X509) *chain, u_char *md)
 {
     int                               rc;
     u_char                           *p;
@@ -236,17 +306,18 @@ ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
     cg_input_t                        in;
     cg_result_t                      *res;
     ngx_connection_t                 *c;
+    ngx_stream_certguard_seen_t      *seen;
     ngx_stream_certguard_srv_conf_t  *cgscf;
-    u_char                            md[EVP_MAX_MD_SIZE];
+    u_char                            leaf[EVP_MAX_MD_SIZE];
     u_char                            hex[65], probed[65];
 
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (X509_digest(sk_X509_value(chain, 0), EVP_sha256(), md, &len) == 1
+    if (X509_digest(sk_X509_value(chain, 0), EVP_sha256(), leaf, &len) == 1
         && len == 32)
     {
-        p = ngx_hex_dump(hex, md, 32);
+        p = ngx_hex_dump(hex, leaf, 32);
 
     } else {
         p = hex;
@@ -260,6 +331,14 @@ ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
                        "certguard: the tunnel to %V carries the probed "
                        "certificate", &ctx->upstream);
+
+        if (md) {
+            seen = &ngx_stream_certguard_seen[md[0]
+                                              % NGX_STREAM_CERTGUARD_SEEN];
+            ngx_memcpy(seen->md, md, sizeof(seen->md));
+            ngx_memcpy(seen->leaf, hex, sizeof(seen->leaf));
+        }
+
         return NGX_OK;
     }
 
