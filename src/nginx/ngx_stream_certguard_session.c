@@ -297,12 +297,12 @@ ngx_stream_certguard_key_prefix(ngx_stream_certguard_srv_conf_t *cgscf)
     u_char   md[32];
     u_char   buf[NGX_INT_T_LEN + 6 * (NGX_PTR_SIZE * 2 + 1)];
 
-    last = ngx_sprintf(buf, "%ui|%p|%p|%p|%p|%p|%p",
-                       ngx_certguard_cache_generation(&cgscf->common.cache),
-                       cgscf->common.policy, cgscf->common.trust,
-                       cgscf->common.geoip, cgscf->common.crls,
-                       cgscf->common.intermediates,
-                       cgscf->common.cache.shm_zone);
+    last = ngx_snprintf(buf, sizeof(buf), "%ui|%p|%p|%p|%p|%p|%p",
+                        ngx_certguard_cache_generation(&cgscf->common.cache),
+                        cgscf->common.policy, cgscf->common.trust,
+                        cgscf->common.geoip, cgscf->common.crls,
+                        cgscf->common.intermediates,
+                        cgscf->common.cache.shm_zone);
 
     if (ngx_certguard_sha256(buf, last - buf, md) != NGX_OK) {
         return NGX_ERROR;
