@@ -35,19 +35,30 @@ typedef struct {
     unsigned              hello:1;      /* the ServerHello was read */
     unsigned             *version;
     STACK_OF(X509)      **chain;
+    cg_serverhello_known_pt  known;
+    void                 *data;
 } cg_sh_flight_t;
 
 
 static int cg_sh_messages(cg_sh_flight_t *f);
 static int cg_sh_server_hello(const unsigned char *p, size_t len,
     unsigned *version);
-static int cg_sh_certificate(const unsigned char *p, size_t len,
-    STACK_OF(X509) **chain);
+static int cg_sh_certificate(cg_sh_flight_t *f, const unsigned char *p,
+    size_t len);
 
 
 int
 cg_serverhello_chain(const unsigned char *buf, size_t len,
     unsigned *version, STACK_OF(X509) **chain)
+{
+    return cg_serverhello_chain_known(buf, len, version, chain, NULL, NULL);
+}
+
+
+int
+cg_serverhello_chain_known(const unsigned char *buf, size_t len,
+    unsigned *version, STACK_OF(X509) **chain, cg_serverhello_known_pt known,
+    void *data)
 {
     int                   rc;
     size_t                pos, rlen, records;
@@ -68,6 +79,8 @@ cg_serverhello_chain(const unsigned char *buf, size_t len,
     memset(&f, 0, sizeof(cg_sh_flight_t));
     f.version = version;
     f.chain = chain;
+    f.known = known;
+    f.data = data;
 
     f.hs = malloc(CG_SERVERHELLO_MAX);
     if (f.hs == NULL) {
@@ -201,7 +214,7 @@ cg_sh_messages(cg_sh_flight_t *f)
             return CG_SERVERHELLO_NO_CERT;
         }
 
-        return cg_sh_certificate(p, mlen, f->chain);
+        return cg_sh_certificate(f, p, mlen);
     }
 
     return CG_SERVERHELLO_AGAIN;
@@ -270,7 +283,7 @@ cg_sh_server_hello(const unsigned char *p, size_t len, unsigned *version)
 
 
 static int
-cg_sh_certificate(const unsigned char *p, size_t len, STACK_OF(X509) **chain)
+cg_sh_certificate(cg_sh_flight_t *f, const unsigned char *p, size_t len)
 {
     X509                 *x;
     cg_tls_reader_t       r, list, der;
@@ -286,6 +299,10 @@ cg_sh_certificate(const unsigned char *p, size_t len, STACK_OF(X509) **chain)
 
     if (list.left == 0) {
         return CG_SERVERHELLO_NO_CERT;
+    }
+
+    if (f->known && f->known(p, len, f->data)) {
+        return CG_OK;                   /* *chain stays NULL */
     }
 
     sk = sk_X509_new_null();
@@ -313,7 +330,7 @@ cg_sh_certificate(const unsigned char *p, size_t len, STACK_OF(X509) **chain)
         }
     }
 
-    *chain = sk;
+    *f->chain = sk;
 
     return CG_OK;
 

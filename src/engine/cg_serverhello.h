@@ -48,4 +48,19 @@
 int cg_serverhello_chain(const unsigned char *buf, size_t len,
     unsigned *version, STACK_OF(X509) **chain);
 
+/*
+ * A Certificate message seen before: known(msg, len, data) is asked, with
+ * the message's body as sent, before any certificate is parsed.  Parsing
+ * is deterministic, so a caller that remembers messages it saw parse, and
+ * what it concluded, need not parse one again: when known() returns 1,
+ * cg_serverhello_chain_known() returns CG_OK with *chain NULL.  Otherwise
+ * (known NULL, or it returned 0) it is cg_serverhello_chain().
+ */
+typedef int (*cg_serverhello_known_pt)(const unsigned char *msg, size_t len,
+    void *data);
+
+int cg_serverhello_chain_known(const unsigned char *buf, size_t len,
+    unsigned *version, STACK_OF(X509) **chain, cg_serverhello_known_pt known,
+    void *data);
+
 #endif /* CG_SERVERHELLO_H */

@@ -172,6 +172,17 @@ ngx_certguard_log_refusal(ngx_certguard_log_t *log, ngx_log_t *errlog,
  * "would-block" a warning, the rest info.
  */
 
+ngx_uint_t
+ngx_certguard_log_verdict_level(const cg_result_t *res, ngx_uint_t monitor)
+{
+    if (res->verdict == CG_BLOCK) {
+        return monitor ? NGX_LOG_WARN : NGX_LOG_ERR;
+    }
+
+    return NGX_LOG_INFO;
+}
+
+
 void
 ngx_certguard_log_verdict(ngx_log_t *errlog, const cg_result_t *res,
     ngx_uint_t monitor, const char *addr, const char *tail)
@@ -179,12 +190,7 @@ ngx_certguard_log_verdict(ngx_log_t *errlog, const cg_result_t *res,
     char        ids[512];
     ngx_uint_t  level;
 
-    if (res->verdict == CG_BLOCK) {
-        level = monitor ? NGX_LOG_WARN : NGX_LOG_ERR;
-
-    } else {
-        level = NGX_LOG_INFO;
-    }
+    level = ngx_certguard_log_verdict_level(res, monitor);
 
     if (errlog->log_level < level) {
         return;

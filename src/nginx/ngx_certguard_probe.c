@@ -888,7 +888,6 @@ ngx_certguard_probe_hello_id(const cg_clienthello_t *hello,
     int            min, max;
     u_char        *p;
     size_t         n;
-    unsigned int   mdlen;
     u_char         md[EVP_MAX_MD_SIZE];
     u_char         buf[sizeof(cg_clienthello_t) + 512];
 
@@ -942,7 +941,7 @@ ngx_certguard_probe_hello_id(const cg_clienthello_t *hello,
 
 #undef ngx_certguard_probe_field
 
-    if (EVP_Digest(buf, p - buf, md, &mdlen, EVP_sha256(), NULL) != 1) {
+    if (ngx_certguard_sha256(buf, p - buf, md) != NGX_OK) {
         ngx_memzero(md, sizeof(md));
     }
 

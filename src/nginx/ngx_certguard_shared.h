@@ -96,6 +96,10 @@ void ngx_certguard_cache_release(ngx_certguard_cache_t *cache,
  * so a verdict made under a previous policy is never returned. */
 ngx_uint_t ngx_certguard_cache_generation(ngx_certguard_cache_t *cache);
 
+/* SHA-256 of len bytes into md (32 bytes), with an algorithm fetched once
+ * per process (ngx_certguard_cache.c). */
+ngx_int_t ngx_certguard_sha256(const u_char *data, size_t len, u_char *md);
+
 
 /*
  * "certguard_log FILE | syslog:server=...[,...] | off [min_verdict=V]
@@ -113,6 +117,10 @@ void ngx_certguard_log_write(ngx_certguard_log_t *log, ngx_log_t *errlog,
  * certificate of "NAME" at ADDR, score N, signals IDS" and tail. */
 void ngx_certguard_log_verdict(ngx_log_t *errlog, const cg_result_t *res,
     ngx_uint_t monitor, const char *addr, const char *tail);
+
+/* Its level: a caller with a costly tail checks the log's level first. */
+ngx_uint_t ngx_certguard_log_verdict_level(const cg_result_t *res,
+    ngx_uint_t monitor);
 
 /* One CEF record of a refusal (a destination, a request or credentials
  * refused); count is how many attempts it stands for. */

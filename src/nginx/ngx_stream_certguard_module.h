@@ -75,6 +75,10 @@ typedef struct {
     ngx_uint_t                      probe_rate;  /* 0: none */
     ngx_msec_t                      probe_wait;  /* for a slot; 0: none */
     ngx_certguard_capture_t         capture;
+
+    /* a worker's: the configuration's part of the cache keys, made on
+     * its first session (ngx_stream_certguard_session.c) */
+    ngx_str_t                       key_prefix;
 } ngx_stream_certguard_srv_conf_t;
 
 

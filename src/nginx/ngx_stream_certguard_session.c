@@ -24,11 +24,16 @@
 #define NGX_STREAM_CERTGUARD_LINGER_BYTES   (1024 * 1024)
 #define NGX_STREAM_CERTGUARD_LINGER_TIME    5000
 
+/* bytes of a key that stand for the configuration */
+#define NGX_STREAM_CERTGUARD_PREFIX_LEN     16
+
 
 static ngx_int_t ngx_stream_certguard_step(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_address(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
+static ngx_int_t ngx_stream_certguard_key_prefix(
+    ngx_stream_certguard_srv_conf_t *cgscf);
 static ngx_int_t ngx_stream_certguard_answer(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx);
 static ngx_int_t ngx_stream_certguard_hello(ngx_stream_session_t *s,
@@ -219,6 +224,7 @@ static ngx_int_t
 ngx_stream_certguard_address(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx)
 {
+    u_char                            *p;
     size_t                             len;
     ngx_connection_t                  *c;
     ngx_stream_certguard_srv_conf_t   *cgscf;
@@ -226,48 +232,108 @@ ngx_stream_certguard_address(ngx_stream_session_t *s,
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    ctx->upstream.data = ngx_pnalloc(c->pool, NGX_SOCKADDR_STRLEN);
-    if (ctx->upstream.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->upstream.len = ngx_sock_ntop(&ctx->resolve.sockaddr.sockaddr,
-                                      ctx->resolve.socklen,
-                                      ctx->upstream.data, NGX_SOCKADDR_STRLEN,
-                                      1);
+    /* the address once, and "address:port" ("[address]:port") from it,
+     * as ngx_sock_ntop() would write it */
 
     len = ngx_sock_ntop(&ctx->resolve.sockaddr.sockaddr, ctx->resolve.socklen,
                         ctx->addr_only, NGX_SOCKADDR_STRLEN - 1, 0);
     ctx->addr_only[len] = '\0';
 
+    ctx->upstream.data = ngx_pnalloc(c->pool, NGX_SOCKADDR_STRLEN);
+    if (ctx->upstream.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ctx->upstream.data;
+
+    if (ctx->resolve.sockaddr.sockaddr.sa_family == AF_INET6) {
+        *p++ = '[';
+        p = ngx_cpymem(p, ctx->addr_only, len);
+        *p++ = ']';
+
+    } else {
+        p = ngx_cpymem(p, ctx->addr_only, len);
+    }
+
+    p = ngx_sprintf(p, ":%ui",
+                    (ngx_uint_t) ngx_inet_get_port(
+                                           &ctx->resolve.sockaddr.sockaddr));
+    ctx->upstream.len = p - ctx->upstream.data;
+
     ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
                    "certguard: destination of %V is %V", &ctx->target,
                    &ctx->upstream);
 
-    /* the key: configuration, engine objects, name and address:port */
+    /* the key: configuration, engine objects (the same for every session
+     * of this server, written once), name and address:port */
 
-    ctx->dest_key.data = ngx_pnalloc(c->pool,
-                                     NGX_INT_T_LEN + 6 * (NGX_PTR_SIZE * 2 + 3)
-                                     + 8 + ctx->host.len + ctx->upstream.len);
+    if (cgscf->key_prefix.data == NULL
+        && ngx_stream_certguard_key_prefix(cgscf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->dest_key.data = ngx_pnalloc(c->pool, cgscf->key_prefix.len + 1
+                                              + ctx->host.len
+                                              + ctx->upstream.len);
     if (ctx->dest_key.data == NULL) {
         return NGX_ERROR;
     }
 
-    ctx->dest_key.len = ngx_sprintf(ctx->dest_key.data,
-                                    "%ui|%p|%p|%p|%p|%p|%p|%V|%V",
-                          ngx_certguard_cache_generation(&cgscf->common.cache),
-                                    cgscf->common.policy, cgscf->common.trust,
-                                    cgscf->common.geoip, cgscf->common.crls,
-                                    cgscf->common.intermediates,
-                                    cgscf->common.cache.shm_zone, &ctx->host,
-                                    &ctx->upstream)
-                        - ctx->dest_key.data;
+    p = ngx_cpymem(ctx->dest_key.data, cgscf->key_prefix.data,
+                   cgscf->key_prefix.len);
+    p = ngx_cpymem(p, ctx->host.data, ctx->host.len);
+    *p++ = '|';
+    p = ngx_cpymem(p, ctx->upstream.data, ctx->upstream.len);
+    ctx->dest_key.len = p - ctx->dest_key.data;
 
     if (cgscf->connect && cgscf->connect_sni) {
         return ngx_stream_certguard_answer(s, ctx);
     }
 
     return ngx_stream_certguard_verdict(s, ctx);
+}
+
+
+/*
+ * The configuration's part of a destination's key: what it names,
+ * "generation|policy|trust|geoip|crls|intermediates|zone" (the generation
+ * is the zone's of this configuration), is fixed for the cycle, so it is
+ * made once per worker, on its first session.  Its SHA-256, cut to 16
+ * bytes, stands for it: two configurations sharing a zone still differ,
+ * and the key the cache hashes for every tunnel is short (one SHA-256
+ * block for most names, not three).
+ */
+
+static ngx_int_t
+ngx_stream_certguard_key_prefix(ngx_stream_certguard_srv_conf_t *cgscf)
+{
+    u_char  *p, *last;
+    u_char   md[32];
+    u_char   buf[NGX_INT_T_LEN + 6 * (NGX_PTR_SIZE * 2 + 1)];
+
+    last = ngx_snprintf(buf, sizeof(buf), "%ui|%p|%p|%p|%p|%p|%p",
+                        ngx_certguard_cache_generation(&cgscf->common.cache),
+                        cgscf->common.policy, cgscf->common.trust,
+                        cgscf->common.geoip, cgscf->common.crls,
+                        cgscf->common.intermediates,
+                        cgscf->common.cache.shm_zone);
+
+    if (ngx_certguard_sha256(buf, last - buf, md) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(ngx_cycle->pool, NGX_STREAM_CERTGUARD_PREFIX_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, md, NGX_STREAM_CERTGUARD_PREFIX_LEN);
+
+    cgscf->key_prefix.len = NGX_STREAM_CERTGUARD_PREFIX_LEN;
+    cgscf->key_prefix.data = p;
+
+    return NGX_OK;
 }
 
 
@@ -1145,6 +1211,16 @@ ngx_stream_certguard_log_result(ngx_stream_session_t *s,
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
+    /* an allowed tunnel's line is info: most error logs drop it, and its
+     * tail is not worth formatting then */
+
+    if (c->log->log_level
+        < ngx_certguard_log_verdict_level(ctx->result,
+                                cgscf->common.mode == NGX_CERTGUARD_MONITOR))
+    {
+        goto logged;
+    }
+
     p = tail;
     last = tail + sizeof(tail) - 1;
 
@@ -1167,6 +1243,8 @@ ngx_stream_certguard_log_result(ngx_stream_session_t *s,
                               ctx->addr_only[0] ? (char *) ctx->addr_only
                                                 : "-",
                               (char *) tail);
+
+logged:
 
     ngx_certguard_metrics_verdict(ctx->result);
 

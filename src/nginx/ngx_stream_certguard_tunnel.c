@@ -6,6 +6,8 @@
  * its probes one certificate and its clients another), scores the chain the
  * client received with cert_cloaking and cuts the tunnel on a block.  The
  * first flight is read once, and certguard is out of the data path after.
+ * A Certificate message this worker saw before, with the probed leaf, is
+ * not parsed again: warm tunnels to one server send the same bytes.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
@@ -18,6 +20,34 @@
 #define NGX_STREAM_CERTGUARD_FLIGHT_MAX                                      \
     (CG_SERVERHELLO_MAX + 5 * CG_SERVERHELLO_RECORDS)
 
+/* Certificate messages this worker saw parse, whose leaf was the probed
+ * one: a warm tunnel to the same server sends the same message, and its
+ * certificates need not be parsed again (most of a tunnel's cost else).
+ * A message is found by its length and last bytes (of the last
+ * certificate's signature) and compared whole. */
+#define NGX_STREAM_CERTGUARD_SEEN           64
+#define NGX_STREAM_CERTGUARD_SEEN_MAX       16384   /* longer: not kept */
+
+
+typedef struct {
+    u_char                         *msg;         /* the message's body
+                                                    (ngx_alloc()); NULL:
+                                                    free */
+    size_t                          len;
+    u_char                          leaf[65];    /* its leaf's SHA-256,
+                                                    hex */
+} ngx_stream_certguard_seen_t;
+
+
+/* a tunnel's Certificate message, for ngx_stream_certguard_tunnel_known() */
+typedef struct {
+    ngx_stream_certguard_ctx_t     *ctx;
+    u_char                         *copy;        /* to keep if its leaf is
+                                                    the probed one
+                                                    (ngx_alloc()) */
+    size_t                          len;
+} ngx_stream_certguard_msg_t;
+
 
 static ngx_int_t ngx_stream_certguard_tunnel_filter(ngx_stream_session_t *s,
     ngx_chain_t *in, ngx_uint_t from_upstream);
@@ -25,12 +55,20 @@ static ngx_int_t ngx_stream_certguard_tunnel_read(ngx_stream_session_t *s,
     ngx_stream_certguard_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_stream_certguard_tunnel_append(
     ngx_stream_certguard_ctx_t *ctx, u_char *p, size_t n, ngx_log_t *log);
+static ngx_stream_certguard_seen_t *ngx_stream_certguard_tunnel_slot(
+    const u_char *msg, size_t len);
+static int ngx_stream_certguard_tunnel_known(const unsigned char *msg,
+    size_t len, void *data);
 static ngx_int_t ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx, STACK_OF(X509) *chain);
+    ngx_stream_certguard_ctx_t *ctx, STACK_OF(X509) *chain,
+    ngx_stream_certguard_msg_t *fm);
 static void ngx_stream_certguard_tunnel_alert(ngx_connection_t *c);
 
 
 static ngx_stream_filter_pt  ngx_stream_next_filter;
+
+static ngx_stream_certguard_seen_t
+    ngx_stream_certguard_seen[NGX_STREAM_CERTGUARD_SEEN];
 
 
 ngx_int_t
@@ -83,11 +121,15 @@ ngx_stream_certguard_tunnel_read(ngx_stream_session_t *s,
     STACK_OF(X509)                   *chain;
     ngx_connection_t                 *c;
     ngx_stream_certguard_srv_conf_t  *cgscf;
+    ngx_stream_certguard_msg_t        fm;
 
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
     rc = CG_SERVERHELLO_AGAIN;
+
+    fm.ctx = ctx;
+    fm.copy = NULL;
 
     for (cl = in; cl; cl = cl->next) {
         if (!ngx_buf_in_memory(cl->buf) || cl->buf->last == cl->buf->pos) {
@@ -105,8 +147,15 @@ ngx_stream_certguard_tunnel_read(ngx_stream_session_t *s,
     }
 
     if (rc == CG_SERVERHELLO_AGAIN) {
-        rc = cg_serverhello_chain(ctx->flight, ctx->flight_len, &version,
-                                  &chain);
+        rc = cg_serverhello_chain_known(ctx->flight, ctx->flight_len,
+                                        &version, &chain,
+                                        ngx_stream_certguard_tunnel_known,
+                                        &fm);
+
+        if (rc != CG_OK && fm.copy) {
+            ngx_free(fm.copy);
+            fm.copy = NULL;
+        }
     }
 
     switch (rc) {
@@ -129,8 +178,22 @@ ngx_stream_certguard_tunnel_read(ngx_stream_session_t *s,
 
     case CG_OK:
         ngx_stream_certguard_tunnel_done(ctx);
-        cut = ngx_stream_certguard_tunnel_compare(s, ctx, chain);
+
+        if (chain == NULL) {
+            ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                           "certguard: the tunnel to %V carries the probed "
+                           "certificate (a Certificate message seen before)",
+                           &ctx->upstream);
+            return NGX_OK;
+        }
+
+        cut = ngx_stream_certguard_tunnel_compare(s, ctx, chain, &fm);
         sk_X509_pop_free(chain, X509_free);
+
+        if (fm.copy) {
+            ngx_free(fm.copy);
+        }
+
         return cut;
 
     default:
@@ -220,6 +283,60 @@ ngx_stream_certguard_tunnel_done(ngx_stream_certguard_ctx_t *ctx)
 }
 
 
+static ngx_stream_certguard_seen_t *
+ngx_stream_certguard_tunnel_slot(const u_char *msg, size_t len)
+{
+    uint32_t  h, tail;
+
+    h = (uint32_t) len;
+
+    if (len >= sizeof(tail)) {
+        ngx_memcpy(&tail, msg + len - sizeof(tail), sizeof(tail));
+        h ^= tail;
+    }
+
+    return &ngx_stream_certguard_seen[h % NGX_STREAM_CERTGUARD_SEEN];
+}
+
+
+/*
+ * A Certificate message seen before (the same bytes parse the same way)
+ * whose leaf was this tunnel's probed certificate: nothing to parse.
+ * Else a copy, to keep once the parse shows its leaf is the probed one.
+ */
+
+static int
+ngx_stream_certguard_tunnel_known(const unsigned char *msg, size_t len,
+    void *data)
+{
+    ngx_stream_certguard_msg_t  *fm = data;
+
+    ngx_stream_certguard_seen_t  *seen;
+
+    seen = ngx_stream_certguard_tunnel_slot(msg, len);
+
+    if (seen->msg && seen->len == len
+        && ngx_memcmp(seen->msg, msg, len) == 0
+        && ngx_strncasecmp(seen->leaf, (u_char *) fm->ctx->result->sha256,
+                           64)
+           == 0)
+    {
+        return 1;
+    }
+
+    if (len <= NGX_STREAM_CERTGUARD_SEEN_MAX && fm->copy == NULL) {
+        fm->copy = ngx_alloc(len, fm->ctx->session->connection->log);
+
+        if (fm->copy) {
+            ngx_memcpy(fm->copy, msg, len);
+            fm->len = len;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * The leaf the client is about to receive against the probed one; another
  * is scored, as received, with the probed digest (cert_cloaking fires), and
@@ -228,7 +345,8 @@ ngx_stream_certguard_tunnel_done(ngx_stream_certguard_ctx_t *ctx)
 
 static ngx_int_t
 ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
-    ngx_stream_certguard_ctx_t *ctx, STACK_OF(X509) *chain)
+    ngx_stream_certguard_ctx_t *ctx, STACK_OF(X509) *chain,
+    ngx_stream_certguard_msg_t *fm)
 {
     int                               rc;
     u_char                           *p;
@@ -236,17 +354,18 @@ ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
     cg_input_t                        in;
     cg_result_t                      *res;
     ngx_connection_t                 *c;
+    ngx_stream_certguard_seen_t      *seen;
     ngx_stream_certguard_srv_conf_t  *cgscf;
-    u_char                            md[EVP_MAX_MD_SIZE];
+    u_char                            leaf[EVP_MAX_MD_SIZE];
     u_char                            hex[65], probed[65];
 
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (X509_digest(sk_X509_value(chain, 0), EVP_sha256(), md, &len) == 1
+    if (X509_digest(sk_X509_value(chain, 0), EVP_sha256(), leaf, &len) == 1
         && len == 32)
     {
-        p = ngx_hex_dump(hex, md, 32);
+        p = ngx_hex_dump(hex, leaf, 32);
 
     } else {
         p = hex;
@@ -260,6 +379,20 @@ ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
                        "certguard: the tunnel to %V carries the probed "
                        "certificate", &ctx->upstream);
+
+        if (fm->copy) {
+            seen = ngx_stream_certguard_tunnel_slot(fm->copy, fm->len);
+
+            if (seen->msg) {
+                ngx_free(seen->msg);
+            }
+
+            seen->msg = fm->copy;
+            seen->len = fm->len;
+            ngx_memcpy(seen->leaf, hex, sizeof(seen->leaf));
+            fm->copy = NULL;
+        }
+
         return NGX_OK;
     }
 

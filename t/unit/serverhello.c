@@ -155,6 +155,39 @@ same_leaf(STACK_OF(X509) *chain)
 }
 
 
+/* cg_serverhello_chain_known()'s callback: what it was shown, and its
+ * answer */
+typedef struct {
+    int             answer;
+    unsigned        calls;
+    int             has_leaf;           /* the message holds the leaf's DER */
+} known_t;
+
+
+static int
+known(const unsigned char *msg, size_t len, void *data)
+{
+    int             n;
+    size_t          i;
+    known_t        *k = data;
+    unsigned char  *der;
+
+    k->calls++;
+
+    der = NULL;
+    n = i2d_X509(cert, &der);
+    k->has_leaf = 0;
+
+    for (i = 0; n > 0 && i + (size_t) n <= len && !k->has_leaf; i++) {
+        k->has_leaf = (memcmp(msg + i, der, (size_t) n) == 0);
+    }
+
+    OPENSSL_free(der);
+
+    return k->answer;
+}
+
+
 int
 main(void)
 {
@@ -181,6 +214,48 @@ main(void)
     is_int(version, 0x0303, "TLS 1.2 flight: version 0x0303");
     ok(same_leaf(chain), "TLS 1.2 flight: the server's certificate");
     sk_X509_pop_free(chain, X509_free);
+
+    /* a Certificate message the caller knows is not parsed */
+
+    {
+        known_t  k = { 0, 0, 0 };
+
+        rc = cg_serverhello_chain_known(flight, n, &version, &chain, known,
+                                        &k);
+        ok(rc == CG_OK && same_leaf(chain), "not known: the chain is read");
+        ok(k.calls == 1 && k.has_leaf, "known() is shown the Certificate "
+           "message, once");
+        sk_X509_pop_free(chain, X509_free);
+
+        k.answer = 1;
+        k.calls = 0;
+        rc = cg_serverhello_chain_known(flight, n, &version, &chain, known,
+                                        &k);
+        ok(rc == CG_OK && chain == NULL && k.calls == 1,
+           "known: CG_OK, nothing parsed");
+
+        /* the leaf's DER with its first byte (SEQUENCE) changed */
+
+        memcpy(copy, flight, n);
+        {
+            int             dn;
+            unsigned char  *der = NULL;
+
+            dn = i2d_X509(cert, &der);
+            for (i = 0; dn > 0 && i + (size_t) dn <= n; i++) {
+                if (memcmp(copy + i, der, (size_t) dn) == 0) {
+                    copy[i] = 0x31;
+                    break;
+                }
+            }
+            OPENSSL_free(der);
+        }
+        k.answer = 0;
+        k.calls = 0;
+        rc = cg_serverhello_chain_known(copy, n, &version, &chain, known, &k);
+        ok(rc == CG_ERR_INPUT && k.calls == 1, "a damaged certificate "
+           "still fails when not known");
+    }
 
     all_again = 1;
     for (i = 0; i < n && all_again; i++) {
@@ -232,6 +307,15 @@ main(void)
     is_int(rc, CG_SERVERHELLO_ENCRYPTED, "TLS 1.3 flight: encrypted");
     is_int(version, 0x0304, "TLS 1.3 flight: version 0x0304");
     ok(chain == NULL, "TLS 1.3 flight: no chain");
+
+    {
+        known_t  k = { 1, 0, 0 };
+
+        rc = cg_serverhello_chain_known(flight, n, &version, &chain, known,
+                                        &k);
+        ok(rc == CG_SERVERHELLO_ENCRYPTED && k.calls == 0,
+           "TLS 1.3 flight: known() is not asked");
+    }
 
     /* a resumed TLS 1.2 session: ServerHello, then ChangeCipherSpec */
 
