@@ -31,8 +31,10 @@ sub client_ctx {
 # tunnel(PORT, TARGET, FROM): a connection to 127.0.0.1:PORT (from address
 # FROM if given) and, with a TARGET, "CONNECT TARGET" answered 200; undef
 # when it could not connect, was closed or was not answered 200 (in $@ the
-# answer).  The answer is read a byte at a time: nothing of the tunnel's
-# own bytes is taken with it.
+# answer).  The answer is read as it comes, not a byte at a time (which
+# cost the client CPU, shared with the destination, 39 reads a tunnel): a
+# proxy sends nothing after its 200 before the client's first bytes, so
+# anything after the answer is an error.
 sub tunnel {
     my ($port, $target, $from) = @_;
 
@@ -47,8 +49,13 @@ sub tunnel {
 
     my $resp = '';
     while ($resp !~ /\r\n\r\n/) {
-        sysread($s, my $b, 1) or do { $@ = "closed"; return undef };
-        $resp .= $b;
+        sysread($s, $resp, 4096, length $resp)
+            or do { $@ = "closed"; return undef };
+    }
+
+    if ($resp !~ /\r\n\r\n\z/) {
+        $@ = "bytes after the answer: $resp";
+        return undef;
     }
 
     return $s if $resp =~ /^HTTP\/1\.1 200 /;

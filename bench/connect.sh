@@ -7,8 +7,13 @@
 #          asked, a TLS handshake with the destination through the tunnel,
 #          close), and the proxy worker's CPU per tunnel (/proc/PID/stat):
 #            plain   stream proxy_pass to the destination (no CONNECT)
-#            warm    CONNECT, verdict from the shared cache
-#          REPS times, interleaved; ratio = warm / plain tunnels per second
+#            warm    CONNECT, verdict from the shared cache, answered
+#                    after it (certguard_connect_sni off)
+#            sni     the same with certguard_connect_sni on (the default:
+#                    answered first, the ClientHello read, the TLS 1.2
+#                    destination's Certificate message compared)
+#          REPS times, interleaved; ratio = warm (sni) / plain tunnels per
+#          second
 #   cold   the cost of a cold CONNECT (certguard_cache off: every tunnel
 #          probes), split: proxy worker CPU per tunnel cold with the memo
 #          of verified signatures (cold), without it (nomemo:
@@ -82,6 +87,7 @@ if [ ! -s chain.pem ]; then
 fi
 
 dst=$(free_port) plain=$(free_port) warm=$(free_port) cold=$(free_port)
+sni=$(free_port)
 
 cat > dst/nginx.conf <<EOF
 load_module $stream;
@@ -136,6 +142,12 @@ stream {
         certguard_cache off;
         proxy_pass \$certguard_upstream;
     }
+    server {
+        listen 127.0.0.1:$sni backlog=4096;
+        certguard_connect on;
+        certguard_connect_sni on;
+        proxy_pass \$certguard_upstream;
+    }
 }
 EOF
 }
@@ -145,12 +157,11 @@ wait_port "$dst"
 
 # tunnels PORT CONNECT: CLIENTS processes for DUR s; prints the tunnels
 tunnels() {
-    taskset -c "$client_cpu" perl - "$1" "$2" "$dst" "$clients" "$dur" <<'PERL'
+    taskset -c "$client_cpu" perl -I"$top/bench" -MCgBench - "$1" "$2" "$dst" \
+        "$clients" "$dur" <<'PERL'
 use strict;
 use warnings;
-use IO::Socket::INET;
 use IO::Socket::SSL;
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time);
 
 my ($port, $connect, $dst, $clients, $dur) = @ARGV;
@@ -161,23 +172,11 @@ for my $k (1 .. $clients) {
     my $pid = fork // die;
     if ($pid == 0) {
         close $r;
-        my $ctx = IO::Socket::SSL::SSL_Context->new(
-            SSL_verify_mode => SSL_VERIFY_NONE, SSL_session_cache_size => 0)
-            or die "context: $SSL_ERROR";
+        my $ctx = client_ctx();
         my ($n, $end) = (0, time() + $dur);
         while (time() < $end) {
-            my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")
-                or die "connect: $!";
-            $s->setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-            if ($connect) {
-                print $s "CONNECT 127.0.0.1:$dst HTTP/1.1\r\n\r\n";
-                my $resp = '';
-                while ($resp !~ /\r\n\r\n/) {
-                    sysread($s, my $b, 1) or die "closed";
-                    $resp .= $b;
-                }
-                die "refused: $resp" unless $resp =~ /^HTTP\/1\.1 200 /;
-            }
+            my $s = tunnel($port, $connect ? "127.0.0.1:$dst" : undef)
+                or die "tunnel: $@";
             IO::Socket::SSL->start_SSL($s, SSL_reuse_ctx => $ctx)
                 or die "handshake: $SSL_ERROR";
             close $s;
@@ -217,10 +216,11 @@ case " $parts " in *" rate "*)
     wait_port "$warm"
     : > rate.txt
     for rep in $(seq 1 "$reps"); do
-        for c in plain warm; do
+        for c in plain warm sni; do
             case $c in
                 plain) line=$(measure plain "$plain" 0) ;;
                 warm) line=$(measure warm "$warm" 1) ;;
+                sni) line=$(measure sni "$sni" 1) ;;
             esac
             echo "$line $rep" | tee -a rate.txt
         done
@@ -232,10 +232,13 @@ case " $parts " in *" rate "*)
         sub med { my @s = sort { $a <=> $b } @_; $s[$#s / 2] }
         my ($pr, $pc) = (med(map { $_->[0] } @{$v{plain}}),
                          med(map { $_->[1] } @{$v{plain}}));
-        my ($wr, $wc) = (med(map { $_->[0] } @{$v{warm}}),
-                         med(map { $_->[1] } @{$v{warm}}));
-        printf "median: plain %.0f/s %.1f us, warm %.0f/s %.1f us; ratio %.3f, +%.1f us a tunnel\n",
-            $pr, $pc, $wr, $wc, $wr / $pr, $wc - $pc;
+        printf "median: plain %.0f/s %.1f us\n", $pr, $pc;
+        for my $c (qw(warm sni)) {
+            my ($wr, $wc) = (med(map { $_->[0] } @{$v{$c}}),
+                             med(map { $_->[1] } @{$v{$c}}));
+            printf "median: %-5s %.0f/s %.1f us; ratio %.3f, +%.1f us a tunnel\n",
+                $c, $wr, $wc, $wr / $pr, $wc - $pc;
+        }
     ' rate.txt
     ;;
 esac
