@@ -12,6 +12,7 @@ set -u
 
 old=$(realpath "$1") new=$(realpath "$2") n=${3:-1000}
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 pol=$top/policies/default.policy
 work=${BENCH_DIR:-/tmp/certguard-bench-engine}
 at=1796140800       # a fixed clock: "issued ... ago" moves otherwise
@@ -39,13 +40,7 @@ same() {
 }
 
 for shape in root inter; do
-    files=()
-    for i in $(seq 0 $((n - 1))); do
-        case $shape in
-            root) files+=("chains/$i.pem") ;;
-            inter) files+=("inter/n$((i + 1)).inter.bench.test.pem") ;;
-        esac
-    done
+    corpus_files "$shape" "$n"
 
     for fmt in json text cef; do
         c="check --policy $pol --at $at --format $fmt"

@@ -19,6 +19,7 @@ set -euo pipefail
 
 n=${1:-1000}
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/lib.sh"
 cli=${CERTGUARD_BUILD:-$top/build}/certguard
 work=${BENCH_DIR:-/tmp/certguard-bench-engine}
 
@@ -65,13 +66,7 @@ fi
 args="check --policy $top/policies/default.policy --ca-file ca.pem"
 
 for shape in ${SHAPES:-root inter}; do
-    files=()
-    for i in $(seq 0 $((n - 1))); do
-        case $shape in
-            root) files+=("chains/$i.pem") ;;
-            inter) files+=("inter/n$((i + 1)).inter.bench.test.pem") ;;
-        esac
-    done
+    corpus_files "$shape" "$n"
 
     hyperfine -N --warmup 3 --runs "${RUNS:-20}" \
         --export-json "result-$shape.json" \

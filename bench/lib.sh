@@ -85,3 +85,17 @@ machine_info() {
     echo "openssl:  $(openssl version)"
     echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
 }
+
+
+# corpus_files SHAPE N: the first N chain files of bench/engine.sh's
+# corpus SHAPE (root or inter), relative to its BENCH_DIR, into files[]
+corpus_files() {
+    local i
+    files=()
+    for i in $(seq 0 $(($2 - 1))); do
+        case $1 in
+            root) files+=("chains/$i.pem") ;;
+            inter) files+=("inter/n$((i + 1)).inter.bench.test.pem") ;;
+        esac
+    done
+}
