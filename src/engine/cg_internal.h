@@ -44,6 +44,8 @@ typedef struct {
     cg_pat_kind_t   kind;
     unsigned        dot_too:1;      /* ".x" also matches "x" itself */
     char           *text;           /* NUL-terminated, as written */
+    char           *lower;          /* substrings: text in ASCII lower
+                                       case, as the text matched is */
     size_t          len;
     pcre2_code     *re;
     unsigned        line;           /* where it was written, for details */

@@ -23,11 +23,24 @@
 #include "cg_policy.h"
 
 
-static int cg_substr_match(const char *needle, size_t nlen, const char *s,
-    size_t len);
 static int cg_host_match(const cg_pattern_t *p, const char *s, size_t len);
-static int cg_pattern_match_md(const cg_pattern_t *p, const char *s,
-    size_t len, pcre2_match_data **md);
+
+/* The text a pattern list is matched against, lowered once for all its
+ * substrings (the buffer holds a typical name; longer ones are allocated). */
+typedef struct {
+    const char  *s;
+    size_t       len;
+    char        *lower;         /* NULL until asked for */
+    char         buf[512];
+} cg_hay_t;
+
+static const char *cg_hay_lower(cg_hay_t *h);
+static void cg_hay_free(cg_hay_t *h);
+static void cg_ascii_lower(char *dst, const char *src, size_t len);
+static int cg_mem_find(const char *hay, size_t len, const char *needle,
+    size_t nlen);
+static int cg_pattern_match_md(const cg_pattern_t *p, cg_hay_t *hay,
+    pcre2_match_data **md);
 static int cg_hex_value(int c);
 static int cg_digest_cmp(const void *a, const void *b);
 static int cg_line_next(const char **pos, const char *end, const char **line,
@@ -167,6 +180,15 @@ cg_pattern_compile(cg_pattern_t *p, const char *text, int host,
 
     if (!host) {
         p->kind = CG_PAT_SUBSTR;
+
+        p->lower = malloc(len + 1);
+        if (p->lower == NULL) {
+            cg_pattern_free(p);
+            return cg_errorf(err, CG_ERR_NOMEM, NULL, 0, "out of memory");
+        }
+
+        cg_ascii_lower(p->lower, p->text, len + 1);
+
         return CG_OK;
     }
 
@@ -211,6 +233,8 @@ cg_pattern_free(cg_pattern_t *p)
 
     free(p->text);
     p->text = NULL;
+    free(p->lower);
+    p->lower = NULL;
 }
 
 
@@ -218,14 +242,21 @@ int
 cg_pattern_match(const cg_pattern_t *p, const char *s, size_t len)
 {
     int                m;
+    cg_hay_t           hay;
     pcre2_match_data  *md;
 
     md = NULL;
-    m = cg_pattern_match_md(p, s, len, &md);
+    hay.s = s;
+    hay.len = len;
+    hay.lower = NULL;
+
+    m = cg_pattern_match_md(p, &hay, &md);
 
     if (md) {
         pcre2_match_data_free(md);
     }
+
+    cg_hay_free(&hay);
 
     return m;
 }
@@ -238,13 +269,30 @@ cg_pattern_match(const cg_pattern_t *p, const char *s, size_t len)
  */
 
 static int
-cg_pattern_match_md(const cg_pattern_t *p, const char *s, size_t len,
+cg_pattern_match_md(const cg_pattern_t *p, cg_hay_t *hay,
     pcre2_match_data **md)
 {
+    const char  *s, *lower;
+    size_t       len;
+
+    s = hay->s;
+    len = hay->len;
+
     switch (p->kind) {
 
     case CG_PAT_SUBSTR:
-        return cg_substr_match(p->text, p->len, s, len);
+        /* case-insensitive as C's tolower() in the "C" locale, the one
+         * nginx and the CLI run in: ASCII letters only */
+        if (p->len > len) {
+            return 0;
+        }
+
+        lower = cg_hay_lower(hay);
+        if (lower == NULL) {
+            return 0;
+        }
+
+        return cg_mem_find(lower, len, p->lower, p->len);
 
     case CG_PAT_REGEX:
         /* One pair of offsets is all a yes/no match needs. */
@@ -266,37 +314,71 @@ cg_pattern_match_md(const cg_pattern_t *p, const char *s, size_t len,
 }
 
 
-static int
-cg_substr_match(const char *needle, size_t nlen, const char *s, size_t len)
+static const char *
+cg_hay_lower(cg_hay_t *h)
 {
-    size_t  i, j;
-    int     first;
+    if (h->lower == NULL) {
+        h->lower = h->len <= sizeof(h->buf) ? h->buf : malloc(h->len);
 
-    if (nlen > len) {
-        return 0;
+        if (h->lower != NULL) {
+            cg_ascii_lower(h->lower, h->s, h->len);
+        }
     }
 
-    first = tolower((unsigned char) needle[0]);
+    return h->lower;
+}
 
-    for (i = 0; i + nlen <= len; i++) {
-        if (tolower((unsigned char) s[i]) != first) {
-            continue;
+
+static void
+cg_hay_free(cg_hay_t *h)
+{
+    if (h->lower != NULL && h->lower != h->buf) {
+        free(h->lower);
+    }
+
+    h->lower = NULL;
+}
+
+
+/* needle (1 <= nlen <= len) in hay: memchr() for its first byte, then a
+ * compare (memmem() is not in C11) */
+
+static int
+cg_mem_find(const char *hay, size_t len, const char *needle, size_t nlen)
+{
+    const char  *p, *last;
+
+    p = hay;
+    last = hay + (len - nlen);
+
+    while (p <= last) {
+        p = memchr(p, (unsigned char) needle[0], (size_t) (last - p) + 1);
+
+        if (p == NULL) {
+            return 0;
         }
 
-        for (j = 1; j < nlen; j++) {
-            if (tolower((unsigned char) s[i + j])
-                != tolower((unsigned char) needle[j]))
-            {
-                break;
-            }
-        }
-
-        if (j == nlen) {
+        if (memcmp(p, needle, nlen) == 0) {
             return 1;
         }
+
+        p++;
     }
 
     return 0;
+}
+
+
+static void
+cg_ascii_lower(char *dst, const char *src, size_t len)
+{
+    size_t  i;
+    char    c;
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+        dst[i] = (c >= 'A' && c <= 'Z') ? (char) (c - 'A' + 'a') : c;
+    }
 }
 
 
@@ -329,14 +411,18 @@ const cg_pattern_t *
 cg_patlist_match(const cg_patlist_t *l, const char *s, size_t len)
 {
     size_t               i;
+    cg_hay_t             hay;
     pcre2_match_data    *md;
     const cg_pattern_t  *found;
 
     md = NULL;
     found = NULL;
+    hay.s = s;
+    hay.len = len;
+    hay.lower = NULL;
 
     for (i = 0; i < l->n; i++) {
-        if (cg_pattern_match_md(&l->items[i], s, len, &md)) {
+        if (cg_pattern_match_md(&l->items[i], &hay, &md)) {
             found = &l->items[i];
             break;
         }
@@ -345,6 +431,8 @@ cg_patlist_match(const cg_patlist_t *l, const char *s, size_t len)
     if (md) {
         pcre2_match_data_free(md);
     }
+
+    cg_hay_free(&hay);
 
     return found;
 }

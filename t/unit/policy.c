@@ -164,6 +164,25 @@ test_patterns(void)
     is_int(pmatch("~^\\xff", 0, "\xff\xfe"), 0,
            "regex on invalid UTF-8 does not match nor crash");
     is_int(pmatch("x", 0, "\xff\xfex"), 1, "substring on invalid UTF-8");
+    is_int(pmatch("COBALT", 0, dn), 1, "upper-case substring, any case");
+    is_int(pmatch("\xc9T\xc9", 0, "\xc9t\xc9"), 1,
+           "substring: ASCII letters fold, other bytes as they are");
+    is_int(pmatch("\xc9t\xc9", 0, "\xe9t\xe9"), 0,
+           "substring: no folding beyond ASCII (the C locale's tolower)");
+    is_int(pmatch("aab", 0, "aaaaaab"), 1,
+           "substring after repeated first bytes");
+    is_int(pmatch("ab", 0, "a"), 0, "substring longer than the text");
+    {
+        char  big[2000];
+
+        memset(big, 'A', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        big[1500] = 'Z';
+        is_int(pmatch("az", 0, big), 1,
+               "substring in a text longer than the stack buffer");
+        is_int(pmatch("za", 0, big), 1, "... and after the match point");
+        is_int(pmatch("zz", 0, big), 0, "... and no false match");
+    }
 
     /* not NUL-terminated: only len bytes count */
     ok(cg_pattern_compile(&p, "strike", 0, &err) == CG_OK, "compile strike");
