@@ -520,6 +520,13 @@ cg_check_long_validity(cg_facts_t *f, unsigned index, char *detail,
  */
 
 static int
+cg_same_name(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+
+static int
 cg_check_dn_list(cg_facts_t *f, const cg_patlist_t *l, int all,
     int leaf_subject, char *detail, size_t size)
 {
@@ -551,17 +558,25 @@ cg_check_dn_list(cg_facts_t *f, const cg_patlist_t *l, int all,
         return 1;
     }
 
+    /* a name already matched without a hit is not matched again: the
+     * leaf's issuer, its subject when it went first, and a subject that
+     * is the previous certificate's issuer, as in any chain in order */
+
     for (i = 0; all && i < f->ncerts; i++) {
         c = &f->certs[i];
 
-        p = cg_patlist_match(l, c->subject, c->subject_len);
+        p = (i == 0 && leaf_subject)
+            || (i > 0 && cg_same_name(c->subject, c->subject_len,
+                                      f->certs[i - 1].issuer,
+                                      f->certs[i - 1].issuer_len))
+            ? NULL : cg_patlist_match(l, c->subject, c->subject_len);
         if (p) {
             cg_detailf(detail, size, "%s subject matches \"%s\"",
                        cg_which(i, which, sizeof(which)), p->text);
             return 1;
         }
 
-        p = cg_patlist_match(l, c->issuer, c->issuer_len);
+        p = (i == 0) ? NULL : cg_patlist_match(l, c->issuer, c->issuer_len);
         if (p) {
             cg_detailf(detail, size, "%s issuer matches \"%s\"",
                        cg_which(i, which, sizeof(which)), p->text);
