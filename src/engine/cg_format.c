@@ -51,6 +51,7 @@
 
 
 static void cg_text_str(cg_out_t *o, const char *s, size_t max);
+static int cg_cef_plain(unsigned char c, int header);
 static size_t cg_cef_escape(char *dst, size_t cap, const char *s, size_t n,
     int header, int *all);
 static void cg_cef_value(cg_out_t *o, const char *key, const char *s,
@@ -115,6 +116,15 @@ cg_text_str(cg_out_t *o, const char *s, size_t max)
  * characters become a space and invalid UTF-8 becomes U+FFFD, so the record
  * stays one line of valid UTF-8.  *all is set when s fitted whole.
  */
+/* a byte cg_cef_escape() writes as it is: printable ASCII but the
+ * escapes' */
+static int
+cg_cef_plain(unsigned char c, int header)
+{
+    return c >= 0x20 && c < 0x7f && c != '\\' && c != (header ? '|' : '=');
+}
+
+
 static size_t
 cg_cef_escape(char *dst, size_t cap, const char *s, size_t n, int header,
     int *all)
@@ -128,6 +138,26 @@ cg_cef_escape(char *dst, size_t cap, const char *s, size_t n, int header,
     out = 0;
 
     for (i = 0; i < n; i += k) {
+
+        /* a run of printable ASCII that needs no escape, the common case,
+         * is copied at once: byte for byte what the loop below writes */
+
+        for (k = 0; i + k < n && cg_cef_plain(p[i + k], header); k++) {
+            /* void */
+        }
+
+        if (k) {
+            if (out + k > cap) {
+                memcpy(dst + out, s + i, cap - out);
+                *all = 0;
+                return cap;
+            }
+
+            memcpy(dst + out, s + i, k);
+            out += k;
+            continue;
+        }
+
         k = cg_utf8_decode(p + i, n - i, &cp);
 
         if (k == 0) {
