@@ -677,15 +677,8 @@ cli_check(int argc, char **argv)
         goto done;
     }
 
-    for (i = 0; i < ncrls; i++) {
-        memset(&err, 0, sizeof(err));
-
-        if (cg_crls_load(&c.crls, crls[i], &err) != CG_OK) {
-            fprintf(stderr, "certguard: %s: ",
-                    cli_safe(crls[i], safe, sizeof(safe)));
-            fprintf(stderr, "%s\n", cli_safe(err.msg, safe, sizeof(safe)));
-            goto done;
-        }
+    if (cli_load_crls(crls, ncrls, &c.crls) != 0) {
+        goto done;
     }
 
     if (ocsp && cli_read_file(ocsp, &c.ocsp, &c.ocsp_len, &problem) != 0) {

@@ -109,6 +109,8 @@ int cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
 /* load.c: each reports its failure as check does, and returns -1. */
 int cli_load_policy(const char *path, cg_policy_t **policy);
 int cli_load_trust(const char *ca_file, int no_system, cg_trust_t **trust);
+/* every file's CRLs (--crl, repeatable) into *crls */
+int cli_load_crls(const char **files, int nfiles, cg_crls_t **crls);
 
 
 /* A run of diff or report: its options, the objects and the chains. */

@@ -65,6 +65,28 @@ cli_load_trust(const char *ca_file, int no_system, cg_trust_t **trust)
 
 
 int
+cli_load_crls(const char **files, int nfiles, cg_crls_t **crls)
+{
+    int         i;
+    char        safe[512], msg[512];
+    cg_error_t  err;
+
+    for (i = 0; i < nfiles; i++) {
+        memset(&err, 0, sizeof(err));
+
+        if (cg_crls_load(crls, files[i], &err) != CG_OK) {
+            fprintf(stderr, "certguard: %s: %s\n",
+                    cli_safe(files[i], safe, sizeof(safe)),
+                    cli_safe(err.msg, msg, sizeof(msg)));
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
 cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
 {
     int           i, m, nfiles, opts_done, rc;
@@ -214,15 +236,8 @@ cli_run_open(cli_run_t *run, int argc, char **argv, const char *usage)
         }
     }
 
-    for (i = 0; i < ncrls; i++) {
-        memset(&err, 0, sizeof(err));
-
-        if (cg_crls_load(&run->crls, crls[i], &err) != CG_OK) {
-            fprintf(stderr, "certguard: %s: ",
-                    cli_safe(crls[i], safe, sizeof(safe)));
-            fprintf(stderr, "%s\n", cli_safe(err.msg, msg, sizeof(msg)));
-            goto done;
-        }
+    if (cli_load_crls(crls, ncrls, &run->crls) != 0) {
+        goto done;
     }
 
     run->ctx.crls = run->crls;
