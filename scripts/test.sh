@@ -37,7 +37,10 @@ fi
 
 # each .t has its own temporary directory and ports: they run in parallel
 step "prove -j$jobs -r t/"
-prove -j"$jobs" -r --timer t/ || status=1
+prove_log="$(mktemp)"
+trap 'rm -f "$prove_log"' EXIT
+prove -j"$jobs" -r --timer t/ 2>&1 | tee "$prove_log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
 
 if [ "$fuzz" -gt 0 ]; then
     step "fuzz smoke, ${fuzz}s per target"
@@ -48,6 +51,17 @@ echo
 if [ "$status" = 0 ]; then
     echo "test.sh: all tests passed"
 else
+    if grep -q '^Test Summary Report' "$prove_log"; then
+        # CI shows the last lines only, and the fuzz smoke came after
+        # prove: the tests' own diagnostics (what prove printed besides
+        # its result lines), then the files that failed
+        echo
+        sed '/^Test Summary Report/,$d' "$prove_log" \
+            | grep -v -E '^(\[[0-9:]+\] |All tests|Files=|Result:|$)' \
+            | tail -40
+        echo
+        sed -n '/^Test Summary Report/,$p' "$prove_log"
+    fi
     echo "test.sh: FAILED" >&2
 fi
 exit "$status"
