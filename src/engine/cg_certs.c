@@ -6,9 +6,11 @@
  * file.  A certificate found here is the object decoded from the same
  * bytes before, which is what decoding them again would give.
  *
- * Direct-mapped by a hash of the DER; a slot's hits count down on every
- * miss that would take it, so that a shared intermediate keeps its place
- * against the leaves that pass through it once.
+ * Two ways a bucket, by a hash of the DER: a chain's two certificates
+ * that hash alike both stay.  A miss takes the way with fewer hits (the
+ * one used less recently on a tie), and when that way has hits it only
+ * counts one down: a shared intermediate keeps its place against the
+ * leaves that pass through it once.
  */
 
 #include <stdint.h>
@@ -20,7 +22,8 @@
 #include "cg_facts.h"
 
 
-#define CG_CERTS_SLOTS      256
+#define CG_CERTS_BUCKETS    128
+#define CG_CERTS_WAYS       2
 #define CG_CERTS_HITS_MAX   16
 
 
@@ -32,8 +35,14 @@ typedef struct {
 } cg_certs_slot_t;
 
 
+typedef struct {
+    cg_certs_slot_t  way[CG_CERTS_WAYS];
+    unsigned         last;              /* the way used last */
+} cg_certs_bucket_t;
+
+
 struct cg_certs_s {
-    cg_certs_slot_t  slot[CG_CERTS_SLOTS];
+    cg_certs_bucket_t  bucket[CG_CERTS_BUCKETS];
 };
 
 
@@ -53,15 +62,19 @@ cg_certs_new(cg_certs_t **certs)
 void
 cg_certs_free(cg_certs_t *certs)
 {
-    unsigned  i;
+    unsigned          i, w;
+    cg_certs_slot_t  *s;
 
     if (certs == NULL) {
         return;
     }
 
-    for (i = 0; i < CG_CERTS_SLOTS; i++) {
-        X509_free(certs->slot[i].x);
-        free(certs->slot[i].der);
+    for (i = 0; i < CG_CERTS_BUCKETS; i++) {
+        for (w = 0; w < CG_CERTS_WAYS; w++) {
+            s = &certs->bucket[i].way[w];
+            X509_free(s->x);
+            free(s->der);
+        }
     }
 
     free(certs);
@@ -141,8 +154,10 @@ cg_certs_d2i(cg_certs_t *certs, const unsigned char **pp, long len,
 {
     size_t                n;
     X509                 *x;
+    unsigned              w, v;
     unsigned char        *der;
     cg_certs_slot_t      *s;
+    cg_certs_bucket_t    *b;
     const unsigned char  *start;
 
     start = *pp;
@@ -152,17 +167,22 @@ cg_certs_d2i(cg_certs_t *certs, const unsigned char **pp, long len,
         return d2i_X509(NULL, pp, len);
     }
 
-    s = &certs->slot[cg_certs_hash(start, n) % CG_CERTS_SLOTS];
+    b = &certs->bucket[cg_certs_hash(start, n) % CG_CERTS_BUCKETS];
 
-    if (s->x && s->len == n && memcmp(s->der, start, n) == 0
-        && !cg_certs_in(chain, s->x) && X509_up_ref(s->x))
-    {
-        if (s->hits < CG_CERTS_HITS_MAX) {
-            s->hits++;
+    for (w = 0; w < CG_CERTS_WAYS; w++) {
+        s = &b->way[w];
+
+        if (s->x && s->len == n && memcmp(s->der, start, n) == 0
+            && !cg_certs_in(chain, s->x) && X509_up_ref(s->x))
+        {
+            if (s->hits < CG_CERTS_HITS_MAX) {
+                s->hits++;
+            }
+
+            b->last = w;
+            *pp = start + n;
+            return s->x;
         }
-
-        *pp = start + n;
-        return s->x;
     }
 
     x = d2i_X509(NULL, pp, len);
@@ -170,6 +190,23 @@ cg_certs_d2i(cg_certs_t *certs, const unsigned char **pp, long len,
     if (x == NULL || (size_t) (*pp - start) != n) {
         return x;
     }
+
+    /* the victim: an empty way, else the one with fewer hits, else the
+     * one not used last */
+    v = b->last == 0 ? 1 : 0;
+
+    for (w = 0; w < CG_CERTS_WAYS; w++) {
+        if (b->way[w].x == NULL) {
+            v = w;
+            break;
+        }
+
+        if (b->way[w].hits < b->way[v].hits) {
+            v = w;
+        }
+    }
+
+    s = &b->way[v];
 
     if (s->x && s->hits > 0) {
         s->hits--;
@@ -191,6 +228,7 @@ cg_certs_d2i(cg_certs_t *certs, const unsigned char **pp, long len,
     s->der = der;
     s->len = n;
     s->hits = 0;
+    b->last = v;
 
     return x;
 }
