@@ -121,6 +121,96 @@ test_shared(cg_certs_t *certs)
 }
 
 
+/* The bucket cg_certs.c puts a DER in (FNV-1a, 128 buckets): the test
+ * needs two certificates that meet there, which a random signature gives
+ * once in 128 leaves. */
+static unsigned
+bucket_of(X509 *x)
+{
+    int             i, n;
+    uint32_t        h;
+    unsigned char  *der;
+
+    der = NULL;
+    n = i2d_X509(x, &der);
+    h = 2166136261u;
+
+    for (i = 0; i < n; i++) {
+        h = (h ^ der[i]) * 16777619u;
+    }
+
+    OPENSSL_free(der);
+
+    return h % 128;
+}
+
+
+/* a leaf that shares its intermediate's bucket: both stay, and the
+ * second parse gives the first's objects (direct-mapped, they took each
+ * other's place on every parse) */
+static void
+test_same_bucket(void)
+{
+    int              i, rc, same;
+    char             pem[8192], cn[32];
+    long             len;
+    X509            *leaf, *xs[2];
+    cg_certs_t      *certs;
+    cg_error_t       err;
+    STACK_OF(X509)  *a, *b;
+
+    leaf = NULL;
+
+    for (i = 0; i < 4000; i++) {
+        snprintf(cn, sizeof(cn), "CN=b%d.test", i);
+        leaf = unit_cert(cn, k_leaf, inter, k_root, NULL, 0, 5000 + i);
+
+        if (bucket_of(leaf) == bucket_of(inter)) {
+            break;
+        }
+
+        X509_free(leaf);
+        leaf = NULL;
+    }
+
+    if (leaf == NULL) {
+        unit_bail("no leaf in the intermediate's bucket in 4000 tries");
+    }
+
+    xs[0] = leaf;
+    xs[1] = inter;
+    len = pem_of(xs, 2, pem, sizeof(pem));
+    same = 1;
+
+    if (cg_certs_new(&certs) != CG_OK) {
+        unit_bail("cg_certs_new");
+    }
+
+    a = NULL;
+    rc = cg_chain_parse_cached((unsigned char *) pem, (size_t) len, certs, &a,
+                               &err);
+
+    for (i = 0; rc == CG_OK && i < 3; i++) {
+        rc = cg_chain_parse_cached((unsigned char *) pem, (size_t) len,
+                                   certs, &b, &err);
+        if (rc != CG_OK) {
+            break;
+        }
+
+        same = same && sk_X509_value(a, 0) == sk_X509_value(b, 0)
+               && sk_X509_value(a, 1) == sk_X509_value(b, 1);
+        sk_X509_pop_free(b, X509_free);
+    }
+
+    is_int(rc, CG_OK, "same bucket: the chain parses");
+    ok(same, "same bucket: the leaf and its intermediate both stay");
+
+    sk_X509_pop_free(a, X509_free);
+    cg_certs_free(certs);
+    X509_free(leaf);
+}
+
+
 static void
 test_same_errors(cg_certs_t *certs)
 {
@@ -322,6 +412,7 @@ main(void)
     test_shared(certs);
     test_same_errors(certs);
     test_bounded(certs);
+    test_same_bucket();
     test_evaluate(certs);
 
     cg_certs_free(certs);
