@@ -109,13 +109,6 @@ cg_text_str(cg_out_t *o, const char *s, size_t max)
 }
 
 
-/*
- * Escapes n bytes of s for CEF into dst, at most cap bytes, never splitting
- * an escape or a UTF-8 sequence.  Header values escape \ and |; extension
- * values escape \ and =, and write CR and LF as \r and \n.  Other control
- * characters become a space and invalid UTF-8 becomes U+FFFD, so the record
- * stays one line of valid UTF-8.  *all is set when s fitted whole.
- */
 /* a byte cg_cef_escape() writes as it is: printable ASCII but the
  * escapes' */
 static int
@@ -125,6 +118,13 @@ cg_cef_plain(unsigned char c, int header)
 }
 
 
+/*
+ * Escapes n bytes of s for CEF into dst, at most cap bytes, never splitting
+ * an escape or a UTF-8 sequence.  Header values escape \ and |; extension
+ * values escape \ and =, and write CR and LF as \r and \n.  Other control
+ * characters become a space and invalid UTF-8 becomes U+FFFD, so the record
+ * stays one line of valid UTF-8.  *all is set when s fitted whole.
+ */
 static size_t
 cg_cef_escape(char *dst, size_t cap, const char *s, size_t n, int header,
     int *all)
