@@ -272,8 +272,8 @@ static int
 cg_pattern_match_md(const cg_pattern_t *p, cg_hay_t *hay,
     pcre2_match_data **md)
 {
+    size_t       len, i;
     const char  *s, *lower;
-    size_t       len;
 
     s = hay->s;
     len = hay->len;
@@ -288,11 +288,19 @@ cg_pattern_match_md(const cg_pattern_t *p, cg_hay_t *hay,
         }
 
         lower = cg_hay_lower(hay);
-        if (lower == NULL) {
-            return 0;
+        if (lower != NULL) {
+            return cg_mem_find(lower, len, p->lower, p->len);
         }
 
-        return cg_mem_find(lower, len, p->lower, p->len);
+        /* no memory for a long name's lowered copy: compared in place,
+         * slower, so a blocklisted name still matches */
+        for (i = 0; i + p->len <= len; i++) {
+            if (strncasecmp(s + i, p->lower, p->len) == 0) {
+                return 1;
+            }
+        }
+
+        return 0;
 
     case CG_PAT_REGEX:
         /* One pair of offsets is all a yes/no match needs. */
