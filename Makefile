@@ -93,12 +93,17 @@ $(B)/nginx/objs/Makefile: config $(SRC_LIST) $(FLAG_LIST)
 # Both modules compile the same engine objects in nginx's tree: one
 # sub-make builds them together (two would race on the shared objects and
 # could link a half-written one), behind a stamp both .so files depend on.
+# A running nginx (make run, a test) maps build/*.so: copying over it in
+# place crashes every worker (SIGBUS, then SIGSEGV in each respawned one),
+# so a new copy is renamed over the old name and the old inode lives on.
 $(B)/modules.stamp: $(B)/nginx/objs/Makefile $(MODULE_SRCS) $(ENGINE_SRCS) \
                     $(ENGINE_HDRS) src/nginx/ngx_certguard.map
 	$(MAKE) -s -C $(B)/nginx -f objs/Makefile \
 	    objs/ngx_http_certguard_module.so objs/ngx_stream_certguard_module.so
-	cp $(B)/nginx/objs/ngx_http_certguard_module.so \
-	   $(B)/nginx/objs/ngx_stream_certguard_module.so $(B)/
+	for m in ngx_http_certguard_module.so ngx_stream_certguard_module.so; do \
+	    cp $(B)/nginx/objs/$$m $(B)/.$$m.new && mv -f $(B)/.$$m.new $(B)/$$m \
+	    || exit 1; \
+	done
 	touch $@
 
 $(MODULES): $(B)/modules.stamp
