@@ -489,6 +489,7 @@ ngx_http_certguard_input(ngx_http_request_t *r, ngx_http_certguard_ctx_t *ctx,
     in->memory = ngx_certguard_memory_handle(cgmcf->memory);
     in->intermediates = cglcf->common.intermediates;
     in->verify_memo = ngx_certguard_memo();
+    in->certs = ngx_certguard_certs();
 
     return NGX_OK;
 }
@@ -566,6 +567,9 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         key.data = ctx->key;
         key.len = p - ctx->key;
         ctx->key_len = key.len;
+
+        /* the facts take the leaf's digest from the key */
+        in.leaf_sha256 = (mdlen == 32) ? md : NULL;
 
         cached = (ngx_certguard_cache_get(&cglcf->common.cache, &key, res)
                   == NGX_OK);
@@ -1225,6 +1229,7 @@ static void
 ngx_http_certguard_exit_process(ngx_cycle_t *cycle)
 {
     ngx_certguard_memory_exit_process(cycle);
+    ngx_certguard_certs_exit_process();
 }
 
 

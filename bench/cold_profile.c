@@ -7,14 +7,29 @@
  * verified signatures.  With several chains it takes them in turn: a new
  * leaf on every handshake when they are bench/leaves.c's.
  *
- *   cold_profile POLICY CA_FILE on|off N CHAIN.pem...
+ *   cold_profile POLICY CA_FILE on|sig|off N CHAIN.pem...
+ *
+ * on: the memo of verified signatures and a memory of certificates
+ * (cg_input_t certs), as the modules run with certguard_verify_memo;
+ * sig: the memo alone; off: neither.
  *
  * The trust store is CA_FILE alone (no system bundle: its loading is not
- * the handshake's).  The name checked is the chain file's name without ".pem" (leaves.c
+ * the handshake's).
+ *
+ * With TIME=1 in the environment it times each step natively instead
+ * (CLOCK_THREAD_CPUTIME_ID, after N/10 handshakes of warm-up) and prints
+ * microseconds per handshake, with two steps certguard does not run:
+ * "plain", the X509_verify_cert OpenSSL runs for a plain nginx proxy with
+ * proxy_ssl_verify off (an empty store, the default callback), which the
+ * module's verify callback replaces; and "floor", X509_verify of the leaf
+ * under its issuer's key (an issuer object kept from the first handshake,
+ * its key set up), the one check a new leaf cannot skip.  The name checked is the chain file's name without ".pem" (leaves.c
  * names them so), or $NAME.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
+
+#define _POSIX_C_SOURCE 200809L
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +37,7 @@
 #include <time.h>
 
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "certguard.h"
 
@@ -107,7 +123,7 @@ cp_parse(const chain_t *c)
 __attribute__((noinline)) static int
 cp_evaluate(const cg_policy_t *policy, const cg_trust_t *trust,
     STACK_OF(X509) *sk, const char *name, const cg_verify_memo_t *memo,
-    cg_result_t *res)
+    cg_certs_t *certs, cg_result_t *res)
 {
     int         rc;
     cg_input_t  in;
@@ -116,6 +132,7 @@ cp_evaluate(const cg_policy_t *policy, const cg_trust_t *trust,
                             "198.51.100.7", 443, 0);
     if (rc == CG_OK) {
         in.verify_memo = memo;
+        in.certs = certs;
         rc = cg_evaluate(&in, res);
     }
 
@@ -137,6 +154,52 @@ cp_pack(const cg_result_t *res, unsigned char *packed)
 }
 
 
+/* What a plain proxy's TLS stack runs (proxy_ssl_verify off). */
+
+__attribute__((noinline)) static void
+cp_plain(X509_STORE *store, STACK_OF(X509) *sk)
+{
+    X509_STORE_CTX  *ctx;
+
+    ctx = X509_STORE_CTX_new();
+    if (ctx != NULL
+        && X509_STORE_CTX_init(ctx, store, sk_X509_value(sk, 0), sk))
+    {
+        (void) X509_verify_cert(ctx);
+    }
+    X509_STORE_CTX_free(ctx);
+}
+
+
+/* The leaf's signature under its issuer's key, the key set up once (the
+ * issuer parsed before the loop), as a check at the floor pays. */
+
+__attribute__((noinline)) static void
+cp_floor(STACK_OF(X509) *sk, X509 *issuer)
+{
+    (void) X509_verify(sk_X509_value(sk, 0), X509_get0_pubkey(issuer));
+}
+
+
+static double
+cp_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+
+enum { T_PARSE, T_PLAIN, T_FLOOR, T_EVAL, T_FORMAT, T_PACK, T_N };
+
+static const char  *cp_step[T_N] = {
+    "parse (d2i, the TLS stack's)", "plain (X509_verify_cert, verify off)",
+    "floor (X509_verify of the leaf)", "evaluate (cg_input + cg_evaluate)",
+    "format (cg_format_cef)", "pack (cg_result_pack)"
+};
+
+
 int
 main(int argc, char **argv)
 {
@@ -152,10 +215,15 @@ main(int argc, char **argv)
     cg_policy_t          *policy;
     unsigned char         packed[CG_PACK_MAX];
     cg_verify_memo_t      memo;
-    STACK_OF(X509)       *sk;
+    cg_certs_t           *certs;
+    STACK_OF(X509)       *sk, *sk2, *first;
+    int                   timed;
+    long                  warm;
+    double                t0, t[T_N];
+    X509_STORE           *empty;
 
     if (argc < 6) {
-        fprintf(stderr, "usage: cold_profile POLICY CA_FILE on|off N "
+        fprintf(stderr, "usage: cold_profile POLICY CA_FILE on|sig|off N "
                 "CHAIN.pem...\n");
         return 2;
     }
@@ -168,7 +236,12 @@ main(int argc, char **argv)
     }
 
     table = NULL;
-    if (strcmp(argv[3], "on") == 0) {
+    certs = NULL;
+    if (strcmp(argv[3], "on") == 0 && cg_certs_new(&certs) != CG_OK) {
+        return 1;
+    }
+
+    if (strcmp(argv[3], "on") == 0 || strcmp(argv[3], "sig") == 0) {
         table = malloc(1024 * 1024);
         cg_memo_table_init(table, 1024 * 1024);
         memo.lookup = cg_memo_table_lookup;
@@ -193,12 +266,46 @@ main(int argc, char **argv)
     ev.dst_port = 443;
     ev.method = "GET";
 
-    for (h = 0; h < n; h++) {
+    timed = getenv("TIME") != NULL;
+    warm = n / 10;
+    memset(t, 0, sizeof(t));
+    empty = X509_STORE_new();
+    first = cp_parse(&chains[0]);
+    if (timed && sk_X509_num(first) < 2) {
+        fprintf(stderr, "cold_profile: TIME needs chains with an issuer\n");
+        return 1;
+    }
+
+    for (h = 0; h < n + (timed ? warm : 0); h++) {
         chain_t  *c = &chains[h % nchains];
 
+        if (timed) {
+            /* the plain and floor steps on objects of their own, so each
+             * starts from a freshly parsed chain as the handshake does */
+            if (h == warm) {
+                memset(t, 0, sizeof(t));
+            }
+            t0 = cp_now();
+            sk2 = cp_parse(c);
+            t[T_PARSE] += cp_now() - t0;
+            t0 = cp_now();
+            cp_plain(empty, sk2);
+            t[T_PLAIN] += cp_now() - t0;
+            sk_X509_pop_free(sk2, X509_free);
+            sk2 = cp_parse(c);
+            t0 = cp_now();
+            cp_floor(sk2, sk_X509_value(first, 1));
+            t[T_FLOOR] += cp_now() - t0;
+            sk_X509_pop_free(sk2, X509_free);
+        }
+
         sk = cp_parse(c);
+        t0 = timed ? cp_now() : 0;
         rc = cp_evaluate(policy, trust, sk, c->name, table ? &memo : NULL,
-                         &res);
+                         certs, &res);
+        if (timed) {
+            t[T_EVAL] += cp_now() - t0;
+        }
         if (rc != CG_OK) {
             fprintf(stderr, "cold_profile: no verdict\n");
             return 1;
@@ -209,14 +316,37 @@ main(int argc, char **argv)
                     res.trusted ? ", trusted" : ", NOT trusted");
         }
 
+        t0 = timed ? cp_now() : 0;
         cp_format(&res, &ev, cef);
+        if (timed) {
+            t[T_FORMAT] += cp_now() - t0;
+            t0 = cp_now();
+        }
         cp_pack(&res, packed);
+        if (timed) {
+            t[T_PACK] += cp_now() - t0;
+        }
 
         sk_X509_pop_free(sk, X509_free);
     }
 
+    if (timed) {
+        double  added = t[T_EVAL] + t[T_FORMAT] + t[T_PACK] - t[T_PLAIN];
+
+        for (i = 0; i < T_N; i++) {
+            printf("%-40s %8.2f us\n", cp_step[i], t[i] / n);
+        }
+        printf("%-40s %8.2f us\n", "added (evaluate+format+pack - plain)",
+               added / n);
+        printf("%-40s %8.2f us\n", "added - floor", (added - t[T_FLOOR]) / n);
+    }
+
+    X509_STORE_free(empty);
+    sk_X509_pop_free(first, X509_free);
+
     free(cef);
     free(table);
+    cg_certs_free(certs);
     cg_trust_free(trust);
     cg_policy_free(policy);
 

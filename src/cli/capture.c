@@ -280,6 +280,7 @@ cli_chain_load(cli_chain_t *ch, const char *path, const cli_context_t *ctx)
     memset(&err, 0, sizeof(err));
 
     ch->crls = ctx->crls;
+    ch->certs = ctx->certs;
 
     rc = cg_chain_parse_cached(data, len, ctx->certs, &ch->chain, &err);
     free(data);
@@ -387,6 +388,7 @@ cli_chain_score(const cli_chain_t *ch, const cg_policy_t *policy,
         in.max_depth = ch->max_depth;
         in.max_depth_on = ch->max_depth_on;
         in.verify_memo = cli_verify_memo();
+        in.certs = in.verify_memo ? ch->certs : NULL;
         rc = cg_evaluate(&in, res);
     }
 

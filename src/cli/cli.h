@@ -78,6 +78,7 @@ typedef struct {
     const cg_intermediates_t *intermediates;
     unsigned             max_depth;
     unsigned             max_depth_on;
+    cg_certs_t          *certs;     /* the run's, as parsed through */
 } cli_chain_t;
 
 

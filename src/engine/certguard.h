@@ -135,6 +135,8 @@ typedef struct {
 } cg_result_t;
 
 
+typedef struct cg_certs_s  cg_certs_t;     /* below, cg_certs_new() */
+
 /* What is being evaluated: the chain as the server sent it, and where. */
 typedef struct {
     const cg_policy_t  *policy;             /* required */
@@ -179,6 +181,17 @@ typedef struct {
     unsigned            max_depth_on;
     const cg_verify_memo_t  *verify_memo;   /* NULL: every signature is
                                                checked */
+    cg_certs_t         *certs;              /* NULL: none; the caller's
+                                               memory of certificates (one
+                                               per process or thread): a
+                                               sent certificate above the
+                                               leaf whose DER is there is
+                                               evaluated as the object and
+                                               facts kept for those bytes,
+                                               and one that is not is kept */
+    const unsigned char *leaf_sha256;       /* NULL: computed; the leaf's
+                                               SHA-256 (32 bytes) when the
+                                               caller has it already */
 } cg_input_t;
 
 
@@ -443,8 +456,8 @@ int cg_chain_parse(const unsigned char *data, size_t len,
  * Bounded (a fixed number of entries; a certificate seen often keeps its
  * place).  Not thread-safe.  cg_chain_parse_cached() is cg_chain_parse()
  * through certs (NULL: none): the same certificates, the same errors.
+ * The same certs can go to cg_evaluate() (cg_input_t certs).
  */
-typedef struct cg_certs_s  cg_certs_t;
 
 int cg_certs_new(cg_certs_t **certs);
 void cg_certs_free(cg_certs_t *certs);

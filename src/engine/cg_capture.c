@@ -79,7 +79,7 @@ cg_capture_digest(X509 *leaf, STACK_OF(X509) *chain, char hex[65])
     }
 
     md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (md == NULL || EVP_DigestInit_ex(md, cg_md_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(md);
         return CG_ERR_NOMEM;
     }

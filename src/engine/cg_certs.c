@@ -11,6 +11,12 @@
  * one used less recently on a tie), and when that way has hits it only
  * counts one down: a shared intermediate keeps its place against the
  * leaves that pass through it once.
+ *
+ * The modules keep one per worker for the certificates a server sends
+ * above its leaf (cg_certs_find(), through cg_input_t certs): the object
+ * remembered for the same bytes has its extensions cached and its key set
+ * up (an RSA key's Montgomery context among it), and the facts made of it
+ * the first time are kept with it, as they depend on the bytes alone.
  */
 
 #include <stdint.h>
@@ -28,10 +34,11 @@
 
 
 typedef struct {
-    X509           *x;
-    unsigned char  *der;
-    size_t          len;
-    unsigned        hits;
+    X509             *x;
+    unsigned char    *der;
+    size_t            len;
+    unsigned          hits;
+    cg_cert_facts_t  *facts;        /* made of x above a leaf, or NULL */
 } cg_certs_slot_t;
 
 
@@ -44,6 +51,12 @@ typedef struct {
 struct cg_certs_s {
     cg_certs_bucket_t  bucket[CG_CERTS_BUCKETS];
 };
+
+
+static cg_certs_slot_t *cg_certs_victim(cg_certs_bucket_t *b);
+static int cg_certs_put(cg_certs_bucket_t *b, cg_certs_slot_t *s, X509 *x,
+    const unsigned char *der, size_t len);
+static void cg_certs_slot_clear(cg_certs_slot_t *s);
 
 
 int
@@ -72,12 +85,27 @@ cg_certs_free(cg_certs_t *certs)
     for (i = 0; i < CG_CERTS_BUCKETS; i++) {
         for (w = 0; w < CG_CERTS_WAYS; w++) {
             s = &certs->bucket[i].way[w];
-            X509_free(s->x);
-            free(s->der);
+            cg_certs_slot_clear(s);
         }
     }
 
     free(certs);
+}
+
+
+static void
+cg_certs_slot_clear(cg_certs_slot_t *s)
+{
+    X509_free(s->x);
+    free(s->der);
+
+    if (s->facts) {
+        free(s->facts->subject);
+        free(s->facts->issuer);
+        free(s->facts);
+    }
+
+    memset(s, 0, sizeof(cg_certs_slot_t));
 }
 
 
@@ -116,16 +144,26 @@ cg_certs_tlv_len(const unsigned char *p, size_t len)
 }
 
 
+/*
+ * FNV-1a of the length and the last 32 bytes, which are the signature's:
+ * the whole DER is compared on a hit anyway, and hashing all of a 1 KB
+ * certificate a byte at a time costs a microsecond, which a new leaf's
+ * lookup of its intermediate would pay on every handshake.
+ */
+
 static uint32_t
 cg_certs_hash(const unsigned char *p, size_t len)
 {
     size_t    i;
     uint32_t  h;
 
-    /* FNV-1a: the key is the whole DER anyway, compared on a hit */
     h = 2166136261u;
 
-    for (i = 0; i < len; i++) {
+    for (i = 0; i < sizeof(uint32_t); i++) {
+        h = (h ^ ((len >> (8 * i)) & 0xff)) * 16777619u;
+    }
+
+    for (i = len > 32 ? len - 32 : 0; i < len; i++) {
         h = (h ^ p[i]) * 16777619u;
     }
 
@@ -154,8 +192,7 @@ cg_certs_d2i(cg_certs_t *certs, const unsigned char **pp, long len,
 {
     size_t                n;
     X509                 *x;
-    unsigned              w, v;
-    unsigned char        *der;
+    unsigned              w;
     cg_certs_slot_t      *s;
     cg_certs_bucket_t    *b;
     const unsigned char  *start;
@@ -191,8 +228,27 @@ cg_certs_d2i(cg_certs_t *certs, const unsigned char **pp, long len,
         return x;
     }
 
-    /* the victim: an empty way, else the one with fewer hits, else the
-     * one not used last */
+    s = cg_certs_victim(b);
+
+    if (s != NULL) {
+        (void) cg_certs_put(b, s, x, start, n);     /* not kept: the chain
+                                                       has it all the same */
+    }
+
+    return x;
+}
+
+
+/* The way a miss takes: an empty one, else the one with fewer hits, else
+ * the one not used last; NULL when that one has hits, which it then
+ * counts down instead. */
+
+static cg_certs_slot_t *
+cg_certs_victim(cg_certs_bucket_t *b)
+{
+    unsigned          w, v;
+    cg_certs_slot_t  *s;
+
     v = b->last == 0 ? 1 : 0;
 
     for (w = 0; w < CG_CERTS_WAYS; w++) {
@@ -210,25 +266,120 @@ cg_certs_d2i(cg_certs_t *certs, const unsigned char **pp, long len,
 
     if (s->x && s->hits > 0) {
         s->hits--;
-        return x;
+        return NULL;
     }
 
-    der = malloc(n);
-    if (der == NULL || !X509_up_ref(x)) {
-        free(der);
-        return x;           /* not kept: the chain has it all the same */
+    return s;
+}
+
+
+static int
+cg_certs_put(cg_certs_bucket_t *b, cg_certs_slot_t *s, X509 *x,
+    const unsigned char *der, size_t len)
+{
+    unsigned char  *copy;
+
+    copy = malloc(len);
+    if (copy == NULL || !X509_up_ref(x)) {
+        free(copy);
+        return 0;
     }
 
-    memcpy(der, start, n);
+    memcpy(copy, der, len);
 
-    X509_free(s->x);
-    free(s->der);
+    cg_certs_slot_clear(s);
 
     s->x = x;
-    s->der = der;
-    s->len = n;
-    s->hits = 0;
-    b->last = v;
+    s->der = copy;
+    s->len = len;
+    b->last = (unsigned) (s - b->way);
 
-    return x;
+    return 1;
+}
+
+
+/* is x one of the n facts' objects (a chain must not hold one twice) */
+
+static int
+cg_certs_taken(const cg_cert_facts_t *taken, unsigned n, X509 *x)
+{
+    unsigned  i;
+
+    for (i = 0; i < n; i++) {
+        if (taken[i].x == x) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+cg_certs_find(cg_certs_t *certs, X509 *x, const cg_cert_facts_t *taken,
+    unsigned ntaken, cg_certs_found_t *found)
+{
+    int                n;
+    size_t             len;
+    unsigned           w;
+    unsigned char     *der, *p, buf[4096];
+    cg_certs_slot_t   *s;
+    cg_certs_bucket_t *b;
+
+    found->x = x;
+    found->facts = NULL;
+    found->keep = NULL;
+
+    n = certs ? i2d_X509(x, NULL) : 0;
+    if (n <= 0) {
+        return;
+    }
+
+    len = (size_t) n;
+    der = len <= sizeof(buf) ? buf : malloc(len);
+    if (der == NULL) {
+        return;
+    }
+
+    p = der;
+    if (i2d_X509(x, &p) != n) {
+        goto done;
+    }
+
+    b = &certs->bucket[cg_certs_hash(der, len) % CG_CERTS_BUCKETS];
+
+    for (w = 0; w < CG_CERTS_WAYS; w++) {
+        s = &b->way[w];
+
+        if (s->x == NULL || s->len != len || memcmp(s->der, der, len) != 0) {
+            continue;
+        }
+
+        /* the same bytes sent twice: the second is its own object */
+        if (s->x != x && cg_certs_taken(taken, ntaken, s->x)) {
+            goto done;
+        }
+
+        if (s->hits < CG_CERTS_HITS_MAX) {
+            s->hits++;
+        }
+
+        b->last = w;
+        found->x = s->x;
+        found->facts = s->facts;
+        found->keep = &s->facts;
+        goto done;
+    }
+
+    s = cg_certs_victim(b);
+
+    if (s != NULL && cg_certs_put(b, s, x, der, len)) {
+        found->keep = &s->facts;
+    }
+
+done:
+
+    if (der != buf) {
+        free(der);
+    }
 }

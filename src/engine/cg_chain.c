@@ -459,7 +459,7 @@ cg_digests_read(const char *file, unsigned char (**md)[32])
             d = grown;
         }
 
-        if (X509_digest(x, EVP_sha256(), d[n], &len) == 1 && len == 32) {
+        if (X509_digest(x, cg_md_sha256(), d[n], &len) == 1 && len == 32) {
             n++;
         }
 
@@ -512,7 +512,7 @@ cg_trust_anchors(cg_trust_t *t)
         x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
 
         if (x == NULL
-            || X509_digest(x, EVP_sha256(), t->anchors[k].sha256, &len) != 1
+            || X509_digest(x, cg_md_sha256(), t->anchors[k].sha256, &len) != 1
             || len != 32)
         {
             continue;
@@ -581,7 +581,7 @@ cg_trust_is_public(const cg_trust_t *t, X509 *x)
     }
 
     if (!cg_trust_digest(t, x, md)
-        && (X509_digest(x, EVP_sha256(), md, &len) != 1 || len != 32))
+        && (X509_digest(x, cg_md_sha256(), md, &len) != 1 || len != 32))
     {
         return 0;
     }

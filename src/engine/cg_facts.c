@@ -25,8 +25,15 @@
 static char *cg_facts_dn_again(const X509_NAME *name,
     const X509_NAME *known, const char *str, size_t len, BIO *bio,
     size_t *out_len);
+static int cg_facts_sent(cg_facts_t *f, unsigned k, X509 *x, BIO *bio);
+static int cg_facts_store(cg_facts_t *f, cg_cert_facts_t *c, X509 *x,
+    unsigned i, BIO *bio);
+static int cg_facts_remembered(const cg_certs_found_t *found,
+    cg_cert_facts_t *c);
+static void cg_facts_remember(const cg_certs_found_t *found,
+    const cg_cert_facts_t *c);
 static int cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
-    const cg_cert_facts_t *child, BIO *bio);
+    const cg_cert_facts_t *child, const unsigned char *sha256, BIO *bio);
 static int cg_facts_time(const ASN1_TIME *t, int64_t *out);
 static void cg_facts_serial(X509 *x, char *buf, size_t size);
 static void cg_facts_san(cg_facts_t *f);
@@ -81,7 +88,9 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
         return CG_ERR_NOMEM;
     }
 
-    if (cg_facts_cert(&f->certs[0], in->leaf, 0, NULL, bio) != CG_OK) {
+    if (cg_facts_cert(&f->certs[0], in->leaf, 0, NULL, in->leaf_sha256, bio)
+        != CG_OK)
+    {
         BIO_free(bio);
         return CG_ERR_NOMEM;
     }
@@ -106,9 +115,7 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
             continue;
         }
 
-        if (cg_facts_cert(&f->certs[k], x, k, &f->certs[k - 1], bio)
-            != CG_OK)
-        {
+        if (cg_facts_sent(f, k, x, bio) != CG_OK) {
             BIO_free(bio);
             return CG_ERR_NOMEM;
         }
@@ -147,6 +154,9 @@ cg_facts_free(cg_facts_t *f)
         for (i = 0; i < f->ncerts; i++) {
             free(f->certs[i].subject);
             free(f->certs[i].issuer);
+            if (f->certs[i].owned) {
+                X509_free(f->certs[i].x);
+            }
         }
 
         free(f->certs);
@@ -177,6 +187,152 @@ cg_facts_free(cg_facts_t *f)
 
 
 /*
+ * The k-th certificate as sent (k > 0), through the caller's memory of
+ * certificates: bytes it holds are evaluated as the object decoded from
+ * them before, with the facts made of it then; new ones go there with
+ * their facts.  Out of memory on the way, the certificate is looked at
+ * as sent.
+ */
+
+static int
+cg_facts_sent(cg_facts_t *f, unsigned k, X509 *x, BIO *bio)
+{
+    cg_cert_facts_t   *c;
+    cg_certs_found_t   found;
+
+    c = &f->certs[k];
+
+    cg_certs_find(f->in->certs, x, f->certs, k, &found);
+
+    if (found.x != x && !X509_up_ref(found.x)) {
+        found.x = x;
+        found.facts = NULL;
+        found.keep = NULL;
+    }
+
+    if (!cg_facts_remembered(&found, c)
+        && cg_facts_cert(c, found.x, k, &f->certs[k - 1], NULL, bio) != CG_OK)
+    {
+        if (found.x != x) {
+            X509_free(found.x);
+        }
+        return CG_ERR_NOMEM;
+    }
+
+    c->x = found.x;
+    c->owned = found.x != x;
+
+    cg_facts_remember(&found, c);
+
+    return CG_OK;
+}
+
+
+/*
+ * A certificate of the store on the path at depth i > 0 (an anchor, or an
+ * intermediate it holds): its facts from the caller's memory by its DER,
+ * the object staying the store's; made, with the trust's digest of it,
+ * and kept there otherwise.
+ */
+
+static int
+cg_facts_store(cg_facts_t *f, cg_cert_facts_t *c, X509 *x, unsigned i,
+    BIO *bio)
+{
+    unsigned char      md[32];
+    cg_certs_found_t   found;
+
+    cg_certs_find(i > 0 ? f->in->certs : NULL, x, NULL, 0, &found);
+
+    if (!cg_facts_remembered(&found, c)
+        && cg_facts_cert(c, x, i, i ? f->path[i - 1] : NULL,
+                         cg_trust_digest(f->in->trust, x, md) ? md : NULL,
+                         bio)
+           != CG_OK)
+    {
+        return CG_ERR_NOMEM;
+    }
+
+    c->x = x;
+    c->owned = 0;
+
+    cg_facts_remember(&found, c);
+
+    return CG_OK;
+}
+
+
+/*
+ * Facts kept for the same DER (every member follows from the bytes, and
+ * above the leaf self_signed does too), into c with strings of its own:
+ * 1, or 0 when there are none or no memory for the strings.
+ */
+
+static int
+cg_facts_remembered(const cg_certs_found_t *found, cg_cert_facts_t *c)
+{
+    const cg_cert_facts_t  *kept;
+
+    kept = found->facts;
+    if (kept == NULL) {
+        return 0;
+    }
+
+    *c = *kept;
+    c->subject = malloc(kept->subject_len + 1);
+    c->issuer = malloc(kept->issuer_len + 1);
+
+    if (c->subject == NULL || c->issuer == NULL) {
+        free(c->subject);
+        free(c->issuer);
+        memset(c, 0, sizeof(cg_cert_facts_t));
+        return 0;
+    }
+
+    memcpy(c->subject, kept->subject, kept->subject_len + 1);
+    memcpy(c->issuer, kept->issuer, kept->issuer_len + 1);
+
+    return 1;
+}
+
+
+/* c, made of found->x's bytes above the leaf, kept where found says */
+
+static void
+cg_facts_remember(const cg_certs_found_t *found, const cg_cert_facts_t *c)
+{
+    cg_cert_facts_t  *keep;
+
+    if (found->keep == NULL || *found->keep != NULL) {
+        return;
+    }
+
+    keep = malloc(sizeof(cg_cert_facts_t));
+    if (keep == NULL) {
+        return;
+    }
+
+    *keep = *c;
+    keep->x = NULL;
+    keep->owned = 0;
+    keep->sent = 0;
+    keep->subject = malloc(c->subject_len + 1);
+    keep->issuer = malloc(c->issuer_len + 1);
+
+    if (keep->subject == NULL || keep->issuer == NULL) {
+        free(keep->subject);
+        free(keep->issuer);
+        free(keep);
+        return;
+    }
+
+    memcpy(keep->subject, c->subject, c->subject_len + 1);
+    memcpy(keep->issuer, c->issuer, c->issuer_len + 1);
+    *found->keep = keep;
+}
+
+
+/*
  * child: the certificate before this one in the chain, whose issuer is
  * usually this one's subject, as this one's issuer is its own subject when
  * self-issued: a name with the same DER prints the same, so it is printed
@@ -185,7 +341,7 @@ cg_facts_free(cg_facts_t *f)
 
 static int
 cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
-    const cg_cert_facts_t *child, BIO *bio)
+    const cg_cert_facts_t *child, const unsigned char *sha256, BIO *bio)
 {
     unsigned int      mdlen;
     EVP_PKEY         *pkey;
@@ -221,10 +377,14 @@ cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
     (void) X509_get_extension_flags(x);
 
     mdlen = 0;
-    if (X509_digest(x, EVP_sha1(), c->sha1, &mdlen) == 1 && mdlen == 20) {
+    if (X509_digest(x, cg_md_sha1(), c->sha1, &mdlen) == 1 && mdlen == 20) {
         mdlen = 0;
-        if (X509_digest(x, EVP_sha256(), c->sha256, &mdlen) == 1
-            && mdlen == 32)
+        if (sha256 != NULL) {
+            memcpy(c->sha256, sha256, 32);
+            c->digests = 1;
+
+        } else if (X509_digest(x, cg_md_sha256(), c->sha256, &mdlen) == 1
+                   && mdlen == 32)
         {
             c->digests = 1;
         }
@@ -1035,10 +1195,7 @@ cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain, int untrusted,
 
             f->nstore++;
 
-            if (cg_facts_cert(c, x, (unsigned) i, i ? f->path[i - 1] : NULL,
-                              bio)
-                != CG_OK)
-            {
+            if (cg_facts_store(f, c, x, (unsigned) i, bio) != CG_OK) {
                 goto failed;
             }
 

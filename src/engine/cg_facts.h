@@ -114,7 +114,27 @@ typedef struct {
     unsigned        self_signed:1;  /* leaf: X509_self_signed(x, 1);
                                        above: names and key ids only */
     unsigned        sig_known:1;
+    unsigned        owned:1;        /* x is a reference of the facts' own
+                                       (from in->certs) */
 } cg_cert_facts_t;
+
+/*
+ * A certificate sent above the leaf, looked up in certs by its DER
+ * (cg_certs.c): found->x is the object remembered for the same bytes, or x
+ * itself (then remembered, unless its bucket keeps busier ones, or the
+ * remembered object is one of taken[0..ntaken-1] already), borrowed until
+ * the next call on certs.  found->facts: the facts kept with it (made at
+ * a depth above 0), or NULL; found->keep, when not NULL, is where facts
+ * made of found->x go, malloc'd with their strings, for certs to free.
+ */
+typedef struct {
+    X509                    *x;
+    const cg_cert_facts_t   *facts;
+    cg_cert_facts_t        **keep;
+} cg_certs_found_t;
+
+void cg_certs_find(cg_certs_t *certs, X509 *x, const cg_cert_facts_t *taken,
+    unsigned ntaken, cg_certs_found_t *found);
 
 
 typedef struct {

@@ -252,4 +252,12 @@ int cg_errorf(cg_error_t *err, int status, const char *file, unsigned line,
 #endif
     ;
 
+/*
+ * SHA-256 and SHA-1 fetched once per process (cg_util.c).  OpenSSL 3's
+ * EVP_sha256() is a legacy handle that every digest call fetches again
+ * (a lock and a hash lookup, about a third of an X509_digest() here).
+ */
+const EVP_MD *cg_md_sha256(void);
+const EVP_MD *cg_md_sha1(void);
+
 #endif /* CG_INTERNAL_H */

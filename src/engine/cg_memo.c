@@ -52,7 +52,11 @@ static int cg_memo_key_of(X509 *issuer, X509 *subject, unsigned char *key,
     cg_memo_digest_pt digest, void *arg);
 static int cg_memo_facts_verify(X509_STORE_CTX *ctx);
 static int cg_memo_fail(X509_STORE_CTX *ctx, X509 *x, int depth, int err);
-static int cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth);
+static int cg_memo_walk(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
+    cg_memo_digest_pt digest, void *arg, ASN1_TIME **now);
+static int cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth,
+    ASN1_TIME **now);
+static int cg_memo_cmp_time(const ASN1_TIME *t, const ASN1_TIME *now);
 static int cg_memo_signing_allowed(X509 *issuer, X509 *subject);
 static int cg_memo_signature(const cg_verify_memo_t *memo, X509 *issuer,
     X509 *subject, EVP_PKEY *pkey, cg_memo_digest_pt digest, void *arg);
@@ -122,6 +126,21 @@ cg_memo_verify(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo)
 static int
 cg_memo_step(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
     cg_memo_digest_pt digest, void *arg)
+{
+    int         ok;
+    ASN1_TIME  *now;
+
+    now = NULL;
+    ok = cg_memo_walk(ctx, memo, digest, arg, &now);
+    ASN1_TIME_free(now);
+
+    return ok;
+}
+
+
+static int
+cg_memo_walk(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
+    cg_memo_digest_pt digest, void *arg, ASN1_TIME **now)
 {
     int                       n, ret, issuer_depth;
     uint32_t                  xflags;
@@ -193,7 +212,7 @@ cg_memo_step(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
             }
         }
 
-        if (!cg_memo_check_time(ctx, xs, n)) {
+        if (!cg_memo_check_time(ctx, xs, n, now)) {
             return 0;
         }
 
@@ -240,10 +259,15 @@ cg_memo_fail(X509_STORE_CTX *ctx, X509 *x, int depth, int err)
 }
 
 
-/* ossl_x509_check_cert_time() of 3.0, for depth >= 0. */
+/*
+ * ossl_x509_check_cert_time() of 3.0, for depth >= 0.  The time checked
+ * against is made once a walk (*now), not once a comparison as
+ * X509_cmp_time() makes it: printing it was a tenth of a new leaf's
+ * evaluation.
+ */
 
 static int
-cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth)
+cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, ASN1_TIME **now)
 {
     int                 i;
     time_t              t, *ptime;
@@ -263,7 +287,11 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth)
         ptime = NULL;
     }
 
-    i = X509_cmp_time(X509_get0_notBefore(x), ptime);
+    if (*now == NULL) {
+        *now = X509_time_adj(NULL, 0, ptime);
+    }
+
+    i = cg_memo_cmp_time(X509_get0_notBefore(x), *now);
 
     if (i == 0
         && !cg_memo_fail(ctx, x, depth,
@@ -277,7 +305,7 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth)
         return 0;
     }
 
-    i = X509_cmp_time(X509_get0_notAfter(x), ptime);
+    i = cg_memo_cmp_time(X509_get0_notAfter(x), *now);
 
     if (i == 0
         && !cg_memo_fail(ctx, x, depth,
@@ -291,6 +319,60 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth)
     }
 
     return 1;
+}
+
+
+/*
+ * X509_cmp_time(t, the time now holds) of 3.0: 0 when t is not in RFC
+ * 5280's form (YYMMDDHHMMSSZ as UTCTime, YYYYMMDDHHMMSSZ as
+ * GeneralizedTime, digits then Z; ASN1_TIME_diff() checks the ranges) or
+ * now is missing, -1 when t is at or before now, 1 when after.
+ */
+
+static int
+cg_memo_cmp_time(const ASN1_TIME *t, const ASN1_TIME *now)
+{
+    int  i, len, day, sec;
+
+    if (t == NULL || now == NULL) {
+        return 0;
+    }
+
+    len = ASN1_STRING_length(t);
+
+    switch (ASN1_STRING_type(t)) {
+
+    case V_ASN1_UTCTIME:
+        if (len != 13) {
+            return 0;
+        }
+        break;
+
+    case V_ASN1_GENERALIZEDTIME:
+        if (len != 15) {
+            return 0;
+        }
+        break;
+
+    default:
+        return 0;
+    }
+
+    for (i = 0; i < len - 1; i++) {
+        if (ASN1_STRING_get0_data(t)[i] < '0'
+            || ASN1_STRING_get0_data(t)[i] > '9')
+        {
+            return 0;
+        }
+    }
+
+    if (ASN1_STRING_get0_data(t)[len - 1] != 'Z'
+        || !ASN1_TIME_diff(&day, &sec, t, now))
+    {
+        return 0;
+    }
+
+    return (day >= 0 && sec >= 0) ? -1 : 1;
 }
 
 
@@ -390,7 +472,7 @@ cg_memo_key_of(X509 *issuer, X509 *subject, unsigned char *key,
 
     len = 32;
     if ((digest == NULL || !digest(arg, issuer, buf + 8))
-        && (X509_digest(issuer, EVP_sha256(), buf + 8, &len) != 1
+        && (X509_digest(issuer, cg_md_sha256(), buf + 8, &len) != 1
             || len != 32))
     {
         return CG_ERR_INPUT;
@@ -398,13 +480,13 @@ cg_memo_key_of(X509 *issuer, X509 *subject, unsigned char *key,
 
     len = 32;
     if ((digest == NULL || !digest(arg, subject, buf + 40))
-        && (X509_digest(subject, EVP_sha256(), buf + 40, &len) != 1
+        && (X509_digest(subject, cg_md_sha256(), buf + 40, &len) != 1
             || len != 32))
     {
         return CG_ERR_INPUT;
     }
 
-    if (EVP_Digest(buf, sizeof(buf), key, &len, EVP_sha256(), NULL) != 1
+    if (EVP_Digest(buf, sizeof(buf), key, &len, cg_md_sha256(), NULL) != 1
         || len != CG_MEMO_KEY_LEN)
     {
         return CG_ERR_INPUT;

@@ -39,7 +39,7 @@ cg_spki_sha256(X509 *x, unsigned char md[32])
     }
 
     len = 0;
-    n = EVP_Digest(der, (size_t) n, md, &len, EVP_sha256(), NULL);
+    n = EVP_Digest(der, (size_t) n, md, &len, cg_md_sha256(), NULL);
     OPENSSL_free(der);
 
     return (n == 1 && len == 32) ? CG_OK : CG_ERR_INPUT;
@@ -117,7 +117,7 @@ cg_pin_add(cg_facts_t *f, X509 *cand, X509 *leaf)
 
     if (key == NULL || X509_verify(leaf, key) != 1
         || cg_spki_sha256(cand, pin.spki) != CG_OK
-        || X509_digest(cand, EVP_sha256(), pin.sha256, &len) != 1
+        || X509_digest(cand, cg_md_sha256(), pin.sha256, &len) != 1
         || len != 32)
     {
         return;
@@ -169,7 +169,7 @@ cg_format_pin(X509 *ca, int kind, char *buf, size_t len)
             return 0;
         }
 
-    } else if (X509_digest(ca, EVP_sha256(), md, &mdlen) != 1
+    } else if (X509_digest(ca, cg_md_sha256(), md, &mdlen) != 1
                || mdlen != 32)
     {
         return 0;

@@ -635,7 +635,7 @@ cg_ocsp_check(const unsigned char *der, size_t len, X509 *leaf,
     rev = thisupd = nextupd = NULL;
 
     for (i = 0; i < 2 && status < 0; i++) {
-        md = i == 0 ? EVP_sha1() : EVP_sha256();
+        md = i == 0 ? cg_md_sha1() : cg_md_sha256();
         id = OCSP_cert_to_id(md, leaf, issuer);
 
         if (id == NULL) {

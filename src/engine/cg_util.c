@@ -3,11 +3,66 @@
  */
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cg_internal.h"
+
+
+static const EVP_MD *cg_md_fetched(_Atomic(EVP_MD *) *slot, const char *name,
+    const EVP_MD *legacy);
+
+
+static _Atomic(EVP_MD *)  cg_sha256_md;
+static _Atomic(EVP_MD *)  cg_sha1_md;
+
+
+const EVP_MD *
+cg_md_sha256(void)
+{
+    return cg_md_fetched(&cg_sha256_md, "SHA256", EVP_sha256());
+}
+
+
+const EVP_MD *
+cg_md_sha1(void)
+{
+    return cg_md_fetched(&cg_sha1_md, "SHA1", EVP_sha1());
+}
+
+
+/*
+ * The first caller fetches; a thread that loses the race frees its copy.
+ * If the fetch fails the legacy handle still works, only slower.  The
+ * fetched digest lives as long as the process (nginx workers and the
+ * CLI exit without unloading OpenSSL's default provider).
+ */
+
+static const EVP_MD *
+cg_md_fetched(_Atomic(EVP_MD *) *slot, const char *name, const EVP_MD *legacy)
+{
+    EVP_MD  *md, *none;
+
+    md = atomic_load(slot);
+    if (md != NULL) {
+        return md;
+    }
+
+    md = EVP_MD_fetch(NULL, name, NULL);
+    if (md == NULL) {
+        return legacy;
+    }
+
+    none = NULL;
+    if (!atomic_compare_exchange_strong(slot, &none, md)) {
+        EVP_MD_free(md);
+        return none;
+    }
+
+    return md;
+}
 
 
 size_t

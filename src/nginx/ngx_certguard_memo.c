@@ -28,6 +28,8 @@ static int ngx_certguard_memo_step(X509_STORE_CTX *xs);
 /* This shared object's zone: one module's. */
 static ngx_shm_zone_t    *ngx_certguard_memo_zone;
 static cg_verify_memo_t   ngx_certguard_memo_engine;
+static cg_certs_t        *ngx_certguard_certs_worker;
+static ngx_uint_t         ngx_certguard_certs_failed;
 
 
 char *
@@ -203,6 +205,39 @@ ngx_certguard_memo(void)
     ngx_certguard_memo_engine.data = ngx_certguard_memo_zone;
 
     return &ngx_certguard_memo_engine;
+}
+
+
+/*
+ * A worker meets the same few dozen intermediates under thousands of
+ * leaves: the object and facts kept for their bytes spare a new leaf the
+ * intermediate's extensions, digests, names and key setup.  Bounded by
+ * cg_certs.c (256 certificates), per process, so no lock.
+ */
+
+cg_certs_t *
+ngx_certguard_certs(void)
+{
+    if (ngx_certguard_memo() == NULL) {
+        return NULL;
+    }
+
+    if (ngx_certguard_certs_worker == NULL && !ngx_certguard_certs_failed
+        && cg_certs_new(&ngx_certguard_certs_worker) != CG_OK)
+    {
+        ngx_certguard_certs_worker = NULL;
+        ngx_certguard_certs_failed = 1;
+    }
+
+    return ngx_certguard_certs_worker;
+}
+
+
+void
+ngx_certguard_certs_exit_process(void)
+{
+    cg_certs_free(ngx_certguard_certs_worker);
+    ngx_certguard_certs_worker = NULL;
 }
 
 

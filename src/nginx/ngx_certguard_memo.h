@@ -46,6 +46,15 @@ ngx_int_t ngx_certguard_memo_init_process(ngx_cycle_t *cycle,
  * NULL when it is off. */
 const cg_verify_memo_t *ngx_certguard_memo(void);
 
+/*
+ * The worker's memory of the certificates servers send above their leaves
+ * (cg_input_t certs), made on first use, or NULL when the memo is off (so
+ * that "off" evaluates every handshake from its bytes alone); freed from
+ * exit_process.
+ */
+cg_certs_t *ngx_certguard_certs(void);
+void ngx_certguard_certs_exit_process(void);
+
 /* X509_verify_cert(xs) with its signatures through the memo: nginx's own
  * verification (proxy_ssl_verify) checks a signature the engine checked,
  * or will check, once. */

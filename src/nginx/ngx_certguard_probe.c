@@ -1032,6 +1032,7 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
             in.client_sni = probe->client_sni;
             in.intermediates = probe->intermediates;
             in.verify_memo = ngx_certguard_memo();
+            in.certs = ngx_certguard_certs();
             rc = cg_evaluate(&in, &res);
         }
 

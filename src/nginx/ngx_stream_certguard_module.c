@@ -24,6 +24,7 @@
 
 #include "ngx_stream_certguard_module.h"
 #include "ngx_certguard_metrics.h"
+#include "ngx_certguard_memo.h"
 
 
 static ngx_int_t ngx_stream_certguard_variable(ngx_stream_session_t *s,
@@ -578,4 +579,5 @@ static void
 ngx_stream_certguard_exit_process(ngx_cycle_t *cycle)
 {
     ngx_certguard_memory_exit_process(cycle);
+    ngx_certguard_certs_exit_process();
 }

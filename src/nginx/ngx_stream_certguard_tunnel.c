@@ -14,6 +14,7 @@
 
 #include "ngx_stream_certguard_module.h"
 #include "cg_serverhello.h"
+#include "ngx_certguard_memo.h"
 
 
 /* the handshake bytes the engine reads, and the record headers around */
@@ -417,6 +418,8 @@ ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
         in.client_sni = (cgscf->connect && ctx->client_sni[0])
                         ? ctx->client_sni : NULL;
         in.probed_sha256 = (char *) probed;
+        in.verify_memo = ngx_certguard_memo();
+        in.certs = ngx_certguard_certs();
 
         rc = cg_evaluate(&in, res);
     }

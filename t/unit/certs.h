@@ -210,7 +210,7 @@ unit_trust(X509 *root)
 
 
 /* leaf, then n certificates as sent; client_sni NULL: none. */
-static int
+__attribute__((unused)) static int
 unit_eval(const cg_policy_t *p, const cg_trust_t *trust, X509 *leaf,
     X509 **chain, int n, const char *name, const char *client_sni,
     cg_result_t *res)
