@@ -500,6 +500,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     SSL *ssl, X509 *leaf, STACK_OF(X509) *chain,
     ngx_http_certguard_loc_conf_t *cglcf)
 {
+    int                         rc;
     u_char                     *p, *last;
     u_char                      name[CG_NAME_MAX];
     u_char                      md[EVP_MAX_MD_SIZE];
@@ -580,19 +581,25 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     if (cached) {
         ctx->source = NGX_HTTP_CERTGUARD_HIT;
 
-    } else if (cg_evaluate(&in, res) != CG_OK) {
-
-        /* fail closed: a certificate the engine cannot read is a signal */
-
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "certguard: engine could not score the certificate "
-                      "of \"%s\"", name);
-
-        (void) cg_result_failure(res, CG_FAILURE_ENGINE, CG_BLOCK,
-                                 (const char *) name, NULL);
-
     } else {
-        fresh = 1;
+        rc = cg_evaluate(&in, res);
+        ngx_certguard_certs_account();
+
+        if (rc == CG_OK) {
+            fresh = 1;
+
+        } else {
+
+            /* fail closed: a certificate the engine cannot read is a
+             * signal */
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "certguard: engine could not score the "
+                          "certificate of \"%s\"", name);
+
+            (void) cg_result_failure(res, CG_FAILURE_ENGINE, CG_BLOCK,
+                                     (const char *) name, NULL);
+        }
     }
 
     ctx->scored = 1;

@@ -464,6 +464,11 @@ void cg_certs_free(cg_certs_t *certs);
 int cg_chain_parse_cached(const unsigned char *data, size_t len,
     cg_certs_t *certs, STACK_OF(X509) **chain, cg_error_t *err);
 
+/* How many certificates above a leaf cg_evaluate() found in certs by their
+ * bytes, and how many it did not, since cg_certs_new(). */
+void cg_certs_counts(const cg_certs_t *certs, uint64_t *found,
+    uint64_t *missed);
+
 /*
  * The memo's storage in caller memory (a process-local table, or one in
  * shared memory under the caller's lock): set-associative, four keys a

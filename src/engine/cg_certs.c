@@ -50,6 +50,8 @@ typedef struct {
 
 struct cg_certs_s {
     cg_certs_bucket_t  bucket[CG_CERTS_BUCKETS];
+    uint64_t           found;           /* cg_certs_find() */
+    uint64_t           missed;
 };
 
 
@@ -239,6 +241,14 @@ cg_certs_d2i(cg_certs_t *certs, const unsigned char **pp, long len,
 }
 
 
+void
+cg_certs_counts(const cg_certs_t *certs, uint64_t *found, uint64_t *missed)
+{
+    *found = certs ? certs->found : 0;
+    *missed = certs ? certs->missed : 0;
+}
+
+
 /* The way a miss takes: an empty one, else the one with fewer hits, else
  * the one not used last; NULL when that one has hits, which it then
  * counts down instead. */
@@ -368,8 +378,11 @@ cg_certs_find(cg_certs_t *certs, X509 *x, const cg_cert_facts_t *taken,
         found->x = s->x;
         found->facts = s->facts;
         found->keep = &s->facts;
+        certs->found++;
         goto done;
     }
+
+    certs->missed++;
 
     s = cg_certs_victim(b);
 

@@ -30,6 +30,8 @@ static ngx_shm_zone_t    *ngx_certguard_memo_zone;
 static cg_verify_memo_t   ngx_certguard_memo_engine;
 static cg_certs_t        *ngx_certguard_certs_worker;
 static ngx_uint_t         ngx_certguard_certs_failed;
+static uint64_t           ngx_certguard_certs_found;
+static uint64_t           ngx_certguard_certs_missed;
 
 
 char *
@@ -234,10 +236,32 @@ ngx_certguard_certs(void)
 
 
 void
+ngx_certguard_certs_account(void)
+{
+    uint64_t  found, missed;
+
+    if (ngx_certguard_certs_worker == NULL) {
+        return;
+    }
+
+    cg_certs_counts(ngx_certguard_certs_worker, &found, &missed);
+
+    ngx_certguard_metrics_cert_memory(
+        (ngx_atomic_uint_t) (found - ngx_certguard_certs_found),
+        (ngx_atomic_uint_t) (missed - ngx_certguard_certs_missed));
+
+    ngx_certguard_certs_found = found;
+    ngx_certguard_certs_missed = missed;
+}
+
+
+void
 ngx_certguard_certs_exit_process(void)
 {
     cg_certs_free(ngx_certguard_certs_worker);
     ngx_certguard_certs_worker = NULL;
+    ngx_certguard_certs_found = 0;
+    ngx_certguard_certs_missed = 0;
 }
 
 

@@ -55,6 +55,10 @@ const cg_verify_memo_t *ngx_certguard_memo(void);
 cg_certs_t *ngx_certguard_certs(void);
 void ngx_certguard_certs_exit_process(void);
 
+/* What the memory found and missed since the last call, to the status
+ * page's counters; after each cg_evaluate() through it. */
+void ngx_certguard_certs_account(void);
+
 /* X509_verify_cert(xs) with its signatures through the memo: nginx's own
  * verification (proxy_ssl_verify) checks a signature the engine checked,
  * or will check, once. */

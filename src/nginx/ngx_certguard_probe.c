@@ -1034,6 +1034,7 @@ ngx_certguard_probe_finish(ngx_certguard_probe_t *probe,
             in.verify_memo = ngx_certguard_memo();
             in.certs = ngx_certguard_certs();
             rc = cg_evaluate(&in, &res);
+            ngx_certguard_certs_account();
         }
 
         if (rc == CG_OK) {

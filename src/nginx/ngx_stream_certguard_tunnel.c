@@ -422,6 +422,7 @@ ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
         in.certs = ngx_certguard_certs();
 
         rc = cg_evaluate(&in, res);
+        ngx_certguard_certs_account();
     }
 
     if (rc != CG_OK) {
