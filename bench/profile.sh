@@ -21,6 +21,16 @@
 #
 #   bench/profile.sh            env: N1 (20), N2 (120), CERTGUARD_BUILD,
 #                               BENCH_DIR, ROWS ("ecdsa rsa")
+#
+# With NATIVE=1 it times the "new" case natively instead (no valgrind):
+# cold_profile TIME=1 on CPU $CPU (0), NATIVE_N (3000) handshakes over as
+# many distinct leaves and a tenth more (none comes back, so the memo
+# never holds a leaf), REPS (5) times in turn for each of: off (no memo,
+# no memory of certificates), sig (the memo alone), on (both, as the
+# modules run); prints microseconds per handshake of each step and
+# "added - floor": certguard's evaluation, CEF and cache insert, less
+# what a plain proxy's X509_verify_cert costs, less the leaf's one
+# signature check.
 
 set -euo pipefail
 
@@ -85,6 +95,41 @@ echo "# pack = cg_result_pack; total = the loop's handshake (the engine's"
 echo "# part = total - parse: nginx parses the chain with or without it)"
 printf '%-6s %-5s %10s %10s %10s %8s %9s %9s %7s %7s %11s\n' row case parse \
     verify sigs memo facts signals cef pack total
+
+if [ -n "${NATIVE:-}" ]; then
+    nn=${NATIVE_N:-3000}
+    echo "# microseconds per handshake, natively (cold_profile TIME=1), CPU ${CPU:-0}, $nn new leaves"
+    echo "# columns: parse plain floor evaluate format pack added added-floor"
+    for row in ${ROWS:-ecdsa rsa}; do
+        mkca "$row"
+        [ "$(ls "$row/leaves" | grep -c pem)" -gt $((nn + nn / 10)) ] \
+            || ./leaves "$row/int.pem" "$row/int.key" "$row/leaf.key" \
+                   "$row.bench.certguard.test" $((nn + nn / 10 + 1)) \
+                   "$row/leaves"
+        for rep in $(seq "${REPS:-5}"); do
+            for c in off sig on; do
+                printf '%-6s %-4s %s ' "$row" "$c" "$rep"
+                TIME=1 taskset -c "${CPU:-0}" ./cold_profile "$policy" \
+                    "$row/root.pem" "$c" "$nn" \
+                    $(ls "$row"/leaves/*.pem | head -$((nn + nn / 10 + 1))) \
+                    2>/dev/null | awk '{ printf "%s ", $(NF - 1) } END { print "" }'
+            done
+        done
+    done | tee native.txt
+    echo "# medians"
+    perl -ane '
+        my $k = "$F[0] $F[1]"; push @{ $v{$k}[$_ - 3] }, $F[$_] for 3 .. $#F;
+        END {
+            for my $k (sort keys %v) {
+                my @m = map { my @a = sort { $a <=> $b } @$_;
+                              @a % 2 ? $a[$#a / 2]
+                                     : ($a[@a / 2 - 1] + $a[@a / 2]) / 2 }
+                        @{ $v{$k} };
+                printf "%-11s%s\n", $k, join "", map { sprintf " %8.2f", $_ } @m;
+            }
+        }' native.txt
+    exit 0
+fi
 
 for row in ${ROWS:-ecdsa rsa}; do
     mkca "$row"
