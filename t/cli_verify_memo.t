@@ -11,7 +11,6 @@ use warnings;
 use strict;
 
 use Test::More;
-use MIME::Base64 qw(decode_base64 encode_base64);
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
@@ -49,13 +48,7 @@ sub chain_file {
 
 sub tamper {
     my ($cert, $name) = @_;
-    my ($b64) = read_file($cert)
-        =~ /-----BEGIN CERTIFICATE-----\n(.+?)-----END CERTIFICATE-----/s;
-    my $der = decode_base64($b64);
-    substr($der, -1, 1) = chr(ord(substr($der, -1, 1)) ^ 0x01);
-    write_file("$dir/$name.crt", "-----BEGIN CERTIFICATE-----\n"
-               . encode_base64($der) . "-----END CERTIFICATE-----\n");
-    return "$dir/$name.crt";
+    return $pki->flipped($name, $cert);
 }
 
 for $k (1 .. 12) {

@@ -12,7 +12,6 @@ use warnings;
 use strict;
 
 use Test::More;
-use MIME::Base64 qw(decode_base64 encode_base64);
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
@@ -37,14 +36,8 @@ my @leaf = map { $pki->good_leaf("n$_", issuer => $inter) } 1 .. $N;
 # a leaf of its own sent with the intermediate whose last signature byte
 # is changed: the same subject, key and to-be-signed bytes
 my $odd = $pki->good_leaf('odd', issuer => $inter);
-my ($b64) = read_file($inter->{cert})
-    =~ /-----BEGIN CERTIFICATE-----\n(.+?)-----END CERTIFICATE-----/s;
-my $der = decode_base64($b64);
-substr($der, -1, 1) = chr(ord(substr($der, -1, 1)) ^ 0x01);
-my $bad = { %$odd, chain => "$dir/bad.chain.pem" };
-write_file($bad->{chain}, read_file($odd->{cert})
-           . "-----BEGIN CERTIFICATE-----\n" . encode_base64($der)
-           . "-----END CERTIFICATE-----\n");
+my $bad = { %$odd, chain => $pki->bundle('bad.chain', $odd,
+                                        $pki->flipped('inter.flipped', $inter)) };
 
 my $policy = "$dir/memory.policy";
 write_file($policy, 'include ' . policy_dir() . "/default.policy;\n"

@@ -12,7 +12,6 @@ use warnings;
 use strict;
 
 use Test::More;
-use MIME::Base64 qw(decode_base64 encode_base64);
 
 BEGIN { use FindBin; chdir($FindBin::Bin); }
 
@@ -37,14 +36,8 @@ my $genuine = $pki->good_leaf('t', issuer => $inter);
 
 # the genuine leaf with the last byte of its signature changed: the same
 # to-be-signed bytes, a signature that does not verify
-my ($b64) = read_file($genuine->{cert})
-    =~ /-----BEGIN CERTIFICATE-----\n(.+?)-----END CERTIFICATE-----/s;
-my $der = decode_base64($b64);
-substr($der, -1, 1) = chr(ord(substr($der, -1, 1)) ^ 0x01);
-my $tampered = { %$genuine, chain => "$dir/tampered.chain.pem" };
-write_file($tampered->{chain}, "-----BEGIN CERTIFICATE-----\n"
-           . encode_base64($der) . "-----END CERTIFICATE-----\n"
-           . read_file($inter->{cert}));
+my $tampered = { %$genuine, chain => $pki->bundle('tampered.chain',
+    $pki->flipped('t.flipped', $genuine), $inter) };
 
 my $policy = "$dir/memo.policy";
 write_file($policy, 'include ' . policy_dir() . "/default.policy;\n"

@@ -279,7 +279,6 @@ test_many(cg_certs_t *certs)
 int
 main(void)
 {
-    char         cwd[1024], line[1200];
     cg_certs_t  *certs;
 
     unit_setup();
@@ -290,15 +289,7 @@ main(void)
     root = unit_cert("CN=cache root", k_root, NULL, NULL, NULL, 1, 1);
     inter = unit_cert("CN=cache inter", k_inter, root, k_root, NULL, 1, 2);
 
-    if (getcwd(cwd, sizeof(cwd)) == NULL) {
-        unit_bail("getcwd");
-    }
-
-    /* the tests run from t/ (prove) or the top directory */
-    snprintf(line, sizeof(line), "include %s/%s;\n", cwd,
-             access("policies/default.policy", R_OK) == 0
-             ? "policies/default.policy" : "../policies/default.policy");
-    def = unit_policy("default", line);
+    def = unit_default_policy("default");
     trust = unit_trust(root);
 
     is_int(cg_certs_new(&certs), CG_OK, "cg_certs_new");

@@ -185,6 +185,25 @@ unit_policy(const char *name, const char *text)
 }
 
 
+/* A policy that includes policies/default.policy and nothing else; the
+ * tests run from t/ (prove) or the top directory. */
+__attribute__((unused)) static cg_policy_t *
+unit_default_policy(const char *name)
+{
+    char  cwd[1024], line[1200];
+
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        unit_bail("getcwd");
+    }
+
+    snprintf(line, sizeof(line), "include %s/%s;\n", cwd,
+             access("policies/default.policy", R_OK) == 0
+             ? "policies/default.policy" : "../policies/default.policy");
+
+    return unit_policy(name, line);
+}
+
+
 static cg_trust_t *
 unit_trust(X509 *root)
 {

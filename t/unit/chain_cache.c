@@ -322,7 +322,7 @@ static void
 test_evaluate(cg_certs_t *certs)
 {
     int              i, rc, same;
-    char             pem[8192], cwd[1024], line[1200];
+    char             pem[8192];
     char             out[3][16384];
     long             len;
     X509            *leaf, *xs[3];
@@ -332,15 +332,7 @@ test_evaluate(cg_certs_t *certs)
     cg_result_t     *res;
     STACK_OF(X509)  *sk;
 
-    if (getcwd(cwd, sizeof(cwd)) == NULL) {
-        unit_bail("getcwd");
-    }
-
-    /* the tests run from t/ (prove) or the top directory */
-    snprintf(line, sizeof(line), "include %s/%s;\n", cwd,
-             access("policies/default.policy", R_OK) == 0
-             ? "policies/default.policy" : "../policies/default.policy");
-    def = unit_policy("default", line);
+    def = unit_default_policy("default");
     trust = unit_trust(root);
 
     leaf = unit_cert("CN=www.example.test", k_leaf, inter, k_root,

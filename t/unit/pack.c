@@ -435,19 +435,7 @@ test_real(void)
 
     trust = unit_trust(root);
 
-    {
-        char  cwd[1024], line[1200];
-
-        if (getcwd(cwd, sizeof(cwd)) == NULL) {
-            unit_bail("getcwd");
-        }
-
-        /* the tests run from t/ (prove) or the top directory */
-        snprintf(line, sizeof(line), "include %s/%s;\n", cwd,
-                 access("policies/default.policy", R_OK) == 0
-                 ? "policies/default.policy" : "../policies/default.policy");
-        def = unit_policy("default", line);
-    }
+    def = unit_default_policy("default");
 
     /* many custom rules with long details: a full list of hits */
     p = policy;

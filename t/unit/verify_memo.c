@@ -463,7 +463,6 @@ test_eval(void)
     cg_memo_stats_t   st, st2;
     cg_verify_memo_t  memo;
     STACK_OF(X509)   *sk;
-    char              inc[1200], cwd[1024];
 
     kr = unit_key();
     ki = unit_key();
@@ -479,11 +478,7 @@ test_eval(void)
     forged = flip(leaf, i2d_X509(leaf, NULL) - 1);
     ok(forged != NULL, "a forged copy of the leaf parses");
 
-    snprintf(inc, sizeof(inc), "include %s/%s;\n",
-             getcwd(cwd, sizeof(cwd)) ? cwd : ".",
-             access("policies/default.policy", R_OK) == 0
-             ? "policies/default.policy" : "../policies/default.policy");
-    p = unit_policy("memo", inc);
+    p = unit_default_policy("memo");
     trust = unit_trust(root);
 
     mem = malloc(64 * 1024);

@@ -61,7 +61,7 @@ use warnings;
 use Carp qw(croak);
 use Digest::SHA qw(sha1_hex sha256_hex);
 use File::Path qw(make_path);
-use MIME::Base64 qw(decode_base64);
+use MIME::Base64 qw(decode_base64 encode_base64);
 use POSIX qw(strftime);
 
 
@@ -155,6 +155,23 @@ sub bundle {
     $path = "$self->{dir}/$name.pem";
     $pem = join '', map { _read(ref $_ ? $_->{cert} : $_) } @items;
     _write($path, $pem);
+
+    return $path;
+}
+
+
+# A PEM file of a certificate (hashref or path) with the last byte of its
+# DER, the signature's, changed: the same to-be-signed bytes, a signature
+# that does not verify.
+sub flipped {
+    my ($self, $name, $item) = @_;
+    my ($path, $der);
+
+    $path = "$self->{dir}/$name.pem";
+    $der = _der(_read(ref $item ? $item->{cert} : $item));
+    substr($der, -1, 1) = chr(ord(substr($der, -1, 1)) ^ 0x01);
+    _write($path, "-----BEGIN CERTIFICATE-----\n" . encode_base64($der)
+                  . "-----END CERTIFICATE-----\n");
 
     return $path;
 }
