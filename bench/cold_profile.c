@@ -9,7 +9,7 @@
  *
  *   cold_profile POLICY CA_FILE on|sig|off N CHAIN.pem...
  *
- * on: the memo of verified signatures and a memory of certificates
+ * on: the memo of verified signatures and a decoded-certificate cache
  * (cg_input_t certs), as the modules run with certguard_verify_memo;
  * sig: the memo alone; off: neither.
  *

@@ -26,7 +26,7 @@
 # cold_profile TIME=1 on CPU $CPU (0), NATIVE_N (3000) handshakes over as
 # many distinct leaves and a tenth more (none comes back, so the memo
 # never holds a leaf), REPS (5) times in turn for each of: off (no memo,
-# no memory of certificates), sig (the memo alone), on (both, as the
+# no decoded-certificate cache), sig (the memo alone), on (both, as the
 # modules run); prints microseconds per handshake of each step and
 # "added - floor": certguard's evaluation, CEF and cache insert, less
 # what a plain proxy's X509_verify_cert costs, less the leaf's one

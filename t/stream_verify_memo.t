@@ -3,7 +3,9 @@
 # The stream module's probes score through the stream module's memo of
 # verified signatures: a probe of a known chain checks no signature again,
 # a new leaf under a known intermediate one (certguard_status, module
-# "stream"); certguard_verify_memo off in stream{} asks no memo.
+# "stream"), and finds the intermediate and the anchor in the worker's
+# decoded-certificate cache; certguard_verify_memo off in stream{} asks no
+# memo and keeps no cache.
 
 use warnings;
 use strict;
@@ -78,6 +80,15 @@ sub memo_counts {
     return [$h, $m];
 }
 
+sub decoded_counts {
+    my $body = $ng->get($sport, '/metrics')->{body} // '';
+    my ($h) = $body
+        =~ /^certguard_decoded_certs_hits_total\{module="stream"\} (\d+)$/m;
+    my ($m) = $body
+        =~ /^certguard_decoded_certs_misses_total\{module="stream"\} (\d+)$/m;
+    return [$h, $m];
+}
+
 sub tunnel {
     my ($port) = @_;
     my $r = run({ timeout => 20 }, 'curl', '-sk', '--max-time', '10', '-x',
@@ -99,6 +110,8 @@ is_deeply(memo_counts(), [2, 2], 'the same chain: both signatures hits');
 like(tunnel($up_b), qr/upstream b/, 'a tunnel to b, another leaf under '
      . 'the intermediate');
 is_deeply(memo_counts(), [3, 3], 'one check, the new leaf\'s');
+is_deeply(decoded_counts(), [4, 2], 'decoded certificates: the intermediate '
+          . 'and the anchor new on the first probe, found on the next two');
 
 $ng->stop();
 
@@ -107,6 +120,7 @@ $ng->start($http, ports => [$sport, $up_a, $up_b, $proxy], workers => 1,
 like(tunnel($up_a), qr/upstream a/, 'certguard_verify_memo off: tunnel');
 like(tunnel($up_a), qr/upstream a/, '... twice');
 is_deeply(memo_counts(), [0, 0], 'off: no memo asked');
+is_deeply(decoded_counts(), [0, 0], 'off: no decoded-certificate cache');
 $ng->stop();
 
 done_testing();

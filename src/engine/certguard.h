@@ -182,7 +182,7 @@ typedef struct {
     const cg_verify_memo_t  *verify_memo;   /* NULL: every signature is
                                                checked */
     cg_certs_t         *certs;              /* NULL: none; the caller's
-                                               memory of certificates (one
+                                               cache of decoded certificates (one
                                                per process or thread): a
                                                sent certificate above the
                                                leaf whose DER is there is

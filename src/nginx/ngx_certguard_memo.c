@@ -246,7 +246,7 @@ ngx_certguard_certs_account(void)
 
     cg_certs_counts(ngx_certguard_certs_worker, &found, &missed);
 
-    ngx_certguard_metrics_cert_memory(
+    ngx_certguard_metrics_decoded_certs(
         (ngx_atomic_uint_t) (found - ngx_certguard_certs_found),
         (ngx_atomic_uint_t) (missed - ngx_certguard_certs_missed));
 

@@ -47,7 +47,8 @@ ngx_int_t ngx_certguard_memo_init_process(ngx_cycle_t *cycle,
 const cg_verify_memo_t *ngx_certguard_memo(void);
 
 /*
- * The worker's memory of the certificates servers send above their leaves
+ * The worker's cache of the decoded certificates servers send above their
+ * leaves
  * (cg_input_t certs), made on first use, or NULL when the memo is off (so
  * that "off" evaluates every handshake from its bytes alone); freed from
  * exit_process.
@@ -55,7 +56,7 @@ const cg_verify_memo_t *ngx_certguard_memo(void);
 cg_certs_t *ngx_certguard_certs(void);
 void ngx_certguard_certs_exit_process(void);
 
-/* What the memory found and missed since the last call, to the status
+/* What the cache found and missed since the last call, to the status
  * page's counters; after each cg_evaluate() through it. */
 void ngx_certguard_certs_account(void);
 

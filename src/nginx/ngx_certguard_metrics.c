@@ -169,14 +169,14 @@ ngx_certguard_metrics_verify_memo(ngx_uint_t hit)
 
 
 void
-ngx_certguard_metrics_cert_memory(ngx_atomic_uint_t hits,
+ngx_certguard_metrics_decoded_certs(ngx_atomic_uint_t hits,
     ngx_atomic_uint_t misses)
 {
     if (ngx_certguard_metrics) {
-        (void) ngx_atomic_fetch_add(&ngx_certguard_metrics->cert_memory_hits,
+        (void) ngx_atomic_fetch_add(&ngx_certguard_metrics->decoded_certs_hits,
                                     hits);
         (void) ngx_atomic_fetch_add(
-                                &ngx_certguard_metrics->cert_memory_misses,
+                                &ngx_certguard_metrics->decoded_certs_misses,
                                 misses);
     }
 }
@@ -493,15 +493,15 @@ ngx_certguard_metrics_page(ngx_pool_t *pool, ngx_cycle_t *cycle)
             offsetof(ngx_certguard_metrics_t, verify_memo_misses));
 
     p = ngx_certguard_metrics_counter(p, last, z, n,
-            "certguard_cert_memory_hits_total",
+            "certguard_decoded_certs_hits_total",
             "Certificates above a leaf (sent, or the anchor) a worker had "
             "decoded and described before, by their bytes.",
-            offsetof(ngx_certguard_metrics_t, cert_memory_hits));
+            offsetof(ngx_certguard_metrics_t, decoded_certs_hits));
 
     p = ngx_certguard_metrics_counter(p, last, z, n,
-            "certguard_cert_memory_misses_total",
-            "Certificates above a leaf new to the worker's memory.",
-            offsetof(ngx_certguard_metrics_t, cert_memory_misses));
+            "certguard_decoded_certs_misses_total",
+            "Certificates above a leaf new to the worker's decoded-certificate cache.",
+            offsetof(ngx_certguard_metrics_t, decoded_certs_misses));
 
     b->last = p;
     b->last_buf = 1;

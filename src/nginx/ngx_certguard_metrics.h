@@ -48,8 +48,8 @@ typedef struct {
     ngx_atomic_t                auth_failures;
     ngx_atomic_t                verify_memo_hits;
     ngx_atomic_t                verify_memo_misses;
-    ngx_atomic_t                cert_memory_hits;
-    ngx_atomic_t                cert_memory_misses;
+    ngx_atomic_t                decoded_certs_hits;
+    ngx_atomic_t                decoded_certs_misses;
 } ngx_certguard_metrics_t;
 
 
@@ -78,7 +78,7 @@ void ngx_certguard_metrics_verdict(const cg_result_t *res);
 void ngx_certguard_metrics_cache(ngx_uint_t hit);
 void ngx_certguard_metrics_eviction(void);
 void ngx_certguard_metrics_verify_memo(ngx_uint_t hit);
-void ngx_certguard_metrics_cert_memory(ngx_atomic_uint_t hits,
+void ngx_certguard_metrics_decoded_certs(ngx_atomic_uint_t hits,
     ngx_atomic_uint_t misses);
 void ngx_certguard_metrics_probe(ngx_certguard_probe_result_e result,
     ngx_msec_t duration);

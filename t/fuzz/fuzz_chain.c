@@ -2,7 +2,7 @@
  * libFuzzer target: arbitrary bytes as a chain (PEM or DER) -> verdict ->
  * JSON and CEF.  The engine must never crash, and whatever a certificate
  * says, the CEF record stays one line under the 2 KB cap and the JSON is
- * one object.  Scored again through a memory of certificates that lives
+ * one object.  Scored again through a decoded-certificate cache that lives
  * across inputs (cg_input_t certs, as a worker's), the JSON is the same
  * bytes.
  *
@@ -132,7 +132,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
         memcpy(json, out, n + 1);
 
-        /* the memory only spares decoding and describing the same bytes */
+        /* the cache only spares decoding and describing the same bytes */
         in.certs = certs;
         memset(&res, 0, sizeof(res));
         if (cg_evaluate(&in, &res) != CG_OK

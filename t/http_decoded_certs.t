@@ -1,12 +1,12 @@
 #!/usr/bin/perl
 
-# The worker's memory of certificates sent above leaves (with
+# The worker's cache of the decoded certificates sent above leaves (with
 # certguard_verify_memo): the first chain under an intermediate puts the
 # intermediate and the anchor in it (two misses on the status page), every
 # new leaf under it finds both (two hits); a copy of the intermediate with
 # one signature byte changed is a certificate of its own (a miss) and is
 # blocked as untrusted, and the genuine one is still allowed after it;
-# "off" keeps no memory.
+# "off" keeps no cache.
 
 use warnings;
 use strict;
@@ -28,8 +28,8 @@ my $N = 4;
 
 my $dir = tempdir();
 my $pki = Certguard::Certs->new("$dir/pki");
-my $root = $pki->ca('root', subject => '/CN=certguard memory root');
-my $inter = $pki->ca('inter', subject => '/CN=certguard memory intermediate',
+my $root = $pki->ca('root', subject => '/CN=certguard decoded root');
+my $inter = $pki->ca('inter', subject => '/CN=certguard decoded intermediate',
                      issuer => $root);
 my @leaf = map { $pki->good_leaf("n$_", issuer => $inter) } 1 .. $N;
 
@@ -39,7 +39,7 @@ my $odd = $pki->good_leaf('odd', issuer => $inter);
 my $bad = { %$odd, chain => $pki->bundle('bad.chain', $odd,
                                         $pki->flipped('inter.flipped', $inter)) };
 
-my $policy = "$dir/memory.policy";
+my $policy = "$dir/decoded.policy";
 write_file($policy, 'include ' . policy_dir() . "/default.policy;\n"
                     . "weight untrusted_chain 100;\n");
 
@@ -83,26 +83,26 @@ $servers
 HTTP
 }
 
-sub memory_counts {
+sub decoded_counts {
     my $body = $ng->get($sport, '/metrics')->{body} // '';
     my ($h) = $body
-        =~ /^certguard_cert_memory_hits_total\{module="http"\} (\d+)$/m;
+        =~ /^certguard_decoded_certs_hits_total\{module="http"\} (\d+)$/m;
     my ($m) = $body
-        =~ /^certguard_cert_memory_misses_total\{module="http"\} (\d+)$/m;
+        =~ /^certguard_decoded_certs_misses_total\{module="http"\} (\d+)$/m;
     return [$h, $m];
 }
 
 sub delta {
     my ($host) = @_;
-    my $before = memory_counts();
+    my $before = decoded_counts();
     my $r = $ng->get($port, '/', Host => $host);
-    my $after = memory_counts();
+    my $after = decoded_counts();
     return ($r, [$after->[0] - $before->[0], $after->[1] - $before->[1]]);
 }
 
 $ng->start(config(), ports => [$port, $sport, $up], workers => 1);
 
-is_deeply(memory_counts(), [0, 0], 'the memory families are on the status '
+is_deeply(decoded_counts(), [0, 0], 'the decoded-certificate families are on the status '
           . 'page, at zero');
 
 my ($r, $d) = delta('n1.test');
@@ -136,7 +136,7 @@ $ng->start(config('off'), ports => [$port, $sport, $up], workers => 1);
 ($r, $d) = delta('n1.test');
 is($r->{status}, 200, 'certguard_verify_memo off: allowed');
 ($r, $d) = delta('n2.test');
-is_deeply(memory_counts(), [0, 0], 'off: no memory of certificates');
+is_deeply(decoded_counts(), [0, 0], 'off: no decoded-certificate cache');
 $ng->stop();
 
 done_testing();

@@ -1,5 +1,5 @@
 /*
- * cg_input_t certs, the memory of certificates sent above a leaf: a chain
+ * cg_input_t certs, the cache of decoded certificates sent above a leaf: a chain
  * scored through it reads byte for byte as one scored without it, new
  * leaves under a remembered intermediate and all; the same bytes parsed
  * again are evaluated as the object and facts kept for them, and one
@@ -91,9 +91,9 @@ score(cg_certs_t *certs, X509 *leaf, X509 **sent, int n, char *out,
 }
 
 
-/* the same chain with and without the memory: same status, same JSON */
+/* the same chain with and without the cache: same status, same JSON */
 static int
-same_with_memory(cg_certs_t *certs, X509 *leaf, X509 **sent, int n,
+same_with_cache(cg_certs_t *certs, X509 *leaf, X509 **sent, int n,
     char *with)
 {
     char  without[16384];
@@ -132,7 +132,7 @@ test_new_leaves(cg_certs_t *certs)
         sent[0] = reparse(inter, 0);
         sent[1] = reparse(root, 0);
 
-        same &= same_with_memory(certs, leaf, sent, 2, out);
+        same &= same_with_cache(certs, leaf, sent, 2, out);
         trusted &= strstr(out, "\"trusted\":true") != NULL;
 
         X509_free(sent[0]);
@@ -140,7 +140,7 @@ test_new_leaves(cg_certs_t *certs)
         X509_free(leaf);
     }
 
-    ok(same, "ten new leaves: each scores as without the memory");
+    ok(same, "ten new leaves: each scores as without the cache");
     ok(trusted, "ten new leaves: each verifies (%s)", out);
 }
 
@@ -186,7 +186,7 @@ test_found(cg_certs_t *certs)
 }
 
 
-/* good, flipped, good: the memory never lends one's verdict to the other */
+/* good, flipped, good: the cache never lends one's verdict to the other */
 static void
 test_changed_byte(cg_certs_t *certs)
 {
@@ -200,14 +200,14 @@ test_changed_byte(cg_certs_t *certs)
     for (i = 0; i < 3; i++) {
         sent[0] = reparse(inter, i == 1);
         sent[1] = reparse(root, 0);
-        same &= same_with_memory(certs, leaf, sent, 2, out[i]);
+        same &= same_with_cache(certs, leaf, sent, 2, out[i]);
         X509_free(sent[0]);
         X509_free(sent[1]);
     }
 
     X509_free(leaf);
 
-    ok(same, "good, flipped, good: each scores as without the memory");
+    ok(same, "good, flipped, good: each scores as without the cache");
     ok(strstr(out[0], "\"trusted\":true") != NULL,
        "the good intermediate verifies");
     ok(strstr(out[1], "\"trusted\":false") != NULL,
@@ -229,10 +229,10 @@ test_sent_twice(cg_certs_t *certs)
     sent[1] = reparse(inter, 0);
     sent[2] = reparse(root, 0);
 
-    same = same_with_memory(certs, leaf, sent, 3, out)
-           && same_with_memory(certs, leaf, sent, 3, out);
+    same = same_with_cache(certs, leaf, sent, 3, out)
+           && same_with_cache(certs, leaf, sent, 3, out);
 
-    ok(same, "the intermediate sent twice scores as without the memory");
+    ok(same, "the intermediate sent twice scores as without the cache");
     ok(strstr(out, "\"chain_len\":4") != NULL,
        "and counts as sent twice (%s)", out);
 
@@ -243,7 +243,7 @@ test_sent_twice(cg_certs_t *certs)
 }
 
 
-/* many intermediates pass: the memory stays bounded and keeps scoring */
+/* many intermediates pass: the cache stays bounded and keeps scoring */
 static void
 test_many(cg_certs_t *certs)
 {
@@ -262,7 +262,7 @@ test_many(cg_certs_t *certs)
                          "DNS:www.example.test", 0, 5000 + i);
         sent[0] = other;
 
-        same &= same_with_memory(certs, leaf, sent, 1, out);
+        same &= same_with_cache(certs, leaf, sent, 1, out);
 
         X509_free(leaf);
         X509_free(other);
@@ -270,7 +270,7 @@ test_many(cg_certs_t *certs)
 
     EVP_PKEY_free(k);
 
-    ok(same, "300 intermediates: each scores as without the memory");
+    ok(same, "300 intermediates: each scores as without the cache");
     ok(strstr(out, "\"trusted\":true") != NULL,
        "and the last one verifies (%s)", out);
 }
