@@ -23,7 +23,9 @@
  * proxy_ssl_verify off (an empty store, the default callback), which the
  * module's verify callback replaces; and "floor", X509_verify of the leaf
  * under its issuer's key (an issuer object kept from the first handshake,
- * its key set up), the one check a new leaf cannot skip.  The name checked is the chain file's name without ".pem" (leaves.c
+ * its key set up), the one check a new leaf cannot skip.
+ *
+ * The name checked is the chain file's name without ".pem" (leaves.c
  * names them so), or $NAME.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).

@@ -182,13 +182,14 @@ typedef struct {
     const cg_verify_memo_t  *verify_memo;   /* NULL: every signature is
                                                checked */
     cg_certs_t         *certs;              /* NULL: none; the caller's
-                                               cache of decoded certificates (one
-                                               per process or thread): a
-                                               sent certificate above the
-                                               leaf whose DER is there is
-                                               evaluated as the object and
-                                               facts kept for those bytes,
-                                               and one that is not is kept */
+                                               cache of decoded
+                                               certificates (one a process
+                                               or thread): a certificate
+                                               above the leaf whose DER is
+                                               there is evaluated as the
+                                               object and facts kept for
+                                               those bytes, and one that is
+                                               not is kept */
     const unsigned char *leaf_sha256;       /* NULL: computed; the leaf's
                                                SHA-256 (32 bytes) when the
                                                caller has it already */

@@ -188,10 +188,10 @@ cg_facts_free(cg_facts_t *f)
 
 /*
  * The k-th certificate as sent (k > 0), through the caller's cache of
- * decoded certificates: bytes it holds are evaluated as the object decoded from
- * them before, with the facts made of it then; new ones go there with
- * their facts.  Out of memory on the way, the certificate is looked at
- * as sent.
+ * decoded certificates: bytes it holds are evaluated as the object
+ * decoded from them before, with the facts made of it then; new ones go
+ * there with their facts.  Out of memory on the way, the certificate is
+ * looked at as sent.
  */
 
 static int
@@ -230,9 +230,9 @@ cg_facts_sent(cg_facts_t *f, unsigned k, X509 *x, BIO *bio)
 
 /*
  * A certificate of the store on the path at depth i > 0 (an anchor, or an
- * intermediate it holds): its facts from the caller's decoded-certificate cache by its DER,
- * the object staying the store's; made, with the trust's digest of it,
- * and kept there otherwise.
+ * intermediate it holds): its facts from the caller's decoded-certificate
+ * cache by its DER, the object staying the store's; made, with the
+ * trust's digest of it, and kept there otherwise.
  */
 
 static int

@@ -500,7 +500,8 @@ ngx_certguard_metrics_page(ngx_pool_t *pool, ngx_cycle_t *cycle)
 
     p = ngx_certguard_metrics_counter(p, last, z, n,
             "certguard_decoded_certs_misses_total",
-            "Certificates above a leaf new to the worker's decoded-certificate cache.",
+            "Certificates above a leaf new to the worker's "
+            "decoded-certificate cache.",
             offsetof(ngx_certguard_metrics_t, decoded_certs_misses));
 
     b->last = p;

@@ -1,6 +1,6 @@
 /*
- * cg_input_t certs, the cache of decoded certificates sent above a leaf: a chain
- * scored through it reads byte for byte as one scored without it, new
+ * cg_input_t certs, the cache of decoded certificates sent above a leaf: a
+ * chain scored through it reads byte for byte as one scored without it, new
  * leaves under a remembered intermediate and all; the same bytes parsed
  * again are evaluated as the object and facts kept for them, and one
  * changed byte is a certificate of its own (a flipped signature byte
