@@ -134,6 +134,17 @@ for (qw(certguard_verdicts:counter certguard_signals:counter
 }
 is(scalar @{ $m->{families} }, scalar keys %fam, 'each family once');
 
+# every family on the page is in docs/directives.md's table, and the table
+# names none the page lacks
+my ($doc) = read_file(repo_root() . '/docs/directives.md')
+    =~ /^#### certguard_status\n(.*?)^###/ms;
+my %doc = map { $_ => 1 } ($doc // '') =~ /`(certguard_[a-z_]+)`/g;
+delete $doc{certguard_status};
+my %page = map { my ($n, $t) = split /:/; ($t eq 'counter' ? "${n}_total" : $n) => 1 }
+           @{ $m->{families} };
+is_deeply([sort keys %doc], [sort keys %page],
+          'docs/directives.md lists exactly the families on the page');
+
 my $s = $m->{samples};
 is($s->{'certguard_verdicts_total{module=http,verdict=allow}'}, 15,
    'verdicts: 15 allow, counted across both workers');
