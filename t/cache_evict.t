@@ -84,11 +84,8 @@ $ng->start(<<"HTTP", ports => [$port, $sport, $up]);
 HTTP
 
 sub evictions {
-    my $r = $ng->get($sport, '/metrics');
-    my ($n) = $r->{body}
-        =~ /^certguard_cache_evictions_total\{module="http"\} (\d+)$/m;
-
-    return $n // -1;
+    return $ng->counters($sport, 'http',
+                         'certguard_cache_evictions_total')->[0] // -1;
 }
 
 sub fetch {

@@ -84,12 +84,8 @@ HTTP
 }
 
 sub decoded_counts {
-    my $body = $ng->get($sport, '/metrics')->{body} // '';
-    my ($h) = $body
-        =~ /^certguard_decoded_certs_hits_total\{module="http"\} (\d+)$/m;
-    my ($m) = $body
-        =~ /^certguard_decoded_certs_misses_total\{module="http"\} (\d+)$/m;
-    return [$h, $m];
+    return $ng->counters($sport, 'http', 'certguard_decoded_certs_hits_total',
+                         'certguard_decoded_certs_misses_total');
 }
 
 sub delta {

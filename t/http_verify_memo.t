@@ -107,12 +107,8 @@ HTTP
 }
 
 sub memo_counts {
-    my $body = $ng->get($sport, '/metrics')->{body} // '';
-    my ($h) = $body
-        =~ /^certguard_verify_memo_hits_total\{module="http"\} (\d+)$/m;
-    my ($m) = $body
-        =~ /^certguard_verify_memo_misses_total\{module="http"\} (\d+)$/m;
-    return ($h, $m);
+    return @{ $ng->counters($sport, 'http', 'certguard_verify_memo_hits_total',
+                            'certguard_verify_memo_misses_total') };
 }
 
 $ng->start(config(), ports => [$port, $vport, $sport, $up, $up_t],

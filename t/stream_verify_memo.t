@@ -72,21 +72,14 @@ MAIN
 }
 
 sub memo_counts {
-    my $body = $ng->get($sport, '/metrics')->{body} // '';
-    my ($h) = $body
-        =~ /^certguard_verify_memo_hits_total\{module="stream"\} (\d+)$/m;
-    my ($m) = $body
-        =~ /^certguard_verify_memo_misses_total\{module="stream"\} (\d+)$/m;
-    return [$h, $m];
+    return $ng->counters($sport, 'stream', 'certguard_verify_memo_hits_total',
+                         'certguard_verify_memo_misses_total');
 }
 
 sub decoded_counts {
-    my $body = $ng->get($sport, '/metrics')->{body} // '';
-    my ($h) = $body
-        =~ /^certguard_decoded_certs_hits_total\{module="stream"\} (\d+)$/m;
-    my ($m) = $body
-        =~ /^certguard_decoded_certs_misses_total\{module="stream"\} (\d+)$/m;
-    return [$h, $m];
+    return $ng->counters($sport, 'stream',
+                         'certguard_decoded_certs_hits_total',
+                         'certguard_decoded_certs_misses_total');
 }
 
 sub tunnel {

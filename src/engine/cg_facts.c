@@ -32,6 +32,7 @@ static int cg_facts_remembered(const cg_certs_found_t *found,
     cg_cert_facts_t *c);
 static void cg_facts_remember(const cg_certs_found_t *found,
     const cg_cert_facts_t *c);
+static int cg_facts_copy(cg_cert_facts_t *dst, const cg_cert_facts_t *src);
 static int cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
     const cg_cert_facts_t *child, const unsigned char *sha256, BIO *bio);
 static int cg_facts_time(const ASN1_TIME *t, int64_t *out);
@@ -271,28 +272,7 @@ cg_facts_store(cg_facts_t *f, cg_cert_facts_t *c, X509 *x, unsigned i,
 static int
 cg_facts_remembered(const cg_certs_found_t *found, cg_cert_facts_t *c)
 {
-    const cg_cert_facts_t  *kept;
-
-    kept = found->facts;
-    if (kept == NULL) {
-        return 0;
-    }
-
-    *c = *kept;
-    c->subject = malloc(kept->subject_len + 1);
-    c->issuer = malloc(kept->issuer_len + 1);
-
-    if (c->subject == NULL || c->issuer == NULL) {
-        free(c->subject);
-        free(c->issuer);
-        memset(c, 0, sizeof(cg_cert_facts_t));
-        return 0;
-    }
-
-    memcpy(c->subject, kept->subject, kept->subject_len + 1);
-    memcpy(c->issuer, kept->issuer, kept->issuer_len + 1);
-
-    return 1;
+    return found->facts != NULL && cg_facts_copy(c, found->facts);
 }
 
 
@@ -312,23 +292,38 @@ cg_facts_remember(const cg_certs_found_t *found, const cg_cert_facts_t *c)
         return;
     }
 
-    *keep = *c;
-    keep->x = NULL;
-    keep->owned = 0;
-    keep->sent = 0;
-    keep->subject = malloc(c->subject_len + 1);
-    keep->issuer = malloc(c->issuer_len + 1);
-
-    if (keep->subject == NULL || keep->issuer == NULL) {
-        free(keep->subject);
-        free(keep->issuer);
+    if (!cg_facts_copy(keep, c)) {
         free(keep);
         return;
     }
 
-    memcpy(keep->subject, c->subject, c->subject_len + 1);
-    memcpy(keep->issuer, c->issuer, c->issuer_len + 1);
+    keep->x = NULL;
+    keep->owned = 0;
+    keep->sent = 0;
     *found->keep = keep;
+}
+
+
+/* dst = src with names of its own: 1, or 0 (dst zeroed) out of memory */
+
+static int
+cg_facts_copy(cg_cert_facts_t *dst, const cg_cert_facts_t *src)
+{
+    *dst = *src;
+    dst->subject = malloc(src->subject_len + 1);
+    dst->issuer = malloc(src->issuer_len + 1);
+
+    if (dst->subject == NULL || dst->issuer == NULL) {
+        free(dst->subject);
+        free(dst->issuer);
+        memset(dst, 0, sizeof(cg_cert_facts_t));
+        return 0;
+    }
+
+    memcpy(dst->subject, src->subject, src->subject_len + 1);
+    memcpy(dst->issuer, src->issuer, src->issuer_len + 1);
+
+    return 1;
 }
 
 

@@ -20,6 +20,8 @@ package Certguard::Nginx;
 #   $ng->wait_lines('proxy', 2) waits for two lines in logs/proxy.log;
 #   $ng->dns_server($port, 'a.test' => ['127.0.0.1']) answers nginx's
 #   resolver until the instance stops.
+#   $ng->counters($port, 'http', 'certguard_x_total', ...) reads those
+#   counters of one module from certguard_status at /metrics on $port.
 #
 # Options of start(), test_config() and reload(): workers (default 1),
 # module (0: do not load_module the certguard module), main (more main
@@ -573,6 +575,18 @@ sub get {
     close $s;
 
     return parse_response($raw);
+}
+
+
+# The values of one module's counters (names as on the page, labels none
+# but module) on the certguard_status page at /metrics: an arrayref, undef
+# for a counter the page lacks.
+sub counters {
+    my ($self, $port, $module, @names) = @_;
+    my $body = $self->get($port, '/metrics')->{body} // '';
+
+    return [map { ($body =~ /^\Q$_\E\{module="\Q$module\E"\} (\d+)$/m)[0] }
+            @names];
 }
 
 
