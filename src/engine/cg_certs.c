@@ -48,10 +48,30 @@ typedef struct {
 } cg_certs_bucket_t;
 
 
+/*
+ * Which pattern of a list a name matched, for the names of certificates
+ * above leaves (cg_certs_match()): a shared intermediate's subject and
+ * issuer are matched against the same lists on every handshake below it.
+ * Keyed by the list's id and the whole name; a slot is overwritten by the
+ * next name that hashes to it.
+ */
+#define CG_CERTS_MATCHES    256
+#define CG_CERTS_MATCH_MAX  240         /* longer names are not kept */
+
+typedef struct {
+    uint64_t           list;            /* cg_patlist_t id; 0: empty */
+    uint32_t           hash;
+    uint32_t           found;           /* the pattern's index + 1, or 0 */
+    uint32_t           len;
+    char               name[CG_CERTS_MATCH_MAX];
+} cg_certs_match_t;
+
+
 struct cg_certs_s {
     cg_certs_bucket_t  bucket[CG_CERTS_BUCKETS];
     uint64_t           found;           /* cg_certs_find() */
     uint64_t           missed;
+    cg_certs_match_t  *matches;         /* [CG_CERTS_MATCHES], at first use */
 };
 
 
@@ -91,6 +111,7 @@ cg_certs_free(cg_certs_t *certs)
         }
     }
 
+    free(certs->matches);
     free(certs);
 }
 
@@ -238,6 +259,57 @@ cg_certs_d2i(cg_certs_t *certs, const unsigned char **pp, long len,
     }
 
     return x;
+}
+
+
+const cg_pattern_t *
+cg_certs_match(cg_certs_t *certs, const cg_patlist_t *l, const char *s,
+    size_t len)
+{
+    size_t               i;
+    uint32_t             h;
+    cg_certs_match_t    *m;
+    const cg_pattern_t  *p;
+
+    if (certs == NULL || l->n == 0 || l->id == 0
+        || len > CG_CERTS_MATCH_MAX)
+    {
+        return cg_patlist_match(l, s, len);
+    }
+
+    if (certs->matches == NULL) {
+        certs->matches = calloc(CG_CERTS_MATCHES, sizeof(cg_certs_match_t));
+        if (certs->matches == NULL) {
+            return cg_patlist_match(l, s, len);
+        }
+    }
+
+    /* FNV-1a of the name, then of the list's id */
+    h = 2166136261u;
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) s[i]) * 16777619u;
+    }
+    for (i = 0; i < sizeof(uint64_t); i++) {
+        h = (h ^ (unsigned char) (l->id >> (8 * i))) * 16777619u;
+    }
+
+    m = &certs->matches[h % CG_CERTS_MATCHES];
+
+    if (m->list == l->id && m->hash == h && m->len == len
+        && memcmp(m->name, s, len) == 0)
+    {
+        return m->found ? &l->items[m->found - 1] : NULL;
+    }
+
+    p = cg_patlist_match(l, s, len);
+
+    m->list = l->id;
+    m->hash = h;
+    m->len = (uint32_t) len;
+    m->found = p ? (uint32_t) (p - l->items) + 1 : 0;
+    memcpy(m->name, s, len);
+
+    return p;
 }
 
 

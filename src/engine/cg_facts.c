@@ -22,6 +22,7 @@
 #include "cg_memo.h"
 
 
+static int cg_facts_dn_same(const X509_NAME *name, const X509_NAME *known);
 static char *cg_facts_dn_again(const X509_NAME *name,
     const X509_NAME *known, const char *str, size_t len, BIO *bio,
     size_t *out_len);
@@ -34,7 +35,8 @@ static void cg_facts_remember(const cg_certs_found_t *found,
     const cg_cert_facts_t *c);
 static int cg_facts_copy(cg_cert_facts_t *dst, const cg_cert_facts_t *src);
 static int cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
-    const cg_cert_facts_t *child, const unsigned char *sha256, BIO *bio);
+    const cg_cert_facts_t *child, const cg_cert_facts_t *parent,
+    const unsigned char *sha256, BIO *bio);
 static int cg_facts_time(const ASN1_TIME *t, int64_t *out);
 static void cg_facts_serial(X509 *x, char *buf, size_t size);
 static void cg_facts_san(cg_facts_t *f);
@@ -89,13 +91,8 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
         return CG_ERR_NOMEM;
     }
 
-    if (cg_facts_cert(&f->certs[0], in->leaf, 0, NULL, in->leaf_sha256, bio)
-        != CG_OK)
-    {
-        BIO_free(bio);
-        return CG_ERR_NOMEM;
-    }
-
+    /* the leaf's facts after the others': its issuer's name is then
+     * usually the next one's subject, remembered or printed already */
     f->ncerts = 1;
     f->nsent = 1;
 
@@ -123,6 +120,15 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
 
         f->certs[k].sent = (int) k;
         f->ncerts++;
+    }
+
+    if (cg_facts_cert(&f->certs[0], in->leaf, 0, NULL,
+                      f->ncerts > 1 ? &f->certs[1] : NULL, in->leaf_sha256,
+                      bio)
+        != CG_OK)
+    {
+        BIO_free(bio);
+        return CG_ERR_NOMEM;
     }
 
     cg_facts_serial(in->leaf, f->serial, sizeof(f->serial));
@@ -212,7 +218,8 @@ cg_facts_sent(cg_facts_t *f, unsigned k, X509 *x, BIO *bio)
     }
 
     if (!cg_facts_remembered(&found, c)
-        && cg_facts_cert(c, found.x, k, &f->certs[k - 1], NULL, bio) != CG_OK)
+        && cg_facts_cert(c, found.x, k, k > 1 ? &f->certs[k - 1] : NULL,
+                          NULL, NULL, bio) != CG_OK)
     {
         if (found.x != x) {
             X509_free(found.x);
@@ -246,7 +253,7 @@ cg_facts_store(cg_facts_t *f, cg_cert_facts_t *c, X509 *x, unsigned i,
     cg_certs_find(i > 0 ? f->in->certs : NULL, x, NULL, 0, &found);
 
     if (!cg_facts_remembered(&found, c)
-        && cg_facts_cert(c, x, i, i ? f->path[i - 1] : NULL,
+        && cg_facts_cert(c, x, i, i ? f->path[i - 1] : NULL, NULL,
                          cg_trust_digest(f->in->trust, x, md) ? md : NULL,
                          bio)
            != CG_OK)
@@ -330,13 +337,15 @@ cg_facts_copy(cg_cert_facts_t *dst, const cg_cert_facts_t *src)
 /*
  * child: the certificate before this one in the chain, whose issuer is
  * usually this one's subject, as this one's issuer is its own subject when
- * self-issued: a name with the same DER prints the same, so it is printed
- * once (printing is most of the facts' own work).
+ * self-issued; parent (the leaf's): the one after it, whose subject is
+ * usually its issuer.  A name with the same DER prints the same, so it is
+ * printed once (printing is most of the facts' own work).
  */
 
 static int
 cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
-    const cg_cert_facts_t *child, const unsigned char *sha256, BIO *bio)
+    const cg_cert_facts_t *child, const cg_cert_facts_t *parent,
+    const unsigned char *sha256, BIO *bio)
 {
     unsigned int      mdlen;
     EVP_PKEY         *pkey;
@@ -359,8 +368,17 @@ cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
         return CG_ERR_NOMEM;
     }
 
-    c->issuer = cg_facts_dn_again(issuer, subject, c->subject,
-                                  c->subject_len, bio, &c->issuer_len);
+    if (parent && parent->subject
+        && !cg_facts_dn_same(issuer, subject)
+        && cg_facts_dn_same(issuer, X509_get_subject_name(parent->x)))
+    {
+        c->issuer = cg_facts_dn_again(issuer, X509_get_subject_name(parent->x),
+                                      parent->subject, parent->subject_len,
+                                      bio, &c->issuer_len);
+    } else {
+        c->issuer = cg_facts_dn_again(issuer, subject, c->subject,
+                                      c->subject_len, bio, &c->issuer_len);
+    }
 
     if (c->issuer == NULL) {
         return CG_ERR_NOMEM;
@@ -435,21 +453,28 @@ cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
 }
 
 
+static int
+cg_facts_dn_same(const X509_NAME *name, const X509_NAME *known)
+{
+    size_t                a, b;
+    const unsigned char  *da, *db;
+
+    return name && known
+           && X509_NAME_get0_der(name, &da, &a) == 1
+           && X509_NAME_get0_der(known, &db, &b) == 1
+           && a == b && memcmp(da, db, a) == 0;
+}
+
+
 /* name printed: a copy of str when its DER is known's, else printed */
 
 static char *
 cg_facts_dn_again(const X509_NAME *name, const X509_NAME *known,
     const char *str, size_t len, BIO *bio, size_t *out_len)
 {
-    char                 *s;
-    size_t                a, b;
-    const unsigned char  *da, *db;
+    char  *s;
 
-    if (name && known
-        && X509_NAME_get0_der(name, &da, &a) == 1
-        && X509_NAME_get0_der(known, &db, &b) == 1
-        && a == b && memcmp(da, db, a) == 0)
-    {
+    if (cg_facts_dn_same(name, known)) {
         s = malloc(len + 1);
         if (s == NULL) {
             return NULL;

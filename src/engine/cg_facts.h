@@ -136,6 +136,12 @@ typedef struct {
 void cg_certs_find(cg_certs_t *certs, X509 *x, const cg_cert_facts_t *taken,
     unsigned ntaken, cg_certs_found_t *found);
 
+/* cg_patlist_match(l, s, len), its result kept in certs (when not NULL)
+ * for the next match of the same name against the same list: for names
+ * that recur, those of certificates above leaves. */
+const cg_pattern_t *cg_certs_match(cg_certs_t *certs, const cg_patlist_t *l,
+    const char *s, size_t len);
+
 
 typedef struct {
     int             depth;

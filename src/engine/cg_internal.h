@@ -54,6 +54,9 @@ typedef struct {
 typedef struct {
     cg_pattern_t   *items;
     size_t          n;
+    uint64_t        id;             /* new with every pattern added, unique
+                                       in the process: what results kept
+                                       of the list are keyed by */
 } cg_patlist_t;
 
 /* Compile one pattern; host selects host-pattern syntax. */

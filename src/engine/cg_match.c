@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,9 @@ static int cg_hex_value(int c);
 static int cg_digest_cmp(const void *a, const void *b);
 static int cg_line_next(const char **pos, const char *end, const char **line,
     size_t *len);
+
+
+static _Atomic uint64_t  cg_patlist_ids;
 
 
 int
@@ -465,6 +469,7 @@ cg_patlist_add(cg_patlist_t *l, const char *text, int host, cg_error_t *err)
 
     l->items = items;
     l->items[l->n++] = p;
+    l->id = atomic_fetch_add(&cg_patlist_ids, 1) + 1;
 
     return CG_OK;
 }
@@ -552,6 +557,7 @@ cg_patlist_free(cg_patlist_t *l)
     free(l->items);
     l->items = NULL;
     l->n = 0;
+    l->id = 0;
 }
 
 

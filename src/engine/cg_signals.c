@@ -548,6 +548,29 @@ cg_same_name(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 
+/*
+ * certs[i]'s issuer or subject against l.  Names other than the leaf's
+ * subject recur, those of the CAs above many leaves: their results are
+ * kept with the decoded certificates.
+ */
+
+static const cg_pattern_t *
+cg_name_match(cg_facts_t *f, const cg_patlist_t *l, unsigned i, int issuer)
+{
+    cg_cert_facts_t  *c;
+
+    c = &f->certs[i];
+
+    if (issuer) {
+        return cg_certs_match(f->in->certs, l, c->issuer, c->issuer_len);
+    }
+
+    return i == 0 ? cg_patlist_match(l, c->subject, c->subject_len)
+                  : cg_certs_match(f->in->certs, l, c->subject,
+                                   c->subject_len);
+}
+
+
 static int
 cg_check_dn_list(cg_facts_t *f, const cg_patlist_t *l, int all,
     int leaf_subject, char *detail, size_t size)
@@ -574,7 +597,7 @@ cg_check_dn_list(cg_facts_t *f, const cg_patlist_t *l, int all,
         }
     }
 
-    p = cg_patlist_match(l, c->issuer, c->issuer_len);
+    p = cg_name_match(f, l, 0, 1);
     if (p) {
         cg_detailf(detail, size, "leaf issuer matches \"%s\"", p->text);
         return 1;
@@ -591,14 +614,14 @@ cg_check_dn_list(cg_facts_t *f, const cg_patlist_t *l, int all,
             || (i > 0 && cg_same_name(c->subject, c->subject_len,
                                       f->certs[i - 1].issuer,
                                       f->certs[i - 1].issuer_len))
-            ? NULL : cg_patlist_match(l, c->subject, c->subject_len);
+            ? NULL : cg_name_match(f, l, i, 0);
         if (p) {
             cg_detailf(detail, size, "%s subject matches \"%s\"",
                        cg_which(i, which, sizeof(which)), p->text);
             return 1;
         }
 
-        p = (i == 0) ? NULL : cg_patlist_match(l, c->issuer, c->issuer_len);
+        p = (i == 0) ? NULL : cg_name_match(f, l, i, 1);
         if (p) {
             cg_detailf(detail, size, "%s issuer matches \"%s\"",
                        cg_which(i, which, sizeof(which)), p->text);

@@ -6,7 +6,8 @@
  * changed byte is a certificate of its own (a flipped signature byte
  * fails verification after the good one was remembered, and the good one
  * verifies after it); a certificate sent twice stays two objects; the
- * anchor's facts are kept too.
+ * anchor's facts are kept too, and so are the results of the policy's
+ * name lists for the names of certificates above leaves.
  */
 
 #include "certs.h"
@@ -276,6 +277,68 @@ test_many(cg_certs_t *certs)
 }
 
 
+/*
+ * Which pattern a CA's name matched is kept with the decoded certificates:
+ * two policies whose lists differ, used in turn through the same cache
+ * (and a third loaded from the first's text, a list of its own), each get
+ * their own list's answer, as without the cache.
+ */
+static void
+test_name_matches(cg_certs_t *certs)
+{
+    int           i, same, hit, miss;
+    char          out[16384], list[300];
+    X509         *tool, *leaf, *sent[1];
+    cg_policy_t  *saved, *pol[3];
+
+    tool = unit_cert("O=Fake Tools,CN=tool inter", k_inter, root, k_root,
+                     NULL, 1, 3);
+
+    snprintf(list, sizeof(list), "list default_subject %s;\n",
+             unit_file("fake.list", "O=Fake Tools\n"));
+    pol[0] = unit_policy("fake", list);
+    pol[2] = unit_policy("fake-again", list);
+    snprintf(list, sizeof(list), "list default_subject %s;\n",
+             unit_file("other.list", "O=Other Tools\n"));
+    pol[1] = unit_policy("other", list);
+
+    saved = def;
+    same = 1;
+    hit = 0;
+    miss = 0;
+
+    for (i = 0; i < 9; i++) {
+        def = pol[i % 3];
+        leaf = unit_cert("CN=www.example.test", k_leaf, tool, k_inter,
+                         "DNS:www.example.test", 0, 7000 + i);
+        sent[0] = reparse(tool, 0);
+
+        same &= same_with_cache(certs, leaf, sent, 1, out);
+
+        if (strstr(out, "leaf issuer matches \\\"O=Fake Tools\\\"")) {
+            hit += i % 3 != 1;
+        } else {
+            miss += i % 3 == 1;
+        }
+
+        X509_free(sent[0]);
+        X509_free(leaf);
+    }
+
+    def = saved;
+
+    ok(same, "three policies in turn: each scores as without the cache");
+    is_int(hit, 6, "the two with O=Fake Tools listed match the CA's name "
+           "every time (%s)", out);
+    is_int(miss, 3, "the one without never does");
+
+    for (i = 0; i < 3; i++) {
+        cg_policy_free(pol[i]);
+    }
+    X509_free(tool);
+}
+
+
 int
 main(void)
 {
@@ -299,6 +362,7 @@ main(void)
     test_changed_byte(certs);
     test_sent_twice(certs);
     test_many(certs);
+    test_name_matches(certs);
 
     cg_certs_free(certs);
 
