@@ -255,7 +255,10 @@ cg_cef_label(cg_out_t *o, const char *key, const char *label, const char *s,
         return;
     }
 
-    cg_out_fmt(o, " %sLabel=%s", key, label);
+    cg_out_mem(o, " ", 1);
+    cg_out_str(o, key);
+    cg_out_mem(o, "Label=", 6);
+    cg_out_str(o, label);
     cg_cef_value(o, key, s, max, cap);
 }
 
@@ -274,7 +277,12 @@ cg_cef_header(cg_out_t *o, const char *cls, const char *name, int sev)
     cg_out_mem(o, hdr, m);
     /* the space after the seventh pipe: liblognorm's CEF parser otherwise
      * loses the first character of the first key */
-    cg_out_fmt(o, "|%s|%s|%d| ", cls, name, sev);
+    cg_out_mem(o, "|", 1);
+    cg_out_str(o, cls);
+    cg_out_mem(o, "|", 1);
+    cg_out_str(o, name);
+    cg_out_int(o, "|", sev);
+    cg_out_mem(o, "| ", 2);
 
     /* a constant first key: the extension never starts with escaped text */
     cg_out_str(o, "deviceDirection=1");
@@ -288,13 +296,13 @@ cg_cef_peers(cg_out_t *o, const cg_event_t *ev)
     cg_cef_value(o, "src", ev->src_addr, CG_CEF_CAP_MAX, CG_CEF_CAP_ADDR);
 
     if (ev->src_port) {
-        cg_out_fmt(o, " spt=%u", ev->src_port & 0xffff);
+        cg_out_int(o, " spt=", ev->src_port & 0xffff);
     }
 
     cg_cef_value(o, "dst", ev->dst_addr, CG_CEF_CAP_MAX, CG_CEF_CAP_ADDR);
 
     if (ev->dst_port) {
-        cg_out_fmt(o, " dpt=%u", ev->dst_port & 0xffff);
+        cg_out_int(o, " dpt=", ev->dst_port & 0xffff);
     }
 }
 
@@ -627,7 +635,7 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
     cg_cef_header(&o, cls, name, sev);
 
     if (ev->rt_ms > 0) {
-        cg_out_fmt(&o, " rt=%lld", (long long) ev->rt_ms);
+        cg_out_int(&o, " rt=", (long long) ev->rt_ms);
     }
 
     cg_cef_value(&o, "act", action, CG_CEF_CAP_MAX, CG_CEF_CAP_ACT);
@@ -698,10 +706,10 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
     cg_cef_label(&o, "flexString2", "spkiSha256", res->spki_sha256,
                  sizeof(res->spki_sha256), CG_CEF_CAP_HASH);
 
-    cg_out_fmt(&o, " cn1Label=score cn1=%d", res->score);
+    cg_out_int(&o, " cn1Label=score cn1=", res->score);
 
     if (res->key_bits > 0) {
-        cg_out_fmt(&o, " cn2Label=keyBits cn2=%d", res->key_bits);
+        cg_out_int(&o, " cn2Label=keyBits cn2=", res->key_bits);
     }
 
     if (res->not_after != 0) {
@@ -712,19 +720,19 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
         v = cg_clamp(res->not_after, CG_TIME_LIMIT)
             - cg_clamp(now, CG_TIME_LIMIT);
         v = cg_floor_div(v, 86400);
-        cg_out_fmt(&o, " cn3Label=daysToExpiry cn3=%lld", (long long) v);
+        cg_out_int(&o, " cn3Label=daysToExpiry cn3=", (long long) v);
     }
 
     if (res->not_before != 0) {
         v = cg_clamp(res->not_before, CG_TIME_LIMIT);
-        cg_out_fmt(&o, " deviceCustomDate1Label=notBefore"
-                   " deviceCustomDate1=%lld", (long long) (v * 1000));
+        cg_out_int(&o, " deviceCustomDate1Label=notBefore"
+                   " deviceCustomDate1=", (long long) (v * 1000));
     }
 
     if (res->not_after != 0) {
         v = cg_clamp(res->not_after, CG_TIME_LIMIT);
-        cg_out_fmt(&o, " deviceCustomDate2Label=notAfter"
-                   " deviceCustomDate2=%lld", (long long) (v * 1000));
+        cg_out_int(&o, " deviceCustomDate2Label=notAfter"
+                   " deviceCustomDate2=", (long long) (v * 1000));
     }
 
     cg_cef_revocation(&o, res);
@@ -751,10 +759,10 @@ cg_cef_revocation(cg_out_t *o, const cg_result_t *res)
         }
 
         if (strncmp(res->hits[i].detail, "crl:", 4) == 0) {
-            cg_out_fmt(o, " revocation=crl");
+            cg_out_str(o, " revocation=crl");
 
         } else if (strncmp(res->hits[i].detail, "ocsp:", 5) == 0) {
-            cg_out_fmt(o, " revocation=ocsp");
+            cg_out_str(o, " revocation=ocsp");
         }
 
         return;
@@ -776,7 +784,7 @@ cg_cef_memory(cg_out_t *o, const cg_result_t *res)
 
     if (res->first_seen != 0) {
         v = cg_clamp(res->first_seen, CG_TIME_LIMIT);
-        cg_out_fmt(o, " firstSeen=%lld", (long long) (v * 1000));
+        cg_out_int(o, " firstSeen=", (long long) (v * 1000));
     }
 
     room = o->pos < CG_CEF_MAX - 1 ? CG_CEF_MAX - 1 - o->pos
@@ -877,7 +885,7 @@ cg_format_cef_refusal(const cg_event_t *ev, const char *reason,
                   cg_refusal_classes[r->cls].name, r->sev);
 
     if (ev->rt_ms > 0) {
-        cg_out_fmt(&o, " rt=%lld", (long long) ev->rt_ms);
+        cg_out_int(&o, " rt=", (long long) ev->rt_ms);
     }
 
     cg_out_str(&o, " act=refused");
@@ -891,7 +899,7 @@ cg_format_cef_refusal(const cg_event_t *ev, const char *reason,
     cg_cef_value(&o, "reason", reason, CG_CEF_CAP_MAX, CG_CEF_CAP_REASON);
 
     if (count > 1) {
-        cg_out_fmt(&o, " cnt=%u", count);
+        cg_out_int(&o, " cnt=", count);
     }
 
     return cg_out_done(&o);

@@ -64,6 +64,31 @@ cg_out_fmt(cg_out_t *o, const char *fmt, ...)
 }
 
 
+void
+cg_out_int(cg_out_t *o, const char *prefix, long long v)
+{
+    char                 tmp[24], *p;
+    unsigned long long   u;
+
+    cg_out_str(o, prefix);
+
+    /* the magnitude unsigned: LLONG_MIN has no positive counterpart */
+    u = v < 0 ? 0ULL - (unsigned long long) v : (unsigned long long) v;
+
+    p = tmp + sizeof(tmp);
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    if (v < 0) {
+        *--p = '-';
+    }
+
+    cg_out_mem(o, p, (size_t) (tmp + sizeof(tmp) - p));
+}
+
+
 size_t
 cg_out_done(cg_out_t *o)
 {

@@ -33,6 +33,9 @@ void cg_out_fmt(cg_out_t *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* prefix, then v in decimal as printf's %lld writes it: what the records
+ * write per handshake goes through no format string */
+void cg_out_int(cg_out_t *o, const char *prefix, long long v);
 size_t cg_out_done(cg_out_t *o);
 
 /* C0, DEL, C1 and the Unicode line and paragraph separators. */

@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <limits.h>
+#include <stdio.h>
+
 #include "certguard.h"
+#include "cg_out.h"
 #include "tap.h"
 
 
@@ -1377,6 +1381,39 @@ test_signal_ids(void)
 }
 
 
+/* the records' numbers, written without a format string: as %lld */
+static void
+test_out_int(void)
+{
+    int               i, same;
+    char              out[64], want[64], small[8];
+    cg_out_t          o;
+    static long long  v[] = { 0, 7, -1, 10, -86400, 1234567890123LL,
+                              LLONG_MAX, LLONG_MIN };
+
+    same = 1;
+
+    for (i = 0; i < (int) (sizeof(v) / sizeof(v[0])); i++) {
+        cg_out_init(&o, out, sizeof(out));
+        cg_out_int(&o, " cn1=", v[i]);
+        cg_out_done(&o);
+        snprintf(want, sizeof(want), " cn1=%lld", v[i]);
+
+        if (strcmp(out, want) != 0) {
+            printf("# %s, not %s\n", out, want);
+            same = 0;
+        }
+    }
+
+    ok(same, "cg_out_int writes what %%lld does, the extremes too");
+
+    cg_out_init(&o, small, sizeof(small));
+    cg_out_int(&o, " rt=", 1234567);
+    is_int((int) cg_out_done(&o), 11, "cut short, the full length counted");
+    is_str(small, " rt=123", "and the bytes that fit written");
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -1397,6 +1434,7 @@ main(int argc, char **argv)
     test_truncation();
     test_text();
     test_signal_ids();
+    test_out_int();
 
     return done_testing();
 }
