@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -45,6 +46,13 @@ typedef struct {
 /* the SHA-256 of x's DER when the caller has it already: 1, else 0 */
 typedef int (*cg_memo_digest_pt)(void *arg, X509 *x, unsigned char *md);
 
+/* the time a walk checks validity against, broken down once */
+typedef struct {
+    unsigned    made:1;
+    unsigned    ok:1;
+    struct tm   tm;
+} cg_memo_now_t;
+
 static int cg_memo_step(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
     cg_memo_digest_pt digest, void *arg);
 static int cg_memo_facts_digest(void *arg, X509 *x, unsigned char *md);
@@ -53,10 +61,10 @@ static int cg_memo_key_of(X509 *issuer, X509 *subject, unsigned char *key,
 static int cg_memo_facts_verify(X509_STORE_CTX *ctx);
 static int cg_memo_fail(X509_STORE_CTX *ctx, X509 *x, int depth, int err);
 static int cg_memo_walk(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
-    cg_memo_digest_pt digest, void *arg, ASN1_TIME **now);
+    cg_memo_digest_pt digest, void *arg, cg_memo_now_t *now);
 static int cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth,
-    ASN1_TIME **now);
-static int cg_memo_cmp_time(const ASN1_TIME *t, const ASN1_TIME *now);
+    cg_memo_now_t *now);
+static int cg_memo_cmp_time(const ASN1_TIME *t, const cg_memo_now_t *now);
 static int cg_memo_signing_allowed(X509 *issuer, X509 *subject);
 static int cg_memo_signature(const cg_verify_memo_t *memo, X509 *issuer,
     X509 *subject, EVP_PKEY *pkey, cg_memo_digest_pt digest, void *arg);
@@ -127,20 +135,17 @@ static int
 cg_memo_step(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
     cg_memo_digest_pt digest, void *arg)
 {
-    int         ok;
-    ASN1_TIME  *now;
+    cg_memo_now_t  now;
 
-    now = NULL;
-    ok = cg_memo_walk(ctx, memo, digest, arg, &now);
-    ASN1_TIME_free(now);
+    now.made = 0;
 
-    return ok;
+    return cg_memo_walk(ctx, memo, digest, arg, &now);
 }
 
 
 static int
 cg_memo_walk(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
-    cg_memo_digest_pt digest, void *arg, ASN1_TIME **now)
+    cg_memo_digest_pt digest, void *arg, cg_memo_now_t *now)
 {
     int                       n, ret, issuer_depth;
     uint32_t                  xflags;
@@ -261,13 +266,13 @@ cg_memo_fail(X509_STORE_CTX *ctx, X509 *x, int depth, int err)
 
 /*
  * ossl_x509_check_cert_time() of 3.0, for depth >= 0.  The time checked
- * against is made once a walk (*now), not once a comparison as
- * X509_cmp_time() makes it: printing it was a tenth of a new leaf's
- * evaluation.
+ * against is broken down once a walk (*now), not printed into an
+ * ASN1_TIME once a comparison as X509_cmp_time() does: that was a tenth
+ * of a new leaf's evaluation.
  */
 
 static int
-cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, ASN1_TIME **now)
+cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, cg_memo_now_t *now)
 {
     int                 i;
     time_t              t, *ptime;
@@ -287,11 +292,13 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, ASN1_TIME **now)
         ptime = NULL;
     }
 
-    if (*now == NULL) {
-        *now = X509_time_adj(NULL, 0, ptime);
+    if (!now->made) {
+        now->made = 1;
+        t = ptime ? *ptime : time(NULL);
+        now->ok = gmtime_r(&t, &now->tm) != NULL;
     }
 
-    i = cg_memo_cmp_time(X509_get0_notBefore(x), *now);
+    i = cg_memo_cmp_time(X509_get0_notBefore(x), now);
 
     if (i == 0
         && !cg_memo_fail(ctx, x, depth,
@@ -305,7 +312,7 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, ASN1_TIME **now)
         return 0;
     }
 
-    i = cg_memo_cmp_time(X509_get0_notAfter(x), *now);
+    i = cg_memo_cmp_time(X509_get0_notAfter(x), now);
 
     if (i == 0
         && !cg_memo_fail(ctx, x, depth,
@@ -325,16 +332,18 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, ASN1_TIME **now)
 /*
  * X509_cmp_time(t, the time now holds) of 3.0: 0 when t is not in RFC
  * 5280's form (YYMMDDHHMMSSZ as UTCTime, YYYYMMDDHHMMSSZ as
- * GeneralizedTime, digits then Z; ASN1_TIME_diff() checks the ranges) or
- * now is missing, -1 when t is at or before now, 1 when after.
+ * GeneralizedTime, digits then Z; ASN1_TIME_to_tm() checks the ranges,
+ * as ASN1_TIME_diff() did through it) or now is unknown, -1 when t is at
+ * or before now, 1 when after.  Fields in range compare as the times do.
  */
 
 static int
-cg_memo_cmp_time(const ASN1_TIME *t, const ASN1_TIME *now)
+cg_memo_cmp_time(const ASN1_TIME *t, const cg_memo_now_t *now)
 {
-    int  i, len, day, sec;
+    int        i, len, d;
+    struct tm  tm;
 
-    if (t == NULL || now == NULL) {
+    if (t == NULL || !now->ok) {
         return 0;
     }
 
@@ -366,13 +375,19 @@ cg_memo_cmp_time(const ASN1_TIME *t, const ASN1_TIME *now)
         }
     }
 
-    if (ASN1_STRING_get0_data(t)[len - 1] != 'Z'
-        || !ASN1_TIME_diff(&day, &sec, t, now))
+    if (ASN1_STRING_get0_data(t)[len - 1] != 'Z' || !ASN1_TIME_to_tm(t, &tm))
     {
         return 0;
     }
 
-    return (day >= 0 && sec >= 0) ? -1 : 1;
+    d = tm.tm_year - now->tm.tm_year;
+    d = d ? d : tm.tm_mon - now->tm.tm_mon;
+    d = d ? d : tm.tm_mday - now->tm.tm_mday;
+    d = d ? d : tm.tm_hour - now->tm.tm_hour;
+    d = d ? d : tm.tm_min - now->tm.tm_min;
+    d = d ? d : tm.tm_sec - now->tm.tm_sec;
+
+    return d > 0 ? 1 : -1;
 }
 
 

@@ -178,6 +178,29 @@ mk(const char *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, int ca,
 }
 
 
+/* x with a validity time given as its DER string, signed again */
+static X509 *
+retime(X509 *x, EVP_PKEY *ikey, int after, const char *der_time)
+{
+    ASN1_TIME  *t;
+
+    t = after ? X509_getm_notAfter(x) : X509_getm_notBefore(x);
+
+    if (!ASN1_STRING_set(t, der_time, (int) strlen(der_time))) {
+        unit_bail("ASN1_STRING_set");
+    }
+
+    t->type = strlen(der_time) == 13 ? V_ASN1_UTCTIME
+                                     : V_ASN1_GENERALIZEDTIME;
+
+    if (X509_sign(x, ikey, EVP_sha256()) == 0) {
+        unit_bail("X509_sign");
+    }
+
+    return x;
+}
+
+
 static void
 pool_free(void)
 {
@@ -344,11 +367,11 @@ test_step(void)
     void             *mem;
     trace_t           t0, t1, t2;
     EVP_PKEY         *kr, *ki, *kl, *kx;
-    X509             *root, *inter, *leaf, *noku, *x[24][4];
+    X509             *root, *inter, *leaf, *noku, *x[40][4];
     cg_verify_memo_t  memo;
-    unsigned long     fl[24];
-    int               nx[24];
-    const char       *what[24];
+    unsigned long     fl[40];
+    int               nx[40];
+    const char       *what[40];
 
     kr = unit_key();
     ki = unit_key();
@@ -403,6 +426,35 @@ test_step(void)
     CASE("self-signed leaf, checked", x[cases - 1][0], NULL, NULL,
          X509_V_FLAG_CHECK_SS_SIGNATURE | X509_V_FLAG_PARTIAL_CHAIN);
     CASE("intermediate sent twice", leaf, inter, inter, 0);
+    /* validity at the second of the check (2026-01-01T00:00:00Z), one
+     * either side of it, as GeneralizedTime, and out of range */
+    CASE("leaf expiring at the second checked",
+         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
+                ki, 1, "260101000000Z"), inter, NULL, 0);
+    CASE("leaf expiring a second after",
+         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
+                ki, 1, "260101000001Z"), inter, NULL, 0);
+    CASE("leaf valid from the second checked",
+         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
+                ki, 0, "260101000000Z"), inter, NULL, 0);
+    CASE("leaf valid from a second after",
+         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
+                ki, 0, "260101000001Z"), inter, NULL, 0);
+    CASE("leaf expired the year before, GeneralizedTime",
+         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
+                ki, 1, "20251231235959Z"), inter, NULL, 0);
+    CASE("leaf valid to 2050, GeneralizedTime",
+         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
+                ki, 1, "20500101000000Z"), inter, NULL, 0);
+    CASE("leaf expiring in month 13",
+         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
+                ki, 1, "261301000000Z"), inter, NULL, 0);
+    CASE("leaf valid from February 30th",
+         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
+                ki, 0, "250230000000Z"), inter, NULL, 0);
+    CASE("leaf expiring at 24:00",
+         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
+                ki, 1, "261231240000Z"), inter, NULL, 0);
     CASE("expired leaf, expired intermediate, wrong key",
          mk("CN=a.test", kl, inter, kx, 0, -100, -1, NULL, serial++),
          mk("CN=Memo Inter", ki, root, kr, 1, -50, -2, NULL, serial++),
