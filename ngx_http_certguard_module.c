@@ -504,7 +504,6 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     u_char                     *p, *last;
     u_char                      name[CG_NAME_MAX];
     u_char                      md[EVP_MAX_MD_SIZE];
-    unsigned int                mdlen;
     ngx_str_t                   key;
     cg_input_t                  in;
     ngx_uint_t                  cached, fresh;
@@ -549,14 +548,14 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     key.len = 0;
 
     if (cglcf->common.cache.shm_zone
-        && X509_digest(in.leaf, EVP_sha256(), md, &mdlen) == 1)
+        && ngx_certguard_cert_sha256(in.leaf, md) == NGX_OK)
     {
         /* leaf SHA-256, the objects it is scored with, name, destination */
 
         p = ctx->key;
         last = ctx->key + sizeof(ctx->key);
 
-        p = ngx_cpymem(p, md, mdlen);
+        p = ngx_cpymem(p, md, 32);
         p = ngx_cpymem(p, &in.policy, sizeof(void *));
         p = ngx_cpymem(p, &in.trust, sizeof(void *));
         p = ngx_cpymem(p, &in.geoip, sizeof(void *));
@@ -570,7 +569,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         ctx->key_len = key.len;
 
         /* the facts take the leaf's digest from the key */
-        in.leaf_sha256 = (mdlen == 32) ? md : NULL;
+        in.leaf_sha256 = md;
 
         cached = (ngx_certguard_cache_get(&cglcf->common.cache, &key, res)
                   == NGX_OK);

@@ -99,6 +99,7 @@ ngx_uint_t ngx_certguard_cache_generation(ngx_certguard_cache_t *cache);
 /* SHA-256 of len bytes into md (32 bytes), with an algorithm fetched once
  * per process (ngx_certguard_cache.c). */
 ngx_int_t ngx_certguard_sha256(const u_char *data, size_t len, u_char *md);
+ngx_int_t ngx_certguard_cert_sha256(X509 *x, u_char *md);
 
 
 /*

@@ -351,7 +351,6 @@ ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
 {
     int                               rc;
     u_char                           *p;
-    unsigned int                      len;
     cg_input_t                        in;
     cg_result_t                      *res;
     ngx_connection_t                 *c;
@@ -363,9 +362,7 @@ ngx_stream_certguard_tunnel_compare(ngx_stream_session_t *s,
     c = s->connection;
     cgscf = ngx_stream_get_module_srv_conf(s, ngx_stream_certguard_module);
 
-    if (X509_digest(sk_X509_value(chain, 0), EVP_sha256(), leaf, &len) == 1
-        && len == 32)
-    {
+    if (ngx_certguard_cert_sha256(sk_X509_value(chain, 0), leaf) == NGX_OK) {
         p = ngx_hex_dump(hex, leaf, 32);
 
     } else {
