@@ -1364,6 +1364,17 @@ cg_utf8_copy(char *dst, size_t size, const char *src, size_t len)
     k = 0;
 
     for (i = 0; src && i < len; /* void */) {
+
+        /* printable ASCII, most of any name, byte by byte */
+        if (s[i] >= 0x20 && s[i] < 0x7f) {
+            if (k + 1 >= size) {
+                break;
+            }
+
+            dst[k++] = (char) s[i++];
+            continue;
+        }
+
         n = cg_utf8_decode(s + i, len - i, &cp);
 
         if (n == 0 || (n == 1 && (s[i] < 0x20 || s[i] == 0x7f))
