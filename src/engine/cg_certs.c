@@ -67,11 +67,22 @@ typedef struct {
 } cg_certs_match_t;
 
 
+/*
+ * Slots by the object they hold, for cg_certs_find() of that object again:
+ * an anchor is the trust store's object on every handshake, and a slot
+ * holds a reference to its object, so no other can have its address while
+ * it is there.  A slot's bucket * ways + way + 1, or 0; checked against
+ * the slot's object before use.
+ */
+#define CG_CERTS_BY_OBJECT  64
+
+
 struct cg_certs_s {
     cg_certs_bucket_t  bucket[CG_CERTS_BUCKETS];
     uint64_t           found;           /* cg_certs_find() */
     uint64_t           missed;
     cg_certs_match_t  *matches;         /* [CG_CERTS_MATCHES], at first use */
+    uint16_t           by_object[CG_CERTS_BY_OBJECT];
 };
 
 
@@ -79,6 +90,11 @@ static cg_certs_slot_t *cg_certs_victim(cg_certs_bucket_t *b);
 static int cg_certs_put(cg_certs_bucket_t *b, cg_certs_slot_t *s, X509 *x,
     const unsigned char *der, size_t len);
 static void cg_certs_slot_clear(cg_certs_slot_t *s);
+static unsigned cg_certs_object_index(const X509 *x);
+static void cg_certs_found(cg_certs_t *certs, cg_certs_bucket_t *b,
+    unsigned w, cg_certs_found_t *found);
+static void cg_certs_by_object(cg_certs_t *certs, cg_certs_bucket_t *b,
+    unsigned w);
 
 
 int
@@ -397,13 +413,58 @@ cg_certs_taken(const cg_cert_facts_t *taken, unsigned n, X509 *x)
 }
 
 
+static unsigned
+cg_certs_object_index(const X509 *x)
+{
+    uintptr_t  p;
+
+    p = (uintptr_t) x;
+
+    return (unsigned) ((p >> 4) ^ (p >> 12)) % CG_CERTS_BY_OBJECT;
+}
+
+
+/* found from the slot of bucket b, way w, which holds found->x */
+
+static void
+cg_certs_found(cg_certs_t *certs, cg_certs_bucket_t *b, unsigned w,
+    cg_certs_found_t *found)
+{
+    cg_certs_slot_t  *s;
+
+    s = &b->way[w];
+
+    if (s->hits < CG_CERTS_HITS_MAX) {
+        s->hits++;
+    }
+
+    b->last = w;
+    found->x = s->x;
+    found->facts = s->facts;
+    found->keep = &s->facts;
+    certs->found++;
+
+    cg_certs_by_object(certs, b, w);
+}
+
+
+/* the slot of bucket b, way w, found by its object from now on */
+
+static void
+cg_certs_by_object(cg_certs_t *certs, cg_certs_bucket_t *b, unsigned w)
+{
+    certs->by_object[cg_certs_object_index(b->way[w].x)] =
+        (uint16_t) ((size_t) (b - certs->bucket) * CG_CERTS_WAYS + w + 1);
+}
+
+
 void
 cg_certs_find(cg_certs_t *certs, X509 *x, const cg_cert_facts_t *taken,
     unsigned ntaken, cg_certs_found_t *found)
 {
     int                n;
     size_t             len;
-    unsigned           w;
+    unsigned           w, k;
     unsigned char     *der, *p, buf[4096];
     cg_certs_slot_t   *s;
     cg_certs_bucket_t *b;
@@ -412,7 +473,25 @@ cg_certs_find(cg_certs_t *certs, X509 *x, const cg_cert_facts_t *taken,
     found->facts = NULL;
     found->keep = NULL;
 
-    n = certs ? i2d_X509(x, NULL) : 0;
+    if (certs == NULL) {
+        return;
+    }
+
+    /* the object itself held: its bytes need not be encoded to find it */
+
+    k = certs->by_object[cg_certs_object_index(x)];
+
+    if (k != 0) {
+        b = &certs->bucket[(k - 1) / CG_CERTS_WAYS];
+        w = (k - 1) % CG_CERTS_WAYS;
+
+        if (b->way[w].x == x) {
+            cg_certs_found(certs, b, w, found);
+            return;
+        }
+    }
+
+    n = i2d_X509(x, NULL);
     if (n <= 0) {
         return;
     }
@@ -442,15 +521,7 @@ cg_certs_find(cg_certs_t *certs, X509 *x, const cg_cert_facts_t *taken,
             goto done;
         }
 
-        if (s->hits < CG_CERTS_HITS_MAX) {
-            s->hits++;
-        }
-
-        b->last = w;
-        found->x = s->x;
-        found->facts = s->facts;
-        found->keep = &s->facts;
-        certs->found++;
+        cg_certs_found(certs, b, w, found);
         goto done;
     }
 
@@ -460,6 +531,7 @@ cg_certs_find(cg_certs_t *certs, X509 *x, const cg_cert_facts_t *taken,
 
     if (s != NULL && cg_certs_put(b, s, x, der, len)) {
         found->keep = &s->facts;
+        cg_certs_by_object(certs, b, (unsigned) (s - b->way));
     }
 
 done:
