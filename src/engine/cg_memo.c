@@ -395,22 +395,31 @@ cg_memo_cmp_time(const ASN1_TIME *t, const cg_memo_now_t *now)
  * ossl_x509_signing_allowed(): the issuer's keyUsage must allow
  * keyCertSign (digitalSignature for a proxy certificate).  ex_kusage has no
  * getter that works on an invalid certificate (X509_get_key_usage() then
- * gives 0), so the first two bytes are read as x509v3_cache_extensions()
- * reads them.
+ * gives 0), so there the first two bytes are read as
+ * x509v3_cache_extensions() reads them into it.
  */
 
 static int
 cg_memo_signing_allowed(X509 *issuer, X509 *subject)
 {
-    uint32_t           ku, need;
+    uint32_t           ku, need, flags;
     ASN1_BIT_STRING   *usage;
 
-    if ((X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) == 0) {
+    flags = X509_get_extension_flags(issuer);
+
+    if ((flags & EXFLAG_KUSAGE) == 0) {
         return X509_V_OK;
     }
 
     ku = 0;
-    usage = X509_get_ext_d2i(issuer, NID_key_usage, NULL, NULL);
+    usage = NULL;
+
+    if ((flags & EXFLAG_INVALID) == 0) {
+        ku = X509_get_key_usage(issuer);
+
+    } else {
+        usage = X509_get_ext_d2i(issuer, NID_key_usage, NULL, NULL);
+    }
 
     if (usage != NULL) {
         if (usage->length > 0) {

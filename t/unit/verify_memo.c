@@ -367,7 +367,7 @@ test_step(void)
     void             *mem;
     trace_t           t0, t1, t2;
     EVP_PKEY         *kr, *ki, *kl, *kx;
-    X509             *root, *inter, *leaf, *noku, *x[40][4];
+    X509             *root, *inter, *leaf, *noku, *inv, *invss, *x[40][4];
     cg_verify_memo_t  memo;
     unsigned long     fl[40];
     int               nx[40];
@@ -418,6 +418,26 @@ test_step(void)
     CASE("root without keyCertSign, self-signature checked",
          mk("CN=a.test", kl, noku, ki, 0, -10, 80, NULL, serial++), noku,
          NULL, X509_V_FLAG_CHECK_SS_SIGNATURE);
+    /* an invalid issuer (an extension twice): its keyUsage read from
+     * the extension, not from what OpenSSL caches of a valid one */
+    inv = mk("CN=Memo Inter", ki, root, kr, 1, -50, 500,
+             "critical,digitalSignature", serial++);
+    unit_ext(inv, root, NID_subject_key_identifier, "hash");
+    if (X509_sign(inv, kr, EVP_sha256()) == 0) {
+        unit_bail("X509_sign");
+    }
+    CASE("invalid intermediate without keyCertSign",
+         mk("CN=a.test", kl, inv, ki, 0, -10, 80, NULL, serial++), inv,
+         NULL, 0);
+    invss = mk("CN=Memo Self", ki, NULL, NULL, 1, -50, 500,
+               "critical,digitalSignature", serial++);
+    unit_ext(invss, NULL, NID_subject_key_identifier, "hash");
+    if (X509_sign(invss, ki, EVP_sha256()) == 0) {
+        unit_bail("X509_sign");
+    }
+    CASE("invalid self-signed CA without keyCertSign, self-signature checked",
+         invss, NULL, NULL,
+         X509_V_FLAG_CHECK_SS_SIGNATURE | X509_V_FLAG_PARTIAL_CHAIN);
     CASE("no intermediate sent", leaf, NULL, NULL, 0);
     CASE("no intermediate, partial chains", leaf, NULL, NULL,
          X509_V_FLAG_PARTIAL_CHAIN);
