@@ -31,6 +31,10 @@ static int cg_trust_load_system(cg_trust_t *t, cg_error_t *err);
 static size_t cg_digests_read(const char *file, unsigned char (**md)[32]);
 static int cg_anchor_cmp(const void *a, const void *b);
 static int cg_trust_anchors(cg_trust_t *t);
+static int cg_trust_ncerts(STACK_OF(X509_OBJECT) *objs);
+static int cg_name_ptr_cmp(const void *a, const void *b);
+static int cg_trust_names(cg_trust_t *t, int all);
+static int cg_trust_dup(const cg_trust_t *t, const X509_NAME *name);
 static void cg_err_reset(void);
 
 
@@ -530,7 +534,120 @@ cg_trust_anchors(cg_trust_t *t)
 
     qsort(t->anchors, k, sizeof(cg_anchor_t), cg_anchor_cmp);
 
+    return cg_trust_names(t, k == (size_t) cg_trust_ncerts(objs));
+}
+
+
+static int
+cg_trust_ncerts(STACK_OF(X509_OBJECT) *objs)
+{
+    int  i, n;
+
+    n = 0;
+
+    for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        n += X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i))
+             == X509_LU_X509;
+    }
+
+    return n;
+}
+
+
+static int
+cg_name_ptr_cmp(const void *a, const void *b)
+{
+    return X509_NAME_cmp(*(const X509_NAME * const *) a,
+                         *(const X509_NAME * const *) b);
+}
+
+
+/*
+ * The subjects anchors share, and whether the store's own certificates
+ * can lead a search to one: an anchor not validly self-signed (where
+ * OpenSSL's chain building ends) whose issuer is such a name.  Only with
+ * every certificate of the store listed here (all, none skipped, none
+ * looked up in a directory during verification).
+ */
+static int
+cg_trust_names(cg_trust_t *t, int all)
+{
+    size_t            i, n;
+    uint32_t          fl;
+    const X509_NAME  **names;
+
+    t->names_listed = 0;
+
+    if (!all || t->system_dir) {
+        return CG_OK;
+    }
+
+    n = t->nanchors;
+    names = calloc(n ? n : 1, sizeof(X509_NAME *));
+    if (names == NULL) {
+        return CG_ERR_NOMEM;
+    }
+
+    for (i = 0; i < n; i++) {
+        names[i] = X509_get_subject_name(t->anchors[i].x);
+    }
+
+    qsort(names, n, sizeof(X509_NAME *), cg_name_ptr_cmp);
+
+    t->dup_names = calloc(n ? n : 1, sizeof(X509_NAME *));
+    if (t->dup_names == NULL) {
+        free(names);
+        return CG_ERR_NOMEM;
+    }
+
+    t->ndup = 0;
+
+    for (i = 1; i < n; i++) {
+        if (X509_NAME_cmp(names[i], names[i - 1]) == 0
+            && (t->ndup == 0
+                || X509_NAME_cmp(names[i], t->dup_names[t->ndup - 1]) != 0))
+        {
+            t->dup_names[t->ndup++] = names[i];
+        }
+    }
+
+    free(names);
+
+    for (i = 0; i < n; i++) {
+        fl = X509_get_extension_flags(t->anchors[i].x);
+
+        if (((fl & EXFLAG_SS) == 0 || (fl & EXFLAG_INVALID) != 0)
+            && cg_trust_dup(t, X509_get_issuer_name(t->anchors[i].x)))
+        {
+            return CG_OK;
+        }
+    }
+
+    t->names_listed = 1;
+
     return CG_OK;
+}
+
+
+static int
+cg_trust_dup(const cg_trust_t *t, const X509_NAME *name)
+{
+    size_t  i;
+
+    for (i = 0; i < t->ndup; i++) {
+        if (X509_NAME_cmp(name, t->dup_names[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+cg_trust_name_shared(const cg_trust_t *t, const X509_NAME *issuer)
+{
+    return !t->names_listed || cg_trust_dup(t, issuer);
 }
 
 
@@ -623,6 +740,7 @@ cg_trust_free(cg_trust_t *trust)
     }
 
     free(trust->anchors);
+    free(trust->dup_names);
     X509_STORE_free(trust->store);
     free(trust->public_roots);
     free(trust->own_roots);

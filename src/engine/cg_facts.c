@@ -22,6 +22,10 @@
 #include "cg_memo.h"
 
 
+/* untrusted certificates compared pairwise by cg_facts_one_issuer() */
+#define CG_ONE_ISSUER_MAX   16
+
+
 static int cg_facts_dn_same(const X509_NAME *name, const X509_NAME *known);
 static char *cg_facts_dn_again(const X509_NAME *name,
     const X509_NAME *known, const char *str, size_t len, BIO *bio,
@@ -44,6 +48,8 @@ static void cg_facts_verify(cg_facts_t *f, BIO *bio);
 static int cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted,
     BIO *bio);
 static int cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx);
+static int cg_facts_one_issuer(const cg_facts_t *f,
+    STACK_OF(X509) *untrusted);
 static void cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain,
     int untrusted, BIO *bio);
 static void cg_facts_path_as_sent(cg_facts_t *f);
@@ -975,7 +981,15 @@ cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted, BIO *bio)
     (void) X509_STORE_CTX_set_default(ctx, "ssl_server");
 
     param = X509_STORE_CTX_get0_param(ctx);
-    X509_VERIFY_PARAM_set_time(param, (time_t) f->now);
+
+    f->walk_time = cg_facts_one_issuer(f, untrusted);
+
+    if (f->walk_time) {
+        X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_NO_CHECK_TIME);
+
+    } else {
+        X509_VERIFY_PARAM_set_time(param, (time_t) f->now);
+    }
 
     /*
      * The profile checks as well: what they alone find is sorted out by
@@ -1022,6 +1036,60 @@ cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted, BIO *bio)
     X509_STORE_CTX_free(ctx);
 
     return CG_OK;
+}
+
+
+/*
+ * OpenSSL's chain building compares an issuer's validity with the time
+ * (four X509_cmp_time() calls, each printing an ASN1_TIME: a tenth of a
+ * new leaf's evaluation) only to prefer a valid one among several that
+ * match a certificate's issuer: with one candidate at most, the path is
+ * the same without.  Then, and when the memo's walk (which checks
+ * validity at f->now, as OpenSSL's own walk would) replaces OpenSSL's,
+ * the search runs with X509_V_FLAG_NO_CHECK_TIME.  One candidate at most:
+ * the untrusted certificates' subjects all differ, and no issuer they or
+ * the leaf name is a subject anchors share (cg_trust_name_shared(), which
+ * also rules out anchors leading to one).
+ */
+
+static int
+cg_facts_one_issuer(const cg_facts_t *f, STACK_OF(X509) *untrusted)
+{
+    int        i, j, n;
+    X509      *x;
+
+    if (f->in->verify_memo == NULL || !cg_memo_supported()
+        || cg_trust_name_shared(f->in->trust,
+                                X509_get_issuer_name(f->in->leaf)))
+    {
+        return 0;
+    }
+
+    n = untrusted ? sk_X509_num(untrusted) : 0;
+
+    if (n > CG_ONE_ISSUER_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        x = sk_X509_value(untrusted, i);
+
+        if (cg_trust_name_shared(f->in->trust, X509_get_issuer_name(x))) {
+            return 0;
+        }
+
+        for (j = 0; j < i; j++) {
+            if (X509_NAME_cmp(X509_get_subject_name(x),
+                              X509_get_subject_name(sk_X509_value(untrusted,
+                                                                  j)))
+                == 0)
+            {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
 }
 
 

@@ -42,14 +42,27 @@ struct cg_trust_s {
     unsigned char  (*own_roots)[32];       /* the CA file's, with
                                               system_dir */
     size_t          nown;
+    const X509_NAME **dup_names;           /* subjects two or more anchors
+                                              share, one entry each */
+    size_t          ndup;
     unsigned        all_public:1;
     unsigned        system_dir:1;          /* system anchors by lookup */
+    unsigned        names_listed:1;        /* see cg_trust_one_issuer() */
 };
 
 /* 1 when the certificate is one of the public roots; _md by its
  * SHA-256. */
 int cg_trust_is_public(const cg_trust_t *t, X509 *x);
 int cg_trust_is_public_md(const cg_trust_t *t, const unsigned char *md);
+
+/*
+ * Whether a chain the store is searched for, whose untrusted certificates
+ * (and leaf) name the issuer given, can meet two store certificates of
+ * one name (then OpenSSL's search prefers one by its validity): 0 when it
+ * cannot.  Known only when every anchor was listed at load
+ * (names_listed); else 1.
+ */
+int cg_trust_name_shared(const cg_trust_t *t, const X509_NAME *issuer);
 
 /* The SHA-256 of a certificate object the store held when loaded: 1, or
  * 0 for any other object. */
@@ -256,6 +269,9 @@ typedef struct {
     cg_finding_t        eku;            /* the TLS server profile's EKU */
     cg_finding_t        cn;             /* a CN that is a SAN misspelt */
     unsigned            profile_done:1;
+    unsigned            walk_time:1;    /* the memo's walk checks validity
+                                           at now, OpenSSL's search does
+                                           not (cg_facts_verify_run()) */
 
     cg_geo_t            geo;
 

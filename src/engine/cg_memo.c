@@ -46,15 +46,18 @@ typedef struct {
 /* the SHA-256 of x's DER when the caller has it already: 1, else 0 */
 typedef int (*cg_memo_digest_pt)(void *arg, X509 *x, unsigned char *md);
 
-/* the time a walk checks validity against, broken down once */
+/* the time a walk checks validity against, broken down once; at, when
+ * forced: the evaluation's, whatever the flags say */
 typedef struct {
     unsigned    made:1;
     unsigned    ok:1;
+    unsigned    forced:1;
+    time_t      at;
     struct tm   tm;
 } cg_memo_now_t;
 
 static int cg_memo_step(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
-    cg_memo_digest_pt digest, void *arg);
+    cg_memo_digest_pt digest, void *arg, const int64_t *at);
 static int cg_memo_facts_digest(void *arg, X509 *x, unsigned char *md);
 static int cg_memo_key_of(X509 *issuer, X509 *subject, unsigned char *key,
     cg_memo_digest_pt digest, void *arg);
@@ -95,7 +98,8 @@ cg_memo_facts_verify(X509_STORE_CTX *ctx)
     f = X509_STORE_CTX_get_app_data(ctx);
 
     return cg_memo_step(ctx, f ? f->in->verify_memo : NULL,
-                        cg_memo_facts_digest, f);
+                        cg_memo_facts_digest, f,
+                        f && f->walk_time ? &f->now : NULL);
 }
 
 
@@ -127,17 +131,19 @@ cg_memo_facts_digest(void *arg, X509 *x, unsigned char *md)
 int
 cg_memo_verify(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo)
 {
-    return cg_memo_step(ctx, memo, NULL, NULL);
+    return cg_memo_step(ctx, memo, NULL, NULL, NULL);
 }
 
 
 static int
 cg_memo_step(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
-    cg_memo_digest_pt digest, void *arg)
+    cg_memo_digest_pt digest, void *arg, const int64_t *at)
 {
     cg_memo_now_t  now;
 
     now.made = 0;
+    now.forced = at != NULL;
+    now.at = at ? (time_t) *at : 0;
 
     return cg_memo_walk(ctx, memo, digest, arg, &now);
 }
@@ -280,7 +286,12 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, cg_memo_now_t *now)
 
     param = X509_STORE_CTX_get0_param(ctx);
 
-    if (X509_VERIFY_PARAM_get_flags(param) & X509_V_FLAG_USE_CHECK_TIME) {
+    if (now->forced) {
+        t = now->at;
+        ptime = &t;
+
+    } else if (X509_VERIFY_PARAM_get_flags(param) & X509_V_FLAG_USE_CHECK_TIME)
+    {
         t = X509_VERIFY_PARAM_get_time(param);
         ptime = &t;
 

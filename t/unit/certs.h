@@ -204,9 +204,11 @@ unit_default_policy(const char *name)
 }
 
 
+/* The n certificates as the only anchors, in that order in the file. */
 static cg_trust_t *
-unit_trust(X509 *root)
+unit_trust_n(X509 **roots, int n)
 {
+    int          i;
     FILE        *fp;
     char         path[256];
     cg_error_t   err;
@@ -217,7 +219,9 @@ unit_trust(X509 *root)
     if (fp == NULL) {
         unit_bail(path);
     }
-    PEM_write_X509(fp, root);
+    for (i = 0; i < n; i++) {
+        PEM_write_X509(fp, roots[i]);
+    }
     fclose(fp);
 
     if (cg_trust_load(&t, path, CG_TRUST_NO_SYSTEM, &err) != CG_OK) {
@@ -225,6 +229,13 @@ unit_trust(X509 *root)
     }
 
     return t;
+}
+
+
+static cg_trust_t *
+unit_trust(X509 *root)
+{
+    return unit_trust_n(&root, 1);
 }
 
 

@@ -622,6 +622,118 @@ test_eval(void)
 }
 
 
+/* leaf and n sent under t, without the memo and with it: one result */
+static void
+eval_both(const char *what, cg_policy_t *p, cg_trust_t *t, X509 *leaf,
+    X509 **sent, int n, cg_verify_memo_t *memo)
+{
+    int              i, k;
+    cg_input_t       in;
+    cg_result_t      r[2];
+    STACK_OF(X509)  *sk;
+
+    sk = sk_X509_new_null();
+    for (i = 0; i < n; i++) {
+        sk_X509_push(sk, sent[i]);
+    }
+
+    for (k = 0; k < 2; k++) {
+        memset(&r[k], 0, sizeof(r[k]));
+        if (cg_input_handshake(&in, p, t, NULL, leaf, sk, "a.test",
+                               "192.0.2.7", 443, UNIT_NOW) != CG_OK)
+        {
+            unit_bail("input");
+        }
+        in.verify_memo = k ? memo : NULL;
+        if (cg_evaluate(&in, &r[k]) != CG_OK) {
+            unit_bail("evaluate");
+        }
+    }
+
+    ok(r[0].trusted, "%s: verifies without the memo", what);
+    ok(memcmp(&r[0], &r[1], sizeof(r[0])) == 0,
+       "%s: the same result with it (%s)", what,
+       r[1].hits[0].detail);
+
+    sk_X509_free(sk);
+}
+
+
+/*
+ * With the memo, chain building may skip OpenSSL's validity preference
+ * (cg_facts_one_issuer()) only where there is nothing to prefer between:
+ * a re-issued root (same name and key, one expired) in the store, or an
+ * expired copy of the intermediate sent before the valid one, must give
+ * the path OpenSSL's preference gives.  Each order is tried.
+ */
+static void
+test_one_issuer(void)
+{
+    void             *mem;
+    long              serial;
+    X509             *old, *cur, *iold, *icur, *leaf, *sent[2], *roots[2];
+    EVP_PKEY         *kr, *ki, *kl;
+    cg_policy_t      *p;
+    cg_trust_t       *t;
+    cg_verify_memo_t  memo;
+
+    kr = unit_key();
+    ki = unit_key();
+    kl = unit_key();
+    serial = 900;
+
+    old = mk("CN=Dup Root", kr, NULL, NULL, 1, -100, -1, NULL, serial++);
+    cur = mk("CN=Dup Root", kr, NULL, NULL, 1, -100, 1000, NULL, serial++);
+    iold = mk("CN=Dup Inter", ki, cur, kr, 1, -50, -2, NULL, serial++);
+    icur = mk("CN=Dup Inter", ki, cur, kr, 1, -50, 500, NULL, serial++);
+    leaf = mk("CN=a.test", kl, icur, ki, 0, -10, 80, NULL, serial++);
+
+    p = unit_default_policy("one-issuer");
+
+    mem = malloc(64 * 1024);
+    cg_memo_table_init(mem, 64 * 1024);
+    memo.lookup = cg_memo_table_lookup;
+    memo.insert = cg_memo_table_insert;
+    memo.data = mem;
+
+    roots[0] = old;
+    roots[1] = cur;
+    t = unit_trust_n(roots, 2);
+    sent[0] = icur;
+    eval_both("re-issued root, the expired one first", p, t, leaf, sent, 1,
+              &memo);
+    cg_trust_free(t);
+
+    roots[0] = cur;
+    roots[1] = old;
+    t = unit_trust_n(roots, 2);
+    eval_both("re-issued root, the valid one first", p, t, leaf, sent, 1,
+              &memo);
+    cg_trust_free(t);
+
+    t = unit_trust(cur);
+    sent[0] = iold;
+    sent[1] = icur;
+    eval_both("expired copy of the intermediate sent first", p, t, leaf,
+              sent, 2, &memo);
+    sent[0] = icur;
+    sent[1] = iold;
+    eval_both("expired copy of the intermediate sent second", p, t, leaf,
+              sent, 2, &memo);
+    sent[0] = icur;
+    eval_both("one of each name (the fast path)", p, t, leaf, sent, 1,
+              &memo);
+    cg_trust_free(t);
+
+    free(mem);
+    cg_policy_free(p);
+    pool_free();
+    EVP_PKEY_free(kr);
+    EVP_PKEY_free(ki);
+    EVP_PKEY_free(kl);
+}
+
+
 int
 main(void)
 {
@@ -648,6 +760,7 @@ main(void)
 
     test_step();
     test_eval();
+    test_one_issuer();
 
     unit_cleanup();
 
