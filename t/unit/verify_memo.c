@@ -372,6 +372,22 @@ test_step(void)
     unsigned long     fl[40];
     int               nx[40];
     const char       *what[40];
+    static const struct {
+        const char   *what;
+        int           after;            /* notAfter, else notBefore */
+        const char   *der;
+    } times[] = {
+        { "leaf expiring at the second checked", 1, "260101000000Z" },
+        { "leaf expiring a second after", 1, "260101000001Z" },
+        { "leaf valid from the second checked", 0, "260101000000Z" },
+        { "leaf valid from a second after", 0, "260101000001Z" },
+        { "leaf expired the year before, GeneralizedTime", 1,
+          "20251231235959Z" },
+        { "leaf valid to 2050, GeneralizedTime", 1, "20500101000000Z" },
+        { "leaf expiring in month 13", 1, "261301000000Z" },
+        { "leaf valid from February 30th", 0, "250230000000Z" },
+        { "leaf expiring at 24:00", 1, "261231240000Z" },
+    };
 
     kr = unit_key();
     ki = unit_key();
@@ -448,33 +464,13 @@ test_step(void)
     CASE("intermediate sent twice", leaf, inter, inter, 0);
     /* validity at the second of the check (2026-01-01T00:00:00Z), one
      * either side of it, as GeneralizedTime, and out of range */
-    CASE("leaf expiring at the second checked",
-         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
-                ki, 1, "260101000000Z"), inter, NULL, 0);
-    CASE("leaf expiring a second after",
-         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
-                ki, 1, "260101000001Z"), inter, NULL, 0);
-    CASE("leaf valid from the second checked",
-         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
-                ki, 0, "260101000000Z"), inter, NULL, 0);
-    CASE("leaf valid from a second after",
-         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
-                ki, 0, "260101000001Z"), inter, NULL, 0);
-    CASE("leaf expired the year before, GeneralizedTime",
-         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
-                ki, 1, "20251231235959Z"), inter, NULL, 0);
-    CASE("leaf valid to 2050, GeneralizedTime",
-         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
-                ki, 1, "20500101000000Z"), inter, NULL, 0);
-    CASE("leaf expiring in month 13",
-         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
-                ki, 1, "261301000000Z"), inter, NULL, 0);
-    CASE("leaf valid from February 30th",
-         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
-                ki, 0, "250230000000Z"), inter, NULL, 0);
-    CASE("leaf expiring at 24:00",
-         retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL, serial++),
-                ki, 1, "261231240000Z"), inter, NULL, 0);
+    for (i = 0; i < (int) (sizeof(times) / sizeof(times[0])); i++) {
+        CASE(times[i].what,
+             retime(mk("CN=a.test", kl, inter, ki, 0, -10, 80, NULL,
+                       serial++),
+                    ki, times[i].after, times[i].der),
+             inter, NULL, 0);
+    }
     CASE("expired leaf, expired intermediate, wrong key",
          mk("CN=a.test", kl, inter, kx, 0, -100, -1, NULL, serial++),
          mk("CN=Memo Inter", ki, root, kr, 1, -50, -2, NULL, serial++),
