@@ -2,9 +2,11 @@
  * libFuzzer target: arbitrary bytes as a chain (PEM or DER) -> verdict ->
  * JSON and CEF.  The engine must never crash, and whatever a certificate
  * says, the CEF record stays one line under the 2 KB cap and the JSON is
- * one object.  Scored again through a decoded-certificate cache that lives
- * across inputs (cg_input_t certs, as a worker's), the JSON is the same
- * bytes.
+ * one object.  Scored again through a decoded-certificate cache and a memo
+ * of verified signatures that live across inputs (cg_input_t certs and
+ * verify_memo, as a worker's: the memo's walk and its chain building
+ * without OpenSSL's time checks, against OpenSSL's own), the JSON is the
+ * same bytes.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
  *       -D_GNU_SOURCE -Isrc t/fuzz/fuzz_chain.c src/cg_*.c \
@@ -12,13 +14,15 @@
  *   ./fuzz_chain t/fuzz/corpus/chain
  *
  * Environment: CERTGUARD_POLICY (default policies/default.policy relative
- * to the working directory), CERTGUARD_CA_FILE (trust anchors; default none,
- * so every chain is untrusted and verification still runs).
+ * to the working directory), CERTGUARD_CA_FILE (trust anchors; default
+ * t/fuzz/anchors.pem, the seeds' roots, so that fuzzed chains build paths
+ * to an anchor; none when that file is missing).
  */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "certguard.h"
 #include "cg_policy.h"
@@ -28,6 +32,8 @@ static cg_policy_t  *policy;
 static cg_policy_t  *pinned;        /* exemptions that look for the issuer */
 static cg_trust_t   *trust;
 static cg_certs_t   *certs;        /* across inputs, as a worker's */
+static cg_verify_memo_t  memo;     /* the same */
+static unsigned char     memo_mem[256 * 1024];
 
 /* A pin no fuzzed chain will have: the issuer search runs to the end. */
 static const char  pinned_text[] =
@@ -76,7 +82,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
         exit(1);
     }
 
+    cg_memo_table_init(memo_mem, sizeof(memo_mem));
+    memo.lookup = cg_memo_table_lookup;
+    memo.insert = cg_memo_table_insert;
+    memo.data = memo_mem;
+
     ca = getenv("CERTGUARD_CA_FILE");
+    if (ca == NULL) {
+        ca = access("t/fuzz/anchors.pem", R_OK) == 0 ? "t/fuzz/anchors.pem"
+                                                     : NULL;
+    }
 
     /* the file alone: runs do not depend on the machine's bundle */
     if (ca && cg_trust_load(&trust, ca, CG_TRUST_NO_SYSTEM, &err) != CG_OK) {
@@ -118,7 +133,8 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     in.name = size && (data[0] & 1) ? "192.0.2.1" : "www.example.com";
     in.dst_addr = "192.0.2.1";
     in.dst_port = 443;
-    in.now = 1700000000;
+    /* the second byte picks a time: before the seeds' roots, or inside */
+    in.now = size > 1 && (data[1] & 1) ? 1800000000 : 1700000000;
 
     memset(&res, 0, sizeof(res));
 
@@ -132,8 +148,10 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 
         memcpy(json, out, n + 1);
 
-        /* the cache only spares decoding and describing the same bytes */
+        /* the cache only spares decoding and describing the same bytes,
+         * the memo only signature checks of the same bytes */
         in.certs = certs;
+        in.verify_memo = cg_memo_supported() ? &memo : NULL;
         memset(&res, 0, sizeof(res));
         if (cg_evaluate(&in, &res) != CG_OK
             || cg_format_json(&res, out, sizeof(out)) != n
@@ -142,6 +160,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
             abort();
         }
         in.certs = NULL;
+        in.verify_memo = NULL;
 
         memset(&ev, 0, sizeof(ev));
         ev.dst_addr = in.dst_addr;
