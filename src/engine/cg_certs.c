@@ -31,6 +31,7 @@
 #define CG_CERTS_BUCKETS    128
 #define CG_CERTS_WAYS       2
 #define CG_CERTS_HITS_MAX   16
+#define CG_FNV_BASIS        2166136261u
 
 
 typedef struct {
@@ -91,6 +92,8 @@ static int cg_certs_put(cg_certs_bucket_t *b, cg_certs_slot_t *s, X509 *x,
     const unsigned char *der, size_t len);
 static void cg_certs_slot_clear(cg_certs_slot_t *s);
 static unsigned cg_certs_object_index(const X509 *x);
+static uint32_t cg_fnv(uint32_t h, const unsigned char *p, size_t n);
+static uint32_t cg_fnv_int(uint32_t h, uint64_t v, size_t n);
 static void cg_certs_found(cg_certs_t *certs, cg_certs_bucket_t *b,
     unsigned w, cg_certs_found_t *found);
 static void cg_certs_by_object(cg_certs_t *certs, cg_certs_bucket_t *b,
@@ -193,17 +196,37 @@ cg_certs_tlv_len(const unsigned char *p, size_t len)
 static uint32_t
 cg_certs_hash(const unsigned char *p, size_t len)
 {
-    size_t    i;
-    uint32_t  h;
+    size_t  from;
 
-    h = 2166136261u;
+    from = len > 32 ? len - 32 : 0;
 
-    for (i = 0; i < sizeof(uint32_t); i++) {
-        h = (h ^ ((len >> (8 * i)) & 0xff)) * 16777619u;
+    return cg_fnv(cg_fnv_int(CG_FNV_BASIS, len, sizeof(uint32_t)), p + from,
+                  len - from);
+}
+
+
+/* FNV-1a on from h: n bytes, or the low n bytes of v, low byte first */
+
+static uint32_t
+cg_fnv(uint32_t h, const unsigned char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 16777619u;
     }
 
-    for (i = len > 32 ? len - 32 : 0; i < len; i++) {
-        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+
+static uint32_t
+cg_fnv_int(uint32_t h, uint64_t v, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        h = (h ^ ((v >> (8 * i)) & 0xff)) * 16777619u;
     }
 
     return h;
@@ -282,7 +305,6 @@ const cg_pattern_t *
 cg_certs_match(cg_certs_t *certs, const cg_patlist_t *l, const char *s,
     size_t len)
 {
-    size_t               i;
     uint32_t             h;
     cg_certs_match_t    *m;
     const cg_pattern_t  *p;
@@ -300,14 +322,9 @@ cg_certs_match(cg_certs_t *certs, const cg_patlist_t *l, const char *s,
         }
     }
 
-    /* FNV-1a of the name, then of the list's id */
-    h = 2166136261u;
-    for (i = 0; i < len; i++) {
-        h = (h ^ (unsigned char) s[i]) * 16777619u;
-    }
-    for (i = 0; i < sizeof(uint64_t); i++) {
-        h = (h ^ (unsigned char) (l->id >> (8 * i))) * 16777619u;
-    }
+    /* the name, then the list's id */
+    h = cg_fnv_int(cg_fnv(CG_FNV_BASIS, (const unsigned char *) s, len),
+                   l->id, sizeof(uint64_t));
 
     m = &certs->matches[h % CG_CERTS_MATCHES];
 

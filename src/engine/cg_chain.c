@@ -31,7 +31,6 @@ static int cg_trust_load_system(cg_trust_t *t, cg_error_t *err);
 static size_t cg_digests_read(const char *file, unsigned char (**md)[32]);
 static int cg_anchor_cmp(const void *a, const void *b);
 static int cg_trust_anchors(cg_trust_t *t);
-static int cg_trust_ncerts(STACK_OF(X509_OBJECT) *objs);
 static int cg_name_ptr_cmp(const void *a, const void *b);
 static int cg_trust_names(cg_trust_t *t, int all);
 static int cg_trust_dup(const cg_trust_t *t, const X509_NAME *name);
@@ -494,7 +493,7 @@ cg_trust_anchors(cg_trust_t *t)
 {
     int                    i, n;
     X509                  *x;
-    size_t                 k;
+    size_t                 k, ncerts;
     unsigned int           len;
     STACK_OF(X509_OBJECT)  *objs;
 
@@ -511,9 +510,11 @@ cg_trust_anchors(cg_trust_t *t)
     }
 
     k = 0;
+    ncerts = 0;
 
     for (i = 0; i < n; i++) {
         x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        ncerts += x != NULL;
 
         if (x == NULL
             || X509_digest(x, cg_md_sha256(), t->anchors[k].sha256, &len) != 1
@@ -534,23 +535,8 @@ cg_trust_anchors(cg_trust_t *t)
 
     qsort(t->anchors, k, sizeof(cg_anchor_t), cg_anchor_cmp);
 
-    return cg_trust_names(t, k == (size_t) cg_trust_ncerts(objs));
-}
-
-
-static int
-cg_trust_ncerts(STACK_OF(X509_OBJECT) *objs)
-{
-    int  i, n;
-
-    n = 0;
-
-    for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
-        n += X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i))
-             == X509_LU_X509;
-    }
-
-    return n;
+    /* every certificate of the store listed: none failed its digest */
+    return cg_trust_names(t, k == ncerts);
 }
 
 

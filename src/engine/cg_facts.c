@@ -374,10 +374,7 @@ cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
         return CG_ERR_NOMEM;
     }
 
-    if (parent && parent->subject
-        && !cg_facts_dn_same(issuer, subject)
-        && cg_facts_dn_same(issuer, X509_get_subject_name(parent->x)))
-    {
+    if (parent && parent->subject && !cg_facts_dn_same(issuer, subject)) {
         c->issuer = cg_facts_dn_again(issuer, X509_get_subject_name(parent->x),
                                       parent->subject, parent->subject_len,
                                       bio, &c->issuer_len);

@@ -47,13 +47,12 @@ typedef struct {
 typedef int (*cg_memo_digest_pt)(void *arg, X509 *x, unsigned char *md);
 
 /* the time a walk checks validity against, broken down once; at, when
- * forced: the evaluation's, whatever the flags say */
+ * not NULL: the evaluation's, whatever the flags say */
 typedef struct {
-    unsigned    made:1;
-    unsigned    ok:1;
-    unsigned    forced:1;
-    time_t      at;
-    struct tm   tm;
+    unsigned        made:1;
+    unsigned        ok:1;
+    const int64_t  *at;
+    struct tm       tm;
 } cg_memo_now_t;
 
 static int cg_memo_step(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
@@ -142,8 +141,7 @@ cg_memo_step(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo,
     cg_memo_now_t  now;
 
     now.made = 0;
-    now.forced = at != NULL;
-    now.at = at ? (time_t) *at : 0;
+    now.at = at;
 
     return cg_memo_walk(ctx, memo, digest, arg, &now);
 }
@@ -286,8 +284,8 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, cg_memo_now_t *now)
 
     param = X509_STORE_CTX_get0_param(ctx);
 
-    if (now->forced) {
-        t = now->at;
+    if (now->at) {
+        t = (time_t) *now->at;
         ptime = &t;
 
     } else if (X509_VERIFY_PARAM_get_flags(param) & X509_V_FLAG_USE_CHECK_TIME)
