@@ -542,7 +542,6 @@ static int
 cg_facts_time(const ASN1_TIME *t, int64_t *out)
 {
     struct tm  tm;
-    time_t     v;
 
     if (t == NULL) {
         return 0;
@@ -554,12 +553,7 @@ cg_facts_time(const ASN1_TIME *t, int64_t *out)
         return 0;
     }
 
-    v = timegm(&tm);
-    if (v == (time_t) -1 && tm.tm_year != 69) {
-        return 0;
-    }
-
-    *out = (int64_t) v;
+    *out = cg_tm_to_epoch(&tm);
 
     return 1;
 }

@@ -586,7 +586,7 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
     char                 msg[CG_DETAIL_MAX + 64];
     int64_t              now, v;
     unsigned             i, n;
-    cg_out_t             o;
+    cg_out_t             o, m;
     const char          *cls, *name, *action;
     const cg_hit_t      *h, *top;
     static const cg_event_t  none;
@@ -674,14 +674,21 @@ cg_format_cef(const cg_result_t *res, const cg_event_t *ev, char *buf,
         }
     }
 
+    /* cg_out, not snprintf: vfprintf's set-up was a tenth of a record */
+    cg_out_init(&m, msg, sizeof(msg));
+    cg_out_int(&m, "score ", res->score);
+
     if (top) {
-        snprintf(msg, sizeof(msg), "score %d: %.*s: %.*s", res->score,
-                 (int) cg_strnlen(top->id, sizeof(top->id)), top->id,
-                 (int) cg_strnlen(top->detail, sizeof(top->detail)),
-                 top->detail);
+        cg_out_str(&m, ": ");
+        cg_out_mem(&m, top->id, cg_strnlen(top->id, sizeof(top->id)));
+        cg_out_str(&m, ": ");
+        cg_out_mem(&m, top->detail,
+                   cg_strnlen(top->detail, sizeof(top->detail)));
     } else {
-        snprintf(msg, sizeof(msg), "score %d: no signals", res->score);
+        cg_out_str(&m, ": no signals");
     }
+
+    (void) cg_out_done(&m);
 
     cg_cef_value(&o, "msg", msg, sizeof(msg), CG_CEF_CAP_MSG);
 

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <time.h>
 #include <pcre2.h>
 
 #include "certguard.h"
@@ -248,6 +249,7 @@ int cg_geoip_lookup(const cg_geoip_t *g, const char *addr, cg_geo_t *out);
 /* Bounded string helpers (cg_util.c; cg_utf8_decode() is in certguard.h). */
 size_t cg_strlcpy(char *dst, const char *src, size_t size);
 size_t cg_strnlen(const char *s, size_t max);
+int64_t cg_tm_to_epoch(const struct tm *tm);
 int cg_errorf(cg_error_t *err, int status, const char *file, unsigned line,
     const char *fmt, ...)
 #if defined(__GNUC__)

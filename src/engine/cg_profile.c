@@ -11,7 +11,6 @@
 #include <strings.h>
 #include <arpa/inet.h>
 
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -83,9 +82,10 @@ cg_profile_public_anchor(cg_facts_t *f, unsigned i)
 static void
 cg_profile_key(cg_facts_t *f, unsigned i)
 {
-    int                     nid;
-    char                    group[64];
-    EVP_PKEY               *pkey;
+    int                     nid, ptype;
+    const void             *pval;
+    const X509_ALGOR       *alg;
+    const ASN1_OBJECT      *aobj;
     const cg_cert_facts_t  *c;
 
     c = f->path[i];
@@ -100,17 +100,25 @@ cg_profile_key(cg_facts_t *f, unsigned i)
         return;
     }
 
-    pkey = X509_get0_pubkey(c->x);
-
-    /* explicit parameters name no group: a path error already */
-    if (pkey == NULL
-        || EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
-                                          group, sizeof(group), NULL) != 1)
+    /* the curve as the certificate names it, its namedCurve OID: asking
+     * the decoded key for its group name costs a provider parameter
+     * round trip on every new leaf; explicit parameters name no group
+     * and are a path error already */
+    alg = NULL;
+    if (X509_PUBKEY_get0_param(NULL, NULL, NULL, (X509_ALGOR **) &alg,
+                               X509_get_X509_PUBKEY(c->x)) != 1
+        || alg == NULL)
     {
         return;
     }
 
-    nid = OBJ_sn2nid(group);
+    X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+
+    if (ptype != V_ASN1_OBJECT || pval == NULL) {
+        return;
+    }
+
+    nid = OBJ_obj2nid(pval);
 
     if (nid != NID_X9_62_prime256v1 && nid != NID_secp384r1
         && nid != NID_secp521r1)
@@ -690,11 +698,41 @@ cg_profile_cn_one(cg_facts_t *f, const unsigned char *cn, size_t len)
 }
 
 
+/* a string type whose ASCII bytes are its UTF-8 as they stand */
+static int
+cg_profile_ascii(const ASN1_STRING *s)
+{
+    int                   i, n, type;
+    const unsigned char  *p;
+
+    type = ASN1_STRING_type(s);
+
+    if (type != V_ASN1_UTF8STRING && type != V_ASN1_PRINTABLESTRING
+        && type != V_ASN1_IA5STRING)
+    {
+        return 0;
+    }
+
+    p = ASN1_STRING_get0_data(s);
+    n = ASN1_STRING_length(s);
+
+    for (i = 0; i < n; i++) {
+        if (p[i] == 0 || p[i] >= 0x80) {
+            return 0;
+        }
+    }
+
+    return p != NULL;
+}
+
+
 static void
 cg_profile_cn(cg_facts_t *f)
 {
     int              i, len, code;
     unsigned char   *utf8;
+    const unsigned char  *p;
+    const ASN1_STRING    *s;
     X509_NAME       *name;
     X509_NAME_ENTRY *e;
 
@@ -709,11 +747,21 @@ cg_profile_cn(cg_facts_t *f)
     {
         e = X509_NAME_get_entry(name, i);
         utf8 = NULL;
-        len = e ? ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e))
-                : -1;
+        s = e ? X509_NAME_ENTRY_get_data(e) : NULL;
+        len = -1;
+
+        if (s && cg_profile_ascii(s)) {
+            /* what ASN1_STRING_to_UTF8 would copy, without the copy */
+            p = ASN1_STRING_get0_data(s);
+            len = ASN1_STRING_length(s);
+
+        } else if (s) {
+            len = ASN1_STRING_to_UTF8(&utf8, s);
+            p = utf8;
+        }
 
         if (len > 0) {
-            code = cg_profile_cn_one(f, utf8, (size_t) len);
+            code = cg_profile_cn_one(f, p, (size_t) len);
             if (code) {
                 cg_finding_add(&f->cn, code, 0);
             }

@@ -346,6 +346,61 @@ cg_check_weak_key(cg_facts_t *f, unsigned index, char *detail, size_t size,
 }
 
 
+/*
+ * A DNS SAN that spells the name exactly, but for ASCII letter case, with
+ * no wildcard and no NUL: a name X509_check_host() matches for certain
+ * (it folds A-Z alone), found in the SANs the facts decoded once instead
+ * of X509_check_host() decoding them again on every new leaf.  Anything
+ * else, wildcards included, is X509_check_host()'s to decide.
+ */
+static int
+cg_san_spells(const GENERAL_NAMES *san, const char *name, size_t len)
+{
+    int                   i, n;
+    size_t                k;
+    unsigned char         a, b;
+    const GENERAL_NAME   *gn;
+    const unsigned char  *v;
+
+    n = sk_GENERAL_NAME_num(san);
+
+    for (i = 0; i < n; i++) {
+        gn = sk_GENERAL_NAME_value(san, i);
+
+        if (gn == NULL || gn->type != GEN_DNS
+            || ASN1_STRING_type(gn->d.dNSName) != V_ASN1_IA5STRING
+            || (size_t) ASN1_STRING_length(gn->d.dNSName) != len)
+        {
+            continue;
+        }
+
+        v = ASN1_STRING_get0_data(gn->d.dNSName);
+
+        for (k = 0; v && k < len; k++) {
+            a = v[k];
+            b = (unsigned char) name[k];
+
+            if (a == '*' || a == '\0') {
+                break;
+            }
+
+            a = (a >= 'A' && a <= 'Z') ? a - 'A' + 'a' : a;
+            b = (b >= 'A' && b <= 'Z') ? b - 'A' + 'a' : b;
+
+            if (a != b) {
+                break;
+            }
+        }
+
+        if (v && k == len) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static int
 cg_check_hostname_mismatch(cg_facts_t *f, unsigned index, char *detail,
     size_t size, int *weight)
@@ -390,6 +445,10 @@ cg_check_hostname_mismatch(cg_facts_t *f, unsigned index, char *detail,
         len = strlen(name);
         if (len > 1 && name[len - 1] == '.') {
             len--;          /* a fully qualified "example.com." */
+        }
+
+        if (x == f->in->leaf && cg_san_spells(f->san, name, len)) {
+            return 0;
         }
 
         peer = NULL;

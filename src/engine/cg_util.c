@@ -83,6 +83,31 @@ cg_strlcpy(char *dst, const char *src, size_t size)
 }
 
 
+/*
+ * Seconds since 1970 of a broken-down UTC time, as timegm() gives for the
+ * in-range fields ASN1_TIME_to_tm() writes (years 0 to 9999), without
+ * glibc's normalising mktime machinery, which was a tenth of a new leaf's
+ * facts: the days from the civil date by the proleptic Gregorian
+ * calendar's 400-year eras, March first so that leap days end a year.
+ */
+int64_t
+cg_tm_to_epoch(const struct tm *tm)
+{
+    int64_t  y, m, era, yoe, doy, doe;
+
+    y = (int64_t) tm->tm_year + 1900;
+    m = (int64_t) tm->tm_mon + 1;
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + tm->tm_mday - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return ((era * 146097 + doe - 719468) * 24 + tm->tm_hour) * 3600
+           + (int64_t) tm->tm_min * 60 + tm->tm_sec;
+}
+
+
 /* strnlen is POSIX, not C11: the engine also builds with strict flags */
 size_t
 cg_strnlen(const char *s, size_t max)

@@ -995,6 +995,66 @@ test_names(const cg_policy_t *p)
        "wildcards are refused");
     X509_free(x);
 
+    /* the SANs' exact spellings are matched without X509_check_host():
+     * every answer still is X509_check_host()'s */
+    {
+        int           i, j, same;
+        size_t        len;
+        const char   *name;
+        static const char  *sans[] = {
+            "DNS:a.example.com",
+            "DNS:A.Example.COM,DNS:b.example.com",
+            "DNS:*.example.com,DNS:a.example.com",
+            "DNS:a.example.co,DNS:a.example.comx,DNS:xa.example.com",
+            "DNS:*.example.com",
+            "DNS:a-b_c.example.com,IP:127.0.0.1",
+            "DNS:a.example.com.,DNS:.example.com",
+        };
+        static const char  *names[] = {
+            "a.example.com", "A.EXAMPLE.COM", "a.example.com.",
+            "b.example.com", "a.example.co", "a.example.comx",
+            "*.example.com", "a-b_c.example.com", "A-B_C.example.com",
+            "x.a.example.com", "example.com", ".example.com",
+            "a.example.com..", "127.0.0.1", "a",
+        };
+
+        same = 1;
+
+        for (i = 0; i < (int) (sizeof(sans) / sizeof(sans[0])); i++) {
+            x = mkleaf("/CN=x", sans[i], 0, 0);
+
+            for (j = 0; j < (int) (sizeof(names) / sizeof(names[0])); j++) {
+                name = names[j];
+                len = strlen(name);
+                if (len > 1 && name[len - 1] == '.') {
+                    len--;
+                }
+
+                if (strcmp(name, "127.0.0.1") == 0) {
+                    continue;
+                }
+
+                eval(p, trust, x, chain, 1, name, &res);
+
+                if (fired(&res, "hostname_mismatch")
+                    != (X509_check_host(x, name, len,
+                                        X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                                        NULL) != 1))
+                {
+                    printf("# %s for %s: %s\n", sans[i], name,
+                           fired(&res, "hostname_mismatch") ? "fired"
+                                                             : "quiet");
+                    same = 0;
+                }
+            }
+
+            X509_free(x);
+        }
+
+        ok(same, "hostname_mismatch: exact SAN spellings, case, wildcards "
+           "and near misses decided as X509_check_host() does");
+    }
+
     /* no CN fallback when a DNS SAN exists; CN used when there is none */
     x = mkleaf("/CN=host.example.com", "DNS:other.example.com", 0, 0);
     eval(p, trust, x, chain, 1, "host.example.com", &res);

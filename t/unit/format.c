@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "certguard.h"
+#include "cg_internal.h"
 #include "cg_out.h"
 #include "tap.h"
 
@@ -1414,6 +1415,61 @@ test_out_int(void)
 }
 
 
+/* the certificate times' epoch seconds as timegm() gives them, across
+ * eras, century and leap days and the whole range ASN.1 writes */
+static void
+test_tm_to_epoch(void)
+{
+    int        i, m, d, k, same, n;
+    struct tm  tm, want;
+    static const int  years[] = { 0, 1, 4, 99, 100, 399, 400, 1582, 1600,
+                                  1899, 1900, 1968, 1969, 1970, 1999, 2000,
+                                  2024, 2038, 2100, 2400, 9999 };
+    static const int  days[] = { 1, 15, 28, 29, 30, 31 };
+
+    same = 1;
+    n = 0;
+
+    for (i = 0; i < (int) (sizeof(years) / sizeof(years[0])); i++) {
+        for (m = 0; m < 12; m++) {
+            for (d = 0; d < (int) (sizeof(days) / sizeof(days[0])); d++) {
+                for (k = 0; k < 2; k++) {
+                    memset(&tm, 0, sizeof(tm));
+                    tm.tm_year = years[i] - 1900;
+                    tm.tm_mon = m;
+                    tm.tm_mday = days[d];
+                    tm.tm_hour = k ? 23 : 0;
+                    tm.tm_min = k ? 59 : 0;
+                    tm.tm_sec = k ? 59 : 0;
+                    want = tm;
+
+                    /* only real dates: timegm() would roll Feb 30 over */
+                    if (timegm(&want) == (time_t) -1 && years[i] != 1969) {
+                        continue;
+                    }
+
+                    if (want.tm_mday != days[d]) {
+                        continue;
+                    }
+
+                    n++;
+
+                    if (cg_tm_to_epoch(&tm) != (int64_t) timegm(&want)) {
+                        printf("# %04d-%02d-%02d: %lld, not %lld\n",
+                               years[i], m + 1, days[d],
+                               (long long) cg_tm_to_epoch(&tm),
+                               (long long) timegm(&want));
+                        same = 0;
+                    }
+                }
+            }
+        }
+    }
+
+    ok(same && n > 2000, "cg_tm_to_epoch agrees with timegm on %d times", n);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -1435,6 +1491,7 @@ main(int argc, char **argv)
     test_text();
     test_signal_ids();
     test_out_int();
+    test_tm_to_epoch();
 
     return done_testing();
 }
