@@ -549,7 +549,7 @@ cg_facts_time(const ASN1_TIME *t, int64_t *out)
 
     memset(&tm, 0, sizeof(struct tm));
 
-    if (ASN1_TIME_to_tm(t, &tm) != 1) {
+    if (!cg_asn1_time_tm(t, &tm) && ASN1_TIME_to_tm(t, &tm) != 1) {
         return 0;
     }
 

@@ -341,51 +341,19 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, cg_memo_now_t *now)
 /*
  * X509_cmp_time(t, the time now holds) of 3.0: 0 when t is not in RFC
  * 5280's form (YYMMDDHHMMSSZ as UTCTime, YYYYMMDDHHMMSSZ as
- * GeneralizedTime, digits then Z; ASN1_TIME_to_tm() checks the ranges,
- * as ASN1_TIME_diff() did through it) or now is unknown, -1 when t is at
+ * GeneralizedTime, digits then Z; the ranges checked as ASN1_TIME_to_tm()
+ * checks them, cg_asn1_time_tm(), as ASN1_TIME_diff() did through it) or
+ * now is unknown, -1 when t is at
  * or before now, 1 when after.  Fields in range compare as the times do.
  */
 
 static int
 cg_memo_cmp_time(const ASN1_TIME *t, const cg_memo_now_t *now)
 {
-    int        i, len, d;
+    int        d;
     struct tm  tm;
 
-    if (t == NULL || !now->ok) {
-        return 0;
-    }
-
-    len = ASN1_STRING_length(t);
-
-    switch (ASN1_STRING_type(t)) {
-
-    case V_ASN1_UTCTIME:
-        if (len != 13) {
-            return 0;
-        }
-        break;
-
-    case V_ASN1_GENERALIZEDTIME:
-        if (len != 15) {
-            return 0;
-        }
-        break;
-
-    default:
-        return 0;
-    }
-
-    for (i = 0; i < len - 1; i++) {
-        if (ASN1_STRING_get0_data(t)[i] < '0'
-            || ASN1_STRING_get0_data(t)[i] > '9')
-        {
-            return 0;
-        }
-    }
-
-    if (ASN1_STRING_get0_data(t)[len - 1] != 'Z' || !ASN1_TIME_to_tm(t, &tm))
-    {
+    if (t == NULL || !now->ok || !cg_asn1_time_tm(t, &tm)) {
         return 0;
     }
 

@@ -181,18 +181,21 @@ cg_put_str(cg_wr_t *w, const char *s, size_t size)
 }
 
 
-static int
+static inline int
 cg_hex_value(int c, int upper)
 {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
+    unsigned  d;
+
+    /* unsigned differences: one compare a range, as the three digests of
+     * every verdict take 384 of these */
+    d = (unsigned) c - '0';
+    if (d < 10) {
+        return (int) d;
     }
 
-    if (upper ? (c >= 'A' && c <= 'F') : (c >= 'a' && c <= 'f')) {
-        return c - (upper ? 'A' : 'a') + 10;
-    }
+    d = (unsigned) c - (upper ? 'A' : 'a');
 
-    return -1;
+    return d < 6 ? (int) d + 10 : -1;
 }
 
 

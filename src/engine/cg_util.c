@@ -108,6 +108,81 @@ cg_tm_to_epoch(const struct tm *tm)
 }
 
 
+/*
+ * RFC 5280's two time forms exactly, YYMMDDHHMMSSZ as UTCTime (1950 to
+ * 2049) and YYYYMMDDHHMMSSZ as GeneralizedTime, to the fields with the
+ * range checks ASN1_TIME_to_tm() makes (a day within its month, leap
+ * years by the Gregorian rule, no leap second).  0 for anything else,
+ * which callers leave to ASN1_TIME_to_tm(): this is its common case, read
+ * in place, for the four times of every new leaf's walk.
+ */
+int
+cg_asn1_time_tm(const ASN1_TIME *t, struct tm *tm)
+{
+    int                   i, n, len, y, v[5], md;
+    const unsigned char  *p;
+    static const int      mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30,
+                                        31, 30, 31 };
+
+    len = ASN1_STRING_length(t);
+    p = ASN1_STRING_get0_data(t);
+
+    if (p == NULL
+        || !((ASN1_STRING_type(t) == V_ASN1_UTCTIME && len == 13)
+             || (ASN1_STRING_type(t) == V_ASN1_GENERALIZEDTIME && len == 15))
+        || p[len - 1] != 'Z')
+    {
+        return 0;
+    }
+
+    for (i = 0; i < len - 1; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return 0;
+        }
+    }
+
+    n = len == 15 ? 4 : 2;
+    y = 0;
+    for (i = 0; i < n; i++) {
+        y = y * 10 + (p[i] - '0');
+    }
+
+    if (n == 2) {
+        y += y < 50 ? 2000 : 1900;
+    }
+
+    for (i = 0; i < 5; i++) {
+        v[i] = (p[n + 2 * i] - '0') * 10 + (p[n + 2 * i + 1] - '0');
+    }
+
+    /* v: month, day, hour, minute, second */
+    if (v[0] < 1 || v[0] > 12 || v[1] < 1 || v[2] > 23 || v[3] > 59
+        || v[4] > 59)
+    {
+        return 0;
+    }
+
+    md = mdays[v[0] - 1];
+    if (v[0] == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) {
+        md++;
+    }
+
+    if (v[1] > md) {
+        return 0;
+    }
+
+    memset(tm, 0, sizeof(struct tm));
+    tm->tm_year = y - 1900;
+    tm->tm_mon = v[0] - 1;
+    tm->tm_mday = v[1];
+    tm->tm_hour = v[2];
+    tm->tm_min = v[3];
+    tm->tm_sec = v[4];
+
+    return 1;
+}
+
+
 /* strnlen is POSIX, not C11: the engine also builds with strict flags */
 size_t
 cg_strnlen(const char *s, size_t max)

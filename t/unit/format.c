@@ -1470,6 +1470,81 @@ test_tm_to_epoch(void)
 }
 
 
+/* cg_asn1_time_tm: RFC 5280's forms read as ASN1_TIME_to_tm reads them,
+ * ranges, leap days and the UTCTime century included; the other forms it
+ * refuses and leaves to ASN1_TIME_to_tm */
+static void
+test_asn1_time_tm(void)
+{
+    int          i, a, b, same, n, strict;
+    char         s[32];
+    struct tm    ta, tb;
+    ASN1_TIME   *t;
+    static const char  *cases[] = {
+        "20000229120000Z", "19000229120000Z", "21000228235959Z",
+        "20240229000000Z", "20230229000000Z", "20231301000000Z",
+        "20231200000000Z", "20230100000000Z", "20230131240000Z",
+        "20230131236000Z", "20230131235960Z", "20230431000000Z",
+        "00000101000000Z", "99991231235959Z", "490101000000Z",
+        "500101000000Z", "991231235959Z", "000229000000Z", "010229000000Z",
+        "20230101000000", "2023010100000Z", "20230101000000.5Z",
+        "20230101000000+0100", "2023010100000aZ", "230101000000", "",
+    };
+
+    same = 1;
+    n = 0;
+    t = ASN1_TIME_new();
+
+    srandom(7);
+
+    for (i = 0; t && i < 20000 + (int) (sizeof(cases) / sizeof(cases[0]));
+         i++)
+    {
+        if (i < (int) (sizeof(cases) / sizeof(cases[0]))) {
+            cg_strlcpy(s, cases[i], sizeof(s));
+        } else if (i % 2) {
+            snprintf(s, sizeof(s), "%04ld%02ld%02ld%02ld%02ld%02ldZ",
+                     random() % 10000, random() % 14, random() % 33,
+                     random() % 26, random() % 62, random() % 62);
+        } else {
+            snprintf(s, sizeof(s), "%02ld%02ld%02ld%02ld%02ld%02ldZ",
+                     random() % 100, random() % 14, random() % 33,
+                     random() % 26, random() % 62, random() % 62);
+        }
+
+        strict = strlen(s) == 13 || strlen(s) == 15;
+
+        if (!ASN1_STRING_set(t, s, (int) strlen(s))) {
+            break;
+        }
+
+        t->type = strlen(s) == 13 || (strlen(s) != 15 && strlen(s) % 2)
+                  ? V_ASN1_UTCTIME : V_ASN1_GENERALIZEDTIME;
+        memset(&ta, 0, sizeof(ta));
+        memset(&tb, 0, sizeof(tb));
+        a = cg_asn1_time_tm(t, &ta);
+        b = ASN1_TIME_to_tm(t, &tb) == 1;
+        n++;
+
+        if ((a && !b) || (strict && a != b && s[strlen(s) - 1] == 'Z'
+                          && strspn(s, "0123456789") == strlen(s) - 1)
+            || (a && (ta.tm_year != tb.tm_year || ta.tm_mon != tb.tm_mon
+                      || ta.tm_mday != tb.tm_mday
+                      || ta.tm_hour != tb.tm_hour || ta.tm_min != tb.tm_min
+                      || ta.tm_sec != tb.tm_sec)))
+        {
+            printf("# %s: %d, ASN1_TIME_to_tm %d\n", s, a, b);
+            same = 0;
+        }
+    }
+
+    ASN1_TIME_free(t);
+
+    ok(same && n > 20000, "cg_asn1_time_tm reads %d times as "
+       "ASN1_TIME_to_tm does", n);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -1492,6 +1567,7 @@ main(int argc, char **argv)
     test_signal_ids();
     test_out_int();
     test_tm_to_epoch();
+    test_asn1_time_tm();
 
     return done_testing();
 }
