@@ -729,12 +729,12 @@ cg_profile_ascii(const ASN1_STRING *s)
 static void
 cg_profile_cn(cg_facts_t *f)
 {
-    int              i, len, code;
-    unsigned char   *utf8;
+    int                   i, len, code;
+    unsigned char        *utf8;
+    X509_NAME            *name;
+    X509_NAME_ENTRY      *e;
     const unsigned char  *p;
     const ASN1_STRING    *s;
-    X509_NAME       *name;
-    X509_NAME_ENTRY *e;
 
     if (!f->san_dns_ip) {
         return;
