@@ -343,8 +343,8 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, cg_memo_now_t *now)
  * 5280's form (YYMMDDHHMMSSZ as UTCTime, YYYYMMDDHHMMSSZ as
  * GeneralizedTime, digits then Z; the ranges checked as ASN1_TIME_to_tm()
  * checks them, cg_asn1_time_tm(), as ASN1_TIME_diff() did through it) or
- * now is unknown, -1 when t is at
- * or before now, 1 when after.  Fields in range compare as the times do.
+ * now is unknown, -1 when t is at or before now, 1 when after.  Fields in
+ * range compare as the times do.
  */
 
 static int

@@ -83,8 +83,8 @@ static void
 cg_profile_key(cg_facts_t *f, unsigned i)
 {
     int                     nid, ptype;
+    X509_ALGOR             *alg;
     const void             *pval;
-    const X509_ALGOR       *alg;
     const ASN1_OBJECT      *aobj;
     const cg_cert_facts_t  *c;
 
@@ -105,7 +105,7 @@ cg_profile_key(cg_facts_t *f, unsigned i)
      * round trip on every new leaf; explicit parameters name no group
      * and are a path error already */
     alg = NULL;
-    if (X509_PUBKEY_get0_param(NULL, NULL, NULL, (X509_ALGOR **) &alg,
+    if (X509_PUBKEY_get0_param(NULL, NULL, NULL, &alg,
                                X509_get_X509_PUBKEY(c->x)) != 1
         || alg == NULL)
     {
