@@ -500,10 +500,10 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     SSL *ssl, X509 *leaf, STACK_OF(X509) *chain,
     ngx_http_certguard_loc_conf_t *cglcf)
 {
-    int                         rc;
+    int                         rc, done;
     u_char                     *p, *last;
     u_char                      name[CG_NAME_MAX];
-    u_char                      md[EVP_MAX_MD_SIZE];
+    u_char                      md[EVP_MAX_MD_SIZE], spki[32];
     ngx_str_t                   key;
     cg_input_t                  in;
     ngx_uint_t                  cached, fresh;
@@ -548,7 +548,7 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
     key.len = 0;
 
     if (cglcf->common.cache.shm_zone
-        && ngx_certguard_cert_sha256(in.leaf, md) == NGX_OK)
+        && ((done = cg_cert_digests(in.leaf, md, spki)) & CG_DIGEST_CERT))
     {
         /* leaf SHA-256, the objects it is scored with, name, destination */
 
@@ -568,8 +568,10 @@ ngx_http_certguard_score(ngx_http_request_t *r, ngx_connection_t *c,
         key.len = p - ctx->key;
         ctx->key_len = key.len;
 
-        /* the facts take the leaf's digest from the key */
+        /* the facts take the leaf's digest from the key, and its key's
+         * from the same encoding */
         in.leaf_sha256 = md;
+        in.leaf_spki_sha256 = (done & CG_DIGEST_SPKI) ? spki : NULL;
 
         cached = (ngx_certguard_cache_get(&cglcf->common.cache, &key, res)
                   == NGX_OK);

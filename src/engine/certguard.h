@@ -193,6 +193,9 @@ typedef struct {
     const unsigned char *leaf_sha256;       /* NULL: computed; the leaf's
                                                SHA-256 (32 bytes) when the
                                                caller has it already */
+    const unsigned char *leaf_spki_sha256;  /* NULL: computed; its SPKI's
+                                               SHA-256 likewise (both from
+                                               cg_cert_digests()) */
 } cg_input_t;
 
 
@@ -507,5 +510,16 @@ int cg_memo_verify(X509_STORE_CTX *ctx, const cg_verify_memo_t *memo);
 /* The memo key of (issuer, subject): CG_OK, or CG_ERR_INPUT when either
  * cannot be encoded. */
 int cg_memo_key(X509 *issuer, X509 *subject, unsigned char *key);
+
+/*
+ * A certificate's SHA-256 and its SubjectPublicKeyInfo's (either pointer
+ * may be NULL) from one encoding of it, as X509_digest() and a digest of
+ * i2d_X509_PUBKEY() would give them: which were computed.
+ */
+#define CG_DIGEST_CERT  0x01
+#define CG_DIGEST_SPKI  0x02
+
+int cg_cert_digests(X509 *x, unsigned char sha256[32],
+    unsigned char spki[32]);
 
 #endif /* CERTGUARD_H */

@@ -40,7 +40,7 @@ static void cg_facts_remember(const cg_certs_found_t *found,
 static int cg_facts_copy(cg_cert_facts_t *dst, const cg_cert_facts_t *src);
 static int cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
     const cg_cert_facts_t *child, const cg_cert_facts_t *parent,
-    const unsigned char *sha256, BIO *bio);
+    const unsigned char *sha256, const unsigned char *spki, BIO *bio);
 static int cg_facts_time(const ASN1_TIME *t, int64_t *out);
 static void cg_facts_serial(X509 *x, char *buf, size_t size);
 static void cg_facts_san(cg_facts_t *f);
@@ -130,7 +130,7 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
 
     if (cg_facts_cert(&f->certs[0], in->leaf, 0, NULL,
                       f->ncerts > 1 ? &f->certs[1] : NULL, in->leaf_sha256,
-                      bio)
+                      in->leaf_spki_sha256, bio)
         != CG_OK)
     {
         BIO_free(bio);
@@ -225,7 +225,7 @@ cg_facts_sent(cg_facts_t *f, unsigned k, X509 *x, BIO *bio)
 
     if (!cg_facts_remembered(&found, c)
         && cg_facts_cert(c, found.x, k, k > 1 ? &f->certs[k - 1] : NULL,
-                          NULL, NULL, bio) != CG_OK)
+                          NULL, NULL, NULL, bio) != CG_OK)
     {
         if (found.x != x) {
             X509_free(found.x);
@@ -261,7 +261,7 @@ cg_facts_store(cg_facts_t *f, cg_cert_facts_t *c, X509 *x, unsigned i,
     if (!cg_facts_remembered(&found, c)
         && cg_facts_cert(c, x, i, i ? f->path[i - 1] : NULL, NULL,
                          cg_trust_digest(f->in->trust, x, md) ? md : NULL,
-                         bio)
+                         NULL, bio)
            != CG_OK)
     {
         return CG_ERR_NOMEM;
@@ -351,8 +351,9 @@ cg_facts_copy(cg_cert_facts_t *dst, const cg_cert_facts_t *src)
 static int
 cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
     const cg_cert_facts_t *child, const cg_cert_facts_t *parent,
-    const unsigned char *sha256, BIO *bio)
+    const unsigned char *sha256, const unsigned char *spki, BIO *bio)
 {
+    int               sha1, done;
     unsigned int      mdlen;
     EVP_PKEY         *pkey;
     const X509_NAME  *subject, *issuer;
@@ -393,20 +394,26 @@ cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
     (void) X509_get_extension_flags(x);
 
     mdlen = 0;
-    if (X509_digest(x, cg_md_sha1(), c->sha1, &mdlen) == 1 && mdlen == 20) {
-        mdlen = 0;
-        if (sha256 != NULL) {
-            memcpy(c->sha256, sha256, 32);
-            c->digests = 1;
+    sha1 = X509_digest(x, cg_md_sha1(), c->sha1, &mdlen) == 1 && mdlen == 20;
 
-        } else if (X509_digest(x, cg_md_sha256(), c->sha256, &mdlen) == 1
-                   && mdlen == 32)
-        {
-            c->digests = 1;
-        }
+    if (sha1 && sha256 != NULL) {
+        memcpy(c->sha256, sha256, 32);
+        c->digests = 1;
     }
 
-    c->spki_ok = cg_spki_sha256(x, c->spki) == CG_OK;
+    if (spki != NULL) {
+        memcpy(c->spki, spki, 32);
+        c->spki_ok = 1;
+    }
+
+    /* the two others from one encoding of the certificate */
+    if ((sha1 && !c->digests) || !c->spki_ok) {
+        done = cg_cert_digests(x, sha1 && !c->digests ? c->sha256 : NULL,
+                               c->spki_ok ? NULL : c->spki);
+
+        c->digests |= sha1 && (done & CG_DIGEST_CERT);
+        c->spki_ok |= (done & CG_DIGEST_SPKI) != 0;
+    }
 
     c->has_not_before = cg_facts_time(X509_get0_notBefore(x),
                                       &c->not_before);
@@ -496,13 +503,29 @@ cg_facts_dn_again(const X509_NAME *name, const X509_NAME *known,
 /*
  * RFC 2253 with UTF-8 kept as is (no \XX escapes of high bytes); a name
  * whose strings do not convert to UTF-8 is printed again fully escaped.
+ * cg_dn_print() writes the common names, OpenSSL the rest.
  */
 
 char *
 cg_facts_dn(const X509_NAME *name, BIO *bio, size_t *len)
 {
-    char  *data, *s;
+    int    k;
+    char  *data, *s, buf[1024];
     long   n;
+
+    k = name != NULL ? cg_dn_print(name, buf, sizeof(buf)) : -1;
+
+    if (k >= 0) {
+        s = malloc((size_t) k + 1);
+        if (s == NULL) {
+            return NULL;
+        }
+
+        memcpy(s, buf, (size_t) k + 1);
+        *len = (size_t) k;
+
+        return s;
+    }
 
     (void) BIO_reset(bio);
 

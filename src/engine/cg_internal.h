@@ -251,6 +251,12 @@ size_t cg_strlcpy(char *dst, const char *src, size_t size);
 size_t cg_strnlen(const char *s, size_t max);
 int64_t cg_tm_to_epoch(const struct tm *tm);
 int cg_asn1_time_tm(const ASN1_TIME *t, struct tm *tm);
+int cg_dn_print(const X509_NAME *name, char *buf, size_t size);
+
+/* The SubjectPublicKeyInfo inside a Certificate's DER (cg_der.c), when it
+ * is DER throughout: 1, else 0. */
+int cg_der_spki(const unsigned char *der, size_t n,
+    const unsigned char **spki, size_t *spki_len);
 int cg_errorf(cg_error_t *err, int status, const char *file, unsigned line,
     const char *fmt, ...)
 #if defined(__GNUC__)

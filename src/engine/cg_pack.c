@@ -303,8 +303,12 @@ cg_pack_str(cg_wr_t *w, const cg_result_t *res, size_t i)
     fd = &cg_pack_fields[i];
     s = (const char *) res + fd->offset;
 
+    /* the first byte before strncmp(): a call for each word and earlier
+     * field was a third of the pack */
     for (k = 0; k < cg_nelem(cg_pack_words); k++) {
-        if (strncmp(s, cg_pack_words[k], fd->size) == 0) {
+        if (s[0] == cg_pack_words[k][0]
+            && strncmp(s, cg_pack_words[k], fd->size) == 0)
+        {
             cg_put_byte(w, fd->tag | CG_PACK_RAW);
             cg_put_byte(w, 0x80 | (unsigned) k);
             return;
@@ -316,6 +320,7 @@ cg_pack_str(cg_wr_t *w, const cg_result_t *res, size_t i)
 
         if (cg_pack_fields[k].kind == CG_PK_STR
             && cg_pack_fields[k].size == fd->size
+            && s[0] == t[0]
             && strncmp(s, t, fd->size) == 0)
         {
             cg_put_byte(w, fd->tag | CG_PACK_RAW);

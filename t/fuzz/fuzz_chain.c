@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "certguard.h"
+#include "cg_internal.h"
 #include "cg_policy.h"
 
 
@@ -100,6 +101,72 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     }
 
     return 0;
+}
+
+
+/* cg_cert_digests() gives a hostile certificate OpenSSL's two digests */
+
+static void
+digests_same(X509 *x)
+{
+    int             n, done;
+    unsigned int    len;
+    unsigned char  *der, md[32], spki[32], want[32];
+
+    done = cg_cert_digests(x, md, spki);
+
+    if ((done & CG_DIGEST_CERT)
+        && (X509_digest(x, EVP_sha256(), want, &len) != 1
+            || memcmp(md, want, 32) != 0))
+    {
+        abort();
+    }
+
+    if (done & CG_DIGEST_SPKI) {
+        der = NULL;
+        n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+        if (n <= 0
+            || EVP_Digest(der, (size_t) n, want, &len, EVP_sha256(), NULL)
+               != 1
+            || memcmp(spki, want, 32) != 0)
+        {
+            abort();
+        }
+        OPENSSL_free(der);
+    }
+}
+
+
+/* cg_dn_print() prints a hostile name as OpenSSL does, or not at all */
+
+static void
+dn_same(const X509_NAME *name)
+{
+    int          k;
+    long         n;
+    char        *data, buf[1024];
+    static BIO  *bio;
+
+    k = cg_dn_print(name, buf, sizeof(buf));
+    if (k < 0) {
+        return;
+    }
+
+    if (bio == NULL && (bio = BIO_new(BIO_s_mem())) == NULL) {
+        abort();
+    }
+
+    (void) BIO_reset(bio);
+    if (X509_NAME_print_ex(bio, name, 0,
+                           XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0)
+    {
+        abort();
+    }
+
+    n = BIO_get_mem_data(bio, &data);
+    if (n != k || memcmp(data, buf, (size_t) k) != 0 || buf[k] != '\0') {
+        abort();
+    }
 }
 
 
@@ -191,6 +258,10 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     }
 
     for (i = 0; i < sk_X509_num(chain); i++) {
+        digests_same(sk_X509_value(chain, i));
+        dn_same(X509_get_subject_name(sk_X509_value(chain, i)));
+        dn_same(X509_get_issuer_name(sk_X509_value(chain, i)));
+
         n = cg_format_pin(sk_X509_value(chain, i), i & 1, out, sizeof(out));
         if (n >= sizeof(out) || memchr(out, '\n', n) != NULL) {
             abort();
