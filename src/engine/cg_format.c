@@ -224,9 +224,29 @@ cg_cef_value_len(cg_out_t *o, const char *key, const char *s, size_t n,
 {
     int     all;
     char    tmp[CG_CEF_CAP_MAX];
-    size_t  m;
+    size_t  m, klen;
 
     if (n == 0) {
+        return;
+    }
+
+    /* with room for the capped value, escaped straight into the record */
+    klen = strlen(key);
+
+    if (o->pos + klen + 2 + cap < o->len) {
+        cg_out_mem(o, " ", 1);
+        cg_out_mem(o, key, klen);
+        cg_out_mem(o, "=", 1);
+
+        m = cg_cef_escape(o->buf + o->pos, cap, s, n, 0, &all);
+
+        if (!all) {
+            m = cg_cef_escape(o->buf + o->pos, cap - 3, s, n, 0, &all);
+            memcpy(o->buf + o->pos + m, "...", 3);
+            m += 3;
+        }
+
+        o->pos += m;
         return;
     }
 

@@ -25,27 +25,6 @@ cg_out_init(cg_out_t *o, char *buf, size_t len)
 
 
 void
-cg_out_mem(cg_out_t *o, const char *s, size_t n)
-{
-    size_t  room;
-
-    if (o->pos < o->len) {
-        room = o->len - 1 - o->pos;
-        memcpy(o->buf + o->pos, s, n < room ? n : room);
-    }
-
-    o->pos += n;
-}
-
-
-void
-cg_out_str(cg_out_t *o, const char *s)
-{
-    cg_out_mem(o, s, strlen(s));
-}
-
-
-void
 cg_out_fmt(cg_out_t *o, const char *fmt, ...)
 {
     int      n;

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 
 typedef struct {
@@ -26,8 +27,30 @@ typedef struct {
 
 
 void cg_out_init(cg_out_t *o, char *buf, size_t len);
-void cg_out_mem(cg_out_t *o, const char *s, size_t n);
-void cg_out_str(cg_out_t *o, const char *s);
+
+/* inline: a record is some hundred of these, most of a few bytes, and a
+ * call each was a third of writing one */
+static inline void
+cg_out_mem(cg_out_t *o, const char *s, size_t n)
+{
+    size_t  room;
+
+    if (o->pos < o->len) {
+        room = o->len - 1 - o->pos;
+        memcpy(o->buf + o->pos, s, n < room ? n : room);
+    }
+
+    o->pos += n;
+}
+
+
+static inline void
+cg_out_str(cg_out_t *o, const char *s)
+{
+    cg_out_mem(o, s, strlen(s));
+}
+
+
 void cg_out_fmt(cg_out_t *o, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
