@@ -329,7 +329,11 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
         cgs->info_callback(ssl, where, ret);
     }
 
-    if (SSL_is_server(ssl)) {
+    /* most calls are the handshake's steps, which nothing below needs */
+
+    if (!(where & (SSL_CB_ALERT|SSL_CB_HANDSHAKE_START|SSL_CB_HANDSHAKE_DONE))
+        || SSL_is_server(ssl))
+    {
         return;
     }
 
@@ -734,6 +738,13 @@ ngx_http_certguard_keep(ngx_http_request_t *r, SSL *ssl, ngx_connection_t *c,
     rec->crls = cglcf->common.crls;
     rec->intermediates = cglcf->common.intermediates;
     ngx_memcpy(&rec->result, res, sizeof(cg_result_t));
+
+    /* nginx neither saves nor resumes the session with
+     * proxy_ssl_session_reuse off: a copy with it would never be read */
+
+    if (!r->upstream->conf->ssl_session_reuse) {
+        return;
+    }
 
     sess = SSL_get_session(ssl);
     if (sess == NULL) {

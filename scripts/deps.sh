@@ -12,7 +12,7 @@ pkgs="nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev
       publicsuffix"
 
 if [ "${1:-}" = "--bench" ]; then
-    pkgs="$pkgs wrk hyperfine valgrind"
+    pkgs="$pkgs wrk hyperfine valgrind linux-perf"
 fi
 
 # make's hardening flags (dpkg-buildflags) and t/hardening.t (readelf);
