@@ -4,12 +4,13 @@
  * allocates and cg_spki_sha256() encodes the key again: a third of what
  * the two cost, on every new leaf.  Here the certificate is encoded once
  * and the SPKI is found in those bytes.  The SPKI is taken from them only
- * when it is DER throughout (minimal lengths, a BIT STRING's unused bits
- * zero), the form OpenSSL's own encoding of the key writes: a certificate
- * sent in another form (OpenSSL keeps its to-be-signed bytes as sent)
- * has its key encoded by OpenSSL as before, so both digests are always
- * the ones X509_digest() and i2d_X509_PUBKEY() give.  t/unit/der.c and
- * fuzz_chain hold them to that.
+ * when it is DER throughout (minimal lengths, strings primitive, a BIT
+ * STRING's unused bits zero, minimal INTEGERs, BOOLEANs 00 or ff), the
+ * form OpenSSL's own encoding of the key writes: a certificate sent in
+ * another form (OpenSSL keeps its to-be-signed bytes as sent) has its key
+ * encoded by OpenSSL as before, so both digests are always the ones
+ * X509_digest() and i2d_X509_PUBKEY() give.  t/unit/der.c and fuzz_chain
+ * hold them to that.
  *
  * Copyright (c) 2026 certguard developers.  BSD-2-Clause (see LICENSE).
  */
@@ -26,6 +27,9 @@
 #define CG_DER_SEQUENCE    0x30
 #define CG_DER_INTEGER     0x02
 #define CG_DER_BIT_STRING  0x03
+#define CG_DER_BOOLEAN     0x01
+#define CG_DER_ENUMERATED  0x0a
+#define CG_DER_SET         0x31
 #define CG_DER_CONTEXT0    0xa0
 #define CG_DER_DEPTH       8
 
@@ -100,7 +104,22 @@ cg_der_strict(const unsigned char *p, const unsigned char *end, int depth)
         }
 
         if (tag & 0x20) {
-            if (!cg_der_strict(p, p + len, depth + 1)) {
+            /* of the universal types only SEQUENCE and SET are
+             * constructed in DER; a string in BER's constructed form is
+             * one OpenSSL joins and writes back primitive */
+            if (((tag & 0xc0) == 0 && tag != CG_DER_SEQUENCE
+                 && tag != CG_DER_SET)
+                || !cg_der_strict(p, p + len, depth + 1))
+            {
+                return 0;
+            }
+
+        } else if (tag == 0) {
+            return 0;
+
+        } else if (tag == CG_DER_BOOLEAN) {
+            /* OpenSSL keeps a BOOLEAN as a truth value: DER's 00 or ff */
+            if (len != 1 || (p[0] != 0 && p[0] != 0xff)) {
                 return 0;
             }
 
@@ -113,7 +132,7 @@ cg_der_strict(const unsigned char *p, const unsigned char *end, int depth)
                 return 0;
             }
 
-        } else if (tag == CG_DER_INTEGER) {
+        } else if (tag == CG_DER_INTEGER || tag == CG_DER_ENUMERATED) {
             if (len == 0
                 || (len > 1 && ((p[0] == 0 && !(p[1] & 0x80))
                                 || (p[0] == 0xff && (p[1] & 0x80)))))

@@ -195,16 +195,19 @@ put_header(unsigned char *p, unsigned char tag, size_t len)
 
 
 /*
- * A copy of x's DER with its SPKI's length (an EC P-256 key's, 30 59) in
- * a needless long form, 30 81 59, the enclosing lengths grown to match.
+ * A copy of x's DER with its SPKI (an EC P-256 key's: 30 59, the algorithm
+ * 30 13 ..., the key 03 42 00 04 ...) sent in a form that is BER but not
+ * DER, the enclosing lengths grown to match: CONSTRUCTED 0, its length in
+ * a needless long form (30 81 59); 1, the key's BIT STRING in BER's
+ * constructed form, one primitive segment inside (23 44 03 42 ...).
  */
 
 static X509 *
-spki_long_form(X509 *x)
+spki_ber(X509 *x, int how)
 {
     int             n, h1, h2;
-    size_t          l1, l2, i, rest, len;
-    unsigned char  *der, body[4096], out[4096], *p, *tbs;
+    size_t          l1, l2, i, rest, len, k;
+    unsigned char  *der, spki[128], body[4096], out[4096], *p, *tbs;
     X509           *y;
 
     der = NULL;
@@ -216,28 +219,43 @@ spki_long_form(X509 *x)
     tbs = der + h1 + h2;
     rest = (size_t) n - (size_t) (h1 + h2) - l2;    /* the signature */
 
-    for (i = 0; i + 4 < l2; i++) {
-        if (tbs[i] == 0x30 && tbs[i + 1] == 0x59 && tbs[i + 2] == 0x30
-            && tbs[i + 3] == 0x13)
+    for (i = 0; i + 91 <= l2; i++) {
+        if (tbs[i] != 0x30 || tbs[i + 1] != 0x59 || tbs[i + 2] != 0x30
+            || tbs[i + 3] != 0x13 || tbs[i + 23] != 0x03
+            || tbs[i + 24] != 0x42)
         {
-            /* tbsCertificate one byte longer, then the signature */
-            p = put_header(body, 0x30, l2 + 1);
-            memcpy(p, tbs, i);
-            p += i;
-            *p++ = 0x30;
-            *p++ = 0x81;
-            *p++ = 0x59;
-            memcpy(p, tbs + i + 2, l2 - i - 2);
-            p += l2 - i - 2;
-            memcpy(p, tbs + l2, rest);
-            p += rest;
-
-            len = (size_t) (p - body);
-            p = put_header(out, 0x30, len);
-            memcpy(p, body, len);
-            y = reparse(out, (int) ((size_t) (p - out) + len));
-            break;
+            continue;
         }
+
+        if (how == 0) {
+            memcpy(spki, "\x30\x81\x59", 3);
+            memcpy(spki + 3, tbs + i + 2, 89);
+            k = 92;
+
+        } else {
+            memcpy(spki, "\x30\x5b", 2);
+            memcpy(spki + 2, tbs + i + 2, 21);
+            memcpy(spki + 23, "\x23\x44", 2);
+            memcpy(spki + 25, tbs + i + 23, 68);
+            k = 93;
+        }
+
+        /* tbsCertificate with the new SPKI, then the signature */
+        p = put_header(body, 0x30, l2 - 91 + k);
+        memcpy(p, tbs, i);
+        p += i;
+        memcpy(p, spki, k);
+        p += k;
+        memcpy(p, tbs + i + 91, l2 - i - 91);
+        p += l2 - i - 91;
+        memcpy(p, tbs + l2, rest);
+        p += rest;
+
+        len = (size_t) (p - body);
+        p = put_header(out, 0x30, len);
+        memcpy(p, body, len);
+        y = reparse(out, (int) ((size_t) (p - out) + len));
+        break;
     }
 
     OPENSSL_free(der);
@@ -310,7 +328,7 @@ test_generated(void)
 
     x = make_cert(keys[1], 2, 20);
 
-    y = spki_long_form(x);
+    y = spki_ber(x, 0);
     ok(y != NULL, "a copy with the SPKI's length in a long form parses");
     if (y) {
         unsigned char  a[32], b[32];
@@ -326,6 +344,15 @@ test_generated(void)
                "(OpenSSL's SPKI of it is the original's; the certificate's "
                "digest is not)");
         }
+        X509_free(y);
+    }
+
+    y = spki_ber(x, 1);
+    ok(y != NULL, "a copy whose public key is a constructed BIT STRING "
+       "parses");
+    if (y) {
+        ok(same(y) && !found(y), "its SPKI digest is OpenSSL's "
+           "re-encoding");
         X509_free(y);
     }
 
