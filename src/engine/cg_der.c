@@ -17,7 +17,6 @@
 
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "cg_internal.h"
@@ -210,18 +209,6 @@ cg_der_spki(const unsigned char *der, size_t n, const unsigned char **spki,
 }
 
 
-static int
-cg_der_sha256(const unsigned char *p, size_t n, unsigned char md[32])
-{
-    unsigned int  len;
-
-    len = 0;
-
-    return EVP_Digest(p, n, md, &len, cg_md_sha256(), NULL) == 1
-           && len == 32;
-}
-
-
 /*
  * sha256 and spki, either may be NULL: which of them were computed
  * (CG_DIGEST_CERT, CG_DIGEST_SPKI), each as OpenSSL alone would compute
@@ -242,12 +229,12 @@ cg_cert_digests(X509 *x, unsigned char sha256[32], unsigned char spki[32])
     p = buf;
 
     if (n > 0 && (size_t) n <= sizeof(buf) && i2d_X509(x, &p) == n) {
-        if (sha256 != NULL && cg_der_sha256(buf, (size_t) n, sha256)) {
+        if (sha256 != NULL && cg_sha256(buf, (size_t) n, sha256)) {
             done |= CG_DIGEST_CERT;
         }
 
         if (spki != NULL && cg_der_spki(buf, (size_t) n, &s, &len)) {
-            return done | (cg_der_sha256(s, len, spki) ? CG_DIGEST_SPKI : 0);
+            return done | (cg_sha256(s, len, spki) ? CG_DIGEST_SPKI : 0);
         }
 
     } else if (sha256 != NULL) {

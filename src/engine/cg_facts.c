@@ -396,24 +396,24 @@ cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
     mdlen = 0;
     sha1 = X509_digest(x, cg_md_sha1(), c->sha1, &mdlen) == 1 && mdlen == 20;
 
-    if (sha1 && sha256 != NULL) {
+    /* the caller's digests, the others from one encoding of it */
+    done = (sha256 ? CG_DIGEST_CERT : 0) | (spki ? CG_DIGEST_SPKI : 0);
+
+    if (sha256 != NULL) {
         memcpy(c->sha256, sha256, 32);
-        c->digests = 1;
     }
 
     if (spki != NULL) {
         memcpy(c->spki, spki, 32);
-        c->spki_ok = 1;
     }
 
-    /* the two others from one encoding of the certificate */
-    if ((sha1 && !c->digests) || !c->spki_ok) {
-        done = cg_cert_digests(x, sha1 && !c->digests ? c->sha256 : NULL,
-                               c->spki_ok ? NULL : c->spki);
-
-        c->digests |= sha1 && (done & CG_DIGEST_CERT);
-        c->spki_ok |= (done & CG_DIGEST_SPKI) != 0;
+    if (done != (CG_DIGEST_CERT | CG_DIGEST_SPKI)) {
+        done |= cg_cert_digests(x, sha256 ? NULL : c->sha256,
+                                spki ? NULL : c->spki);
     }
+
+    c->digests = sha1 && (done & CG_DIGEST_CERT);
+    c->spki_ok = (done & CG_DIGEST_SPKI) != 0;
 
     c->has_not_before = cg_facts_time(X509_get0_notBefore(x),
                                       &c->not_before);

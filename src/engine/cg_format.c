@@ -222,8 +222,8 @@ static void
 cg_cef_value_len(cg_out_t *o, const char *key, const char *s, size_t n,
     size_t cap)
 {
-    int     all;
-    char    tmp[CG_CEF_CAP_MAX];
+    int     all, direct;
+    char    tmp[CG_CEF_CAP_MAX], *dst;
     size_t  m, klen;
 
     if (n == 0) {
@@ -232,37 +232,29 @@ cg_cef_value_len(cg_out_t *o, const char *key, const char *s, size_t n,
 
     /* with room for the capped value, escaped straight into the record */
     klen = strlen(key);
+    direct = o->pos + klen + 2 + cap < o->len;
 
-    if (o->pos + klen + 2 + cap < o->len) {
-        cg_out_mem(o, " ", 1);
-        cg_out_mem(o, key, klen);
-        cg_out_mem(o, "=", 1);
+    cg_out_mem(o, " ", 1);
+    cg_out_mem(o, key, klen);
+    cg_out_mem(o, "=", 1);
 
-        m = cg_cef_escape(o->buf + o->pos, cap, s, n, 0, &all);
+    dst = direct ? o->buf + o->pos : tmp;
 
-        if (!all) {
-            m = cg_cef_escape(o->buf + o->pos, cap - 3, s, n, 0, &all);
-            memcpy(o->buf + o->pos + m, "...", 3);
-            m += 3;
-        }
-
-        o->pos += m;
-        return;
-    }
-
-    m = cg_cef_escape(tmp, cap, s, n, 0, &all);
+    m = cg_cef_escape(dst, cap, s, n, 0, &all);
 
     if (!all) {
         /* room for the mark that tells a reader the value was cut */
-        m = cg_cef_escape(tmp, cap - 3, s, n, 0, &all);
-        memcpy(tmp + m, "...", 3);
+        m = cg_cef_escape(dst, cap - 3, s, n, 0, &all);
+        memcpy(dst + m, "...", 3);
         m += 3;
     }
 
-    cg_out_mem(o, " ", 1);
-    cg_out_str(o, key);
-    cg_out_mem(o, "=", 1);
-    cg_out_mem(o, tmp, m);
+    if (direct) {
+        o->pos += m;
+
+    } else {
+        cg_out_mem(o, tmp, m);
+    }
 }
 
 

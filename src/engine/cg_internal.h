@@ -271,5 +271,6 @@ int cg_errorf(cg_error_t *err, int status, const char *file, unsigned line,
  */
 const EVP_MD *cg_md_sha256(void);
 const EVP_MD *cg_md_sha1(void);
+int cg_sha256(const void *p, size_t n, unsigned char md[32]);
 
 #endif /* CG_INTERNAL_H */

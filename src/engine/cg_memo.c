@@ -487,13 +487,7 @@ cg_memo_key_of(X509 *issuer, X509 *subject, unsigned char *key,
         return CG_ERR_INPUT;
     }
 
-    if (EVP_Digest(buf, sizeof(buf), key, &len, cg_md_sha256(), NULL) != 1
-        || len != CG_MEMO_KEY_LEN)
-    {
-        return CG_ERR_INPUT;
-    }
-
-    return CG_OK;
+    return cg_sha256(buf, sizeof(buf), key) ? CG_OK : CG_ERR_INPUT;
 }
 
 

@@ -28,7 +28,6 @@ int
 cg_spki_sha256(X509 *x, unsigned char md[32])
 {
     int             n;
-    unsigned int    len;
     unsigned char  *der;
 
     der = NULL;
@@ -38,11 +37,10 @@ cg_spki_sha256(X509 *x, unsigned char md[32])
         return CG_ERR_INPUT;
     }
 
-    len = 0;
-    n = EVP_Digest(der, (size_t) n, md, &len, cg_md_sha256(), NULL);
+    n = cg_sha256(der, (size_t) n, md);
     OPENSSL_free(der);
 
-    return (n == 1 && len == 32) ? CG_OK : CG_ERR_INPUT;
+    return n ? CG_OK : CG_ERR_INPUT;
 }
 
 

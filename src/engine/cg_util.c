@@ -33,6 +33,19 @@ cg_md_sha1(void)
 }
 
 
+/* SHA-256 of n bytes through the digest fetched once: 1, or 0 */
+int
+cg_sha256(const void *p, size_t n, unsigned char md[32])
+{
+    unsigned int  len;
+
+    len = 0;
+
+    return EVP_Digest(p, n, md, &len, cg_md_sha256(), NULL) == 1
+           && len == 32;
+}
+
+
 /*
  * The first caller fetches; a thread that loses the race frees its copy.
  * If the fetch fails the legacy handle still works, only slower.  The
