@@ -210,6 +210,11 @@ static ngx_http_variable_t  ngx_http_certguard_vars[] = {
 };
 
 
+static void (*ngx_http_certguard_info_next)(const SSL *ssl, int where,
+    int ret);
+static ngx_uint_t  ngx_http_certguard_info_set;
+static ngx_uint_t  ngx_http_certguard_info_mixed;
+
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
@@ -322,11 +327,21 @@ ngx_http_certguard_info_callback(const SSL *ssl, int where, int ret)
     ngx_http_certguard_record_t    *rec;
     ngx_http_certguard_loc_conf_t  *cglcf;
 
-    cgs = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl),
-                              ngx_http_certguard_ssl_ctx_index);
+    /* about twenty calls a handshake: the callback every context had is
+     * called without looking up the context's state */
 
-    if (cgs != NULL && cgs->info_callback) {
-        cgs->info_callback(ssl, where, ret);
+    if (!ngx_http_certguard_info_mixed) {
+        if (ngx_http_certguard_info_next) {
+            ngx_http_certguard_info_next(ssl, where, ret);
+        }
+
+    } else {
+        cgs = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl),
+                                  ngx_http_certguard_ssl_ctx_index);
+
+        if (cgs != NULL && cgs->info_callback) {
+            cgs->info_callback(ssl, where, ret);
+        }
     }
 
     /* most calls are the handshake's steps, which nothing below needs */
@@ -1389,6 +1404,17 @@ ngx_http_certguard_install(ngx_conf_t *cf, ngx_ssl_t *ssl)
     }
 
     cgs->info_callback = SSL_CTX_get_info_callback(ssl->ctx);
+
+    /* nginx gives every context its own one callback; any other mix is
+     * looked up per context (the flag stays for the process's life) */
+
+    if (!ngx_http_certguard_info_set) {
+        ngx_http_certguard_info_set = 1;
+        ngx_http_certguard_info_next = cgs->info_callback;
+
+    } else if (cgs->info_callback != ngx_http_certguard_info_next) {
+        ngx_http_certguard_info_mixed = 1;
+    }
     cgs->verify_none = (SSL_CTX_get_verify_mode(ssl->ctx) == SSL_VERIFY_NONE);
 
     if (SSL_CTX_set_ex_data(ssl->ctx, ngx_http_certguard_ssl_ctx_index, cgs)

@@ -28,11 +28,11 @@
 
 static int cg_facts_dn_same(const X509_NAME *name, const X509_NAME *known);
 static char *cg_facts_dn_again(const X509_NAME *name,
-    const X509_NAME *known, const char *str, size_t len, BIO *bio,
+    const X509_NAME *known, const char *str, size_t len, BIO **bio,
     size_t *out_len);
-static int cg_facts_sent(cg_facts_t *f, unsigned k, X509 *x, BIO *bio);
+static int cg_facts_sent(cg_facts_t *f, unsigned k, X509 *x, BIO **bio);
 static int cg_facts_store(cg_facts_t *f, cg_cert_facts_t *c, X509 *x,
-    unsigned i, BIO *bio);
+    unsigned i, BIO **bio);
 static int cg_facts_remembered(const cg_certs_found_t *found,
     cg_cert_facts_t *c);
 static void cg_facts_remember(const cg_certs_found_t *found,
@@ -40,18 +40,18 @@ static void cg_facts_remember(const cg_certs_found_t *found,
 static int cg_facts_copy(cg_cert_facts_t *dst, const cg_cert_facts_t *src);
 static int cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
     const cg_cert_facts_t *child, const cg_cert_facts_t *parent,
-    const unsigned char *sha256, const unsigned char *spki, BIO *bio);
+    const unsigned char *sha256, const unsigned char *spki, BIO **bio);
 static int cg_facts_time(const ASN1_TIME *t, int64_t *out);
 static void cg_facts_serial(X509 *x, char *buf, size_t size);
 static void cg_facts_san(cg_facts_t *f);
-static void cg_facts_verify(cg_facts_t *f, BIO *bio);
+static void cg_facts_verify(cg_facts_t *f, BIO **bio);
 static int cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted,
-    BIO *bio);
+    BIO **bio);
 static int cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx);
 static int cg_facts_one_issuer(const cg_facts_t *f,
     STACK_OF(X509) *untrusted);
 static void cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain,
-    int untrusted, BIO *bio);
+    int untrusted, BIO **bio);
 static void cg_facts_path_as_sent(cg_facts_t *f);
 static void cg_facts_depth(cg_facts_t *f);
 
@@ -66,6 +66,7 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
     STACK_OF(X509)  *chain;
 
     memset(f, 0, sizeof(cg_facts_t));
+    bio = NULL;
 
     if (in == NULL || in->leaf == NULL || in->policy == NULL) {
         return CG_ERR_ARG;
@@ -92,11 +93,6 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
         return CG_ERR_NOMEM;
     }
 
-    bio = BIO_new(BIO_s_mem());
-    if (bio == NULL) {
-        return CG_ERR_NOMEM;
-    }
-
     /* the leaf's facts after the others': its issuer's name is then
      * usually the next one's subject, remembered or printed already */
     f->ncerts = 1;
@@ -119,7 +115,7 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
             continue;
         }
 
-        if (cg_facts_sent(f, k, x, bio) != CG_OK) {
+        if (cg_facts_sent(f, k, x, &bio) != CG_OK) {
             BIO_free(bio);
             return CG_ERR_NOMEM;
         }
@@ -130,7 +126,7 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
 
     if (cg_facts_cert(&f->certs[0], in->leaf, 0, NULL,
                       f->ncerts > 1 ? &f->certs[1] : NULL, in->leaf_sha256,
-                      in->leaf_spki_sha256, bio)
+                      in->leaf_spki_sha256, &bio)
         != CG_OK)
     {
         BIO_free(bio);
@@ -142,7 +138,7 @@ cg_facts_init(cg_facts_t *f, const cg_input_t *in)
 
     f->has_sct = X509_get_ext_by_NID(in->leaf, NID_ct_precert_scts, -1) >= 0;
 
-    cg_facts_verify(f, bio);
+    cg_facts_verify(f, &bio);
     cg_facts_depth(f);
 
     BIO_free(bio);
@@ -208,7 +204,7 @@ cg_facts_free(cg_facts_t *f)
  */
 
 static int
-cg_facts_sent(cg_facts_t *f, unsigned k, X509 *x, BIO *bio)
+cg_facts_sent(cg_facts_t *f, unsigned k, X509 *x, BIO **bio)
 {
     cg_cert_facts_t   *c;
     cg_certs_found_t   found;
@@ -251,7 +247,7 @@ cg_facts_sent(cg_facts_t *f, unsigned k, X509 *x, BIO *bio)
 
 static int
 cg_facts_store(cg_facts_t *f, cg_cert_facts_t *c, X509 *x, unsigned i,
-    BIO *bio)
+    BIO **bio)
 {
     unsigned char      md[32];
     cg_certs_found_t   found;
@@ -351,7 +347,7 @@ cg_facts_copy(cg_cert_facts_t *dst, const cg_cert_facts_t *src)
 static int
 cg_facts_cert(cg_cert_facts_t *c, X509 *x, unsigned depth,
     const cg_cert_facts_t *child, const cg_cert_facts_t *parent,
-    const unsigned char *sha256, const unsigned char *spki, BIO *bio)
+    const unsigned char *sha256, const unsigned char *spki, BIO **bio)
 {
     int               sha1, done;
     unsigned int      mdlen;
@@ -480,7 +476,7 @@ cg_facts_dn_same(const X509_NAME *name, const X509_NAME *known)
 
 static char *
 cg_facts_dn_again(const X509_NAME *name, const X509_NAME *known,
-    const char *str, size_t len, BIO *bio, size_t *out_len)
+    const char *str, size_t len, BIO **bio, size_t *out_len)
 {
     char  *s;
 
@@ -507,7 +503,7 @@ cg_facts_dn_again(const X509_NAME *name, const X509_NAME *known,
  */
 
 char *
-cg_facts_dn(const X509_NAME *name, BIO *bio, size_t *len)
+cg_facts_dn(const X509_NAME *name, BIO **bio, size_t *len)
 {
     int    k;
     char  *data, *s, buf[1024];
@@ -527,20 +523,29 @@ cg_facts_dn(const X509_NAME *name, BIO *bio, size_t *len)
         return s;
     }
 
-    (void) BIO_reset(bio);
+    /* made on the first name OpenSSL prints, kept for the caller's next */
 
-    if (name != NULL
-        && X509_NAME_print_ex(bio, name, 0,
-                              XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB)
-           < 0)
-    {
-        (void) BIO_reset(bio);
-        if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) < 0) {
-            (void) BIO_reset(bio);
+    if (*bio == NULL) {
+        *bio = BIO_new(BIO_s_mem());
+        if (*bio == NULL) {
+            return NULL;
         }
     }
 
-    n = BIO_get_mem_data(bio, &data);
+    (void) BIO_reset(*bio);
+
+    if (name != NULL
+        && X509_NAME_print_ex(*bio, name, 0,
+                              XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB)
+           < 0)
+    {
+        (void) BIO_reset(*bio);
+        if (X509_NAME_print_ex(*bio, name, 0, XN_FLAG_RFC2253) < 0) {
+            (void) BIO_reset(*bio);
+        }
+    }
+
+    n = BIO_get_mem_data(*bio, &data);
     if (n < 0 || data == NULL) {
         n = 0;
     }
@@ -972,7 +977,7 @@ cg_facts_verify_cb(int ok, X509_STORE_CTX *ctx)
  */
 
 static int
-cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted, BIO *bio)
+cg_facts_verify_run(cg_facts_t *f, STACK_OF(X509) *untrusted, BIO **bio)
 {
     int                  rc, code, n;
     X509_STORE_CTX      *ctx;
@@ -1164,7 +1169,7 @@ cg_facts_verify_reset(cg_facts_t *f)
 
 
 static void
-cg_facts_verify(cg_facts_t *f, BIO *bio)
+cg_facts_verify(cg_facts_t *f, BIO **bio)
 {
     int                  rc;
     unsigned             i;
@@ -1254,7 +1259,7 @@ failed:
 
 static void
 cg_facts_path(cg_facts_t *f, STACK_OF(X509) *chain, int untrusted,
-    BIO *bio)
+    BIO **bio)
 {
     int               n, i;
     unsigned          k;

@@ -309,9 +309,11 @@ int cg_verify_class(X509_STORE_CTX *ctx, int code, int depth);
 int cg_facts_init(cg_facts_t *f, const cg_input_t *in);
 void cg_facts_free(cg_facts_t *f);
 
-/* A DN as the results print it (RFC 2253, UTF-8), malloc'ed, through a
- * scratch memory BIO; NULL when out of memory. */
-char *cg_facts_dn(const X509_NAME *name, BIO *bio, size_t *len);
+/* A DN as the results print it (RFC 2253, UTF-8), malloc'ed; NULL when out
+ * of memory.  A name cg_dn_print() cannot write goes through a scratch
+ * memory BIO, made in *bio on first need (*bio NULL) and the caller's to
+ * free: most evaluations never need one. */
+char *cg_facts_dn(const X509_NAME *name, BIO **bio, size_t *len);
 
 /* The certificates whose key signed the leaf (cg_pin.c), found on the
  * first call: sent ones and trust anchors named as the leaf's issuer. */

@@ -407,31 +407,17 @@ cg_clamp(int64_t v, int64_t limit)
 
 
 /* ISO 8601 in UTC from unix seconds, without gmtime's time_t range or
- * locale: days to civil date after H. Hinnant's public-domain algorithm. */
+ * locale. */
 static void
 cg_iso_time(char *buf, size_t len, int64_t t)
 {
-    int64_t  days, secs, era, doe, yoe, y, doy, mp, d, m;
+    struct tm  tm;
 
-    t = cg_clamp(t, CG_TIME_LIMIT);
-    days = cg_floor_div(t, 86400);
-    secs = t - days * 86400;
+    cg_epoch_to_tm(cg_clamp(t, CG_TIME_LIMIT), &tm);
 
-    days += 719468;
-    era = cg_floor_div(days, 146097);
-    doe = days - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-
-    snprintf(buf, len, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ",
-             (long long) y, (long long) m, (long long) d,
-             (long long) (secs / 3600), (long long) (secs / 60 % 60),
-             (long long) (secs % 60));
+    snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+             (long long) tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 

@@ -250,6 +250,7 @@ int cg_geoip_lookup(const cg_geoip_t *g, const char *addr, cg_geo_t *out);
 size_t cg_strlcpy(char *dst, const char *src, size_t size);
 size_t cg_strnlen(const char *s, size_t max);
 int64_t cg_tm_to_epoch(const struct tm *tm);
+void cg_epoch_to_tm(int64_t t, struct tm *tm);
 int cg_asn1_time_tm(const ASN1_TIME *t, struct tm *tm);
 int cg_dn_print(const X509_NAME *name, char *buf, size_t size);
 

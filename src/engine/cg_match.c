@@ -40,8 +40,7 @@ static void cg_hay_free(cg_hay_t *h);
 static void cg_ascii_lower(char *dst, const char *src, size_t len);
 static int cg_mem_find(const char *hay, size_t len, const char *needle,
     size_t nlen);
-static int cg_pattern_match_md(const cg_pattern_t *p, cg_hay_t *hay,
-    pcre2_match_data **md);
+static int cg_pattern_match_hay(const cg_pattern_t *p, cg_hay_t *hay);
 static int cg_hex_value(int c);
 static int cg_digest_cmp(const void *a, const void *b);
 static int cg_line_next(const char **pos, const char *end, const char **line,
@@ -245,20 +244,14 @@ cg_pattern_free(cg_pattern_t *p)
 int
 cg_pattern_match(const cg_pattern_t *p, const char *s, size_t len)
 {
-    int                m;
-    cg_hay_t           hay;
-    pcre2_match_data  *md;
+    int       m;
+    cg_hay_t  hay;
 
-    md = NULL;
     hay.s = s;
     hay.len = len;
     hay.lower = NULL;
 
-    m = cg_pattern_match_md(p, &hay, &md);
-
-    if (md) {
-        pcre2_match_data_free(md);
-    }
+    m = cg_pattern_match_hay(p, &hay);
 
     cg_hay_free(&hay);
 
@@ -267,14 +260,16 @@ cg_pattern_match(const cg_pattern_t *p, const char *s, size_t len)
 
 
 /*
- * *md is created on the first regex and reused by the caller for the next
- * ones: a list of patterns allocates once per match, not once per regex,
- * and nothing is shared between threads.
+ * One pair of offsets is all a yes/no match needs: one block a thread,
+ * made on its first regex and kept, as a match never starts another
+ * (an evaluation used to allocate and free one per list it matched).
  */
 
+static _Thread_local pcre2_match_data  *cg_match_data;
+
+
 static int
-cg_pattern_match_md(const cg_pattern_t *p, cg_hay_t *hay,
-    pcre2_match_data **md)
+cg_pattern_match_hay(const cg_pattern_t *p, cg_hay_t *hay)
 {
     size_t       len, i;
     const char  *s, *lower;
@@ -307,15 +302,16 @@ cg_pattern_match_md(const cg_pattern_t *p, cg_hay_t *hay,
         return 0;
 
     case CG_PAT_REGEX:
-        /* One pair of offsets is all a yes/no match needs. */
-        if (*md == NULL) {
-            *md = pcre2_match_data_create(1, NULL);
-            if (*md == NULL) {
+        if (cg_match_data == NULL) {
+            cg_match_data = pcre2_match_data_create(1, NULL);
+            if (cg_match_data == NULL) {
                 return 0;
             }
         }
 
-        return pcre2_match(p->re, (PCRE2_SPTR) s, len, 0, 0, *md, NULL) >= 0;
+        return pcre2_match(p->re, (PCRE2_SPTR) s, len, 0, 0, cg_match_data,
+                           NULL)
+               >= 0;
 
     case CG_PAT_HOST_SUFFIX:
     case CG_PAT_HOST_EXACT:
@@ -424,24 +420,18 @@ cg_patlist_match(const cg_patlist_t *l, const char *s, size_t len)
 {
     size_t               i;
     cg_hay_t             hay;
-    pcre2_match_data    *md;
     const cg_pattern_t  *found;
 
-    md = NULL;
     found = NULL;
     hay.s = s;
     hay.len = len;
     hay.lower = NULL;
 
     for (i = 0; i < l->n; i++) {
-        if (cg_pattern_match_md(&l->items[i], &hay, &md)) {
+        if (cg_pattern_match_hay(&l->items[i], &hay)) {
             found = &l->items[i];
             break;
         }
-    }
-
-    if (md) {
-        pcre2_match_data_free(md);
     }
 
     cg_hay_free(&hay);

@@ -304,7 +304,12 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, cg_memo_now_t *now)
     if (!now->made) {
         now->made = 1;
         t = ptime ? *ptime : time(NULL);
-        now->ok = gmtime_r(&t, &now->tm) != NULL;
+        /* gmtime_r()'s failure, a year beyond int, as the bound */
+        now->ok = t > -((time_t) 1 << 55) && t < ((time_t) 1 << 55);
+
+        if (now->ok) {
+            cg_epoch_to_tm((int64_t) t, &now->tm);
+        }
     }
 
     i = cg_memo_cmp_time(X509_get0_notBefore(x), now);

@@ -176,19 +176,16 @@ cg_format_pin(X509 *ca, int kind, char *buf, size_t len)
     cg_pin_hex(md, hex);
 
     subject[0] = '\0';
-    bio = BIO_new(BIO_s_mem());
+    bio = NULL;
+    dn = cg_facts_dn(X509_get_subject_name(ca), &bio, &dn_len);
 
-    if (bio != NULL) {
-        dn = cg_facts_dn(X509_get_subject_name(ca), bio, &dn_len);
-
-        if (dn != NULL) {
-            /* a comment ends at the line end: nothing in it may end it */
-            cg_utf8_copy(subject, sizeof(subject), dn, dn_len);
-            free(dn);
-        }
-
-        BIO_free(bio);
+    if (dn != NULL) {
+        /* a comment ends at the line end: nothing in it may end it */
+        cg_utf8_copy(subject, sizeof(subject), dn, dn_len);
+        free(dn);
     }
+
+    BIO_free(bio);
 
     n = snprintf(buf, len, "%s %s;%s%s",
                  kind == CG_PIN_SPKI ? "issuer_spki" : "issuer_fingerprint",

@@ -33,15 +33,32 @@ cg_md_sha1(void)
 }
 
 
-/* SHA-256 of n bytes through the digest fetched once: 1, or 0 */
+/*
+ * SHA-256 of n bytes through the digest fetched once: 1, or 0.  The
+ * context is the thread's, made once and kept: EVP_Digest() makes and
+ * frees one a call, and a new leaf takes four.
+ */
+
+static _Thread_local EVP_MD_CTX  *cg_sha256_ctx;
+
+
 int
 cg_sha256(const void *p, size_t n, unsigned char md[32])
 {
     unsigned int  len;
 
+    if (cg_sha256_ctx == NULL) {
+        cg_sha256_ctx = EVP_MD_CTX_new();
+        if (cg_sha256_ctx == NULL) {
+            return 0;
+        }
+    }
+
     len = 0;
 
-    return EVP_Digest(p, n, md, &len, cg_md_sha256(), NULL) == 1
+    return EVP_DigestInit_ex2(cg_sha256_ctx, cg_md_sha256(), NULL) == 1
+           && EVP_DigestUpdate(cg_sha256_ctx, p, n) == 1
+           && EVP_DigestFinal_ex(cg_sha256_ctx, md, &len) == 1
            && len == 32;
 }
 
@@ -118,6 +135,42 @@ cg_tm_to_epoch(const struct tm *tm)
 
     return ((era * 146097 + doe - 719468) * 24 + tm->tm_hour) * 3600
            + (int64_t) tm->tm_min * 60 + tm->tm_sec;
+}
+
+
+/*
+ * The broken-down UTC time of unix seconds t, as gmtime_r() gives within
+ * time_t's range but without its time-zone lock and TZ check, which the
+ * memo's walk paid on every new leaf: the civil date from the days by the
+ * same 400-year eras as cg_tm_to_epoch() (H. Hinnant's public-domain
+ * algorithm).  Only the date and time fields are set.
+ */
+void
+cg_epoch_to_tm(int64_t t, struct tm *tm)
+{
+    int64_t  days, secs, era, doe, yoe, y, doy, mp, d, m;
+
+    days = t / 86400 - (t % 86400 < 0);
+    secs = t - days * 86400;
+
+    days += 719468;
+    era = (days >= 0 ? days : days - 146096) / 146097;
+    doe = days - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+
+    memset(tm, 0, sizeof(struct tm));
+    tm->tm_year = (int) (y - 1900);
+    tm->tm_mon = (int) (m - 1);
+    tm->tm_mday = (int) d;
+    tm->tm_hour = (int) (secs / 3600);
+    tm->tm_min = (int) (secs / 60 % 60);
+    tm->tm_sec = (int) (secs % 60);
 }
 
 

@@ -1470,6 +1470,65 @@ test_tm_to_epoch(void)
 }
 
 
+/* cg_epoch_to_tm: gmtime_r's date and time at every day's edges from
+ * year 0 to 9999, around the epoch and era boundaries, and at random
+ * seconds between */
+static void
+test_epoch_to_tm(void)
+{
+    int        same, n, i, k;
+    time_t     t;
+    struct tm  tm, want;
+    uint64_t   r;
+    static const int64_t  at[] = { -62167219200LL, -62135596801LL, -1, 0, 1,
+                                   86399, 86400, 951782399, 951782400,
+                                   951868800, 4107542399LL, 4107542400LL,
+                                   253402300799LL };
+
+    same = 1;
+    n = 0;
+    r = 88172645463325252ULL;
+
+    for (i = 0; i < (int) (sizeof(at) / sizeof(at[0])) + 20000; i++) {
+        if (i < (int) (sizeof(at) / sizeof(at[0]))) {
+            t = (time_t) at[i];
+
+        } else {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            t = (time_t) (r % 315537897600ULL) - (time_t) 62167219200LL;
+        }
+
+        for (k = -1; k <= 1; k++) {
+            time_t  v = t + k;
+
+            if (gmtime_r(&v, &want) == NULL) {
+                continue;
+            }
+
+            cg_epoch_to_tm((int64_t) v, &tm);
+            n++;
+
+            if (tm.tm_year != want.tm_year || tm.tm_mon != want.tm_mon
+                || tm.tm_mday != want.tm_mday || tm.tm_hour != want.tm_hour
+                || tm.tm_min != want.tm_min || tm.tm_sec != want.tm_sec)
+            {
+                printf("# %lld: %d-%d-%d %d:%d:%d, not %d-%d-%d %d:%d:%d\n",
+                       (long long) v, tm.tm_year, tm.tm_mon, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec, want.tm_year,
+                       want.tm_mon, want.tm_mday, want.tm_hour, want.tm_min,
+                       want.tm_sec);
+                same = 0;
+            }
+        }
+    }
+
+    ok(same && n > 60000, "cg_epoch_to_tm agrees with gmtime_r on %d times",
+       n);
+}
+
+
 /* cg_asn1_time_tm: RFC 5280's forms read as ASN1_TIME_to_tm reads them,
  * ranges, leap days and the UTCTime century included; the other forms it
  * refuses and leaves to ASN1_TIME_to_tm */
@@ -1567,6 +1626,7 @@ main(int argc, char **argv)
     test_signal_ids();
     test_out_int();
     test_tm_to_epoch();
+    test_epoch_to_tm();
     test_asn1_time_tm();
 
     return done_testing();
