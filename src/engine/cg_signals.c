@@ -1399,8 +1399,12 @@ cg_signal_find(const char *id)
         return -1;
     }
 
+    /* every evaluation and every packed hit looks a name up: the first
+     * byte rules out most of the table without a call */
+
     for (i = 0; i < cg_nelem(cg_signals); i++) {
-        if (strcmp(cg_signals[i].id, id) == 0) {
+        if (cg_signals[i].id[0] == id[0] && strcmp(cg_signals[i].id, id) == 0)
+        {
             return (int) i;
         }
     }
