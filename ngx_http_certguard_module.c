@@ -1415,6 +1415,7 @@ ngx_http_certguard_install(ngx_conf_t *cf, ngx_ssl_t *ssl)
     } else if (cgs->info_callback != ngx_http_certguard_info_next) {
         ngx_http_certguard_info_mixed = 1;
     }
+
     cgs->verify_none = (SSL_CTX_get_verify_mode(ssl->ctx) == SSL_VERIFY_NONE);
 
     if (SSL_CTX_set_ex_data(ssl->ctx, ngx_http_certguard_ssl_ctx_index, cgs)

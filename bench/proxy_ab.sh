@@ -36,21 +36,19 @@ command -v wrk >/dev/null || { echo "no wrk: scripts/deps.sh --bench" >&2;
                                exit 2; }
 
 running=""
+out=$(mktemp /tmp/certguard-proxy-ab-XXXXXX)
 
 cleanup() {
     local d
     for d in $running; do
         nginx_stop "$d"
     done
-    return 0
+    rm -f "$out"
 }
 trap cleanup EXIT
 
 nginx_start "$client_cpu" "$work/up" "$work/up/nginx.conf"
 running="$work/up"
-
-out=$(mktemp /tmp/certguard-proxy-ab-XXXXXX)
-trap 'cleanup; rm -f "$out"' EXIT
 
 start=1
 

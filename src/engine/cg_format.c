@@ -70,7 +70,6 @@ static int cg_is_probe_failure(const cg_result_t *res);
 static void cg_cef_memory(cg_out_t *o, const cg_result_t *res);
 static void cg_cef_revocation(cg_out_t *o, const cg_result_t *res);
 static void cg_iso_time(char *buf, size_t len, int64_t t);
-static int64_t cg_floor_div(int64_t a, int64_t b);
 static int64_t cg_clamp(int64_t v, int64_t limit);
 static unsigned cg_nhits(const cg_result_t *res);
 static size_t cg_ids(const cg_result_t *res, char *buf, size_t len,
@@ -381,21 +380,6 @@ cg_is_probe_failure(const cg_result_t *res)
 {
     return res->nhits == 1 && res->sha256[0] == '\0'
            && strncmp(res->hits[0].id, "probe_failed", CG_ID_MAX) == 0;
-}
-
-
-static int64_t
-cg_floor_div(int64_t a, int64_t b)
-{
-    int64_t  q;
-
-    q = a / b;
-
-    if ((a % b != 0) && ((a < 0) != (b < 0))) {
-        q--;
-    }
-
-    return q;
 }
 
 

@@ -251,6 +251,7 @@ size_t cg_strlcpy(char *dst, const char *src, size_t size);
 size_t cg_strnlen(const char *s, size_t max);
 int64_t cg_tm_to_epoch(const struct tm *tm);
 void cg_epoch_to_tm(int64_t t, struct tm *tm);
+int64_t cg_floor_div(int64_t a, int64_t b);
 int cg_asn1_time_tm(const ASN1_TIME *t, struct tm *tm);
 int cg_dn_print(const X509_NAME *name, char *buf, size_t size);
 

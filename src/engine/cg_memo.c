@@ -304,6 +304,7 @@ cg_memo_check_time(X509_STORE_CTX *ctx, X509 *x, int depth, cg_memo_now_t *now)
     if (!now->made) {
         now->made = 1;
         t = ptime ? *ptime : time(NULL);
+
         /* gmtime_r()'s failure, a year beyond int, as the bound */
         now->ok = t > -((time_t) 1 << 55) && t < ((time_t) 1 << 55);
 

@@ -138,6 +138,22 @@ cg_tm_to_epoch(const struct tm *tm)
 }
 
 
+/* a / b rounded towards minus infinity (C's / rounds towards zero) */
+int64_t
+cg_floor_div(int64_t a, int64_t b)
+{
+    int64_t  q;
+
+    q = a / b;
+
+    if ((a % b != 0) && ((a < 0) != (b < 0))) {
+        q--;
+    }
+
+    return q;
+}
+
+
 /*
  * The broken-down UTC time of unix seconds t, as gmtime_r() gives within
  * time_t's range but without its time-zone lock and TZ check, which the
@@ -150,11 +166,11 @@ cg_epoch_to_tm(int64_t t, struct tm *tm)
 {
     int64_t  days, secs, era, doe, yoe, y, doy, mp, d, m;
 
-    days = t / 86400 - (t % 86400 < 0);
+    days = cg_floor_div(t, 86400);
     secs = t - days * 86400;
 
     days += 719468;
-    era = (days >= 0 ? days : days - 146096) / 146097;
+    era = cg_floor_div(days, 146097);
     doe = days - era * 146097;
     yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     y = yoe + era * 400;
